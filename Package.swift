@@ -1,0 +1,38 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// The agent binary links the Swift runtime statically so that an idle agent stays small
+// (see Benchmarks/README.md, "idle"). Only the executables that run as long-lived peers get it.
+let staticStdlib: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
+
+let package = Package(
+    name: "Starling",
+    products: [
+        .library(name: "Starling", targets: ["Starling"]),
+        .library(name: "StarlingCore", targets: ["StarlingCore"]),
+        .library(name: "StarlingSimulator", targets: ["StarlingSimulator"]),
+        .executable(name: "starling", targets: ["StarlingCLI"]),
+        .executable(name: "starling-bench", targets: ["StarlingBench"]),
+        .executable(name: "starling-conformance", targets: ["StarlingConformance"]),
+    ],
+    targets: [
+        // Sans-IO protocol core: codec, clock, revoked set, membership, mingle, election, control.
+        .target(name: "StarlingCore"),
+        // POSIX shell: every syscall, sockets, the event loop.
+        .target(name: "StarlingPOSIX"),
+        // The embeddable agent: core + shell.
+        .target(name: "Starling", dependencies: ["StarlingCore", "StarlingPOSIX"]),
+        // Virtual-time, lossy in-memory network driving the same core.
+        .target(name: "StarlingSimulator", dependencies: ["StarlingCore"]),
+        .executableTarget(name: "StarlingCLI", dependencies: ["Starling"], linkerSettings: staticStdlib),
+        .executableTarget(
+            name: "StarlingConformance", dependencies: ["Starling"], linkerSettings: staticStdlib),
+        .executableTarget(
+            name: "StarlingBench", dependencies: ["Starling", "StarlingSimulator"],
+            path: "Benchmarks/StarlingBench"),
+        .testTarget(name: "StarlingCoreTests", dependencies: ["StarlingCore"]),
+        .testTarget(name: "StarlingSimulatorTests", dependencies: ["StarlingSimulator"]),
+        .testTarget(name: "StarlingAgentTests", dependencies: ["Starling"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

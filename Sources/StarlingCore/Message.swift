@@ -1,0 +1,428 @@
+/// Message type codes (Protocol.md §3). 0x40–0x7F are reserved for later versions of the
+/// standard, 0x80–0xFF for private extensions; a peer that does not know a type drops it.
+public enum MessageType: UInt8, Sendable, CaseIterable {
+    case announce = 0x01
+    case heartbeat = 0x02
+    case goodbye = 0x03
+    case probe = 0x04
+    case probeAck = 0x05
+    case members = 0x06
+    case hello = 0x10
+    case helloReply = 0x11
+    case pageRequest = 0x12
+    case page = 0x13
+    case digestRequest = 0x14
+    case digestReply = 0x15
+    case candidacy = 0x20
+    case leader = 0x21
+    case vote = 0x22
+    case controlRequest = 0x30
+    case controlReply = 0x31
+
+    /// The name used in Protocol.md and in the test vectors.
+    public var name: String {
+        switch self {
+        case .announce: "ANNOUNCE"
+        case .heartbeat: "HEARTBEAT"
+        case .goodbye: "GOODBYE"
+        case .probe: "PROBE"
+        case .probeAck: "PROBE_ACK"
+        case .members: "MEMBERS"
+        case .hello: "HELLO"
+        case .helloReply: "HELLO_REPLY"
+        case .pageRequest: "PAGE_REQUEST"
+        case .page: "PAGE"
+        case .digestRequest: "DIGEST_REQUEST"
+        case .digestReply: "DIGEST_REPLY"
+        case .candidacy: "CANDIDACY"
+        case .leader: "LEADER"
+        case .vote: "VOTE"
+        case .controlRequest: "CONTROL_REQUEST"
+        case .controlReply: "CONTROL_REPLY"
+        }
+    }
+}
+
+/// The common header of every datagram (Protocol.md §2.2).
+public struct Header: Equatable, Sendable {
+    public var flags: UInt16 = 0
+    /// Per-sender, per-boot sequence number; starts at 1 and grows by one per datagram.
+    public var sequence: UInt64
+    /// The sender's Lamport clock after ticking for this send (Protocol.md §4).
+    public var stamp: UInt64
+    public var sender: NodeID
+    public var incarnation: UInt32
+    /// UDP port of the sender's unicast socket: replies go to (source address, reply port).
+    public var replyPort: UInt16
+    public var cluster: String
+    public var name: String
+
+    public init(
+        flags: UInt16 = 0, sequence: UInt64, stamp: UInt64, sender: NodeID, incarnation: UInt32,
+        replyPort: UInt16, cluster: String, name: String
+    ) {
+        self.flags = flags
+        self.sequence = sequence
+        self.stamp = stamp
+        self.sender = sender
+        self.incarnation = incarnation
+        self.replyPort = replyPort
+        self.cluster = cluster
+        self.name = name
+    }
+}
+
+/// Membership status as it travels in gossip (Protocol.md §3.1).
+public enum MemberStatus: UInt8, Sendable, Comparable, CaseIterable {
+    case alive = 0
+    case suspect = 1
+    case dead = 2
+    case left = 3
+
+    public var name: String {
+        switch self {
+        case .alive: "alive"
+        case .suspect: "suspect"
+        case .dead: "dead"
+        case .left: "left"
+        }
+    }
+
+    public static func < (lhs: MemberStatus, rhs: MemberStatus) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// An IPv4 endpoint; `address` is the address in host order (127.0.0.1 is 0x7F000001).
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    public var address: UInt32
+    public var port: UInt16
+
+    public init(address: UInt32, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    public var description: String {
+        "\(address >> 24).\(address >> 16 & 0xFF).\(address >> 8 & 0xFF).\(address & 0xFF):\(port)"
+    }
+
+    /// Parses "a.b.c.d:port" (port optional, then `defaultPort`).
+    public init?(parsing text: String, defaultPort: UInt16? = nil) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 1 || parts.count == 2 else { return nil }
+        let octets = parts[0].split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4 else { return nil }
+        var address: UInt32 = 0
+        for octet in octets {
+            guard let value = UInt8(octet) else { return nil }
+            address = address << 8 | UInt32(value)
+        }
+        let port: UInt16?
+        if parts.count == 2 { port = UInt16(parts[1]) } else { port = defaultPort }
+        guard let port else { return nil }
+        self.init(address: address, port: port)
+    }
+}
+
+/// One member as gossiped (Protocol.md §3.1, MEMBER ENTRY).
+public struct MemberEntry: Equatable, Sendable {
+    public var id: NodeID
+    public var incarnation: UInt32
+    public var status: MemberStatus
+    public var endpoint: Endpoint
+    public var intervalMillis: UInt32
+    public var name: String
+
+    public init(
+        id: NodeID, incarnation: UInt32, status: MemberStatus, endpoint: Endpoint, intervalMillis: UInt32,
+        name: String
+    ) {
+        self.id = id
+        self.incarnation = incarnation
+        self.status = status
+        self.endpoint = endpoint
+        self.intervalMillis = intervalMillis
+        self.name = name
+    }
+
+    var encodedSize: Int { 31 + name.utf8.count }
+}
+
+/// Count and order-independent hash of a revoked set (Protocol.md §3.2).
+public struct SetDigest: Equatable, Sendable {
+    public var count: UInt32
+    public var hash: UInt64
+
+    public init(count: UInt32, hash: UInt64) {
+        self.count = count
+        self.hash = hash
+    }
+
+    public static let empty = SetDigest(count: 0, hash: 0)
+}
+
+/// ANNOUNCE and HEARTBEAT payload.
+public struct Beat: Equatable, Sendable {
+    public var intervalMillis: UInt32
+    public var memberCount: UInt16
+    public var revoked: SetDigest
+    public var gossip: [MemberEntry]
+
+    public init(intervalMillis: UInt32, memberCount: UInt16, revoked: SetDigest, gossip: [MemberEntry]) {
+        self.intervalMillis = intervalMillis
+        self.memberCount = memberCount
+        self.revoked = revoked
+        self.gossip = gossip
+    }
+}
+
+/// PROBE and PROBE_ACK payload.
+public struct Probe: Equatable, Sendable {
+    public var probeID: UInt32
+    public var target: NodeID
+
+    public init(probeID: UInt32, target: NodeID) {
+        self.probeID = probeID
+        self.target = target
+    }
+}
+
+/// MEMBERS payload: one page of a full membership view (push-pull anti-entropy).
+public struct MembersPage: Equatable, Sendable {
+    /// Set when the receiver should answer with its own view.
+    public var replyWanted: Bool
+    public var page: UInt8
+    public var pageCount: UInt8
+    public var entries: [MemberEntry]
+
+    public init(replyWanted: Bool, page: UInt8, pageCount: UInt8, entries: [MemberEntry]) {
+        self.replyWanted = replyWanted
+        self.page = page
+        self.pageCount = pageCount
+        self.entries = entries
+    }
+}
+
+/// HELLO payload (mingle, Protocol.md §3.2).
+public struct Hello: Equatable, Sendable {
+    public var requestID: UInt32
+    public var revoked: SetDigest
+
+    public init(requestID: UInt32, revoked: SetDigest) {
+        self.requestID = requestID
+        self.revoked = revoked
+    }
+}
+
+/// HELLO_REPLY payload.
+public struct HelloReply: Equatable, Sendable {
+    public var requestID: UInt32
+    public var memberCount: UInt16
+    public var revoked: SetDigest
+    public var members: [MemberEntry]
+
+    public init(requestID: UInt32, memberCount: UInt16, revoked: SetDigest, members: [MemberEntry]) {
+        self.requestID = requestID
+        self.memberCount = memberCount
+        self.revoked = revoked
+        self.members = members
+    }
+}
+
+/// PAGE_REQUEST payload: ids strictly after `cursor` (byte order), in the buckets of `bucketMask`.
+public struct PageRequest: Equatable, Sendable {
+    public var requestID: UInt32
+    public var bucketMask: UInt64
+    /// How many pages the server may send back to back for this request (1–255).
+    public var maxPages: UInt8
+    public var cursor: String
+
+    public init(requestID: UInt32, bucketMask: UInt64, maxPages: UInt8, cursor: String) {
+        self.requestID = requestID
+        self.bucketMask = bucketMask
+        self.maxPages = maxPages
+        self.cursor = cursor
+    }
+}
+
+/// One revoked id with its wall-clock revoke time (Unix epoch milliseconds).
+public struct RevokedEntry: Equatable, Sendable {
+    public var id: String
+    public var revokedAtMillis: UInt64
+
+    public init(id: String, revokedAtMillis: UInt64) {
+        self.id = id
+        self.revokedAtMillis = revokedAtMillis
+    }
+}
+
+/// PAGE payload.
+public struct RevokedPage: Equatable, Sendable {
+    public var requestID: UInt32
+    /// Position of this page in the burst answering `requestID` (0-based).
+    public var index: UInt8
+    /// Set on the page that holds the set's final entry.
+    public var last: Bool
+    public var entries: [RevokedEntry]
+
+    public init(requestID: UInt32, index: UInt8, last: Bool, entries: [RevokedEntry]) {
+        self.requestID = requestID
+        self.index = index
+        self.last = last
+        self.entries = entries
+    }
+}
+
+/// DIGEST_REPLY payload: the per-bucket digests of a revoked set.
+public struct DigestReply: Equatable, Sendable {
+    public var requestID: UInt32
+    public var buckets: [SetDigest]
+
+    public init(requestID: UInt32, buckets: [SetDigest]) {
+        self.requestID = requestID
+        self.buckets = buckets
+    }
+}
+
+/// CANDIDACY payload; the header stamp is the candidacy stamp (Protocol.md §4.3).
+public struct Candidacy: Equatable, Sendable {
+    public var term: UInt64
+    public var topic: String
+
+    public init(term: UInt64, topic: String) {
+        self.term = term
+        self.topic = topic
+    }
+}
+
+/// LEADER payload.
+public struct LeaderAnnouncement: Equatable, Sendable {
+    public var term: UInt64
+    public var leader: NodeID
+    public var leaderStamp: UInt64
+    public var topic: String
+    public var leaderName: String
+
+    public init(term: UInt64, leader: NodeID, leaderStamp: UInt64, topic: String, leaderName: String) {
+        self.term = term
+        self.leader = leader
+        self.leaderStamp = leaderStamp
+        self.topic = topic
+        self.leaderName = leaderName
+    }
+}
+
+/// VOTE payload (quorum mode).
+public struct Vote: Equatable, Sendable {
+    public var term: UInt64
+    public var candidate: NodeID
+    public var candidateStamp: UInt64
+    public var topic: String
+
+    public init(term: UInt64, candidate: NodeID, candidateStamp: UInt64, topic: String) {
+        self.term = term
+        self.candidate = candidate
+        self.candidateStamp = candidateStamp
+        self.topic = topic
+    }
+}
+
+/// CONTROL_REQUEST payload.
+public struct ControlRequest: Equatable, Sendable {
+    public var requestID: UInt32
+    public var command: String
+    /// Glob over node names ("" means every agent).
+    public var target: String
+    public var args: [String]
+
+    public init(requestID: UInt32, command: String, target: String, args: [String]) {
+        self.requestID = requestID
+        self.command = command
+        self.target = target
+        self.args = args
+    }
+}
+
+/// CONTROL_REPLY status codes.
+public enum ControlStatus: UInt8, Sendable {
+    case ok = 0
+    case error = 1
+    case refused = 2
+    case unknownCommand = 3
+}
+
+/// CONTROL_REPLY payload: one page of a UTF-8 JSON body.
+public struct ControlReply: Equatable, Sendable {
+    public var requestID: UInt32
+    public var status: ControlStatus
+    /// How many members (alive or suspect, itself included) the responder knows: lets a requester
+    /// that has no view of its own know how many replies to expect.
+    public var memberCount: UInt16
+    public var page: UInt16
+    public var pageCount: UInt16
+    public var body: [UInt8]
+
+    public init(
+        requestID: UInt32, status: ControlStatus, memberCount: UInt16, page: UInt16, pageCount: UInt16, body: [UInt8]
+    ) {
+        self.requestID = requestID
+        self.status = status
+        self.memberCount = memberCount
+        self.page = page
+        self.pageCount = pageCount
+        self.body = body
+    }
+}
+
+/// A message body, one case per type.
+public enum Payload: Equatable, Sendable {
+    case announce(Beat)
+    case heartbeat(Beat)
+    case goodbye
+    case probe(Probe)
+    case probeAck(Probe)
+    case members(MembersPage)
+    case hello(Hello)
+    case helloReply(HelloReply)
+    case pageRequest(PageRequest)
+    case page(RevokedPage)
+    case digestRequest(requestID: UInt32)
+    case digestReply(DigestReply)
+    case candidacy(Candidacy)
+    case leader(LeaderAnnouncement)
+    case vote(Vote)
+    case controlRequest(ControlRequest)
+    case controlReply(ControlReply)
+
+    public var type: MessageType {
+        switch self {
+        case .announce: .announce
+        case .heartbeat: .heartbeat
+        case .goodbye: .goodbye
+        case .probe: .probe
+        case .probeAck: .probeAck
+        case .members: .members
+        case .hello: .hello
+        case .helloReply: .helloReply
+        case .pageRequest: .pageRequest
+        case .page: .page
+        case .digestRequest: .digestRequest
+        case .digestReply: .digestReply
+        case .candidacy: .candidacy
+        case .leader: .leader
+        case .vote: .vote
+        case .controlRequest: .controlRequest
+        case .controlReply: .controlReply
+        }
+    }
+}
+
+/// A decoded datagram.
+public struct Message: Equatable, Sendable {
+    public var header: Header
+    public var payload: Payload
+
+    public init(header: Header, payload: Payload) {
+        self.header = header
+        self.payload = payload
+    }
+}

@@ -1,0 +1,242 @@
+/// Payload layouts of every message type (Protocol.md §3). Decoders read exactly the fields
+/// the spec defines; the caller rejects anything left over.
+enum PayloadCodec {
+    static func encode(_ payload: Payload, into writer: inout ByteWriter) throws(WireError) {
+        switch payload {
+        case .announce(let beat), .heartbeat(let beat):
+            writer.u32(beat.intervalMillis)
+            writer.u16(beat.memberCount)
+            digest(beat.revoked, into: &writer)
+            try entries(beat.gossip, into: &writer)
+        case .goodbye:
+            break
+        case .probe(let probe), .probeAck(let probe):
+            writer.u32(probe.probeID)
+            writer.nodeID(probe.target)
+        case .members(let page):
+            writer.u8(page.replyWanted ? 1 : 0)
+            writer.u8(page.page)
+            writer.u8(page.pageCount)
+            try entries(page.entries, into: &writer)
+        case .hello(let hello):
+            writer.u32(hello.requestID)
+            digest(hello.revoked, into: &writer)
+        case .helloReply(let reply):
+            writer.u32(reply.requestID)
+            writer.u16(reply.memberCount)
+            digest(reply.revoked, into: &writer)
+            try entries(reply.members, into: &writer)
+        case .pageRequest(let request):
+            writer.u32(request.requestID)
+            writer.u64(request.bucketMask)
+            writer.u8(request.maxPages)
+            try string8(request.cursor, "cursor", 0...Limits.revokedIDBytes.upperBound, into: &writer)
+        case .page(let page):
+            writer.u32(page.requestID)
+            writer.u8(page.index)
+            writer.u8(page.last ? 1 : 0)
+            guard page.entries.count <= Int(UInt16.max) else { throw .badLength(field: "entries", length: page.entries.count) }
+            writer.u16(UInt16(page.entries.count))
+            for entry in page.entries {
+                try string8(entry.id, "revoked_id", Limits.revokedIDBytes, into: &writer)
+                writer.u64(entry.revokedAtMillis)
+            }
+        case .digestRequest(let requestID):
+            writer.u32(requestID)
+        case .digestReply(let reply):
+            guard reply.buckets.count == Limits.digestBuckets else {
+                throw .badLength(field: "buckets", length: reply.buckets.count)
+            }
+            writer.u32(reply.requestID)
+            for bucket in reply.buckets { digest(bucket, into: &writer) }
+        case .candidacy(let candidacy):
+            writer.u64(candidacy.term)
+            try string8(candidacy.topic, "topic", Limits.topicBytes, into: &writer)
+        case .leader(let leader):
+            writer.u64(leader.term)
+            writer.nodeID(leader.leader)
+            writer.u64(leader.leaderStamp)
+            try string8(leader.topic, "topic", Limits.topicBytes, into: &writer)
+            try string8(leader.leaderName, "leader_name", Limits.nameBytes, into: &writer)
+        case .vote(let vote):
+            writer.u64(vote.term)
+            writer.nodeID(vote.candidate)
+            writer.u64(vote.candidateStamp)
+            try string8(vote.topic, "topic", Limits.topicBytes, into: &writer)
+        case .controlRequest(let request):
+            writer.u32(request.requestID)
+            try string8(request.command, "command", Limits.commandBytes, into: &writer)
+            try string8(request.target, "target", Limits.targetBytes, into: &writer)
+            guard request.args.count <= Limits.maxArgs else { throw .badLength(field: "args", length: request.args.count) }
+            writer.u8(UInt8(request.args.count))
+            for arg in request.args {
+                let length = arg.utf8.count
+                guard Limits.argBytes.contains(length) else { throw .badLength(field: "arg", length: length) }
+                writer.string16(arg)
+            }
+        case .controlReply(let reply):
+            writer.u32(reply.requestID)
+            writer.u8(reply.status.rawValue)
+            writer.u16(reply.memberCount)
+            writer.u16(reply.page)
+            writer.u16(reply.pageCount)
+            guard reply.body.count <= Limits.maxDatagram else { throw .badLength(field: "body", length: reply.body.count) }
+            writer.u16(UInt16(reply.body.count))
+            writer.raw(reply.body)
+        }
+    }
+
+    static func decode(_ type: MessageType, from reader: inout ByteReader) throws(WireError) -> Payload {
+        switch type {
+        case .announce: return .announce(try beat(&reader))
+        case .heartbeat: return .heartbeat(try beat(&reader))
+        case .goodbye: return .goodbye
+        case .probe: return .probe(try probe(&reader))
+        case .probeAck: return .probeAck(try probe(&reader))
+        case .members:
+            let flags = try reader.u8("reply_wanted")
+            guard flags <= 1 else { throw .invalidValue(field: "reply_wanted") }
+            let page = try reader.u8("page")
+            let count = try reader.u8("page_count")
+            guard page < count else { throw .invalidValue(field: "page") }
+            return .members(MembersPage(replyWanted: flags == 1, page: page, pageCount: count, entries: try entries(&reader)))
+        case .hello:
+            return .hello(Hello(requestID: try reader.u32("request_id"), revoked: try digest(&reader)))
+        case .helloReply:
+            let requestID = try reader.u32("request_id")
+            let memberCount = try reader.u16("member_count")
+            let revoked = try digest(&reader)
+            return .helloReply(HelloReply(requestID: requestID, memberCount: memberCount, revoked: revoked, members: try entries(&reader)))
+        case .pageRequest:
+            let requestID = try reader.u32("request_id")
+            let mask = try reader.u64("bucket_mask")
+            let maxPages = try reader.u8("max_pages")
+            guard maxPages > 0 else { throw .invalidValue(field: "max_pages") }
+            let cursor = try reader.string8("cursor", bounds: 0...Limits.revokedIDBytes.upperBound)
+            return .pageRequest(PageRequest(requestID: requestID, bucketMask: mask, maxPages: maxPages, cursor: cursor))
+        case .page:
+            let requestID = try reader.u32("request_id")
+            let index = try reader.u8("index")
+            let last = try reader.u8("last")
+            guard last <= 1 else { throw .invalidValue(field: "last") }
+            let count = Int(try reader.u16("entry_count"))
+            // Each entry takes at least 10 bytes: refuse counts the datagram cannot hold
+            // before reserving anything.
+            guard count * 10 <= reader.remaining else { throw .truncated(field: "entries") }
+            var list: [RevokedEntry] = []
+            list.reserveCapacity(count)
+            for _ in 0..<count {
+                let id = try reader.string8("revoked_id", bounds: Limits.revokedIDBytes)
+                list.append(RevokedEntry(id: id, revokedAtMillis: try reader.u64("revoked_at")))
+            }
+            return .page(RevokedPage(requestID: requestID, index: index, last: last == 1, entries: list))
+        case .digestRequest:
+            return .digestRequest(requestID: try reader.u32("request_id"))
+        case .digestReply:
+            let requestID = try reader.u32("request_id")
+            var buckets: [SetDigest] = []
+            buckets.reserveCapacity(Limits.digestBuckets)
+            for _ in 0..<Limits.digestBuckets { buckets.append(try digest(&reader)) }
+            return .digestReply(DigestReply(requestID: requestID, buckets: buckets))
+        case .candidacy:
+            let term = try reader.u64("term")
+            return .candidacy(Candidacy(term: term, topic: try reader.string8("topic", bounds: Limits.topicBytes)))
+        case .leader:
+            let term = try reader.u64("term")
+            let leader = try reader.nodeID("leader")
+            let stamp = try reader.u64("leader_stamp")
+            let topic = try reader.string8("topic", bounds: Limits.topicBytes)
+            let name = try reader.string8("leader_name", bounds: Limits.nameBytes)
+            return .leader(LeaderAnnouncement(term: term, leader: leader, leaderStamp: stamp, topic: topic, leaderName: name))
+        case .vote:
+            let term = try reader.u64("term")
+            let candidate = try reader.nodeID("candidate")
+            let stamp = try reader.u64("candidate_stamp")
+            return .vote(Vote(term: term, candidate: candidate, candidateStamp: stamp, topic: try reader.string8("topic", bounds: Limits.topicBytes)))
+        case .controlRequest:
+            let requestID = try reader.u32("request_id")
+            let command = try reader.string8("command", bounds: Limits.commandBytes)
+            let target = try reader.string8("target", bounds: Limits.targetBytes)
+            let count = Int(try reader.u8("arg_count"))
+            guard count <= Limits.maxArgs else { throw .badLength(field: "args", length: count) }
+            var args: [String] = []
+            for _ in 0..<count { args.append(try reader.string16("arg", bounds: Limits.argBytes)) }
+            return .controlRequest(ControlRequest(requestID: requestID, command: command, target: target, args: args))
+        case .controlReply:
+            let requestID = try reader.u32("request_id")
+            let statusCode = try reader.u8("status")
+            guard let status = ControlStatus(rawValue: statusCode) else { throw .invalidValue(field: "status") }
+            let memberCount = try reader.u16("member_count")
+            let page = try reader.u16("page")
+            let pageCount = try reader.u16("page_count")
+            guard page < pageCount else { throw .invalidValue(field: "page") }
+            let length = Int(try reader.u16("body_len"))
+            let body = try reader.raw(length, "body")
+            return .controlReply(ControlReply(requestID: requestID, status: status, memberCount: memberCount, page: page, pageCount: pageCount, body: body))
+        }
+    }
+
+    // MARK: Shared pieces
+
+    private static func string8(
+        _ text: String, _ field: String, _ bounds: ClosedRange<Int>, into writer: inout ByteWriter
+    ) throws(WireError) {
+        let length = text.utf8.count
+        guard bounds.contains(length) else { throw .badLength(field: field, length: length) }
+        writer.string8(text)
+    }
+
+    private static func digest(_ digest: SetDigest, into writer: inout ByteWriter) {
+        writer.u32(digest.count)
+        writer.u64(digest.hash)
+    }
+
+    private static func digest(_ reader: inout ByteReader) throws(WireError) -> SetDigest {
+        SetDigest(count: try reader.u32("digest_count"), hash: try reader.u64("digest_hash"))
+    }
+
+    private static func entries(_ list: [MemberEntry], into writer: inout ByteWriter) throws(WireError) {
+        guard list.count <= Int(UInt8.max) else { throw .badLength(field: "entries", length: list.count) }
+        writer.u8(UInt8(list.count))
+        for entry in list {
+            writer.nodeID(entry.id)
+            writer.u32(entry.incarnation)
+            writer.u8(entry.status.rawValue)
+            writer.u32(entry.endpoint.address)
+            writer.u16(entry.endpoint.port)
+            writer.u32(entry.intervalMillis)
+            try string8(entry.name, "member_name", Limits.nameBytes, into: &writer)
+        }
+    }
+
+    private static func entries(_ reader: inout ByteReader) throws(WireError) -> [MemberEntry] {
+        let count = Int(try reader.u8("entry_count"))
+        var list: [MemberEntry] = []
+        list.reserveCapacity(count)
+        for _ in 0..<count {
+            let id = try reader.nodeID("member_id")
+            let incarnation = try reader.u32("member_incarnation")
+            let statusCode = try reader.u8("member_status")
+            guard let status = MemberStatus(rawValue: statusCode) else { throw .invalidValue(field: "member_status") }
+            let address = try reader.u32("member_address")
+            let port = try reader.u16("member_port")
+            let interval = try reader.u32("member_interval")
+            let name = try reader.string8("member_name", bounds: Limits.nameBytes)
+            list.append(MemberEntry(id: id, incarnation: incarnation, status: status,
+                endpoint: Endpoint(address: address, port: port), intervalMillis: interval, name: name))
+        }
+        return list
+    }
+
+    private static func beat(_ reader: inout ByteReader) throws(WireError) -> Beat {
+        let interval = try reader.u32("interval")
+        guard interval > 0 else { throw .invalidValue(field: "interval") }
+        let memberCount = try reader.u16("member_count")
+        let revoked = try digest(&reader)
+        return Beat(intervalMillis: interval, memberCount: memberCount, revoked: revoked, gossip: try entries(&reader))
+    }
+
+    private static func probe(_ reader: inout ByteReader) throws(WireError) -> Probe {
+        Probe(probeID: try reader.u32("probe_id"), target: try reader.nodeID("target"))
+    }
+}

@@ -1,0 +1,236 @@
+/// Leader election per topic (Protocol.md §4.3, §6.4): the lowest candidacy stamp wins, ties
+/// go to the lower node id; terms only grow; a timeout ends every election.
+public struct ElectionState: Sendable {
+    public enum Phase: Sendable, Equatable { case idle, collecting, voting, decided }
+
+    public let topic: String
+    public internal(set) var term: UInt64 = 0
+    public internal(set) var phase: Phase = .idle
+    /// Candidacies of the current term: node → candidacy stamp.
+    public internal(set) var candidates: [NodeID: UInt64] = [:]
+    var names: [NodeID: String] = [:]
+    var deadline: UInt64 = 0
+    var votes: [NodeID: NodeID] = [:]
+    var votedFor: Stamp?
+    public internal(set) var leader: Stamp?
+    public internal(set) var leaderName: String?
+    var nextAnnounceAt: UInt64 = 0
+    var retryAt: UInt64?
+
+    init(topic: String) {
+        self.topic = topic
+    }
+
+    var nextWake: UInt64? {
+        var wake: UInt64? = nil
+        if phase == .collecting || phase == .voting { wake = deadline }
+        if let retryAt { wake = min(wake ?? retryAt, retryAt) }
+        if phase == .decided, leader != nil { wake = min(wake ?? nextAnnounceAt, nextAnnounceAt) }
+        return wake
+    }
+
+    /// The lowest candidacy held, as the ordering of §4.3 says.
+    var best: Stamp? {
+        candidates.map { Stamp($0.value, $0.key) }.min()
+    }
+}
+
+extension Peer {
+    var majority: Int? { config.quorum.map { $0 / 2 + 1 } }
+
+    /// Starts an election for `topic` at the next term. Returns the actions; a one-member
+    /// cluster decides at once.
+    public mutating func elect(_ topic: String, now: Now) -> [Action] {
+        var actions: [Action] = []
+        startElection(topic, term: nil, now: now, into: &actions)
+        publish(&actions, now: now)
+        return actions
+    }
+
+    public func leader(of topic: String) -> (name: String?, id: NodeID?, term: UInt64) {
+        guard let election = elections[topic] else { return (nil, nil, 0) }
+        return (election.leaderName, election.leader?.node, election.term)
+    }
+
+    mutating func startElection(_ topic: String, term: UInt64?, now: Now, into actions: inout [Action]) {
+        guard Limits.topicBytes.contains(topic.utf8.count) else { return }
+        var election = elections[topic] ?? ElectionState(topic: topic)
+        let newTerm = term ?? election.term + 1
+        guard newTerm > election.term || (election.phase == .idle && newTerm >= election.term) else { return }
+        election.term = newTerm
+        election.phase = .collecting
+        election.candidates = [:]
+        election.names = [:]
+        election.votes = [:]
+        election.votedFor = nil
+        election.retryAt = nil
+        election.deadline = now.nanos + config.electionTimeout
+        elections[topic] = election
+        // The candidacy's own stamp is the one that competes (Protocol.md §4.3).
+        let stamp = clock.value &+ 1
+        send(.candidacy(Candidacy(term: newTerm, topic: topic)), to: beatDestinations(), into: &actions)
+        elections[topic]!.candidates[config.id] = stamp
+        elections[topic]!.names[config.id] = config.name
+        checkElection(topic, now: now, into: &actions)
+    }
+
+    mutating func onCandidacy(_ candidacy: Candidacy, header: Header, now: Now, into actions: inout [Action]) {
+        let topic = candidacy.topic
+        let current = elections[topic]?.term ?? 0
+        if candidacy.term < current { return }
+        if candidacy.term > current || elections[topic]?.phase == .idle || elections[topic] == nil {
+            startElection(topic, term: candidacy.term, now: now, into: &actions)
+        }
+        guard var election = elections[topic], election.term == candidacy.term else { return }
+        election.candidates[header.sender] = header.stamp
+        election.names[header.sender] = header.name
+        elections[topic] = election
+        if election.phase == .decided, let leader = election.leader, Stamp(header.stamp, header.sender) < leader {
+            // A lower candidacy arrived after deciding: the order still rules.
+            adoptLeader(topic, Stamp(header.stamp, header.sender), name: header.name, term: candidacy.term, now: now, into: &actions)
+            return
+        }
+        checkElection(topic, now: now, into: &actions)
+    }
+
+    /// Decides once every live member has a candidacy in, or at the deadline with what is held.
+    private mutating func checkElection(_ topic: String, now: Now, into actions: inout [Action]) {
+        guard let election = elections[topic], election.phase == .collecting else { return }
+        let live = members.values.filter { $0.status == .alive }.map(\.id)
+        let complete = live.allSatisfy { election.candidates[$0] != nil }
+        guard complete || now.nanos >= election.deadline else { return }
+        decide(topic, now: now, into: &actions)
+    }
+
+    private mutating func decide(_ topic: String, now: Now, into actions: inout [Action]) {
+        guard var election = elections[topic] else { return }
+        // Candidates found dead or gone by now do not count.
+        election.candidates = election.candidates.filter { $0.key == config.id || members[$0.key]?.isLive == true }
+        elections[topic] = election
+        let ordered = election.candidates.map { Stamp($0.value, $0.key) }.sorted()
+        guard let choice = config.faults.contains(.electHighest) ? ordered.last : ordered.first else { return }
+        if let need = majority {
+            guard election.candidates.count >= need else {
+                elections[topic]!.phase = .idle
+                elections[topic]!.retryAt = now.nanos + config.electionTimeout * 4
+                actions.append(.emit(.noQuorum(topic: topic, term: election.term, have: election.candidates.count, need: need)))
+                return
+            }
+            elections[topic]!.phase = .voting
+            elections[topic]!.votedFor = choice
+            elections[topic]!.deadline = now.nanos + config.electionTimeout
+            let vote = Vote(term: election.term, candidate: choice.node, candidateStamp: choice.value, topic: topic)
+            if choice.node == config.id { elections[topic]!.votes[config.id] = config.id }
+            send(.vote(vote), to: beatDestinations(), into: &actions)
+            countVotes(topic, now: now, into: &actions)
+            return
+        }
+        adoptLeader(topic, choice, name: election.names[choice.node] ?? "", term: election.term, now: now, into: &actions)
+    }
+
+    mutating func onVote(_ vote: Vote, header: Header, now: Now, into actions: inout [Action]) {
+        guard var election = elections[vote.topic], vote.term == election.term, vote.candidate == config.id else { return }
+        election.votes[header.sender] = vote.candidate
+        elections[vote.topic] = election
+        countVotes(vote.topic, now: now, into: &actions)
+    }
+
+    private mutating func countVotes(_ topic: String, now: Now, into actions: inout [Action]) {
+        guard let election = elections[topic], let need = majority, election.phase == .voting,
+            election.votedFor?.node == config.id, election.votes.count >= need,
+            let stamp = election.candidates[config.id]
+        else { return }
+        adoptLeader(topic, Stamp(stamp, config.id), name: config.name, term: election.term, now: now, into: &actions)
+    }
+
+    /// Records a decided leader; the winner announces itself (and keeps doing so).
+    private mutating func adoptLeader(_ topic: String, _ stamp: Stamp, name: String, term: UInt64, now: Now, into actions: inout [Action]) {
+        guard var election = elections[topic] else { return }
+        let changed = election.leader != stamp || election.phase != .decided || election.term != term
+        election.term = term
+        election.phase = .decided
+        election.leader = stamp
+        election.leaderName = name
+        election.retryAt = nil
+        election.nextAnnounceAt = now.nanos + config.leaderAnnounceInterval
+        elections[topic] = election
+        if stamp.node == config.id { announceLeader(topic, now: now, into: &actions) }
+        if changed {
+            actions.append(.emit(.leaderChanged(topic: topic, leader: name, leaderID: stamp.node, term: term)))
+        }
+        answerElectRequests(topic, into: &actions)
+    }
+
+    private mutating func announceLeader(_ topic: String, now: Now, into actions: inout [Action]) {
+        guard let election = elections[topic], let leader = election.leader else { return }
+        let announcement = LeaderAnnouncement(term: election.term, leader: leader.node, leaderStamp: leader.value,
+            topic: topic, leaderName: election.leaderName ?? config.name)
+        send(.leader(announcement), to: beatDestinations(), into: &actions)
+        elections[topic]!.nextAnnounceAt = now.nanos + config.leaderAnnounceInterval
+    }
+
+    mutating func onLeader(_ announcement: LeaderAnnouncement, header: Header, replyTo: Endpoint, now: Now, into actions: inout [Action]) {
+        let topic = announcement.topic
+        let announced = Stamp(announcement.leaderStamp, announcement.leader)
+        var election = elections[topic] ?? ElectionState(topic: topic)
+        if announcement.term < election.term { return }
+        if announcement.term > election.term || election.phase != .decided || election.leader == nil {
+            // In quorum mode only a candidate that gathered a majority announces, so it is trusted.
+            election.term = announcement.term
+            elections[topic] = election
+            adoptLeader(topic, announced, name: announcement.leaderName, term: announcement.term, now: now, into: &actions)
+            return
+        }
+        guard let mine = election.leader else { return }
+        if announced < mine {
+            adoptLeader(topic, announced, name: announcement.leaderName, term: announcement.term, now: now, into: &actions)
+        } else if mine < announced {
+            // The announcer missed a lower candidacy: tell it what this peer holds.
+            let correction = LeaderAnnouncement(term: election.term, leader: mine.node, leaderStamp: mine.value,
+                topic: topic, leaderName: election.leaderName ?? "")
+            send(.leader(correction), to: .peer(replyTo), into: &actions)
+        }
+    }
+
+    mutating func tickElections(now: Now, into actions: inout [Action]) {
+        for topic in Array(elections.keys) {
+            guard let election = elections[topic] else { continue }
+            switch election.phase {
+            case .collecting where now.nanos >= election.deadline:
+                decide(topic, now: now, into: &actions)
+            case .voting where now.nanos >= election.deadline:
+                // No majority of votes in time: try again at a higher term.
+                elections[topic]!.phase = .idle
+                elections[topic]!.retryAt = now.nanos + config.electionTimeout
+            case .decided where election.leader?.node == config.id && now.nanos >= election.nextAnnounceAt:
+                announceLeader(topic, now: now, into: &actions)
+            case .decided where now.nanos >= election.nextAnnounceAt:
+                elections[topic]!.nextAnnounceAt = now.nanos + config.leaderAnnounceInterval
+            default:
+                break
+            }
+            if let retryAt = elections[topic]?.retryAt, now.nanos >= retryAt {
+                elections[topic]!.retryAt = nil
+                startElection(topic, term: nil, now: now, into: &actions)
+            }
+        }
+    }
+
+    /// A new member may complete an election that waits for it; nothing else changes.
+    mutating func onMemberJoined(_ id: NodeID, now: Now, into actions: inout [Action]) {}
+
+    /// A dead or departed member: drop it from open elections, and re-elect where it led.
+    mutating func onMemberGone(_ id: NodeID, now: Now, into actions: inout [Action]) {
+        for topic in Array(elections.keys) {
+            guard let election = elections[topic] else { continue }
+            if election.phase == .collecting {
+                checkElection(topic, now: now, into: &actions)
+            } else if election.phase == .decided, election.leader?.node == id {
+                elections[topic]!.leader = nil
+                elections[topic]!.leaderName = nil
+                actions.append(.emit(.leaderChanged(topic: topic, leader: nil, leaderID: nil, term: election.term)))
+                if config.autoReelect { startElection(topic, term: election.term + 1, now: now, into: &actions) }
+            }
+        }
+    }
+}

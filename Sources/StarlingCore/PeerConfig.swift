@@ -1,0 +1,125 @@
+/// Settings of one peer. Durations are nanoseconds of the injected monotonic clock.
+/// Defaults are the ones Protocol.md §6 lists.
+public struct PeerConfig: Sendable {
+    public var cluster = "starling"
+    public var name: String
+    public var id: NodeID
+    /// Port of this peer's unicast socket, written into every header.
+    public var replyPort: UInt16 = 0
+    public var heartbeatInterval: UInt64 = .millis(150)
+    /// A member is suspect after this many of its own intervals without a datagram from it.
+    public var suspectAfterMissed: UInt64 = 4
+    public var probeInterval: UInt64 = .millis(50)
+    /// A suspect that answers no probe for this long is dead.
+    public var probeTimeout: UInt64 = .millis(300)
+    public var indirectProbes = 3
+    public var reapAfter: UInt64 = .millis(60_000)
+    public var announceCount = 3
+    public var pushPullInterval: UInt64 = .millis(5_000)
+    public var aloneAfter: UInt64 = .millis(250)
+    public var mingleDeadline: UInt64 = .millis(3_000)
+    public var pageTimeout: UInt64 = .millis(40)
+    public var pageBurst: UInt8 = 32
+    public var revokedMaxCount = 50_000
+    public var revokedMaxAgeMillis: UInt64 = 3 * 3_600_000
+    public var electionTimeout: UInt64 = .millis(500)
+    public var leaderAnnounceInterval: UInt64 = .millis(2_000)
+    /// Start a new election for a topic when its leader dies or leaves.
+    public var autoReelect = true
+    /// Majority mode: the expected cluster size; nil means every partition elects its own leader.
+    public var quorum: Int?
+    public var keys: [AuthKey] = []
+    /// Unicast addresses to announce to, for networks without multicast.
+    public var seeds: [Endpoint] = []
+    /// Send to the multicast group; when false, beats go by unicast to every known member.
+    public var multicast = true
+    public var gossipPerBeat = 8
+    public var randomSeed: UInt64 = 1
+    public var version = "0.1.0"
+    /// Test-only fault switches for the conformance suite's "can the case fail" check.
+    public var faults: Set<Fault> = []
+
+    /// Deliberate protocol violations, used only to prove that conformance cases can fail.
+    public enum Fault: String, Sendable, CaseIterable {
+        /// Do not adjust the Lamport clock on receive.
+        case noClockAdjust = "no-clock-adjust"
+        /// Do not answer probes.
+        case ignoreProbes = "ignore-probes"
+        /// Vote for the highest stamp instead of the lowest.
+        case electHighest = "elect-highest"
+    }
+
+    public init(name: String, id: NodeID) {
+        self.name = name
+        self.id = id
+    }
+
+    var suspectAfter: UInt64 { heartbeatInterval * suspectAfterMissed }
+    var intervalMillis: UInt32 { UInt32(clamping: heartbeatInterval / 1_000_000) }
+}
+
+/// Where a datagram goes.
+public enum Destination: Hashable, Sendable {
+    case group
+    case peer(Endpoint)
+}
+
+/// What the shell must do after a call into the core.
+public enum Action: Sendable {
+    case send([UInt8], Destination)
+    case emit(PeerEvent)
+    /// The revoked set changed: persist it soon (the shell batches writes).
+    case stateChanged
+    /// An authorised `shutdown` command asked this peer to stop cleanly.
+    case shutdown(requestedBy: String)
+}
+
+/// Why a request stopped collecting replies (Protocol.md §6.5).
+public enum RequestEnd: String, Sendable {
+    case allReplied = "all_replied"
+    case limit
+    case idle
+    case deadline
+}
+
+/// Cluster events, as logged, streamed by `watch` and delivered to embedders.
+public enum PeerEvent: Sendable, Equatable {
+    case joined(name: String, id: NodeID, endpoint: Endpoint)
+    case statusChanged(name: String, id: NodeID, from: MemberStatus, to: MemberStatus)
+    case refuted(incarnation: UInt32)
+    case replaced(name: String, old: NodeID, new: NodeID)
+    case reaped(name: String, id: NodeID)
+    case duplicateName(name: String, ids: [NodeID])
+    case searching
+    case synced(nodes: Int, clock: UInt64, received: Int, complete: Bool)
+    case alone
+    case revoked(ids: [String], by: String)
+    case leaderChanged(topic: String, leader: String?, leaderID: NodeID?, term: UInt64)
+    case noQuorum(topic: String, term: UInt64, have: Int, need: Int)
+    case reply(requestID: UInt32, from: String, id: NodeID, status: ControlStatus, body: String)
+    case requestFinished(requestID: UInt32, reason: RequestEnd, replies: Int, expected: Int?)
+    case dropped(reason: String, from: Endpoint)
+    case stalled(millis: UInt64)
+
+    /// Short kind name used by logs and `watch`.
+    public var kind: String {
+        switch self {
+        case .joined: "joined"
+        case .statusChanged(_, _, _, let to): to == .alive ? "alive" : to.name
+        case .refuted: "refuted"
+        case .replaced: "replaced"
+        case .reaped: "reaped"
+        case .duplicateName: "duplicate_name"
+        case .searching: "searching"
+        case .synced: "synced"
+        case .alone: "alone"
+        case .revoked: "revoked"
+        case .leaderChanged: "leader"
+        case .noQuorum: "no_quorum"
+        case .reply: "reply"
+        case .requestFinished: "request_finished"
+        case .dropped: "dropped"
+        case .stalled: "stalled"
+        }
+    }
+}

@@ -1,0 +1,139 @@
+/// The revoked-id set (Protocol.md §3.2, §6.3): bounded, expiring by wall-clock revoke time, with
+/// per-bucket digests kept up to date on every change so that sync can find what differs.
+public struct RevokedSet: Sendable {
+    public let maxCount: Int
+    public let maxAgeMillis: UInt64
+    private(set) var entries: [String: UInt64] = [:]
+    private(set) var buckets: [SetDigest] = Array(repeating: .empty, count: Limits.digestBuckets)
+    private var sortedCache: [String]?
+
+    public init(maxCount: Int = 50_000, maxAgeMillis: UInt64 = 3 * 3_600_000) {
+        self.maxCount = maxCount
+        self.maxAgeMillis = maxAgeMillis
+    }
+
+    public var count: Int { entries.count }
+    public var isEmpty: Bool { entries.isEmpty }
+
+    /// The digest of the whole set: sum of the bucket digests.
+    public var digest: SetDigest {
+        var total = SetDigest.empty
+        for bucket in buckets {
+            total.count &+= bucket.count
+            total.hash &+= bucket.hash
+        }
+        return total
+    }
+
+    public var bucketDigests: [SetDigest] { buckets }
+
+    public func revokedAt(_ id: String) -> UInt64? { entries[id] }
+    public func contains(_ id: String) -> Bool { entries[id] != nil }
+
+    /// FNV-1a 64 of the id's UTF-8 bytes; the top six bits pick its bucket.
+    public static func hash(_ id: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in id.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+
+    public static func bucket(of id: String) -> Int { Int(hash(id) >> 58) }
+
+    /// Merges one entry: an unknown id is added, a known one keeps the later revoke time.
+    /// Entries already past their age are refused. Returns true when the set changed.
+    @discardableResult
+    public mutating func insert(_ id: String, revokedAtMillis: UInt64, nowMillis: UInt64) -> Bool {
+        guard revokedAtMillis &+ maxAgeMillis > nowMillis else { return false }
+        if let existing = entries[id] {
+            guard revokedAtMillis > existing else { return false }
+            entries[id] = revokedAtMillis
+            return true
+        }
+        entries[id] = revokedAtMillis
+        let hash = Self.hash(id)
+        let bucket = Int(hash >> 58)
+        buckets[bucket].count &+= 1
+        buckets[bucket].hash &+= hash
+        sortedCache = nil
+        if entries.count > maxCount { evictOldest(nowMillis: nowMillis) }
+        return true
+    }
+
+    private mutating func remove(_ id: String) {
+        guard entries.removeValue(forKey: id) != nil else { return }
+        let hash = Self.hash(id)
+        let bucket = Int(hash >> 58)
+        buckets[bucket].count &-= 1
+        buckets[bucket].hash &-= hash
+        sortedCache = nil
+    }
+
+    /// Drops the oldest entries down to 99 % of the bound, so eviction runs once per 1 % of
+    /// inserts rather than on every insert.
+    private mutating func evictOldest(nowMillis: UInt64) {
+        let target = max(0, maxCount - max(1, maxCount / 100))
+        let victims = entries.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.prefix(entries.count - target)
+        for victim in victims { remove(victim.key) }
+    }
+
+    /// Removes entries older than the maximum age. Returns how many went.
+    @discardableResult
+    public mutating func expire(nowMillis: UInt64) -> Int {
+        let expired = entries.filter { $0.value &+ maxAgeMillis <= nowMillis }.map(\.key)
+        for id in expired { remove(id) }
+        return expired.count
+    }
+
+    /// Ids in UTF-8 byte order, the order pages are served in.
+    public mutating func sortedIDs() -> [String] {
+        if let sortedCache { return sortedCache }
+        let sorted = entries.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        sortedCache = sorted
+        return sorted
+    }
+
+    /// A bit mask of the buckets whose digests differ from `other`.
+    public func differingBuckets(from other: [SetDigest]) -> UInt64 {
+        var mask: UInt64 = 0
+        for index in 0..<min(other.count, buckets.count) where other[index] != buckets[index] {
+            mask |= 1 << UInt64(index)
+        }
+        return mask
+    }
+
+    /// Entries after `cursor` in byte order whose bucket is in `mask`, filling at most `budget`
+    /// encoded bytes. Returns the entries and whether the set's end was reached.
+    public mutating func page(after cursor: String, mask: UInt64, budget: Int) -> (entries: [RevokedEntry], last: Bool) {
+        let ids = sortedIDs()
+        var low = 0
+        var high = ids.count
+        if !cursor.isEmpty {
+            while low < high {
+                let mid = (low + high) / 2
+                if cursor.utf8.lexicographicallyPrecedes(ids[mid].utf8) { high = mid } else { low = mid + 1 }
+            }
+        }
+        var out: [RevokedEntry] = []
+        var used = 0
+        var index = low
+        while index < ids.count {
+            let id = ids[index]
+            if mask & (1 << UInt64(Self.bucket(of: id))) != 0 {
+                let size = 9 + id.utf8.count
+                if used + size > budget { return (out, false) }
+                used += size
+                out.append(RevokedEntry(id: id, revokedAtMillis: entries[id] ?? 0))
+            }
+            index += 1
+        }
+        return (out, true)
+    }
+
+    /// All entries, sorted by id (for listing and persistence).
+    public mutating func allEntries() -> [RevokedEntry] {
+        sortedIDs().map { RevokedEntry(id: $0, revokedAtMillis: entries[$0] ?? 0) }
+    }
+}
