@@ -19,7 +19,7 @@ let package = Package(
         // Sans-IO protocol core: codec, clock, revoked set, membership, mingle, election, control.
         .target(name: "StarlingCore"),
         // POSIX shell: every syscall, sockets, the event loop.
-        .target(name: "StarlingPOSIX"),
+        .target(name: "StarlingPOSIX", dependencies: ["StarlingCore"]),
         // The embeddable agent: core + shell.
         .target(name: "Starling", dependencies: ["StarlingCore", "StarlingPOSIX"]),
         // Virtual-time, lossy in-memory network driving the same core.

@@ -1,1 +1,121 @@
-print("x")
+import Starling
+import StarlingCore
+import StarlingPOSIX
+
+// `starling`: one binary, every subcommand. A thin layer over the Starling library.
+
+let clientDetails = """
+      --group ADDR:PORT       multicast group (default: 239.255.83.84:5354; env STARLING_GROUP)
+      --interface NAME|IPV4   interface to send on (default: lo; env STARLING_INTERFACE)
+      --to NAME               ask only this agent (or a glob such as 'web-*', or a comma list)
+      --timeout SECONDS       give up after this long (default: 2)
+      --json                  print exactly one JSON document
+      --key-file FILE         cluster keys (env STARLING_KEY_FILE)
+      --cluster NAME          cluster name (default: starling)
+    """
+
+func clientSpec(_ name: String, _ summary: String, _ usage: String, positional: ClosedRange<Int> = 0...0) -> CommandSpec {
+    CommandSpec(name: name, summary: summary, usage: usage, details: clientDetails,
+        values: CommandSpec.clientValues, flags: CommandSpec.clientFlags, positional: positional)
+}
+
+let specs: [CommandSpec] = [
+    AgentCommand.spec,
+    clientSpec("members", "print an agent's membership view", "starling members [--json] [--to NAME]"),
+    clientSpec("ping", "ping every agent (or --to NAME) and list who answered", "starling ping [--json] [--to NAME]"),
+    clientSpec("stats", "counters and state of every agent", "starling stats [--json] [--to NAME]"),
+    clientSpec("revoke", "revoke ids on every agent; answers once stored", "starling revoke ID... [--json]", positional: 1...64),
+    clientSpec("revoked", "list an agent's revoked ids", "starling revoked [--json] [--to NAME]"),
+    clientSpec("clock", "print every agent's Lamport clock", "starling clock [--json]"),
+    clientSpec("elect", "hold an election for TOPIC and print the agreed leader", "starling elect TOPIC [--json]", positional: 1...1),
+    clientSpec("leader", "print an agent's leader for TOPIC", "starling leader TOPIC [--json] [--to NAME]", positional: 1...1),
+    clientSpec("shutdown", "ask one agent to stop cleanly (needs a cluster key)", "starling shutdown NAME", positional: 1...1),
+    clientSpec("watch", "stream cluster events as they happen", "starling watch [--json] [--to NAME]"),
+    clientSpec("top", "full-screen live dashboard (q or Ctrl-C quits)", "starling top"),
+    CommandSpec(name: "demo", summary: "start N agents on loopback and show discovery, mingle, revoke, election and failure detection",
+        usage: "starling demo [--peers N]", details: "  --peers N   how many agents (2 to 30, default 5)", values: ["--peers"]),
+    CommandSpec(name: "keygen", summary: "print a new random 256-bit cluster key", usage: "starling keygen > cluster.key && chmod 600 cluster.key", details: ""),
+    CommandSpec(name: "help", summary: "show help for a command", usage: "starling help [COMMAND]", details: "", positional: 0...1),
+]
+
+func usage() -> String {
+    var text = "starling — a brokerless peer-to-peer cluster daemon\n\nusage: starling COMMAND [OPTIONS]\n\ncommands:\n"
+    let width = specs.map(\.name.count).max() ?? 8
+    for spec in specs { text += "  \(spec.name)\(String(repeating: " ", count: width - spec.name.count))  \(spec.summary)\n" }
+    text += "\nstarling help COMMAND (or starling COMMAND --help) shows a command's options."
+    return text
+}
+
+func help(_ spec: CommandSpec) -> String {
+    "usage: \(spec.usage)\n\n\(spec.summary)\n" + (spec.details.isEmpty ? "" : "\noptions:\n\(spec.details)")
+}
+
+func main() -> Int32 {
+    let argv = Array(CommandLine.arguments.dropFirst())
+    guard let name = argv.first else {
+        System.write(usage() + "\n", to: 2)
+        return 2
+    }
+    if name == "--help" || name == "-h" {
+        Output.line(usage())
+        return 0
+    }
+    if name == "--version" {
+        Output.line("starling 0.1.0 (protocol version \(Limits.version))")
+        return 0
+    }
+    guard let spec = specs.first(where: { $0.name == name }) else {
+        Output.error("unknown command '\(name)'")
+        System.write(usage() + "\n", to: 2)
+        return 2
+    }
+    let rest = Array(argv.dropFirst())
+    if rest.contains("--help") || rest.contains("-h") {
+        Output.line(help(spec))
+        return 0
+    }
+    do {
+        let args: Arguments
+        do { args = try Arguments(rest, spec: spec) } catch { throw CLIError.usage(error) }
+        switch name {
+        case "agent": return try AgentCommand.run(args)
+        case "help":
+            guard let topic = args.positional.first else { Output.line(usage()); return 0 }
+            guard let target = specs.first(where: { $0.name == topic }) else { throw CLIError.usage(UsageError("no command '\(topic)'")) }
+            Output.line(help(target))
+            return 0
+        case "keygen":
+            do { Output.line(try KeyFile.generate()) } catch { throw CLIError.failed("\(error)") }
+            return 0
+        case "demo": return try Demo.run(args)
+        case "top": return try Top.run(args)
+        default:
+            let client = try Client(args)
+            switch name {
+            case "members": return client.members()
+            case "ping": return client.ping()
+            case "stats": return client.stats()
+            case "revoke": return client.revoke()
+            case "revoked": return client.revoked()
+            case "clock": return client.clock()
+            case "elect": return client.elect()
+            case "leader": return client.leader()
+            case "shutdown": return client.shutdown()
+            case "watch": return client.watch()
+            default: return 2
+            }
+        }
+    } catch CLIError.usage(let error) {
+        Output.error(error.message)
+        System.write("usage: \(spec.usage)\n", to: 2)
+        return 2
+    } catch CLIError.failed(let message) {
+        Output.error(message)
+        return 1
+    } catch {
+        Output.error("\(error)")
+        return 1
+    }
+}
+
+System.exit(main())

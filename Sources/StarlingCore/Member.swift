@@ -25,7 +25,7 @@ public struct Member: Sendable, Equatable {
 
     var interval: UInt64 { UInt64(max(intervalMillis, 1)) * 1_000_000 }
 
-    var isLive: Bool { status == .alive || status == .suspect }
+    public var isLive: Bool { status == .alive || status == .suspect }
 
     func entry() -> MemberEntry {
         MemberEntry(id: id, incarnation: incarnation, status: status, endpoint: endpoint,

@@ -30,7 +30,7 @@ extension Peer {
                 return (.error, Self.error("elect takes a topic of 1 to 64 bytes"))
             }
             pendingElectReplies[topic, default: []].append((replyTo, request.requestID))
-            startElection(topic, term: nil, now: now, into: &actions)
+            electOnRequest(topic, now: now, into: &actions)
             return (.ok, nil)
         case "leader":
             if let topic = request.args.first {
@@ -78,7 +78,7 @@ extension Peer {
     public func memberRows(now: Now) -> [JSON] {
         var rows: [JSON] = [.object([
             ("name", .string(config.name)), ("id", .string(config.id.description)), ("status", .string("alive")),
-            ("address", .string("self:\(config.replyPort)")), ("incarnation", .int(incarnation)),
+            ("address", .string(Endpoint(address: config.advertisedAddress, port: config.replyPort).description)), ("incarnation", .int(incarnation)),
             ("clock", .int(clock.value)), ("heartbeat_age_ms", .int(0)), ("self", .bool(true)),
         ])]
         for member in members.values.sorted(by: { ($0.name, $0.id) < ($1.name, $1.id) }) {

@@ -20,6 +20,8 @@ public struct RequestOptions: Sendable {
     public var idleTimeout: UInt64 = .millis(250)
     /// Never collect longer than this.
     public var deadline: UInt64 = .millis(2_000)
+    /// Keep taking replies from the same responders (a `watch` stream) until the deadline.
+    public var stream = false
 
     public init(limit: Int? = nil, expected: Int? = nil, idleTimeout: UInt64 = .millis(250), deadline: UInt64 = .millis(2_000)) {
         self.limit = limit
@@ -39,7 +41,7 @@ struct PendingRequest: Sendable {
 
     var nextWake: UInt64 {
         let hard = startedAt + options.deadline
-        guard let lastReplyAt else { return hard }
+        guard let lastReplyAt, !options.stream else { return hard }
         return min(hard, lastReplyAt + options.idleTimeout)
     }
 }
@@ -99,7 +101,7 @@ extension Peer {
         part.pages[reply.page] = reply.body
         if part.pages.count >= Int(part.count) {
             pending.partial[header.sender] = nil
-            pending.done.insert(header.sender)
+            if !pending.options.stream { pending.done.insert(header.sender) }
             var body: [UInt8] = []
             for index in 0..<part.count { body.append(contentsOf: part.pages[index] ?? []) }
             let text = String(decoding: body, as: UTF8.self)
@@ -108,6 +110,7 @@ extension Peer {
             pending.partial[header.sender] = part
         }
         requests[reply.requestID] = pending
+        if pending.options.stream { return }
         if let limit = pending.options.limit, pending.done.count >= limit {
             finishRequest(reply.requestID, .limit, into: &actions)
         } else if let expected = pending.expected, expected > 0, pending.done.count >= expected {

@@ -16,6 +16,8 @@ public struct ElectionState: Sendable {
     public internal(set) var leaderName: String?
     var nextAnnounceAt: UInt64 = 0
     var retryAt: UInt64?
+    /// When this peer entered the current term.
+    var startedAt: UInt64 = 0
 
     init(topic: String) {
         self.topic = topic
@@ -47,6 +49,16 @@ extension Peer {
         return actions
     }
 
+    /// An `elect` request joins an election that began within the last election timeout (another
+    /// member's candidacy may have arrived before the request did) instead of starting a new term.
+    mutating func electOnRequest(_ topic: String, now: Now, into actions: inout [Action]) {
+        if let election = elections[topic], election.phase != .idle, now.nanos &- election.startedAt < config.electionTimeout {
+            if election.phase == .decided { answerElectRequests(topic, into: &actions) }
+            return
+        }
+        startElection(topic, term: nil, now: now, into: &actions)
+    }
+
     public func leader(of topic: String) -> (name: String?, id: NodeID?, term: UInt64) {
         guard let election = elections[topic] else { return (nil, nil, 0) }
         return (election.leaderName, election.leader?.node, election.term)
@@ -65,6 +77,7 @@ extension Peer {
         election.votedFor = nil
         election.retryAt = nil
         election.deadline = now.nanos + config.electionTimeout
+        election.startedAt = now.nanos
         elections[topic] = election
         // The candidacy's own stamp is the one that competes (Protocol.md §4.3).
         let stamp = clock.value &+ 1

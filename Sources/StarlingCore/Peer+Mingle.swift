@@ -248,3 +248,8 @@ extension Peer {
         return stored
     }
 }
+
+extension Peer {
+    /// Every revoked entry in id order (for persistence and listings).
+    public mutating func revokedEntries() -> [RevokedEntry] { revoked.allEntries() }
+}

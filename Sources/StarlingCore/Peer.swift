@@ -140,7 +140,12 @@ public struct Peer: Sendable {
     /// Runs every timer that is due at `now`.
     public mutating func onTick(now: Now) -> [Action] {
         var actions: [Action] = []
-        guard !stopped, started != nil else { return actions }
+        guard !stopped else { return actions }
+        guard started != nil else {
+            // A requester that is not a member (the CLI) still has request deadlines.
+            tickRequests(now: now, into: &actions)
+            return actions
+        }
         checkStall(now: now, into: &actions)
         tickMembership(now: now, into: &actions)
         tickMingle(now: now, into: &actions)
@@ -153,6 +158,7 @@ public struct Peer: Sendable {
 
     /// The earliest time at which ``onTick(now:)`` has work to do.
     public var nextDeadline: UInt64 {
+        if started == nil { return requests.values.map(\.nextWake).min() ?? UInt64.max }
         var deadline = min(nextBeatAt, nextCheckAt, nextPushPullAt, nextExpireAt)
         if announcesLeft > 0 { deadline = min(deadline, nextAnnounceAt) }
         if let at = mingle.nextWake { deadline = min(deadline, at) }

@@ -6,6 +6,8 @@ public struct PeerConfig: Sendable {
     public var id: NodeID
     /// Port of this peer's unicast socket, written into every header.
     public var replyPort: UInt16 = 0
+    /// This peer's own IPv4 address where the shell knows it (for listings only; 0 if unknown).
+    public var advertisedAddress: UInt32 = 0
     public var heartbeatInterval: UInt64 = .millis(150)
     /// A member is suspect after this many of its own intervals without a datagram from it.
     public var suspectAfterMissed: UInt64 = 4

@@ -1,0 +1,130 @@
+import StarlingCore
+import StarlingPOSIX
+import Synchronization
+
+/// One agent's answer to a control request.
+public struct Reply: Sendable, Equatable {
+    public var name: String
+    public var id: NodeID
+    public var status: ControlStatus
+    /// The JSON body as text.
+    public var body: String
+
+    public init(name: String, id: NodeID, status: ControlStatus, body: String) {
+        self.name = name
+        self.id = id
+        self.status = status
+        self.body = body
+    }
+
+    /// The body parsed; `.null` when it is not JSON.
+    public var json: JSON { (try? JSON.parse(body)) ?? .null }
+}
+
+/// All replies to one request and why collection stopped.
+public struct RequestResult: Sendable {
+    public var replies: [Reply]
+    public var reason: RequestEnd
+    public var expected: Int?
+}
+
+/// Collects the replies of one request for an async caller.
+final class RequestWaiter: Sendable {
+    private let state = Mutex<(replies: [Reply], continuation: CheckedContinuation<RequestResult, Never>?)>(([], nil))
+
+    init(_ continuation: CheckedContinuation<RequestResult, Never>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    func add(_ reply: Reply) { state.withLock { $0.replies.append(reply) } }
+
+    func finish(_ reason: RequestEnd, expected: Int?) {
+        let (replies, continuation) = state.withLock { value in
+            let taken = (value.replies, value.continuation)
+            value.continuation = nil
+            return taken
+        }
+        continuation?.resume(returning: RequestResult(replies: replies, reason: reason, expected: expected))
+    }
+}
+
+extension Agent {
+    /// Calls `handler` for every event, on the loop's thread, outside its lock.
+    public func onEvent(_ handler: @escaping @Sendable (PeerEvent) -> Void) {
+        loop.withLock { $0.handlers.append(handler) }
+    }
+
+    /// A copy of this agent's membership view (itself not included).
+    public func members() -> [Member] {
+        loop.withLock { Array($0.peer.members.values) }.sorted { ($0.name, $0.id) < ($1.name, $1.id) }
+    }
+
+    public var clock: UInt64 { loop.withLock { $0.peer.clock.value } }
+    public var incarnation: UInt32 { loop.withLock { $0.peer.incarnation } }
+    public var revokedCount: Int { loop.withLock { $0.peer.revoked.count } }
+    public func isRevoked(_ id: String) -> Bool { loop.withLock { $0.peer.revoked.contains(id) } }
+    public var isSynced: Bool { loop.withLock { $0.peer.isSynced } }
+    public var counters: Counters { loop.withLock { $0.peer.counters } }
+
+    /// The leader this agent knows for `topic`.
+    public func leader(of topic: String) -> (name: String?, id: NodeID?, term: UInt64) {
+        loop.withLock { $0.peer.leader(of: topic) }
+    }
+
+    /// True while this agent leads `topic`.
+    public func isLeader(of topic: String) -> Bool { leader(of: topic).id == id }
+
+    /// Changes fault injection while running (tests and benchmarks).
+    public func setFaults(_ settings: FaultSettings) {
+        loop.withLock { $0.faults.settings = settings }
+    }
+
+    /// Starts an election for `topic`; watch `.leaderChanged` events or poll ``leader(of:)``.
+    public func elect(_ topic: String) {
+        mutate { state, now in state.peer.elect(topic, now: now) }
+    }
+
+    /// Revokes ids here and on every live member; returns when all have acknowledged (or timed out).
+    public func revoke(_ ids: [String], options: RequestOptions = RequestOptions()) async -> RequestResult {
+        await collect { state, now in state.peer.revoke(ids, options: options, now: now) }
+    }
+
+    /// Sends a control command to the cluster (or the agents matching `target`) and collects replies.
+    public func request(_ command: String, args: [String] = [], target: String = "", options: RequestOptions? = nil) async -> RequestResult {
+        await collect { state, now in
+            var options = options ?? RequestOptions()
+            if options.expected == nil {
+                options.expected = state.peer.members.values.filter { $0.isLive && Glob.matchesTarget(target, $0.name) }.count
+            }
+            return state.peer.request(command, args: args, target: target, options: options, now: now)
+        }
+    }
+
+    private func collect(_ body: @escaping @Sendable (inout LoopState, Now) -> (UInt32, [Action])) async -> RequestResult {
+        await withCheckedContinuation { continuation in
+            let waiter = RequestWaiter(continuation)
+            var events: [PeerEvent] = []
+            let running = loop.withLock { state -> Bool in
+                guard state.running else { return false }
+                let now = System.now()
+                let (id, actions) = body(&state, now)
+                state.waiters[id] = waiter
+                perform(actions, state: &state, now: now, events: &events)
+                return true
+            }
+            if !running { waiter.finish(.deadline, expected: nil) }
+            wakePipe.wake()
+        }
+    }
+
+    private func mutate(_ body: (inout LoopState, Now) -> [Action]) {
+        var events: [PeerEvent] = []
+        loop.withLock { state in
+            let now = System.now()
+            perform(body(&state, now), state: &state, now: now, events: &events)
+        }
+        wakePipe.wake()
+        let handlers = loop.withLock { $0.handlers }
+        for event in events { for handler in handlers { handler(event) } }
+    }
+}

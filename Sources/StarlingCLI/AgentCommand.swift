@@ -1,0 +1,111 @@
+import Starling
+import StarlingCore
+import StarlingPOSIX
+
+/// `starling agent`: runs one peer in the foreground until SIGINT/SIGTERM.
+enum AgentCommand {
+    static let spec = CommandSpec(
+        name: "agent", summary: "run a peer in the foreground",
+        usage: "starling agent [--name NAME] [--interface NAME|IPV4] [--group ADDR:PORT] [--port PORT] [--heartbeat-interval SECONDS] [--seed HOST:PORT]... [--key-file FILE] [--state-dir DIR] [--log-level LEVEL]",
+        details: """
+          --name NAME               node name (default: starling-PID); unique in the cluster
+          --interface NAME|IPV4     interface to join the group on (default: lo; env STARLING_INTERFACE)
+          --group ADDR:PORT         multicast group (default: 239.255.83.84:5354; env STARLING_GROUP)
+          --port PORT               unicast port (default: ephemeral)
+          --cluster NAME            cluster name carried in every datagram (default: starling)
+          --heartbeat-interval S    seconds between heartbeats (default: 0.15)
+          --seed HOST:PORT          announce to this agent by unicast (repeatable; for networks without multicast)
+          --no-multicast            send only by unicast to seeds and known members
+          --key-file FILE           cluster keys, one per line (env STARLING_KEY_FILE); see starling keygen
+          --state-dir DIR           keep the clock and revoked set across restarts
+          --strict-state            refuse to start when the state files are unreadable
+          --quorum majority         elect only with a majority of --expect N agents
+          --expect N                expected cluster size for --quorum majority
+          --no-auto-elect           do not re-elect when a leader dies or leaves
+          --max-revoked N           revoked set bound (default: 50000)
+          --revoked-max-age S       seconds a revoked id is kept (default: 10800)
+          --event-log FILE          append every event as a JSON line with its time
+          --log-level LEVEL         debug, info, warning or error (default: info)
+          --drop-rate R             fault injection: drop this fraction of received datagrams
+          --send-drop-rate R        fault injection: drop this fraction of sent datagrams
+          --delay-ms MS             fault injection: delay every sent datagram
+          --block HOST:PORT         fault injection: neither send to nor hear this address (repeatable)
+        """,
+        values: ["--name", "--interface", "--group", "--port", "--cluster", "--heartbeat-interval", "--seed", "--key-file",
+                 "--state-dir", "--quorum", "--expect", "--max-revoked", "--revoked-max-age", "--event-log", "--log-level",
+                 "--drop-rate", "--send-drop-rate", "--delay-ms", "--block", "--test-fault", "--election-timeout"],
+        flags: ["--no-multicast", "--strict-state", "--no-auto-elect"])
+
+    static func configuration(_ args: Arguments) throws(CLIError) -> (AgentConfiguration, LogLevel) {
+        do {
+            var config = AgentConfiguration(name: args.value("--name") ?? "starling-\(System.processID)")
+            config.interface = args.interface()
+            config.group = try args.group()
+            config.port = try args.number("--port", UInt16(0)...UInt16.max) ?? 0
+            config.cluster = args.value("--cluster") ?? "starling"
+            guard Limits.clusterBytes.contains(config.cluster.utf8.count) else { throw UsageError("--cluster must be 1 to 32 bytes") }
+            if let seconds = try args.seconds("--heartbeat-interval", 0.01...60) { config.heartbeatMillis = UInt64(seconds * 1000) }
+            config.seeds = try (args.values["--seed"] ?? []).map { (text) throws(UsageError) in try args.endpoint(text, "--seed", defaultPort: nil) }
+            config.multicast = !args.has("--no-multicast")
+            if !config.multicast && config.seeds.isEmpty { throw UsageError("--no-multicast needs at least one --seed") }
+            config.keys = try args.keys()
+            config.stateDirectory = args.value("--state-dir")
+            config.strictState = args.has("--strict-state")
+            if let quorum = args.value("--quorum") {
+                guard quorum == "majority" else { throw UsageError("--quorum takes 'majority'") }
+                guard let expect = try args.number("--expect", 1...65535) else { throw UsageError("--quorum majority needs --expect N") }
+                config.quorum = expect
+            } else if args.value("--expect") != nil {
+                throw UsageError("--expect goes with --quorum majority")
+            }
+            config.autoReelect = !args.has("--no-auto-elect")
+            if let millis = try args.number("--election-timeout", UInt64(10)...60_000) { config.electionTimeoutMillis = millis }
+            config.revokedMaxCount = try args.number("--max-revoked", 1...10_000_000) ?? 50_000
+            if let seconds = try args.seconds("--revoked-max-age", 1...31_536_000) { config.revokedMaxAgeMillis = UInt64(seconds * 1000) }
+            config.eventLog = args.value("--event-log")
+            config.faults.receiveDropRate = try rate(args, "--drop-rate")
+            config.faults.sendDropRate = try rate(args, "--send-drop-rate")
+            config.faults.delayNanos = (try args.number("--delay-ms", UInt64(0)...10_000) ?? 0) * 1_000_000
+            for text in args.values["--block"] ?? [] { config.faults.blocked.insert(try args.endpoint(text, "--block", defaultPort: 0)) }
+            for name in args.values["--test-fault"] ?? [] {
+                guard let fault = PeerConfig.Fault(rawValue: name) else {
+                    throw UsageError("--test-fault takes one of \(PeerConfig.Fault.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                config.protocolFaults.insert(fault)
+            }
+            let levelName = args.value("--log-level") ?? "info"
+            guard let level = LogLevel(name: levelName) else { throw UsageError("--log-level takes debug, info, warning or error") }
+            return (config, level)
+        } catch let error as UsageError {
+            throw .usage(error)
+        } catch let error as AgentError {
+            throw .failed(error.description)
+        } catch {
+            throw .failed("\(error)")
+        }
+    }
+
+    private static func rate(_ args: Arguments, _ name: String) throws(UsageError) -> Double {
+        guard let text = args.value(name) else { return 0 }
+        guard let value = Double(text), (0...1).contains(value) else { throw UsageError("\(name) takes a fraction from 0 to 1") }
+        return value
+    }
+
+    static func run(_ args: Arguments) throws(CLIError) -> Int32 {
+        let (config, level) = try configuration(args)
+        let agent: Agent
+        do {
+            agent = try Agent(config, logLevel: level)
+        } catch {
+            // A missing interface, a busy port or a bad key file is the operator's to fix: exit 2.
+            throw .usage(UsageError(error.description))
+        }
+        agent.run(handlingSignals: true)
+        return 0
+    }
+}
+
+enum CLIError: Error {
+    case usage(UsageError)
+    case failed(String)
+}

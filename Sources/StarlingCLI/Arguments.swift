@@ -1,0 +1,116 @@
+import Starling
+import StarlingCore
+import StarlingPOSIX
+
+/// A command-line mistake: printed with the command's usage, exit code 2.
+struct UsageError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// What a subcommand accepts.
+struct CommandSpec {
+    let name: String
+    let summary: String
+    let usage: String
+    let details: String
+    var values: Set<String> = []
+    var flags: Set<String> = []
+    var positional: ClosedRange<Int> = 0...0
+
+    static let clientValues: Set<String> = ["--group", "--interface", "--timeout", "--to", "--key-file", "--cluster"]
+    static let clientFlags: Set<String> = ["--json"]
+}
+
+/// Parsed arguments: options by name (repeatable), flags, and the rest in order.
+struct Arguments {
+    var positional: [String] = []
+    var values: [String: [String]] = [:]
+    var flags: Set<String> = []
+
+    init(_ args: [String], spec: CommandSpec) throws(UsageError) {
+        var index = 0
+        while index < args.count {
+            let arg = args[index]
+            index += 1
+            if arg == "--" {
+                positional.append(contentsOf: args[index...])
+                break
+            }
+            guard arg.hasPrefix("--"), arg.count > 2 else {
+                positional.append(arg)
+                continue
+            }
+            var name = arg
+            var inline: String?
+            if let equals = arg.firstIndex(of: "=") {
+                name = String(arg[..<equals])
+                inline = String(arg[arg.index(after: equals)...])
+            }
+            if spec.flags.contains(name) {
+                guard inline == nil else { throw UsageError("\(name) takes no value") }
+                flags.insert(name)
+            } else if spec.values.contains(name) {
+                if let inline {
+                    values[name, default: []].append(inline)
+                } else {
+                    guard index < args.count else { throw UsageError("\(name) needs a value") }
+                    values[name, default: []].append(args[index])
+                    index += 1
+                }
+            } else {
+                throw UsageError("unknown option \(name)")
+            }
+        }
+        guard spec.positional.contains(positional.count) else {
+            if positional.count < spec.positional.lowerBound { throw UsageError("missing argument") }
+            throw UsageError("unexpected argument '\(positional[spec.positional.upperBound])'")
+        }
+    }
+
+    func value(_ name: String) -> String? { values[name]?.last }
+    func has(_ flag: String) -> Bool { flags.contains(flag) }
+
+    func number<T: FixedWidthInteger>(_ name: String, _ range: ClosedRange<T>) throws(UsageError) -> T? {
+        guard let text = value(name) else { return nil }
+        guard let number = T(text), range.contains(number) else {
+            throw UsageError("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    func seconds(_ name: String, _ range: ClosedRange<Double>) throws(UsageError) -> Double? {
+        guard let text = value(name) else { return nil }
+        guard let number = Double(text), range.contains(number) else {
+            throw UsageError("\(name) must be a number of seconds from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    func endpoint(_ text: String, _ name: String, defaultPort: UInt16?) throws(UsageError) -> Endpoint {
+        guard let endpoint = Endpoint(parsing: text, defaultPort: defaultPort) else {
+            throw UsageError("\(name) takes an IPv4 address and port (a.b.c.d:port), not '\(text)'")
+        }
+        return endpoint
+    }
+
+    /// Group from the flag, then STARLING_GROUP, then the default.
+    func group() throws(UsageError) -> Endpoint {
+        let text = value("--group") ?? System.environment("STARLING_GROUP")
+        guard let text else { return AgentConfiguration.defaultGroup }
+        let group = try endpoint(text, "--group", defaultPort: AgentConfiguration.defaultGroup.port)
+        guard group.address >> 28 == 0xE else { throw UsageError("--group \(text) is not a multicast address (224.0.0.0/4)") }
+        return group
+    }
+
+    /// Interface from the flag, then STARLING_INTERFACE, then loopback.
+    func interface() -> String {
+        value("--interface") ?? System.environment("STARLING_INTERFACE") ?? "lo"
+    }
+
+    /// Keys from --key-file, then STARLING_KEY_FILE; none when neither is set.
+    func keys() throws(AgentError) -> [AuthKey] {
+        guard let path = value("--key-file") ?? System.environment("STARLING_KEY_FILE"), !path.isEmpty else { return [] }
+        return try KeyFile.load(path)
+    }
+}

@@ -1,0 +1,123 @@
+import Starling
+import StarlingCore
+import StarlingPOSIX
+
+/// `starling demo`: a guided tour on loopback. Every agent it starts is a child process on a
+/// group port of its own, and every one is stopped before it returns.
+enum Demo {
+    static func run(_ args: Arguments) throws(CLIError) -> Int32 {
+        let count: Int
+        do { count = try args.number("--peers", 2...30) ?? 5 } catch { throw .usage(error) }
+        let port = UInt16(20_000 + System.randomUInt64() % 40_000)
+        let group = Endpoint(address: AgentConfiguration.defaultGroup.address, port: port)
+        let folder = "/tmp/starling-demo-\(System.processID)"
+        try? System.makeDirectory(folder)
+        let client: ControlClient
+        do { client = try ControlClient(interface: "lo", group: group) } catch { throw .failed(error.description) }
+        var children: [(String, ChildProcess)] = []
+        defer {
+            for (_, child) in children { child.stop() }
+            Output.line("stopped \(children.count) agents; logs in \(folder)")
+        }
+        func spawn(_ name: String) throws(CLIError) {
+            do {
+                let child = try ChildProcess(System.executablePath(), ["agent", "--name", name, "--group", group.description,
+                    "--log-level", "warning", "--event-log", "\(folder)/\(name).events"], stderr: "\(folder)/\(name).log")
+                children.append((name, child))
+            } catch {
+                throw .failed("cannot start an agent: \(error)")
+            }
+        }
+        Output.line("starling demo: \(count) agents on loopback, group \(group)\n")
+
+        // 1. Discovery.
+        var started = System.now().nanos
+        for index in 1..<count { try spawn("demo-\(index)") }
+        guard let found = waitFor(deadlineMillis: 5_000, { alive(client) == Set((1..<count).map { "demo-\($0)" }) && allSee(client, count - 1) }) else {
+            throw .failed("agents did not discover each other within 5 s (see \(folder))")
+        }
+        Output.line("1. discovery: \(count - 1) agents started; each lists all \(count - 1) alive \(Output.millis(found - started)) after the first start")
+
+        // 2. Revoke.
+        let task = "task-\(System.randomUInt64() % 1_000_000)"
+        started = System.now().nanos
+        let revoke = client.request("revoke", args: [task], options: RequestOptions(idleTimeout: .millis(500), deadline: .millis(2_000)))
+        Output.line("2. revoke \(task): stored by \(revoke.replies.count) agents, all acknowledged in \(Output.millis(System.now().nanos - started))")
+
+        // 3. Mingle: a late joiner pulls the revoked set and the clock.
+        let joiner = "demo-\(count)"
+        started = System.now().nanos
+        try spawn(joiner)
+        guard let synced = waitFor(deadlineMillis: 5_000, { holds(client, joiner, task) && allSee(client, count) }) else {
+            throw .failed("\(joiner) did not sync within 5 s")
+        }
+        Output.line("3. mingle: \(joiner) joined, synced clock and revoked set (holds \(task)) \(Output.millis(synced - started)) after its process started")
+
+        // 4. Election.
+        started = System.now().nanos
+        let election = client.request("elect", args: ["demo"], options: RequestOptions(idleTimeout: .millis(1_000), deadline: .millis(3_000)))
+        let leaders = Set(election.replies.compactMap { $0.json["leader"]?.stringValue })
+        guard leaders.count == 1, let leader = leaders.first else { throw .failed("election did not agree: \(leaders)") }
+        Output.line("4. election 'demo': \(election.replies.count) agents agree on \(leader) in \(Output.millis(System.now().nanos - started)) (lowest Lamport stamp wins)")
+
+        // 5. Failure detection and re-election.
+        guard let victim = children.first(where: { $0.0 == leader }) else { throw .failed("leader \(leader) is not ours") }
+        started = System.now().nanos
+        victim.1.kill()
+        victim.1.wait()
+        guard let detected = waitFor(deadlineMillis: 5_000, { deadEverywhere(client, leader, survivors: count - 1) }) else {
+            throw .failed("the kill of \(leader) was not detected within 5 s")
+        }
+        Output.line("5. kill -9 \(leader): every survivor marked it dead \(Output.millis(detected - started)) later")
+        guard let reelected = waitFor(deadlineMillis: 5_000, { agreedLeader(client, "demo", excluding: leader) != nil }) else {
+            throw .failed("no new leader agreed within 5 s")
+        }
+        Output.line("   new leader \(agreedLeader(client, "demo", excluding: leader) ?? "?") agreed by all survivors \(Output.millis(reelected - started)) after the kill")
+        children.removeAll { $0.0 == leader }
+        Output.line("")
+        return 0
+    }
+
+    /// Polls `condition` every 10 ms; the monotonic time it first held, or nil at the deadline.
+    static func waitFor(deadlineMillis: UInt64, _ condition: () -> Bool) -> UInt64? {
+        let deadline = System.now().nanos + .millis(deadlineMillis)
+        while System.now().nanos < deadline {
+            if condition() { return System.now().nanos }
+            System.sleep(millis: 10)
+        }
+        return nil
+    }
+
+    static func stats(_ client: ControlClient) -> [JSON] {
+        client.request("stats", options: RequestOptions(idleTimeout: .millis(100), deadline: .millis(500))).replies.map(\.json)
+    }
+
+    static func alive(_ client: ControlClient) -> Set<String> {
+        Set(client.request("ping", options: RequestOptions(idleTimeout: .millis(100), deadline: .millis(500))).replies.map(\.name))
+    }
+
+    /// Every agent answering reports `count` alive members, itself included.
+    static func allSee(_ client: ControlClient, _ count: Int) -> Bool {
+        let all = stats(client)
+        return all.count == count && all.allSatisfy { $0["members"]?["alive"]?.numberValue == Double(count) }
+    }
+
+    static func holds(_ client: ControlClient, _ name: String, _ id: String) -> Bool {
+        let result = client.request("revoked", target: name, options: RequestOptions(expected: 1, idleTimeout: .millis(100), deadline: .millis(500)))
+        return result.replies.first?.json["ids"]?.arrayValue?.contains { $0["id"]?.stringValue == id } == true
+    }
+
+    static func deadEverywhere(_ client: ControlClient, _ name: String, survivors: Int) -> Bool {
+        let views = client.request("members", options: RequestOptions(idleTimeout: .millis(100), deadline: .millis(500))).replies
+        return views.count == survivors && views.allSatisfy { view in
+            view.json["members"]?.arrayValue?.contains { $0["name"]?.stringValue == name && $0["status"]?.stringValue == "dead" } == true
+        }
+    }
+
+    static func agreedLeader(_ client: ControlClient, _ topic: String, excluding: String) -> String? {
+        let views = client.request("leader", args: [topic], options: RequestOptions(idleTimeout: .millis(100), deadline: .millis(500))).replies
+        let leaders = Set(views.map { $0.json["leader"]?.stringValue ?? "" })
+        guard leaders.count == 1, let leader = leaders.first, !leader.isEmpty, leader != excluding else { return nil }
+        return leader
+    }
+}

@@ -1,0 +1,279 @@
+@preconcurrency import Glibc
+import Synchronization
+
+/// Write end of the signal pipe, read by the async-signal-safe handler.
+let signalPipe = Atomic<Int32>(-1)
+
+/// Every system call Starling makes goes through this file. Each wrapper retries EINTR (except
+/// close, which must never be retried on Linux) and turns failure into a typed ``Errno``.
+/// Debug builds let tests inject errors per call name to exercise those paths.
+enum Sys {
+    #if DEBUG
+    /// Errors to return instead of calling, by call name (tests only).
+    static let injected = Mutex<[String: [Int32]]>([:])
+
+    static func takeInjected(_ name: String) -> Int32? {
+        injected.withLock { queues in
+            guard var queue = queues[name], !queue.isEmpty else { return nil }
+            let code = queue.removeFirst()
+            queues[name] = queue
+            return code
+        }
+    }
+    #endif
+
+    /// Narrows an untyped `rethrows` call (the standard library's buffer accessors) back to Errno.
+    static func typed<T>(_ body: () throws -> T) throws(Errno) -> T {
+        do {
+            return try body()
+        } catch let error as Errno {
+            throw error
+        } catch {
+            preconditionFailure("only Errno is thrown inside the shell: \(error)")
+        }
+    }
+
+    /// Runs `body` until it stops failing with EINTR; -1 becomes a thrown Errno.
+    @inline(__always)
+    static func retrying<T: BinaryInteger>(_ name: String, _ body: () -> T) throws(Errno) -> T {
+        while true {
+            #if DEBUG
+            if let code = takeInjected(name) {
+                if code == EINTR { continue }
+                throw Errno(code, name)
+            }
+            #endif
+            let result = body()
+            if result != -1 { return result }
+            let code = errno
+            if code == EINTR { continue }
+            throw Errno(code, name)
+        }
+    }
+
+    static func socket(_ domain: Int32, _ type: Int32) throws(Errno) -> Int32 {
+        try retrying("socket") { Glibc.socket(domain, type | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0) }
+    }
+
+    static func setsockopt<T: BitwiseCopyable>(_ fd: Int32, _ level: Int32, _ option: Int32, _ value: T, _ name: String) throws(Errno) {
+        var value = value
+        _ = try retrying(name) { withUnsafeBytes(of: &value) { Glibc.setsockopt(fd, level, option, $0.baseAddress, socklen_t($0.count)) } }
+    }
+
+    static func getsockoptInt(_ fd: Int32, _ level: Int32, _ option: Int32) throws(Errno) -> Int32 {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = try retrying("getsockopt") { Glibc.getsockopt(fd, level, option, &value, &length) }
+        return value
+    }
+
+    static func bind(_ fd: Int32, _ address: sockaddr_in) throws(Errno) {
+        var address = address
+        _ = try retrying("bind") {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+    }
+
+    static func getsockname(_ fd: Int32) throws(Errno) -> sockaddr_in {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = try retrying("getsockname") {
+            withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.getsockname(fd, $0, &length) }
+            }
+        }
+        return address
+    }
+
+    /// Sends one datagram; EAGAIN is returned as false (would block), not thrown.
+    static func sendto(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ address: sockaddr_in) throws(Errno) -> Bool {
+        var address = address
+        do throws(Errno) {
+            _ = try retrying("sendto") {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        Glibc.sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+            }
+            return true
+        } catch where error.rawValue == EAGAIN || error.rawValue == EWOULDBLOCK {
+            return false
+        }
+    }
+
+    /// Receives one datagram into `buffer`; nil when nothing is waiting. A datagram longer than
+    /// the buffer is reported with its full length (MSG_TRUNC) so the caller can count it.
+    static func recvfrom(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (Int, sockaddr_in)? {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        do throws(Errno) {
+            let count = try retrying("recvfrom") {
+                withUnsafeMutablePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        Glibc.recvfrom(fd, buffer.baseAddress, buffer.count, Int32(MSG_TRUNC), $0, &length)
+                    }
+                }
+            }
+            return (count, address)
+        } catch where error.rawValue == EAGAIN || error.rawValue == EWOULDBLOCK {
+            return nil
+        }
+    }
+
+    /// Waits for readiness; EINTR counts as "nothing ready" so the caller re-reads its timers.
+    static func poll(_ fds: inout [pollfd], timeoutMillis: Int32) throws(Errno) -> Int32 {
+        let count = nfds_t(fds.count)
+        do throws(Errno) {
+            return try retryingOnce("poll") { fds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, count, timeoutMillis) } }
+        } catch where error.rawValue == EINTR {
+            return 0
+        }
+    }
+
+    /// Like ``retrying(_:_:)`` but hands EINTR back, for calls whose caller must recompute its
+    /// arguments (a poll timeout) before trying again.
+    static func retryingOnce<T: BinaryInteger>(_ name: String, _ body: () -> T) throws(Errno) -> T {
+        let result = body()
+        if result != -1 { return result }
+        throw Errno(errno, name)
+    }
+
+    /// Closes once; never retried, because on Linux the descriptor is gone even after EINTR.
+    static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    /// A non-blocking pipe: (read end, write end).
+    static func pipe() throws(Errno) -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        _ = try retrying("pipe") { fds.withUnsafeMutableBufferPointer { Glibc.pipe($0.baseAddress) } }
+        for fd in fds {
+            _ = try retrying("fcntl") { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+            _ = try retrying("fcntl") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        }
+        return (fds[0], fds[1])
+    }
+
+    static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int {
+        try retrying("write") { Glibc.write(fd, bytes.baseAddress, bytes.count) }
+    }
+
+    static func read(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+        try retrying("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o600) throws(Errno) -> Int32 {
+        try retrying("open \(path)") { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    static func fsync(_ fd: Int32) throws(Errno) {
+        _ = try retrying("fsync") { Glibc.fsync(fd) }
+    }
+
+    static func rename(_ from: String, _ to: String) throws(Errno) {
+        _ = try retrying("rename \(from)") { Glibc.rename(from, to) }
+    }
+
+    static func mkdir(_ path: String) throws(Errno) {
+        do throws(Errno) {
+            _ = try retrying("mkdir \(path)") { Glibc.mkdir(path, 0o700) }
+        } catch where error.rawValue == EEXIST {}
+    }
+
+    static func fstat(_ fd: Int32) throws(Errno) -> stat {
+        var info = stat()
+        _ = try retrying("fstat") { Glibc.fstat(fd, &info) }
+        return info
+    }
+
+    static func clock(_ id: clockid_t) -> timespec {
+        var spec = timespec()
+        _ = clock_gettime(id, &spec)
+        return spec
+    }
+
+    /// Routes SIGINT and SIGTERM to a pipe, so the event loop sees them as readable input.
+    static func routeSignals(_ signals: [Int32], toPipe writeEnd: Int32) throws(Errno) {
+        signalPipe.store(writeEnd, ordering: .releasing)
+        for signal in signals {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                let fd = signalPipe.load(ordering: .acquiring)
+                if fd >= 0 { _ = Glibc.write(fd, &byte, 1) }
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            _ = try retrying("sigaction") { sigaction(signal, &action, nil) }
+        }
+    }
+
+    static func urandom(_ buffer: UnsafeMutableRawBufferPointer) throws(Errno) {
+        let fd = try open("/dev/urandom", O_RDONLY)
+        defer { close(fd) }
+        var filled = 0
+        while filled < buffer.count {
+            let count = try read(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+            if count <= 0 { throw Errno(EIO, "read /dev/urandom") }
+            filled += count
+        }
+    }
+
+    static func kill(_ pid: pid_t, _ signal: Int32) throws(Errno) {
+        _ = try retrying("kill") { Glibc.kill(pid, signal) }
+    }
+
+    static func waitpid(_ pid: pid_t, _ options: Int32) throws(Errno) -> (pid_t, Int32) {
+        var status: Int32 = 0
+        let result = try retrying("waitpid") { Glibc.waitpid(pid, &status, options) }
+        return (result, status)
+    }
+
+    static func spawn(_ path: String, _ args: [String], stdoutPath: String?, stderrPath: String?) throws(Errno) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let stdoutPath { posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
+        if let stderrPath { posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Children start with no signals blocked, whatever this process blocked for signalfd.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let argv = ([path] + args).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        guard code == 0 else { throw Errno(code, "spawn \(path)") }
+        return pid
+    }
+}
+
+extension Sys {
+    /// Starts a detached thread running `body`.
+    static func thread(_ body: @escaping @Sendable () -> Void) throws(Errno) {
+        final class Box: Sendable {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        var thread = pthread_t()
+        let code = pthread_create(&thread, nil, { raw in
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            box.body()
+            return nil
+        }, box)
+        guard code == 0 else {
+            Unmanaged<Box>.fromOpaque(box).release()
+            throw Errno(code, "pthread_create")
+        }
+        pthread_detach(thread)
+    }
+}

@@ -1,0 +1,186 @@
+@preconcurrency import Glibc
+import StarlingCore
+
+/// Clock, randomness, files and processes: the rest of what the shell asks of the system.
+public enum System {
+    /// The current monotonic and wall-clock time, as the core takes it.
+    public static func now() -> Now {
+        let mono = Sys.clock(CLOCK_MONOTONIC)
+        let wall = Sys.clock(CLOCK_REALTIME)
+        return Now(nanos: UInt64(mono.tv_sec) * 1_000_000_000 + UInt64(mono.tv_nsec),
+            wallMillis: UInt64(wall.tv_sec) * 1_000 + UInt64(wall.tv_nsec) / 1_000_000)
+    }
+
+    /// Wall-clock microseconds since the epoch, for event logs.
+    public static func wallMicros() -> UInt64 {
+        let wall = Sys.clock(CLOCK_REALTIME)
+        return UInt64(wall.tv_sec) * 1_000_000 + UInt64(wall.tv_nsec) / 1_000
+    }
+
+    /// Bytes from the kernel's random source.
+    public static func randomBytes(_ count: Int) throws(Errno) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        try Sys.typed { try bytes.withUnsafeMutableBytes { try Sys.urandom($0) } }
+        return bytes
+    }
+
+    public static func randomUInt64() -> UInt64 {
+        let bytes = (try? randomBytes(8)) ?? []
+        var value = UInt64(truncatingIfNeeded: Sys.clock(CLOCK_MONOTONIC).tv_nsec) ^ UInt64(getpid())
+        for byte in bytes { value = value << 8 | UInt64(byte) }
+        return value
+    }
+
+    /// Resident set size of this process in bytes (from /proc/self/statm).
+    public static func residentBytes() -> UInt64 {
+        guard let text = try? readFile("/proc/self/statm"), let bytes = String(validating: text, as: UTF8.self) else { return 0 }
+        let fields = bytes.split(separator: " ")
+        guard fields.count > 1, let pages = UInt64(fields[1]) else { return 0 }
+        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// CPU time (user + system) used by this process, in nanoseconds.
+    public static func cpuNanos() -> UInt64 {
+        let spec = Sys.clock(CLOCK_PROCESS_CPUTIME_ID)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+
+    public static var processID: Int32 { getpid() }
+
+    public static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
+
+    /// Writes text to a descriptor (1 stdout, 2 stderr) without buffering.
+    public static func write(_ text: String, to fd: Int32) {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = (try? bytes.withUnsafeMutableBytes { (raw) throws(Errno) in
+                try Sys.write(fd, UnsafeRawBufferPointer(rebasing: raw[offset...]))
+            }) ?? -1
+            if written <= 0 { return }
+            offset += written
+        }
+        bytes.removeAll()
+    }
+
+    // MARK: Files
+
+    /// The whole file, or a thrown Errno (ENOENT when missing).
+    public static func readFile(_ path: String) throws(Errno) -> [UInt8] {
+        let fd = try Sys.open(path, O_RDONLY)
+        defer { Sys.close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = try Sys.typed { try chunk.withUnsafeMutableBytes { try Sys.read(fd, $0) } }
+            if count == 0 { return out }
+            out.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    /// Permission bits of a file.
+    public static func fileMode(_ path: String) throws(Errno) -> UInt32 {
+        let fd = try Sys.open(path, O_RDONLY)
+        defer { Sys.close(fd) }
+        return UInt32(try Sys.fstat(fd).st_mode) & 0o777
+    }
+
+    /// Replaces `path` atomically: write a temporary file, fsync it, rename over, fsync the folder.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(Errno) {
+        let temporary = path + ".tmp"
+        let fd = try Sys.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        do throws(Errno) {
+            var offset = 0
+            while offset < bytes.count {
+                offset += try Sys.typed { try bytes.withUnsafeBytes { try Sys.write(fd, UnsafeRawBufferPointer(rebasing: $0[offset...])) } }
+            }
+            try Sys.fsync(fd)
+        } catch {
+            Sys.close(fd)
+            throw error
+        }
+        Sys.close(fd)
+        try Sys.rename(temporary, path)
+        let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        if let dir = try? Sys.open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY) {
+            try? Sys.fsync(dir)
+            Sys.close(dir)
+        }
+    }
+
+    /// Opens a file for appending (event logs); the caller closes it with ``close(_:)``.
+    public static func openAppend(_ path: String) throws(Errno) -> Int32 {
+        try Sys.open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    }
+
+    public static func close(_ fd: Int32) { Sys.close(fd) }
+
+    public static func rename(_ from: String, _ to: String) throws(Errno) { try Sys.rename(from, to) }
+    public static func makeDirectory(_ path: String) throws(Errno) { try Sys.mkdir(path) }
+
+    public static func sleep(millis: UInt64) {
+        var request = timespec(tv_sec: Int(millis / 1000), tv_nsec: Int(millis % 1000) * 1_000_000)
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
+    }
+
+    /// The path of the running executable.
+    public static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return CommandLine.arguments[0] }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// A child process started by the demo, the tests or the benchmark harness.
+public final class ChildProcess: Sendable {
+    public let pid: Int32
+
+    /// Starts `path` with `args`; stdin is /dev/null, stdout and stderr go to files if given.
+    public init(_ path: String, _ args: [String], stdout: String? = nil, stderr: String? = nil) throws(Errno) {
+        pid = try Sys.spawn(path, args, stdoutPath: stdout, stderrPath: stderr)
+    }
+
+    /// Sends a signal (SIGTERM by default); a process already gone is not an error.
+    public func signal(_ signal: Int32 = SIGTERM) {
+        try? Sys.kill(pid, signal)
+    }
+
+    public func kill() { signal(SIGKILL) }
+
+    /// Waits for the exit and returns the exit code (128+signal when killed), or nil if it is still
+    /// running after `timeoutMillis`.
+    @discardableResult
+    public func wait(timeoutMillis: UInt64 = 10_000) -> Int32? {
+        var waited: UInt64 = 0
+        while true {
+            guard let (reaped, status) = try? Sys.waitpid(pid, WNOHANG) else { return -1 }
+            if reaped == pid {
+                let signal = status & 0x7f
+                return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+            }
+            if waited >= timeoutMillis { return nil }
+            System.sleep(millis: 5)
+            waited += 5
+        }
+    }
+
+    /// Stops the child: SIGTERM, then SIGKILL if it has not gone within `graceMillis`.
+    public func stop(graceMillis: UInt64 = 3_000) {
+        signal(SIGTERM)
+        if wait(timeoutMillis: graceMillis) == nil {
+            kill()
+            wait(timeoutMillis: 2_000)
+        }
+    }
+}
+
+extension System {
+    /// Ends the process with `code` (stdout and stderr are unbuffered here, nothing to flush).
+    public static func exit(_ code: Int32) -> Never { Glibc.exit(code) }
+}
