@@ -3,7 +3,7 @@ import PackageDescription
 
 // The agent binary links the Swift runtime statically so that an idle agent stays small
 // (see Benchmarks/README.md, "idle"). Only the executables that run as long-lived peers get it.
-let staticStdlib: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
+let staticStdlib: [LinkerSetting] = [.unsafeFlags(["-static-executable"])]
 
 let package = Package(
     name: "Starling",

@@ -193,16 +193,17 @@ public final class Agent: Sendable {
     // MARK: Datagrams
 
     private func receive(from socket: UDPSocket, buffer: inout [UInt8], events: inout [PeerEvent]) {
-        // Drain what is queued, but cap the batch so timers are never starved by a flood.
-        for _ in 0..<256 {
-            let received = buffer.withUnsafeMutableBytes { try? socket.receive(into: $0) }
-            guard let (count, source) = received else { return }
-            loop.withLock { state in
-                guard !state.faults.dropIncoming(from: source) else { return }
-                let now = System.now()
+        // Drain what is queued under one lock and one clock read, but cap the batch so timers
+        // are never starved by a flood.
+        loop.withLock { state in
+            let now = System.now()
+            for _ in 0..<256 {
+                let received = buffer.withUnsafeMutableBytes { try? socket.receive(into: $0) }
+                guard let (count, source) = received else { return }
+                guard !state.faults.dropIncoming(from: source) else { continue }
                 let length = min(count, buffer.count)
                 let actions = buffer.withUnsafeBytes { state.peer.onDatagram(UnsafeRawBufferPointer(rebasing: $0[0..<length]), from: source, now: now) }
-                perform(actions, state: &state, now: now, events: &events)
+                if !actions.isEmpty { perform(actions, state: &state, now: now, events: &events) }
             }
         }
     }
