@@ -3,7 +3,9 @@ import PackageDescription
 
 // The agent binary links the Swift runtime statically so that an idle agent stays small
 // (see Benchmarks/README.md, "idle"). Only the executables that run as long-lived peers get it.
-let staticStdlib: [LinkerSetting] = [.unsafeFlags(["-static-executable"])]
+// Sanitizer and fuzzer builds cannot link statically: STARLING_DYNAMIC_LINK=1 turns it off.
+let staticStdlib: [LinkerSetting] =
+    Context.environment["STARLING_DYNAMIC_LINK"] == "1" ? [] : [.unsafeFlags(["-static-executable"])]
 
 let package = Package(
     name: "Starling",

@@ -40,7 +40,7 @@ let specs: [CommandSpec] = [
 
 func usage() -> String {
     var text = "starling — a brokerless peer-to-peer cluster daemon\n\nusage: starling COMMAND [OPTIONS]\n\ncommands:\n"
-    let width = specs.map(\.name.count).max() ?? 8
+    let width = specs.map { $0.name.count }.max() ?? 8
     for spec in specs { text += "  \(spec.name)\(String(repeating: " ", count: width - spec.name.count))  \(spec.summary)\n" }
     text += "\nstarling help COMMAND (or starling COMMAND --help) shows a command's options."
     return text

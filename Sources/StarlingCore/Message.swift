@@ -228,19 +228,22 @@ public struct HelloReply: Equatable, Sendable {
     }
 }
 
-/// PAGE_REQUEST payload: ids strictly after `cursor` (byte order), in the buckets of `bucketMask`.
+/// PAGE_REQUEST payload: ids strictly after `cursor` and strictly before `until` (byte order;
+/// an empty `until` means no upper bound), in the buckets of `bucketMask`.
 public struct PageRequest: Equatable, Sendable {
     public var requestID: UInt32
     public var bucketMask: UInt64
     /// How many pages the server may send back to back for this request (1–255).
     public var maxPages: UInt8
     public var cursor: String
+    public var until: String
 
-    public init(requestID: UInt32, bucketMask: UInt64, maxPages: UInt8, cursor: String) {
+    public init(requestID: UInt32, bucketMask: UInt64, maxPages: UInt8, cursor: String, until: String = "") {
         self.requestID = requestID
         self.bucketMask = bucketMask
         self.maxPages = maxPages
         self.cursor = cursor
+        self.until = until
     }
 }
 

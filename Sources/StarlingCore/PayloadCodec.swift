@@ -31,6 +31,7 @@ enum PayloadCodec {
             writer.u64(request.bucketMask)
             writer.u8(request.maxPages)
             try string8(request.cursor, "cursor", 0...Limits.revokedIDBytes.upperBound, into: &writer)
+            try string8(request.until, "until", 0...Limits.revokedIDBytes.upperBound, into: &writer)
         case .page(let page):
             writer.u32(page.requestID)
             writer.u8(page.index)
@@ -113,7 +114,8 @@ enum PayloadCodec {
             let maxPages = try reader.u8("max_pages")
             guard maxPages > 0 else { throw .invalidValue(field: "max_pages") }
             let cursor = try reader.string8("cursor", bounds: 0...Limits.revokedIDBytes.upperBound)
-            return .pageRequest(PageRequest(requestID: requestID, bucketMask: mask, maxPages: maxPages, cursor: cursor))
+            let until = try reader.string8("until", bounds: 0...Limits.revokedIDBytes.upperBound)
+            return .pageRequest(PageRequest(requestID: requestID, bucketMask: mask, maxPages: maxPages, cursor: cursor, until: until))
         case .page:
             let requestID = try reader.u32("request_id")
             let index = try reader.u8("index")

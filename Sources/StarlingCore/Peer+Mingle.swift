@@ -13,25 +13,36 @@ public struct MingleState: Sendable {
     var received = 0
     var triedServers: Set<NodeID> = []
 
-    var nextWake: UInt64? { phase == .searching ? min(nextHelloAt, aloneAt, deadline) : nil }
+    var nextWake: UInt64? {
+        guard phase == .searching else { return nil }
+        return repliers.isEmpty ? min(nextHelloAt, aloneAt, deadline) : min(nextHelloAt, deadline)
+    }
 }
 
 /// One pull of revoked entries from one peer: digest first (unless everything is wanted), then
-/// bursts of pages, each resumed from the last contiguous page after a loss.
+/// ranges of ids requested as bursts of pages. A lost page leaves a gap between the pages around
+/// it; only that gap is asked for again (Protocol.md §6.3.2).
 public struct SyncSession: Sendable {
     var peer: NodeID
     var endpoint: Endpoint
     var forMingle: Bool
     var digestRequestID: UInt32?
     var mask: UInt64 = 0
-    var cursor = ""
-    var burstID: UInt32 = 0
-    var burstPages: [UInt8: String] = [:]
-    var burstLast: UInt8?
+    /// Outstanding bursts by request id.
+    var bursts: [UInt32: Burst] = [:]
     var retryAt: UInt64
     var hardDeadline: UInt64
     var stalls = 0
     var received = 0
+
+    /// One requested range (after, until) and the pages received for it so far.
+    struct Burst: Sendable {
+        var after: String
+        var until: String
+        /// Page index → (first id, last id); empty strings for an empty page.
+        var pages: [UInt8: (first: String, last: String)] = [:]
+        var lastIndex: UInt8?
+    }
 }
 
 extension Peer {
@@ -124,7 +135,7 @@ extension Peer {
         if revoked.isEmpty {
             session.mask = UInt64.max
             sync = session
-            requestBurst(now: now, into: &actions)
+            requestRange(after: "", until: "", now: now, into: &actions)
         } else {
             let requestID = newRequestID()
             session.digestRequestID = requestID
@@ -136,32 +147,31 @@ extension Peer {
     mutating func onDigestReply(_ reply: DigestReply, header: Header, now: Now, into actions: inout [Action]) {
         guard var session = sync, session.peer == header.sender, session.digestRequestID == reply.requestID else { return }
         session.digestRequestID = nil
-        session.mask = revoked.differingBuckets(from: reply.buckets)
+        session.mask = revoked.bucketsToPull(from: reply.buckets)
         sync = session
         if session.mask == 0 {
             endSync(now: now, into: &actions)
         } else {
-            requestBurst(now: now, into: &actions)
+            requestRange(after: "", until: "", now: now, into: &actions)
         }
     }
 
-    private mutating func requestBurst(now: Now, into actions: inout [Action]) {
+    private mutating func requestRange(after: String, until: String, now: Now, into actions: inout [Action]) {
         guard var session = sync else { return }
-        session.burstID = newRequestID()
-        session.burstPages = [:]
-        session.burstLast = nil
+        let requestID = newRequestID()
+        session.bursts[requestID] = SyncSession.Burst(after: after, until: until)
         session.retryAt = now.nanos + config.pageTimeout
         sync = session
-        let request = PageRequest(requestID: session.burstID, bucketMask: session.mask, maxPages: config.pageBurst, cursor: session.cursor)
+        let request = PageRequest(requestID: requestID, bucketMask: session.mask, maxPages: config.pageBurst, cursor: after, until: until)
         send(.pageRequest(request), to: .peer(session.endpoint), into: &actions)
     }
 
-    /// Serves up to `maxPages` pages after the cursor, back to back.
+    /// Serves up to `maxPages` pages of the requested range, back to back.
     mutating func onPageRequest(_ request: PageRequest, replyTo: Endpoint, into actions: inout [Action]) {
         let budget = Limits.maxDatagram - overhead - 8
         var cursor = request.cursor
         for index in 0..<request.maxPages {
-            let (entries, last) = revoked.page(after: cursor, mask: request.bucketMask, budget: budget)
+            let (entries, last) = revoked.page(after: cursor, until: request.until, mask: request.bucketMask, budget: budget)
             send(.page(RevokedPage(requestID: request.requestID, index: index, last: last, entries: entries)), to: .peer(replyTo), into: &actions)
             if last { break }
             cursor = entries.last?.id ?? cursor
@@ -169,7 +179,7 @@ extension Peer {
     }
 
     mutating func onPage(_ page: RevokedPage, header: Header, now: Now, into actions: inout [Action]) {
-        guard var session = sync, session.peer == header.sender, page.requestID == session.burstID else { return }
+        guard var session = sync, session.peer == header.sender, var burst = session.bursts[page.requestID] else { return }
         var added = 0
         for entry in page.entries where revoked.insert(entry.id, revokedAtMillis: entry.revokedAtMillis, nowMillis: now.wallMillis) {
             added += 1
@@ -177,28 +187,40 @@ extension Peer {
         if added > 0 { actions.append(.stateChanged) }
         session.received += added
         if session.forMingle { mingle.received += added }
-        session.burstPages[page.index] = page.entries.last?.id ?? ""
-        if page.last { session.burstLast = page.index }
+        burst.pages[page.index] = (page.entries.first?.id ?? "", page.entries.last?.id ?? "")
+        if page.last { burst.lastIndex = page.index }
+        session.bursts[page.requestID] = burst
         session.retryAt = now.nanos + config.pageTimeout
         session.stalls = 0
         sync = session
-        let final = session.burstLast ?? (config.pageBurst - 1)
-        if page.index == final || session.burstPages.count > Int(final) { advance(now: now, into: &actions) }
+        let final = burst.lastIndex ?? (config.pageBurst - 1)
+        if page.index == final || burst.pages.count > Int(final) { settle(page.requestID, now: now, into: &actions) }
     }
 
-    /// Moves the cursor over the contiguous pages received, then finishes or asks for more.
-    private mutating func advance(now: Now, into actions: inout [Action]) {
-        guard var session = sync else { return }
-        var index: UInt8 = 0
-        var complete = false
-        while let lastID = session.burstPages[index] {
-            if !lastID.isEmpty { session.cursor = lastID }
-            if session.burstLast == index { complete = true; break }
-            if index == UInt8.max { break }
-            index += 1
-        }
+    /// Closes a burst: asks again for every gap between the pages that arrived, and for the rest
+    /// of the range after the last page that did, then ends the session when nothing is left.
+    private mutating func settle(_ requestID: UInt32, now: Now, into actions: inout [Action]) {
+        guard var session = sync, let burst = session.bursts.removeValue(forKey: requestID) else { return }
         sync = session
-        if complete { endSync(now: now, into: &actions) } else { requestBurst(now: now, into: &actions) }
+        var ranges: [(String, String)] = []
+        var lower = burst.after
+        var gapOpen = false
+        let highest = burst.pages.keys.max()
+        for index in 0...(highest ?? 0) {
+            if let page = burst.pages[index] {
+                if gapOpen, !page.first.isEmpty { ranges.append((lower, page.first)) }
+                if !page.last.isEmpty { lower = page.last }
+                gapOpen = false
+            } else {
+                gapOpen = true
+            }
+        }
+        // Pages after the highest one that arrived: unknown, so the rest of the range is open.
+        if highest == nil || gapOpen || burst.lastIndex == nil { ranges.append((lower, burst.until)) }
+        session = sync!
+        sync = session
+        for (after, until) in ranges { requestRange(after: after, until: until, now: now, into: &actions) }
+        if sync?.bursts.isEmpty == true { endSync(now: now, into: &actions) }
     }
 
     private mutating func endSync(now: Now, into actions: inout [Action]) {
@@ -217,15 +239,14 @@ extension Peer {
             return
         }
         session.stalls += 1
+        session.retryAt = now.nanos + config.pageTimeout
         sync = session
         if let requestID = session.digestRequestID {
-            sync!.retryAt = now.nanos + config.pageTimeout
             send(.digestRequest(requestID: requestID), to: .peer(session.endpoint), into: &actions)
-        } else if session.burstPages.isEmpty {
-            requestBurst(now: now, into: &actions)
-        } else {
-            advance(now: now, into: &actions)
+            return
         }
+        // Nothing came for a while: settle every burst with what it has.
+        for requestID in session.bursts.keys.sorted() { settle(requestID, now: now, into: &actions) }
     }
 
     /// A member whose beats keep showing a different digest gets its differences pulled.

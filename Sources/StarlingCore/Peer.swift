@@ -158,6 +158,7 @@ public struct Peer: Sendable {
 
     /// The earliest time at which ``onTick(now:)`` has work to do.
     public var nextDeadline: UInt64 {
+        if stopped { return UInt64.max }
         if started == nil { return requests.values.map(\.nextWake).min() ?? UInt64.max }
         var deadline = min(nextBeatAt, nextCheckAt, nextPushPullAt, nextExpireAt)
         if announcesLeft > 0 { deadline = min(deadline, nextAnnounceAt) }
@@ -172,6 +173,11 @@ public struct Peer: Sendable {
 
     private mutating func dispatch(_ message: Message, replyTo: Endpoint, now: Now, into actions: inout [Action]) {
         let header = message.header
+        // Before start this is a requester only (the CLI): replies are all it takes.
+        if started == nil, message.payload.type != .controlReply {
+            counters.drop("not_started")
+            return
+        }
         switch message.payload {
         case .controlRequest(let request):
             onControlRequest(request, header: header, replyTo: replyTo, now: now, into: &actions)

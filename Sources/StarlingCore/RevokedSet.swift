@@ -95,18 +95,22 @@ public struct RevokedSet: Sendable {
         return sorted
     }
 
-    /// A bit mask of the buckets whose digests differ from `other`.
-    public func differingBuckets(from other: [SetDigest]) -> UInt64 {
+    /// A bit mask of the buckets worth pulling from a peer with these bucket digests: those that
+    /// differ and where the peer holds at least as many ids. Where it holds fewer, it most likely
+    /// lacks entries and will pull from us instead; if it also has some we lack, its count
+    /// overtakes ours after that pull and the next round fetches them (Protocol.md §6.3).
+    public func bucketsToPull(from other: [SetDigest]) -> UInt64 {
         var mask: UInt64 = 0
-        for index in 0..<min(other.count, buckets.count) where other[index] != buckets[index] {
+        for index in 0..<min(other.count, buckets.count) where other[index] != buckets[index] && other[index].count >= buckets[index].count {
             mask |= 1 << UInt64(index)
         }
         return mask
     }
 
-    /// Entries after `cursor` in byte order whose bucket is in `mask`, filling at most `budget`
-    /// encoded bytes. Returns the entries and whether the set's end was reached.
-    public mutating func page(after cursor: String, mask: UInt64, budget: Int) -> (entries: [RevokedEntry], last: Bool) {
+    /// Entries after `cursor` and before `until` (empty: no bound) in byte order whose bucket is in
+    /// `mask`, filling at most `budget` encoded bytes. Returns the entries and whether the range's
+    /// end was reached.
+    public mutating func page(after cursor: String, until: String = "", mask: UInt64, budget: Int) -> (entries: [RevokedEntry], last: Bool) {
         let ids = sortedIDs()
         var low = 0
         var high = ids.count
@@ -121,6 +125,7 @@ public struct RevokedSet: Sendable {
         var index = low
         while index < ids.count {
             let id = ids[index]
+            if !until.isEmpty, !id.utf8.lexicographicallyPrecedes(until.utf8) { return (out, true) }
             if mask & (1 << UInt64(Self.bucket(of: id))) != 0 {
                 let size = 9 + id.utf8.count
                 if used + size > budget { return (out, false) }

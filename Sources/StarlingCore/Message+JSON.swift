@@ -1,0 +1,114 @@
+/// Messages as JSON: the decoded fields of the test vectors (Tests/StarlingCoreTests/Vectors)
+/// and of the conformance suite's reports. Field names are the ones Protocol.md uses.
+extension Message {
+    public var fields: JSON {
+        let h = header
+        let headerJSON = JSON.object([
+            ("type", .string(payload.type.name)), ("flags", .int(h.flags)), ("sequence", .int(h.sequence)),
+            ("stamp", .int(h.stamp)), ("sender", .string(h.sender.description)), ("incarnation", .int(h.incarnation)),
+            ("reply_port", .int(h.replyPort)), ("cluster", .string(h.cluster)), ("name", .string(h.name)),
+        ])
+        return .object([("header", headerJSON), ("payload", payload.fields)])
+    }
+}
+
+extension Payload {
+    public var fields: JSON {
+        switch self {
+        case .announce(let beat), .heartbeat(let beat):
+            return .object([("interval_ms", .int(beat.intervalMillis)), ("member_count", .int(beat.memberCount)),
+                ("revoked", beat.revoked.fields), ("gossip", .array(beat.gossip.map(\.fields)))])
+        case .goodbye:
+            return .object([])
+        case .probe(let probe), .probeAck(let probe):
+            return .object([("probe_id", .int(probe.probeID)), ("target", .string(probe.target.description))])
+        case .members(let page):
+            return .object([("reply_wanted", .bool(page.replyWanted)), ("page", .int(page.page)), ("page_count", .int(page.pageCount)),
+                ("entries", .array(page.entries.map(\.fields)))])
+        case .hello(let hello):
+            return .object([("request_id", .int(hello.requestID)), ("revoked", hello.revoked.fields)])
+        case .helloReply(let reply):
+            return .object([("request_id", .int(reply.requestID)), ("member_count", .int(reply.memberCount)),
+                ("revoked", reply.revoked.fields), ("members", .array(reply.members.map(\.fields)))])
+        case .pageRequest(let request):
+            return .object([("request_id", .int(request.requestID)), ("bucket_mask", .string(hex64(request.bucketMask))),
+                ("max_pages", .int(request.maxPages)), ("cursor", .string(request.cursor)), ("until", .string(request.until))])
+        case .page(let page):
+            return .object([("request_id", .int(page.requestID)), ("index", .int(page.index)), ("last", .bool(page.last)),
+                ("entries", .array(page.entries.map { .object([("id", .string($0.id)), ("revoked_at_ms", .int($0.revokedAtMillis))]) }))])
+        case .digestRequest(let requestID):
+            return .object([("request_id", .int(requestID))])
+        case .digestReply(let reply):
+            return .object([("request_id", .int(reply.requestID)), ("buckets", .array(reply.buckets.map(\.fields)))])
+        case .candidacy(let candidacy):
+            return .object([("term", .int(candidacy.term)), ("topic", .string(candidacy.topic))])
+        case .leader(let leader):
+            return .object([("term", .int(leader.term)), ("leader", .string(leader.leader.description)),
+                ("leader_stamp", .int(leader.leaderStamp)), ("topic", .string(leader.topic)), ("leader_name", .string(leader.leaderName))])
+        case .vote(let vote):
+            return .object([("term", .int(vote.term)), ("candidate", .string(vote.candidate.description)),
+                ("candidate_stamp", .int(vote.candidateStamp)), ("topic", .string(vote.topic))])
+        case .controlRequest(let request):
+            return .object([("request_id", .int(request.requestID)), ("command", .string(request.command)),
+                ("target", .string(request.target)), ("args", .array(request.args.map { .string($0) }))])
+        case .controlReply(let reply):
+            return .object([("request_id", .int(reply.requestID)), ("status", .int(reply.status.rawValue)),
+                ("member_count", .int(reply.memberCount)), ("page", .int(reply.page)), ("page_count", .int(reply.pageCount)),
+                ("body", .string(String(decoding: reply.body, as: UTF8.self)))])
+        }
+    }
+}
+
+extension SetDigest {
+    var fields: JSON { .object([("count", .int(count)), ("hash", .string(hex64(hash)))]) }
+}
+
+extension MemberEntry {
+    var fields: JSON {
+        .object([("id", .string(id.description)), ("incarnation", .int(incarnation)), ("status", .string(status.name)),
+            ("address", .string(endpoint.description)), ("interval_ms", .int(intervalMillis)), ("name", .string(name))])
+    }
+}
+
+/// 16 lowercase hex digits: 64-bit values exceed what JSON numbers carry exactly.
+func hex64(_ value: UInt64) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 16 - digits.count) + digits
+}
+
+/// Lowercase hex of bytes, and back.
+public enum Hex {
+    public static func encode(_ bytes: [UInt8]) -> String {
+        let table = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(table[Int(byte >> 4)])
+            out.append(table[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func decode(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    private static func nibble(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

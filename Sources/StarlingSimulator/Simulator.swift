@@ -1,0 +1,271 @@
+import StarlingCore
+
+/// Network conditions of the in-memory network. Rates are per delivered datagram and per link.
+public struct NetworkConditions: Sendable, Equatable {
+    public var loss: Double = 0
+    public var minDelay: UInt64 = 100_000
+    public var maxDelay: UInt64 = 300_000
+    /// Probability that a datagram is delivered twice.
+    public var duplicate: Double = 0
+
+    public init(loss: Double = 0, minDelay: UInt64 = 100_000, maxDelay: UInt64 = 300_000, duplicate: Double = 0) {
+        self.loss = loss
+        self.minDelay = minDelay
+        self.maxDelay = maxDelay
+        self.duplicate = duplicate
+    }
+}
+
+/// One simulated node: a real ``Peer`` core plus what the simulator knows about it.
+public struct SimNode: Sendable {
+    public let index: Int
+    public let endpoint: Endpoint
+    public internal(set) var peer: Peer
+    public internal(set) var crashed = false
+    public internal(set) var started = false
+    public internal(set) var pausedUntil: UInt64 = 0
+    /// Every event this node emitted, with the virtual time.
+    public internal(set) var events: [(time: UInt64, event: PeerEvent)] = []
+    var tickGeneration: UInt64 = 0
+    var scheduledTick: UInt64 = .max
+
+    public var isUp: Bool { !crashed }
+}
+
+/// A deterministic discrete-event simulation of many peers on a lossy in-memory network. It
+/// drives the very same ``Peer`` core as the agent, with virtual time: the same seed gives the
+/// same run, event for event.
+public final class Simulator {
+    public let seed: UInt64
+    public private(set) var now: UInt64 = 0
+    public let wallBase: UInt64 = 1_800_000_000_000
+    public private(set) var nodes: [SimNode] = []
+    public var conditions: NetworkConditions
+    /// Nodes in different groups cannot reach each other; empty means no partition.
+    public private(set) var partition: [Int: Int] = [:]
+    public private(set) var delivered: UInt64 = 0
+    public private(set) var sent: UInt64 = 0
+    public private(set) var violations: [String] = []
+    /// Check the Lamport rule on every delivery (costs a header parse per datagram).
+    public var checkStamps = true
+    /// Node index by node id (restarts add their new id).
+    public private(set) var indexOf: [NodeID: Int] = [:]
+    /// When each crashed or stopped node went down.
+    public private(set) var downSince: [Int: UInt64] = [:]
+    /// Pauses (node, from, to) and partitions (-1, from, to): times when silence is expected.
+    public private(set) var disturbed: [(node: Int, from: UInt64, to: UInt64)] = []
+    var splitSince: UInt64?
+    var rng: SplitMix64
+    var queue = EventQueue<Work>()
+    let configure: @Sendable (inout PeerConfig, Int) -> Void
+
+    enum Work {
+        case deliver(bytes: [UInt8], from: Int, to: Int)
+        case tick(node: Int, generation: UInt64)
+        case start(node: Int)
+    }
+
+    /// Creates `count` nodes; `configure` adjusts each node's settings (index given).
+    public init(nodes count: Int, seed: UInt64, conditions: NetworkConditions = NetworkConditions(),
+                configure: @escaping @Sendable (inout PeerConfig, Int) -> Void = { _, _ in }) {
+        self.seed = seed
+        self.conditions = conditions
+        self.rng = SplitMix64(seed: seed)
+        self.configure = configure
+        for index in 0..<count {
+            nodes.append(makeNode(index, clock: 0, revoked: []))
+            indexOf[nodes[index].peer.config.id] = index
+        }
+    }
+
+    public var nowValue: Now { Now(nanos: now, wallMillis: wallBase + now / 1_000_000) }
+
+    /// The command that replays this run, printed with every failure.
+    public var replayHint: String { "seed \(seed): STARLING_SIM_SEED=\(seed) swift test --filter StarlingSimulatorTests" }
+
+    func makeNode(_ index: Int, clock: UInt64, revoked: [RevokedEntry]) -> SimNode {
+        var config = PeerConfig(name: "node-\(index)", id: NodeID.random(using: &rng))
+        config.randomSeed = rng.next()
+        config.replyPort = 7000
+        configure(&config, index)
+        let endpoint = Endpoint(address: 0x7F01_0000 + UInt32(index), port: 7000)
+        return SimNode(index: index, endpoint: endpoint, peer: Peer(config: config, clock: clock, revoked: revoked, nowMillis: wallBase))
+    }
+
+    // MARK: Schedule
+
+    /// Starts node `index` at virtual time `at` (default: now).
+    public func start(_ index: Int, at: UInt64? = nil) {
+        queue.push(.start(node: index), at: at ?? now)
+    }
+
+    /// Starts every node, spread over `spread` nanoseconds.
+    public func startAll(spread: UInt64 = 0) {
+        for index in nodes.indices { start(index, at: now + (spread == 0 ? 0 : rng.next() % spread)) }
+    }
+
+    /// Runs until virtual time `until` or until the queue is empty.
+    public func run(until: UInt64) {
+        while let time = queue.nextTime, time <= until {
+            let (at, work) = queue.pop()!
+            now = at
+            switch work {
+            case .start(let index):
+                var node = nodes[index]
+                guard !node.crashed else { continue }
+                node.started = true
+                apply(node.peer.start(now: nowValue), from: index, node: &node)
+                nodes[index] = node
+                schedule(index)
+            case .tick(let index, let generation):
+                guard nodes[index].tickGeneration == generation, !nodes[index].crashed else { continue }
+                if nodes[index].pausedUntil > now {
+                    queue.push(.tick(node: index, generation: generation), at: nodes[index].pausedUntil)
+                    continue
+                }
+                nodes[index].scheduledTick = .max
+                var node = nodes[index]
+                apply(node.peer.onTick(now: nowValue), from: index, node: &node)
+                if node.peer.nextDeadline <= now {
+                    // A timer that stays due after its tick would spin a real agent at 100 % CPU.
+                    violations.append("t=\(now): node-\(index) timer still due after its tick")
+                    nodes[index] = node
+                    queue.push(.tick(node: index, generation: node.tickGeneration), at: now + 1_000_000)
+                    continue
+                }
+                nodes[index] = node
+                schedule(index)
+            case .deliver(let bytes, let from, let to):
+                // A node that has not started has no socket yet.
+                guard !nodes[to].crashed, nodes[to].started else { continue }
+                if nodes[to].pausedUntil > now {
+                    // A paused process reads its socket buffer when it resumes.
+                    queue.push(.deliver(bytes: bytes, from: from, to: to), at: nodes[to].pausedUntil)
+                    continue
+                }
+                delivered += 1
+                var node = nodes[to]
+                let dropsBefore = node.peer.counters.drops.values.reduce(0, +)
+                let actions = node.peer.onDatagram(bytes, from: nodes[from].endpoint, now: nowValue)
+                let accepted = node.peer.counters.drops.values.reduce(0, +) == dropsBefore
+                if checkStamps, accepted, bytes.count >= 24, !node.peer.config.faults.contains(.noClockAdjust) {
+                    var stamp: UInt64 = 0
+                    for offset in 16..<24 { stamp = stamp << 8 | UInt64(bytes[offset]) }
+                    if node.peer.clock.value <= stamp, !node.peer.stopped {
+                        violations.append("t=\(now): node-\(to) clock \(node.peer.clock.value) not past received stamp \(stamp)")
+                    }
+                }
+                apply(actions, from: to, node: &node)
+                nodes[to] = node
+                schedule(to)
+            }
+        }
+        now = max(now, until)
+    }
+
+    /// Advances virtual time by `nanos`.
+    public func advance(_ nanos: UInt64) { run(until: now + nanos) }
+
+    private func schedule(_ index: Int) {
+        let deadline = max(nodes[index].peer.nextDeadline, now)
+        guard deadline != .max, deadline < nodes[index].scheduledTick else { return }
+        nodes[index].tickGeneration += 1
+        nodes[index].scheduledTick = deadline
+        queue.push(.tick(node: index, generation: nodes[index].tickGeneration), at: deadline)
+    }
+
+    private func apply(_ actions: [Action], from index: Int, node: inout SimNode) {
+        for action in actions {
+            switch action {
+            case .send(let bytes, let destination):
+                switch destination {
+                case .group:
+                    for target in nodes.indices where target != index { transmit(bytes, from: index, to: target) }
+                case .peer(let endpoint):
+                    let target = Int(endpoint.address &- 0x7F01_0000)
+                    if target >= 0, target < nodes.count, nodes[target].endpoint == endpoint { transmit(bytes, from: index, to: target) }
+                }
+            case .emit(let event):
+                if case .dropped = event { continue }
+                node.events.append((now, event))
+            case .stateChanged:
+                break
+            case .shutdown:
+                node.crashed = true
+            }
+        }
+    }
+
+    private func transmit(_ bytes: [UInt8], from: Int, to: Int) {
+        sent += 1
+        if !partition.isEmpty, (partition[from] ?? -1) != (partition[to] ?? -1) { return }
+        if conditions.loss > 0, chance(conditions.loss) { return }
+        let spread = conditions.maxDelay > conditions.minDelay ? rng.next() % (conditions.maxDelay - conditions.minDelay) : 0
+        queue.push(.deliver(bytes: bytes, from: from, to: to), at: now + conditions.minDelay + spread)
+        if conditions.duplicate > 0, chance(conditions.duplicate) {
+            queue.push(.deliver(bytes: bytes, from: from, to: to), at: now + conditions.minDelay + spread + conditions.maxDelay)
+        }
+    }
+
+    func chance(_ rate: Double) -> Bool { Double(rng.next() >> 11) / Double(1 << 53) < rate }
+
+    // MARK: Faults
+
+    /// Kills a node without a goodbye (kill -9).
+    public func crash(_ index: Int) {
+        downSince[index] = now
+        nodes[index].crashed = true
+        nodes[index].tickGeneration += 1
+    }
+
+    /// Stops a node cleanly: it says goodbye.
+    public func stop(_ index: Int) {
+        var node = nodes[index]
+        apply(node.peer.stop(now: nowValue), from: index, node: &node)
+        node.crashed = true
+        downSince[index] = now
+        nodes[index] = node
+    }
+
+    /// Restarts a crashed node with a new boot id, keeping its clock and revoked set when
+    /// `keepState` (as `--state-dir` would).
+    public func restart(_ index: Int, keepState: Bool) {
+        var old = nodes[index].peer
+        let clock = keepState ? old.clock.value : 0
+        let revoked = keepState ? old.revokedEntries() : []
+        var node = makeNode(index, clock: clock, revoked: revoked)
+        node.events = nodes[index].events
+        nodes[index] = node
+        indexOf[node.peer.config.id] = index
+        downSince[index] = nil
+        start(index)
+    }
+
+    /// Freezes a node (a stalled process) for `nanos`.
+    public func pause(_ index: Int, for nanos: UInt64) {
+        nodes[index].pausedUntil = now + nanos
+        disturbed.append((index, now, now + nanos))
+    }
+
+    /// Splits the network into groups that cannot reach each other.
+    public func split(_ groups: [[Int]]) {
+        partition = [:]
+        splitSince = now
+        for (group, members) in groups.enumerated() { for member in members { partition[member] = group } }
+    }
+
+    public func heal() {
+        partition = [:]
+        if let since = splitSince { disturbed.append((-1, since, now)) }
+        splitSince = nil
+    }
+
+    /// Lets a node act through the core's public API (revoke, elect, request).
+    public func act(_ index: Int, _ body: (inout Peer, Now) -> [Action]) {
+        var node = nodes[index]
+        let actions = body(&node.peer, nowValue)
+        apply(actions, from: index, node: &node)
+        nodes[index] = node
+        schedule(index)
+    }
+}
