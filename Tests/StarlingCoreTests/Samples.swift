@@ -1,0 +1,48 @@
+import StarlingCore
+
+/// Deterministic sample messages: one (or more) of every type, the source of the positive test
+/// vectors in Vectors/vectors.json.
+enum Samples {
+    static let sender = NodeID(high: 0x0123_4567_89AB_CDEF, low: 0xFEDC_BA98_7654_3210)
+    static let other = NodeID(high: 0x1111_2222_3333_4444, low: 0x5555_6666_7777_8888)
+    static let key = AuthKey(Array(0..<32))
+
+    static func header(sequence: UInt64 = 7, stamp: UInt64 = 42) -> Header {
+        Header(sequence: sequence, stamp: stamp, sender: sender, incarnation: 3, replyPort: 40123, cluster: "starling", name: "worker-1")
+    }
+
+    static let entry = MemberEntry(id: other, incarnation: 2, status: .suspect, endpoint: Endpoint(address: 0x7F00_0001, port: 40500),
+        intervalMillis: 150, name: "worker-2")
+    static let digest = SetDigest(count: 2, hash: 0x0A0B_0C0D_0E0F_1011)
+
+    static let payloads: [(String, Payload)] = [
+        ("announce", .announce(Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: []))),
+        ("heartbeat", .heartbeat(Beat(intervalMillis: 150, memberCount: 2, revoked: digest, gossip: [entry]))),
+        ("goodbye", .goodbye),
+        ("probe", .probe(Probe(probeID: 9, target: other))),
+        ("probe-ack", .probeAck(Probe(probeID: 9, target: other))),
+        ("members", .members(MembersPage(replyWanted: true, page: 0, pageCount: 1, entries: [entry]))),
+        ("hello", .hello(Hello(requestID: 77, revoked: .empty))),
+        ("hello-reply", .helloReply(HelloReply(requestID: 77, memberCount: 2, revoked: digest, members: [entry]))),
+        ("page-request", .pageRequest(PageRequest(requestID: 78, bucketMask: .max, maxPages: 32, cursor: "", until: ""))),
+        ("page-request-range", .pageRequest(PageRequest(requestID: 79, bucketMask: 0x5, maxPages: 1, cursor: "task-1", until: "task-9"))),
+        ("page", .page(RevokedPage(requestID: 78, index: 0, last: true, entries: [
+            RevokedEntry(id: "d9b1f8a2-5c1e-4f5e-9a51-3f0c2b7e8d10", revokedAtMillis: 1_795_000_000_000),
+            RevokedEntry(id: "task-é", revokedAtMillis: 1_795_000_000_500),
+        ]))),
+        ("digest-request", .digestRequest(requestID: 80)),
+        ("digest-reply", .digestReply(DigestReply(requestID: 80, buckets: (0..<64).map { SetDigest(count: UInt32($0 % 3), hash: UInt64($0) * 0x1_0001) }))),
+        ("candidacy", .candidacy(Candidacy(term: 4, topic: "scheduler"))),
+        ("leader", .leader(LeaderAnnouncement(term: 4, leader: sender, leaderStamp: 42, topic: "scheduler", leaderName: "worker-1"))),
+        ("vote", .vote(Vote(term: 4, candidate: other, candidateStamp: 40, topic: "scheduler"))),
+        ("control-request", .controlRequest(ControlRequest(requestID: 81, command: "revoke", target: "worker-*", args: ["a", "b"]))),
+        ("control-reply", .controlReply(ControlReply(requestID: 81, status: .ok, memberCount: 3, page: 0, pageCount: 1,
+            body: Array("{\"name\":\"worker-1\",\"stored\":2}".utf8)))),
+    ]
+
+    static func message(_ payload: Payload) -> Message { Message(header: header(), payload: payload) }
+
+    static func encode(_ payload: Payload, keys: [AuthKey] = []) -> [UInt8] {
+        try! Codec(keys: keys).encode(message(payload))
+    }
+}
