@@ -1,0 +1,100 @@
+import StarlingCore
+import XCTest
+
+/// Election rules with an injected clock (Protocol.md §4.3, §6.4).
+final class ElectionTests: XCTestCase {
+    let ms = PeerHarness.ms
+    let low = NodeID(high: 0, low: 1)
+    let high = NodeID(high: 0xFFFF, low: 1)
+
+    func started(_ configure: (inout PeerConfig) -> Void = { _ in }) -> PeerHarness {
+        var h = PeerHarness(configure: configure)
+        h.start()
+        h.advance(300 * ms)
+        return h
+    }
+
+    func testStampOrderingTiesGoToLowerNodeIDAsBytes() {
+        XCTAssertLessThan(Stamp(5, high), Stamp(6, low))
+        XCTAssertLessThan(Stamp(5, low), Stamp(5, high))
+        XCTAssertLessThan(Stamp(5, NodeID(high: 0, low: .max)), Stamp(5, NodeID(high: 1, low: 0)))
+    }
+
+    func testOneMemberElectsItselfAtOnce() {
+        var h = started()
+        h.record(h.peer.elect("solo", now: h.time))
+        XCTAssertEqual(h.peer.leader(of: "solo").id, h.peer.config.id)
+        XCTAssertEqual(h.peer.leader(of: "solo").term, 1)
+    }
+
+    func testDecidesWhenEveryLiveMemberIsInAndLowestStampWins() {
+        var h = started()
+        h.beat(from: low, name: "low")
+        h.beat(from: high, name: "high")
+        h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: high, name: "high", stamp: 3)
+        XCTAssertNil(h.peer.leader(of: "t").id, "still waiting for 'low'")
+        // Our own candidacy was stamped after adjusting past 3, so 'high' (3) beats us.
+        h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: low, name: "low", stamp: 1_000)
+        XCTAssertEqual(h.peer.leader(of: "t").name, "high")
+    }
+
+    func testTimeoutDecidesWithoutMissingCandidacies() {
+        var h = started()
+        h.beat(from: low, name: "low")
+        h.record(h.peer.elect("t", now: h.time))
+        XCTAssertNil(h.peer.leader(of: "t").id)
+        h.advance(501 * ms)
+        XCTAssertEqual(h.peer.leader(of: "t").id, h.peer.config.id, "decided at the deadline with what it held")
+    }
+
+    func testStaleTermsAreIgnored() {
+        var h = started()
+        h.receive(.candidacy(Candidacy(term: 5, topic: "t")), from: low, name: "low", stamp: 1)
+        h.advance(600 * ms)
+        XCTAssertEqual(h.peer.leader(of: "t").term, 5)
+        h.receive(.leader(LeaderAnnouncement(term: 4, leader: high, leaderStamp: 0, topic: "t", leaderName: "high")), from: high, name: "high")
+        XCTAssertEqual(h.peer.leader(of: "t").name, "low")
+    }
+
+    func testLowerAnnouncedLeaderOfSameTermIsAdoptedAndHigherIsCorrected() {
+        var h = started()
+        h.beat(from: low, name: "low")
+        h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: low, name: "low", stamp: 50)
+        h.advance(600 * ms)
+        XCTAssertEqual(h.peer.leader(of: "t").name, "low")
+        h.clearSent()
+        h.receive(.leader(LeaderAnnouncement(term: 1, leader: high, leaderStamp: 99, topic: "t", leaderName: "high")), from: high, name: "high", port: 9300)
+        XCTAssertEqual(h.peer.leader(of: "t").name, "low")
+        XCTAssertTrue(h.sent.contains { if case .leader(let l) = $0.0.payload, case .peer(let e) = $0.1 { l.leader == low && e.port == 9300 } else { false } })
+        h.receive(.leader(LeaderAnnouncement(term: 1, leader: high, leaderStamp: 2, topic: "t", leaderName: "high")), from: high, name: "high")
+        XCTAssertEqual(h.peer.leader(of: "t").name, "high")
+    }
+
+    func testLeaderDeathStartsNextTerm() {
+        var h = started()
+        h.beat(from: low, name: "low")
+        h.receive(.leader(LeaderAnnouncement(term: 1, leader: low, leaderStamp: 1, topic: "t", leaderName: "low")), from: low, name: "low")
+        h.clearSent()
+        h.receive(.goodbye, from: low, name: "low")
+        XCTAssertTrue(h.sentPayloads().contains(.candidacy(Candidacy(term: 2, topic: "t"))))
+        XCTAssertEqual(h.peer.leader(of: "t").id, h.peer.config.id)
+    }
+
+    func testQuorumNeedsMajorityAndSaysSo() {
+        var h = started { $0.quorum = 3 }
+        h.record(h.peer.elect("q", now: h.time))
+        h.advance(501 * ms)
+        XCTAssertNil(h.peer.leader(of: "q").id)
+        XCTAssertTrue(h.events.contains(.noQuorum(topic: "q", term: 1, have: 1, need: 2)))
+    }
+
+    func testTwoElectionsStartedAtOnceConvergeOnOneTerm() {
+        var h = started()
+        h.beat(from: low, name: "low")
+        h.record(h.peer.elect("t", now: h.time))
+        // The other member started term 1 at the same moment.
+        h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: low, name: "low", stamp: 2)
+        XCTAssertEqual(h.peer.leader(of: "t").term, 1)
+        XCTAssertEqual(h.peer.leader(of: "t").name, "low")
+    }
+}
