@@ -81,3 +81,6 @@ public enum AgentError: Error, CustomStringConvertible, Sendable {
         }
     }
 }
+
+/// Fault injection settings, re-exported for embedders, tests and benchmarks.
+public typealias FaultSettings = StarlingPOSIX.FaultSettings

@@ -79,7 +79,8 @@ enum AgentCommand {
         } catch let error as UsageError {
             throw .usage(error)
         } catch let error as AgentError {
-            throw .failed(error.description)
+            // A key file that is missing, malformed or readable by others: the operator's to fix.
+            throw .usage(UsageError(error.description))
         } catch {
             throw .failed("\(error)")
         }

@@ -1,0 +1,122 @@
+import Foundation
+import Starling
+import StarlingCore
+import StarlingPOSIX
+import XCTest
+
+/// Helpers for real-socket tests on loopback: unique groups, polling with generous deadlines,
+/// and the built `starling` binary.
+enum Loopback {
+    /// A group port no other test uses at the same time.
+    static func group() -> Endpoint {
+        Endpoint(address: AgentConfiguration.defaultGroup.address, port: UInt16(20_000 + System.randomUInt64() % 40_000))
+    }
+
+    /// Waits until `condition` holds, polling every 10 ms; false after `seconds`.
+    static func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(10_000)
+        }
+        return condition()
+    }
+
+    static var binary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("starling").path
+    }
+
+    /// Skips (saying why) when the machine cannot loop multicast back on lo.
+    static func requireMulticast() throws {
+        do {
+            _ = try UDPSocket.multicast(group: group(), interface: 0x7F00_0001)
+        } catch {
+            throw XCTSkip("multicast on loopback is unavailable here: \(error)")
+        }
+    }
+
+    static func agent(_ name: String, group: Endpoint, _ configure: (inout AgentConfiguration) -> Void = { _ in }) throws -> Agent {
+        var config = AgentConfiguration(name: name)
+        config.group = group
+        configure(&config)
+        let agent = try Agent(config, logLevel: .error)
+        try agent.start()
+        return agent
+    }
+
+    /// Runs the CLI to completion: (exit code, stdout, stderr).
+    static func run(_ args: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+/// Agent processes started by a test and always stopped by it.
+final class Cluster {
+    let group: Endpoint
+    let folder: String
+    var children: [String: ChildProcess] = [:]
+
+    init() {
+        group = Loopback.group()
+        folder = NSTemporaryDirectory() + "starling-test-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    func start(_ name: String, _ extra: [String] = []) throws {
+        children[name] = try ChildProcess(Loopback.binary, ["agent", "--name", name, "--group", group.description, "--log-level", "info",
+            "--event-log", "\(folder)/\(name).events"] + extra, stderr: "\(folder)/\(name).log")
+    }
+
+    func kill(_ name: String) {
+        children[name]?.kill()
+        children[name]?.wait()
+        children[name] = nil
+    }
+
+    func stop(_ name: String) {
+        children[name]?.stop()
+        children[name] = nil
+    }
+
+    func log(_ name: String) -> String { (try? String(contentsOfFile: "\(folder)/\(name).log", encoding: .utf8)) ?? "" }
+
+    deinit {
+        for child in children.values { child.kill(); child.wait() }
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// One CLI call against this cluster.
+    func cli(_ args: [String]) throws -> (Int32, String, String) {
+        try Loopback.run(args + ["--group", group.description])
+    }
+
+    func client() throws -> ControlClient { try ControlClient(group: group) }
+
+    /// Every agent's view as (observer → member name → status).
+    func views() throws -> [String: [String: String]] {
+        let result = try client().request("members", options: RequestOptions(idleTimeout: 200_000_000, deadline: 1_000_000_000))
+        var out: [String: [String: String]] = [:]
+        for reply in result.replies {
+            var view: [String: String] = [:]
+            for row in reply.json["members"]?.arrayValue ?? [] where row["self"]?.boolValue != true {
+                view[row["name"]?.stringValue ?? ""] = row["status"]?.stringValue
+            }
+            out[reply.name] = view
+        }
+        return out
+    }
+}
