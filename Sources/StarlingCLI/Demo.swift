@@ -30,13 +30,17 @@ enum Demo {
         }
         Output.line("starling demo: \(count) agents on loopback, group \(group)\n")
 
-        // 1. Discovery.
-        var started = System.now().nanos
+        // 1. Discovery: the time of the last "joined" event any agent logged.
+        let firstSpawn = System.wallMicros()
         for index in 1..<count { try spawn("demo-\(index)") }
-        guard let found = waitFor(deadlineMillis: 5_000, { alive(client) == Set((1..<count).map { "demo-\($0)" }) && allSee(client, count - 1) }) else {
+        let lastSpawn = System.wallMicros()
+        guard waitFor(deadlineMillis: 5_000, { alive(client) == Set((1..<count).map { "demo-\($0)" }) && allSee(client, count - 1) }) != nil else {
             throw .failed("agents did not discover each other within 5 s (see \(folder))")
         }
-        Output.line("1. discovery: \(count - 1) agents started; each lists all \(count - 1) alive \(Output.millis(found - started)) after the first start")
+        let joins = (1..<count).flatMap { index in EventLog.read("\(folder)/demo-\(index).events").filter { $0.kind == "joined" }.map(\.micros) }
+        let lastJoin = joins.max() ?? lastSpawn
+        Output.line("1. discovery: \(count - 1) agents started in \(Output.millis((lastSpawn - firstSpawn) * 1_000)); each listed all others alive \(Output.millis((lastJoin > lastSpawn ? lastJoin - lastSpawn : 0) * 1_000)) after the last start")
+        var started = System.now().nanos
 
         // 2. Revoke.
         let task = "task-\(System.randomUInt64() % 1_000_000)"
@@ -44,14 +48,17 @@ enum Demo {
         let revoke = client.request("revoke", args: [task], options: RequestOptions(idleTimeout: .millis(500), deadline: .millis(2_000)))
         Output.line("2. revoke \(task): stored by \(revoke.replies.count) agents, all acknowledged in \(Output.millis(System.now().nanos - started))")
 
-        // 3. Mingle: a late joiner pulls the revoked set and the clock.
+        // 3. Mingle: a late joiner pulls the revoked set and the clock. Times come from the
+        // agents' own event logs, not from this loop's polling.
         let joiner = "demo-\(count)"
-        started = System.now().nanos
+        let spawnedAt = System.wallMicros()
         try spawn(joiner)
-        guard let synced = waitFor(deadlineMillis: 5_000, { holds(client, joiner, task) && allSee(client, count) }) else {
+        guard waitFor(deadlineMillis: 5_000, { holds(client, joiner, task) && allSee(client, count) }) != nil,
+            let synced = EventLog.first("\(folder)/\(joiner).events", { $0.kind == "synced" })
+        else {
             throw .failed("\(joiner) did not sync within 5 s")
         }
-        Output.line("3. mingle: \(joiner) joined, synced clock and revoked set (holds \(task)) \(Output.millis(synced - started)) after its process started")
+        Output.line("3. mingle: \(joiner) joined and synced clock and revoked set (holds \(task)) \(Output.millis((synced.micros - spawnedAt) * 1_000)) after its process was started")
 
         // 4. Election.
         started = System.now().nanos
@@ -62,17 +69,25 @@ enum Demo {
 
         // 5. Failure detection and re-election.
         guard let victim = children.first(where: { $0.0 == leader }) else { throw .failed("leader \(leader) is not ours") }
-        started = System.now().nanos
+        let killedAt = System.wallMicros()
         victim.1.kill()
         victim.1.wait()
-        guard let detected = waitFor(deadlineMillis: 5_000, { deadEverywhere(client, leader, survivors: count - 1) }) else {
+        guard waitFor(deadlineMillis: 5_000, { deadEverywhere(client, leader, survivors: count - 1) }) != nil else {
             throw .failed("the kill of \(leader) was not detected within 5 s")
         }
-        Output.line("5. kill -9 \(leader): every survivor marked it dead \(Output.millis(detected - started)) later")
-        guard let reelected = waitFor(deadlineMillis: 5_000, { agreedLeader(client, "demo", excluding: leader) != nil }) else {
+        let survivors = children.map(\.0).filter { $0 != leader }
+        let deaths = survivors.compactMap { name in
+            EventLog.first("\(folder)/\(name).events", since: killedAt) { $0.kind == "dead" && $0.event["name"]?.stringValue == leader }?.micros
+        }
+        Output.line("5. kill -9 \(leader): every survivor marked it dead within \(Output.millis(((deaths.max() ?? killedAt) - killedAt) * 1_000)) (first after \(Output.millis(((deaths.min() ?? killedAt) - killedAt) * 1_000)))")
+        guard waitFor(deadlineMillis: 5_000, { agreedLeader(client, "demo", excluding: leader) != nil }) != nil else {
             throw .failed("no new leader agreed within 5 s")
         }
-        Output.line("   new leader \(agreedLeader(client, "demo", excluding: leader) ?? "?") agreed by all survivors \(Output.millis(reelected - started)) after the kill")
+        let newLeader = agreedLeader(client, "demo", excluding: leader) ?? "?"
+        let adopted = survivors.compactMap { name in
+            EventLog.first("\(folder)/\(name).events", since: killedAt) { $0.kind == "leader" && $0.event["leader"]?.stringValue == newLeader }?.micros
+        }
+        Output.line("   new leader \(newLeader) agreed by all survivors \(Output.millis(((adopted.max() ?? killedAt) - killedAt) * 1_000)) after the kill")
         children.removeAll { $0.0 == leader }
         Output.line("")
         return 0

@@ -36,6 +36,8 @@ struct PendingRequest: Sendable {
     var startedAt: UInt64
     var lastReplyAt: UInt64?
     var expected: Int?
+    /// Replies' member counts tell how many to expect only when every agent is addressed.
+    var useMemberCount = true
     var partial: [NodeID: (name: String, status: ControlStatus, pages: [UInt16: [UInt8]], count: UInt16)] = [:]
     var done: Set<NodeID> = []
 
@@ -59,6 +61,7 @@ extension Peer {
         let id = newRequestID()
         var pending = PendingRequest(options: options, startedAt: now.nanos)
         pending.expected = options.expected
+        pending.useMemberCount = target.isEmpty && to == nil
         requests[id] = pending
         let request = ControlRequest(requestID: id, command: command, target: target, args: args)
         send(.controlRequest(request), to: to.map { [.peer($0)] } ?? beatDestinations(), into: &actions)
@@ -94,7 +97,7 @@ extension Peer {
     mutating func onControlReply(_ reply: ControlReply, header: Header, now: Now, into actions: inout [Action]) {
         guard var pending = requests[reply.requestID], !pending.done.contains(header.sender) else { return }
         pending.lastReplyAt = now.nanos
-        if pending.options.expected == nil {
+        if pending.options.expected == nil, pending.useMemberCount {
             pending.expected = max(pending.expected ?? 0, Int(reply.memberCount))
         }
         var part = pending.partial[header.sender] ?? (header.name, reply.status, [:], reply.pageCount)
