@@ -32,7 +32,7 @@ let package = Package(
         .executableTarget(
             name: "StarlingBench", dependencies: ["Starling", "StarlingSimulator"],
             path: "Benchmarks/StarlingBench"),
-        .testTarget(name: "StarlingCoreTests", dependencies: ["StarlingCore"]),
+        .testTarget(name: "StarlingCoreTests", dependencies: ["StarlingCore"], exclude: ["Vectors"]),
         .testTarget(name: "StarlingSimulatorTests", dependencies: ["StarlingSimulator"]),
         .testTarget(name: "StarlingAgentTests", dependencies: ["Starling"]),
     ],

@@ -1,1 +1,76 @@
-print("x")
+import Starling
+import StarlingCore
+import StarlingPOSIX
+
+// starling-bench: every performance figure of Starling in one run (Benchmarks/README.md).
+
+let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "sim"]
+var selected: [String] = []
+var jsonPath: String?
+var quick = false
+var falseposSeconds: UInt64?
+var arguments = Array(CommandLine.arguments.dropFirst())
+while !arguments.isEmpty {
+    let arg = arguments.removeFirst()
+    switch arg {
+    case "--json":
+        guard !arguments.isEmpty else { System.write("--json needs a file\n", to: 2); System.exit(2) }
+        jsonPath = arguments.removeFirst()
+    case "--quick": quick = true
+    case "--falsepos-seconds":
+        guard let value = arguments.first.flatMap({ UInt64($0) }) else { System.write("--falsepos-seconds needs a number\n", to: 2); System.exit(2) }
+        arguments.removeFirst()
+        falseposSeconds = value
+    case "--help", "-h":
+        System.write("usage: starling-bench [SCENARIO...] [--json FILE] [--quick] [--falsepos-seconds N]\nscenarios: \(scenarios.joined(separator: " "))\n", to: 1)
+        System.exit(0)
+    default:
+        guard scenarios.contains(arg) else { System.write("unknown scenario '\(arg)'; known: \(scenarios.joined(separator: " "))\n", to: 2); System.exit(2) }
+        selected.append(arg)
+    }
+}
+if selected.isEmpty { selected = scenarios }
+
+#if DEBUG
+System.write("""
+
+    ************************************************************
+    WARNING: starling-bench was built in DEBUG. Its figures mean
+    nothing. Run: swift run -c release starling-bench
+    ************************************************************
+
+
+    """, to: 2)
+#endif
+
+let executable = System.executablePath()
+let starling = String(executable[..<(executable.lastIndex(of: "/") ?? executable.startIndex)]) + "/starling"
+let report = Report()
+let cluster = ClusterScenarios(report: report, binary: starling, quick: quick)
+let started = System.now().nanos
+for scenario in selected {
+    System.write("== \(scenario)\n", to: 2)
+    do {
+        switch scenario {
+        case "codec": CodecScenario.run(report, quick: quick)
+        case "join": try cluster.join(sizes: quick ? [10] : [10, 30, 100])
+        case "detect": try cluster.detect(n: quick ? 10 : 30, kills: quick ? 3 : 20)
+        case "falsepos": try cluster.falsePositives(n: quick ? 10 : 30, seconds: falseposSeconds ?? (quick ? 10 : 120), loss: 0.1)
+        case "mingle": try cluster.mingle(sizes: quick ? [0, 10_000] : [0, 10_000, 50_000])
+        case "revoke", "ping", "election":
+            // One cluster serves all three; run it once for whichever of them comes first.
+            if selected.first(where: { ["revoke", "ping", "election"].contains($0) }) == scenario {
+                try cluster.commands(n: quick ? 10 : 30, rounds: quick ? 5 : 30)
+            }
+        case "idle": try cluster.idle(sizes: quick ? [10] : [10, 30], seconds: quick ? 3 : 10)
+        case "sim": SimScenario.run(report, sizes: quick ? [200] : [1_000, 2_000])
+        default: break
+        }
+    } catch {
+        System.write("scenario \(scenario) failed: \(error)\n", to: 2)
+    }
+}
+System.write("\(report.markdown)\n\ntotal wall time: \(Report.format(Double(System.now().nanos - started) / 1e9)) s\n", to: 1)
+if let jsonPath {
+    do { try System.writeAtomically(jsonPath, Array(report.json.serialized(pretty: true).utf8)) } catch { System.write("cannot write \(jsonPath): \(error)\n", to: 2) }
+}

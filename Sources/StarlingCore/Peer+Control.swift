@@ -191,7 +191,8 @@ extension Peer {
             fields += [("topic", .string(topic)), ("term", .int(term)), ("have", .int(have)), ("need", .int(need))]
         case .duplicateName(let name, _): fields += [("name", .string(name))]
         case .stalled(let millis): fields += [("millis", .int(millis))]
-        case .reaped, .searching, .reply, .requestFinished, .dropped: return nil
+        case .searching: break
+        case .reaped, .reply, .requestFinished, .dropped: return nil
         }
         return .object(fields)
     }

@@ -15,12 +15,12 @@ public struct SHA256: Sendable {
     private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
         0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
     )
-    private var buffer: [UInt8] = []
+    /// The partial block, kept inline (no heap) so that copying a keyed state costs nothing.
+    private var block: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    private var used = 0
     private var length: UInt64 = 0
 
-    public init() {
-        buffer.reserveCapacity(64)
-    }
+    public init() {}
 
     /// The digest of `data` in one call.
     public static func hash(_ data: some Sequence<UInt8>) -> [UInt8] {
@@ -34,70 +34,98 @@ public struct SHA256: Sendable {
     }
 
     public mutating func update(_ data: UnsafeRawBufferPointer) {
+        guard let base = data.baseAddress, data.count > 0 else { return }
         length &+= UInt64(data.count)
         var index = 0
-        if !buffer.isEmpty {
-            let take = min(64 - buffer.count, data.count)
-            buffer.append(contentsOf: data[0..<take])
+        if used > 0 {
+            let take = min(64 - used, data.count)
+            let offset = used
+            withUnsafeMutableBytes(of: &block) { ($0.baseAddress! + offset).copyMemory(from: base, byteCount: take) }
+            used += take
             index = take
-            if buffer.count == 64 {
-                buffer.withUnsafeBytes { compress($0.baseAddress!) }
-                buffer.removeAll(keepingCapacity: true)
-            }
+            if used < 64 { return }
+            compressBlock()
         }
         while data.count - index >= 64 {
-            compress(data.baseAddress! + index)
+            compress(base + index)
             index += 64
         }
-        if index < data.count { buffer.append(contentsOf: data[index...]) }
+        let rest = data.count - index
+        if rest > 0 {
+            withUnsafeMutableBytes(of: &block) { $0.baseAddress!.copyMemory(from: base + index, byteCount: rest) }
+        }
+        used = rest
     }
 
     public mutating func finalize() -> [UInt8] {
-        let bitLength = length &* 8
-        var tail: [UInt8] = [0x80]
-        let padding = (56 - (Int(length % 64) + 1) % 64 + 64) % 64
-        tail.append(contentsOf: repeatElement(0, count: padding))
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        let saved = length
-        update(tail)
-        length = saved
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        for word in [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7] {
-            out.append(UInt8(truncatingIfNeeded: word >> 24))
-            out.append(UInt8(truncatingIfNeeded: word >> 16))
-            out.append(UInt8(truncatingIfNeeded: word >> 8))
-            out.append(UInt8(truncatingIfNeeded: word))
-        }
+        var out = [UInt8](repeating: 0, count: 32)
+        out.withUnsafeMutableBytes { finalize(into: $0.baseAddress!) }
         return out
+    }
+
+    /// Writes the 32-byte digest to `out` without allocating.
+    public mutating func finalize(into out: UnsafeMutableRawPointer) {
+        let bitLength = length &* 8
+        let offset = used
+        withUnsafeMutableBytes(of: &block) { bytes in
+            bytes[offset] = 0x80
+            for index in (offset + 1)..<64 { bytes[index] = 0 }
+        }
+        if offset >= 56 {
+            compressBlock()
+            block = (0, 0, 0, 0, 0, 0, 0, 0)
+        }
+        block.7 = bitLength.bigEndian
+        compressBlock()
+        let words = [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7]
+        for (index, word) in words.enumerated() { out.storeBytes(of: word.bigEndian, toByteOffset: index * 4, as: UInt32.self) }
+        used = 0
+    }
+
+    private mutating func compressBlock() {
+        var copy = block
+        withUnsafeBytes(of: &copy) { compress($0.baseAddress!) }
+        used = 0
     }
 
     @inline(__always)
     private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 
-    private mutating func compress(_ block: UnsafeRawPointer) {
+    /// One SHA-256 round; the caller rotates the working variables by passing them shifted,
+    /// so no value is moved between rounds.
+    @inline(__always)
+    private static func round(
+        _ a: UInt32, _ b: UInt32, _ c: UInt32, _ d: inout UInt32, _ e: UInt32, _ f: UInt32, _ g: UInt32, _ h: inout UInt32,
+        _ kw: UInt32
+    ) {
+        let t1 = h &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ kw
+        d = d &+ t1
+        h = t1 &+ (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) &+ ((a & b) ^ (a & c) ^ (b & c))
+    }
+
+    private mutating func compress(_ data: UnsafeRawPointer) {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
-            for t in 0..<16 {
-                let p = block + t * 4
-                w[t] = UInt32(p.load(as: UInt8.self)) << 24 | UInt32(p.load(fromByteOffset: 1, as: UInt8.self)) << 16
-                    | UInt32(p.load(fromByteOffset: 2, as: UInt8.self)) << 8 | UInt32(p.load(fromByteOffset: 3, as: UInt8.self))
-            }
+            for t in 0..<16 { w[t] = UInt32(bigEndian: data.loadUnaligned(fromByteOffset: t * 4, as: UInt32.self)) }
             for t in 16..<64 {
-                let s0 = Self.rotr(w[t - 15], 7) ^ Self.rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
-                let s1 = Self.rotr(w[t - 2], 17) ^ Self.rotr(w[t - 2], 19) ^ (w[t - 2] >> 10)
+                let x = w[t - 15]
+                let y = w[t - 2]
+                let s0 = Self.rotr(x, 7) ^ Self.rotr(x, 18) ^ (x >> 3)
+                let s1 = Self.rotr(y, 17) ^ Self.rotr(y, 19) ^ (y >> 10)
                 w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
             }
             var (a, b, c, d, e, f, g, h) = state
             Self.k.withUnsafeBufferPointer { k in
-                for t in 0..<64 {
-                    let s1 = Self.rotr(e, 6) ^ Self.rotr(e, 11) ^ Self.rotr(e, 25)
-                    let ch = (e & f) ^ (~e & g)
-                    let t1 = h &+ s1 &+ ch &+ k[t] &+ w[t]
-                    let s0 = Self.rotr(a, 2) ^ Self.rotr(a, 13) ^ Self.rotr(a, 22)
-                    let maj = (a & b) ^ (a & c) ^ (b & c)
-                    let t2 = s0 &+ maj
-                    h = g; g = f; f = e; e = d &+ t1
-                    d = c; c = b; b = a; a = t1 &+ t2
+                var t = 0
+                while t < 64 {
+                    Self.round(a, b, c, &d, e, f, g, &h, k[t] &+ w[t])
+                    Self.round(h, a, b, &c, d, e, f, &g, k[t + 1] &+ w[t + 1])
+                    Self.round(g, h, a, &b, c, d, e, &f, k[t + 2] &+ w[t + 2])
+                    Self.round(f, g, h, &a, b, c, d, &e, k[t + 3] &+ w[t + 3])
+                    Self.round(e, f, g, &h, a, b, c, &d, k[t + 4] &+ w[t + 4])
+                    Self.round(d, e, f, &g, h, a, b, &c, k[t + 5] &+ w[t + 5])
+                    Self.round(c, d, e, &f, g, h, a, &b, k[t + 6] &+ w[t + 6])
+                    Self.round(b, c, d, &e, f, g, h, &a, k[t + 7] &+ w[t + 7])
+                    t += 8
                 }
             }
             state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
@@ -134,19 +162,33 @@ public struct AuthKey: Sendable, Equatable {
     }
 
     public func tag(_ message: UnsafeRawBufferPointer) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        out.withUnsafeMutableBytes { tag(message, into: $0.baseAddress!) }
+        return out
+    }
+
+    /// Writes HMAC-SHA256(key, message) to `out` (32 bytes) without allocating.
+    public func tag(_ message: UnsafeRawBufferPointer, into out: UnsafeMutableRawPointer) {
         var inner = self.inner
         inner.update(message)
-        var outer = self.outer
-        outer.update(inner.finalize())
-        return outer.finalize()
+        var innerDigest: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &innerDigest) { digest in
+            inner.finalize(into: digest.baseAddress!)
+            var outer = self.outer
+            outer.update(UnsafeRawBufferPointer(digest))
+            outer.finalize(into: out)
+        }
     }
 
     /// Constant-time comparison of the expected tag with `tag`.
     public func verify(_ message: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer) -> Bool {
-        let expected = self.tag(message)
-        guard tag.count == expected.count else { return false }
-        var difference: UInt8 = 0
-        for index in 0..<expected.count { difference |= expected[index] ^ tag[index] }
-        return difference == 0
+        guard tag.count == Limits.tagLength else { return false }
+        var expected: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &expected) { bytes in
+            self.tag(message, into: bytes.baseAddress!)
+            var difference: UInt8 = 0
+            for index in 0..<32 { difference |= bytes[index] ^ tag[index] }
+            return difference == 0
+        }
     }
 }

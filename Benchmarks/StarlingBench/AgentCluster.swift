@@ -1,0 +1,105 @@
+import Starling
+import StarlingCore
+import StarlingPOSIX
+
+/// Agent processes on loopback for one scenario, each with an event log; all are stopped when
+/// the scenario ends, whatever happens.
+final class AgentCluster {
+    let group: Endpoint
+    let folder: String
+    let binary: String
+    private(set) var agents: [String: ChildProcess] = [:]
+    private(set) var spawnedAt: [String: UInt64] = [:]
+    let client: ControlClient
+
+    init(binary: String) throws {
+        self.binary = binary
+        group = Endpoint(address: AgentConfiguration.defaultGroup.address, port: UInt16(20_000 + System.randomUInt64() % 40_000))
+        folder = "/tmp/starling-bench-\(System.processID)-\(group.port)"
+        try? System.makeDirectory(folder)
+        client = try ControlClient(group: group)
+    }
+
+    deinit { stopAll() }
+
+    func events(_ name: String) -> String { "\(folder)/\(name).events" }
+
+    /// Starts one agent; returns the wall µs just before the spawn.
+    @discardableResult
+    func start(_ name: String, _ extra: [String] = []) throws -> UInt64 {
+        let at = System.wallMicros()
+        agents[name] = try ChildProcess(binary, ["agent", "--name", name, "--group", group.description, "--log-level", "warning",
+            "--event-log", events(name)] + extra, stderr: "\(folder)/\(name).log")
+        spawnedAt[name] = at
+        return at
+    }
+
+    /// kill -9; returns the wall µs just before the signal.
+    func kill(_ name: String) -> UInt64 {
+        let at = System.wallMicros()
+        agents[name]?.kill()
+        agents[name]?.wait()
+        agents[name] = nil
+        return at
+    }
+
+    func stopAll() {
+        for child in agents.values { child.signal() }
+        for child in agents.values where child.wait(timeoutMillis: 3_000) == nil { child.kill(); child.wait() }
+        agents.removeAll()
+    }
+
+    var names: [String] { agents.keys.sorted() }
+
+    func request(_ command: String, args: [String] = [], target: String = "", expected: Int? = nil, deadlineMillis: UInt64 = 2_000) -> RequestResult {
+        client.request(command, args: args, target: target,
+            options: RequestOptions(expected: expected, idleTimeout: .millis(300), deadline: .millis(deadlineMillis)))
+    }
+
+    /// Polls until every agent reports `count` alive members (itself included).
+    func waitForFullView(_ count: Int, timeoutMillis: UInt64 = 30_000) -> Bool {
+        let deadline = System.now().nanos + .millis(timeoutMillis)
+        while System.now().nanos < deadline {
+            let stats = request("stats", expected: count).replies
+            if stats.count == count && stats.allSatisfy({ $0.json["members"]?["alive"]?.numberValue == Double(count) }) { return true }
+            System.sleep(millis: 50)
+        }
+        return false
+    }
+
+    /// Per agent, the wall µs at which it had logged `joined` for `others` distinct names.
+    func fullViewTimes(others: Int) -> [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for name in names {
+            var seen = Set<String>()
+            for record in EventLog.read(events(name)) where record.kind == "joined" {
+                seen.insert(record.event["name"]?.stringValue ?? "")
+                if seen.count >= others { out[name] = record.micros; break }
+            }
+        }
+        return out
+    }
+
+    func pid(_ name: String) -> Int32? { agents[name]?.pid }
+}
+
+/// /proc readings of another process.
+enum ProcessInfo {
+    static func residentKB(_ pid: Int32) -> Double {
+        guard let bytes = try? System.readFile("/proc/\(pid)/status") else { return 0 }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        }
+        return 0
+    }
+
+    /// utime + stime in clock ticks (1/100 s on Linux).
+    static func cpuTicks(_ pid: Int32) -> Double {
+        guard let bytes = try? System.readFile("/proc/\(pid)/stat") else { return 0 }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let close = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13 else { return 0 }
+        return (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+    }
+}

@@ -1,0 +1,134 @@
+import Starling
+import StarlingCore
+import StarlingPOSIX
+
+/// Scenarios with agents as processes on loopback. Times come from the agents' event logs.
+struct ClusterScenarios {
+    let report: Report
+    let binary: String
+    let quick: Bool
+
+    func ms(_ micros: UInt64, since: UInt64) -> Double { micros >= since ? Double(micros - since) / 1_000 : 0 }
+
+    /// join: every agent lists every other alive; then one more agent's start → synced.
+    func join(sizes: [Int]) throws {
+        for n in sizes {
+            let cluster = try AgentCluster(binary: binary)
+            var lastSpawn: UInt64 = 0
+            for index in 0..<n { lastSpawn = try cluster.start("j\(index)") }
+            guard cluster.waitForFullView(n, timeoutMillis: 60_000) else {
+                report.add("join", "did not converge within 60 s", 1, "flag", n: n)
+                continue
+            }
+            let times = cluster.fullViewTimes(others: n - 1)
+            report.add("join", "all list all alive, after last start", ms(times.values.max() ?? lastSpawn, since: lastSpawn), "ms", n: n)
+            var synced: [Double] = []
+            var afterSockets: [Double] = []
+            for round in 0..<(quick ? 2 : 5) {
+                let name = "late\(round)"
+                let at = try cluster.start(name)
+                _ = cluster.waitForFullView(n + 1, timeoutMillis: 10_000)
+                let log = EventLog.read(cluster.events(name))
+                if let done = log.first(where: { $0.kind == "synced" || $0.kind == "alone" }), let open = log.first(where: { $0.kind == "searching" }) {
+                    synced.append(ms(done.micros, since: at))
+                    afterSockets.append(ms(done.micros, since: open.micros))
+                }
+                _ = cluster.kill(name)
+                System.sleep(millis: 100)
+            }
+            report.summary("join", "process start → synced and announced", synced, "ms", n: n)
+            report.summary("join", "sockets open → synced (mingle)", afterSockets, "ms", n: n)
+            cluster.stopAll()
+        }
+    }
+
+    /// detect: kill -9 at random moments; per-survivor and all-survivors detection times.
+    func detect(n: Int, kills: Int) throws {
+        let cluster = try AgentCluster(binary: binary)
+        for index in 0..<n { try cluster.start("d\(index)") }
+        guard cluster.waitForFullView(n) else { return report.add("detect", "cluster did not converge", 1, "flag", n: n) }
+        var perSurvivor: [Double] = []
+        var all: [Double] = []
+        for round in 0..<kills {
+            System.sleep(millis: 300 + System.randomUInt64() % 700)
+            let victim = "d\(round % n)"
+            let killedAt = cluster.kill(victim)
+            System.sleep(millis: 2_500)
+            var times: [Double] = []
+            for name in cluster.names {
+                if let record = EventLog.first(cluster.events(name), since: killedAt, { $0.kind == "dead" && $0.event["name"]?.stringValue == victim }) {
+                    times.append(ms(record.micros, since: killedAt))
+                }
+            }
+            perSurvivor += times
+            if times.count == cluster.names.count { all.append(times.max() ?? 0) } else { all.append(.infinity) }
+            try cluster.start(victim)
+            _ = cluster.waitForFullView(n)
+        }
+        report.summary("detect", "kill -9 → dead, per survivor", perSurvivor, "ms", n: n)
+        report.summary("detect", "kill -9 → dead on every survivor", all, "ms", n: n)
+    }
+
+    /// falsepos: loss on every agent, nobody killed: false deaths and suspicions (flaps).
+    func falsePositives(n: Int, seconds: UInt64, loss: Double) throws {
+        let cluster = try AgentCluster(binary: binary)
+        for index in 0..<n { try cluster.start("f\(index)", ["--drop-rate", String(loss)]) }
+        guard cluster.waitForFullView(n) else { return report.add("falsepos", "cluster did not converge", 1, "flag", n: n) }
+        let since = System.wallMicros()
+        System.sleep(millis: seconds * 1_000)
+        var deaths = 0
+        var suspicions = 0
+        for name in cluster.names {
+            for record in EventLog.read(cluster.events(name)) where record.micros >= since {
+                if record.kind == "dead" { deaths += 1 }
+                if record.kind == "suspect" { suspicions += 1 }
+            }
+        }
+        report.add("falsepos", "false deaths (\(Int(loss * 100)) % loss, \(seconds) s)", Double(deaths), "count", n: n)
+        report.add("falsepos", "suspicions refuted (flaps)", Double(suspicions), "count", n: n)
+    }
+
+    /// mingle: a joiner pulling 0 / 10k / 50k ids from 3 agents, with and without loss.
+    func mingle(sizes: [Int]) throws {
+        for count in sizes {
+            for loss in [0.0, 0.1] {
+                let cluster = try AgentCluster(binary: binary)
+                let state = "\(cluster.folder)/seed-state"
+                try? System.makeDirectory(state)
+                let now = System.now().wallMillis
+                let document = JSON.object([("version", .int(1)), ("revoked", .array((0..<count).map {
+                    .array([.string("d9b1f8a2-5c1e-4f5e-9a51-\(String(100_000_000_000 + $0))"), .int(now)])
+                }))])
+                try System.writeAtomically(state + "/revoked.json", Array(document.serialized().utf8))
+                for index in 0..<3 {
+                    let dir = "\(cluster.folder)/s\(index)"
+                    try? System.makeDirectory(dir)
+                    try System.writeAtomically(dir + "/revoked.json", try System.readFile(state + "/revoked.json"))
+                    try cluster.start("s\(index)", ["--state-dir", dir])
+                }
+                guard cluster.waitForFullView(3) else { continue }
+                let before = cluster.request("stats", expected: 3).replies.reduce(0.0) { $0 + ($1.json["bytes_out"]?.numberValue ?? 0) }
+                var extra: [String] = []
+                if loss > 0 { extra = ["--drop-rate", String(loss)] }
+                try cluster.start("joiner", extra)
+                _ = cluster.waitForFullView(4)
+                let deadline = System.now().nanos + .millis(10_000)
+                var done: EventLog.Record?
+                while done == nil && System.now().nanos < deadline {
+                    done = EventLog.first(cluster.events("joiner")) { $0.kind == "synced" || $0.kind == "alone" }
+                    System.sleep(millis: 20)
+                }
+                let open = EventLog.first(cluster.events("joiner")) { $0.kind == "searching" }
+                let label = loss > 0 ? " at \(Int(loss * 100)) % loss" : ""
+                if let done, let open {
+                    report.add("mingle", "\(count) ids: sockets open → synced\(label)", ms(done.micros, since: open.micros), "ms")
+                    report.add("mingle", "\(count) ids: ids received\(label)", done.event["received"]?.numberValue ?? 0, "ids")
+                }
+                System.sleep(millis: 300)
+                let after = cluster.request("stats", target: "s*").replies.reduce(0.0) { $0 + ($1.json["bytes_out"]?.numberValue ?? 0) }
+                report.add("mingle", "\(count) ids: bytes sent by neighbours\(label)", after - before, "bytes")
+                cluster.stopAll()
+            }
+        }
+    }
+}

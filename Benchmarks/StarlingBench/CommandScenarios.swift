@@ -1,0 +1,110 @@
+import Starling
+import StarlingCore
+import StarlingPOSIX
+import StarlingSimulator
+
+extension ClusterScenarios {
+    /// revoke, ping and election against one cluster of `n` agents.
+    func commands(n: Int, rounds: Int) throws {
+        let cluster = try AgentCluster(binary: binary)
+        for index in 0..<n { try cluster.start("c\(index)") }
+        guard cluster.waitForFullView(n) else { return report.add("revoke", "cluster did not converge", 1, "flag", n: n) }
+        var revokes: [Double] = []
+        var pings: [Double] = []
+        var elections: [Double] = []
+        var agreed = 0
+        for round in 0..<rounds {
+            var start = System.now().nanos
+            var result = cluster.request("revoke", args: ["bench-\(round)-\(System.randomUInt64())"], expected: n)
+            if result.replies.count == n { revokes.append(Double(System.now().nanos - start) / 1e6) }
+            start = System.now().nanos
+            result = cluster.request("ping", expected: n)
+            if result.replies.count == n { pings.append(Double(System.now().nanos - start) / 1e6) }
+            start = System.now().nanos
+            result = cluster.request("elect", args: ["topic-\(round)"], expected: n)
+            if result.replies.count == n { elections.append(Double(System.now().nanos - start) / 1e6) }
+            if Set(result.replies.map { $0.json["leader"]?.stringValue ?? "" }).count == 1 { agreed += 1 }
+        }
+        report.summary("revoke", "command → held by every agent (acks in)", revokes, "ms", n: n)
+        report.summary("ping", "in-process client, all replies in", pings, "ms", n: n)
+        report.summary("election", "command → decided on every agent", elections, "ms", n: n)
+        report.add("election", "rounds where all agreed", Double(agreed), "of \(rounds)", n: n)
+        var cli: [Double] = []
+        for _ in 0..<(quick ? 3 : 10) {
+            let start = System.now().nanos
+            let child = try ChildProcess(binary, ["ping", "--group", cluster.group.description], stdout: "/dev/null", stderr: "/dev/null")
+            child.wait()
+            cli.append(Double(System.now().nanos - start) / 1e6)
+        }
+        report.summary("ping", "CLI process wall time", cli, "ms", n: n)
+        // Leader killed: new leader agreed by every survivor.
+        var failovers: [Double] = []
+        for round in 0..<(quick ? 1 : 3) {
+            let topic = "failover-\(round)"
+            let result = cluster.request("elect", args: [topic], expected: cluster.names.count)
+            guard let leader = result.replies.first?.json["leader"]?.stringValue else { continue }
+            System.sleep(millis: 200 + System.randomUInt64() % 300)
+            let killedAt = cluster.kill(leader)
+            System.sleep(millis: 2_500)
+            let survivors = cluster.names
+            var times: [UInt64] = []
+            var leaders = Set<String>()
+            for name in survivors {
+                let records = EventLog.read(cluster.events(name)).filter { $0.micros >= killedAt && $0.kind == "leader" && $0.event["topic"]?.stringValue == topic && $0.event["leader"]?.stringValue != nil }
+                if let last = records.last { times.append(last.micros); leaders.insert(last.event["leader"]?.stringValue ?? "") }
+            }
+            if times.count == survivors.count && leaders.count == 1 { failovers.append(ms(times.max()!, since: killedAt)) }
+            try cluster.start(leader)
+            _ = cluster.waitForFullView(n)
+        }
+        report.summary("election", "leader killed → new leader agreed by all", failovers, "ms", n: n)
+    }
+
+    /// idle: memory, CPU and traffic per agent once the cluster has settled.
+    func idle(sizes: [Int], seconds: UInt64) throws {
+        for n in sizes {
+            let cluster = try AgentCluster(binary: binary)
+            for index in 0..<n { try cluster.start("i\(index)") }
+            guard cluster.waitForFullView(n) else { continue }
+            System.sleep(millis: 1_000)
+            let pids = cluster.names.compactMap { cluster.pid($0) }
+            let before = pids.map(ProcessInfo.cpuTicks)
+            let statsBefore = cluster.request("stats", expected: n).replies.map(\.json)
+            let start = System.now().nanos
+            System.sleep(millis: seconds * 1_000)
+            let elapsed = Double(System.now().nanos - start) / 1e9
+            let statsAfter = cluster.request("stats", expected: n).replies.map(\.json)
+            let cpu = zip(pids.map(ProcessInfo.cpuTicks), before).map { ($0 - $1) / 100 / elapsed * 100 }
+            report.summary("idle", "CPU per agent", cpu, "% of a core", n: n)
+            report.summary("idle", "resident memory per agent", pids.map { ProcessInfo.residentKB($0) / 1024 }, "MB", n: n)
+            func total(_ docs: [JSON], _ key: String) -> Double { docs.reduce(0) { $0 + ($1[key]?.numberValue ?? 0) } }
+            let agents = Double(max(1, statsAfter.count))
+            report.add("idle", "datagrams sent per agent", (total(statsAfter, "datagrams_out") - total(statsBefore, "datagrams_out")) / agents / elapsed, "/s", n: n)
+            report.add("idle", "datagrams received per agent", (total(statsAfter, "datagrams_in") - total(statsBefore, "datagrams_in")) / agents / elapsed, "/s", n: n)
+            report.add("idle", "bytes sent per agent", (total(statsAfter, "bytes_out") - total(statsBefore, "bytes_out")) / agents / elapsed, "B/s", n: n)
+            cluster.stopAll()
+        }
+    }
+}
+
+/// The simulator at scale: virtual time to converge, traffic, and the simulation's own cost.
+enum SimScenario {
+    static func run(_ report: Report, sizes: [Int]) {
+        for n in sizes {
+            let wallStart = System.now().nanos
+            let sim = Simulator(nodes: n, seed: 1) { config, _ in config.pushPullInterval = .millis(30_000) }
+            sim.checkStamps = false
+            sim.startAll(spread: .millis(500))
+            let converged = sim.runUntil(limit: .millis(5_000), step: .millis(100)) { sim.viewViolations().isEmpty }
+            let wall = Double(System.now().nanos - wallStart) / 1e9
+            if let converged {
+                report.add("sim", "virtual time to converge (starts spread over 0.5 s)", Double(converged) / 1e6, "ms", n: n)
+            } else {
+                report.add("sim", "did not converge within 5 s virtual", 1, "flag", n: n)
+            }
+            report.add("sim", "datagrams delivered per node per virtual second", sim.messagesPerNodePerSecond, "/s", n: n)
+            report.add("sim", "wall time", wall, "s", n: n)
+            report.add("sim", "simulator resident memory", Double(System.residentBytes()) / 1_048_576, "MB", n: n)
+        }
+    }
+}

@@ -1,0 +1,255 @@
+import Starling
+import StarlingCore
+import StarlingPOSIX
+
+/// The outcome of one case.
+enum Verdict {
+    case pass
+    case fail(String)
+    case skip(String)
+}
+
+/// The conformance cases, each named after the Protocol.md section whose MUST or SHOULD it
+/// checks. They run in order against one target; earlier cases find the target.
+struct Suite {
+    let peer: FakePeer
+    let interface: Interface
+    let keyed: Bool
+    let wrongKey: Codec
+
+    func beat(gossip: [MemberEntry] = []) -> Payload {
+        .heartbeat(Beat(intervalMillis: 150, memberCount: 2, revoked: .empty, gossip: gossip))
+    }
+
+    var cases: [(String, () -> Verdict)] {
+        [
+            ("6.1.2/heartbeats-at-advertised-interval", heartbeats),
+            ("6.1.2/answers-announce-by-unicast", answersAnnounce),
+            ("6.3.1/hello-reply-carries-clock-and-digest", helloReply),
+            ("4.2/adjusts-clock-past-received-stamp", adjustsClock),
+            ("4.1/stamps-increase", stampsIncrease),
+            ("3.1/answers-probe", answersProbe),
+            ("6.1.3/refutes-suspicion-with-higher-incarnation", refutes),
+            ("3.2/serves-revoked-pages", servesPages),
+            ("6.3.2/survives-lost-page-request", survivesLostPage),
+            ("6.1.2/goodbye-means-left", goodbyeIsLeft),
+            ("5.1/drops-bad-magic", { dropped("bad_magic") { bytes in bytes[0] = 0x58 } }),
+            ("5.1/drops-unknown-version", { dropped("unsupported_version") { bytes in bytes[4] = 9 } }),
+            ("5.1/drops-truncated", { dropped("truncated") { bytes in bytes.removeLast(keyed ? Limits.tagLength + 3 : 3) } }),
+            ("5.1/drops-trailing-bytes", { dropped("trailing_bytes") { bytes in bytes.append(0) } }),
+            ("2.3/drops-oversized", { dropped("oversized") { bytes in bytes += [UInt8](repeating: 0, count: 1_401) } }),
+            ("5.1/drops-unknown-type", { dropped("unknown_type") { bytes in bytes[5] = 0x7E; resign(&bytes) } }),
+            ("2.1/ignores-own-echo", ignoresOwnEcho),
+            ("4.3/never-prefers-higher-stamp", electionOrder),
+            ("3.5/control-reply-addressed-to-request-id", controlReply),
+            ("7.2/rejects-missing-tag", { tagCase("missing_tag", sign: .none) }),
+            ("7.2/rejects-wrong-tag", { tagCase("bad_tag", sign: .wrong) }),
+            ("7.3/rejects-replayed-datagram", replay),
+        ]
+    }
+
+    // MARK: Membership
+
+    func heartbeats() -> Verdict {
+        var times: [UInt64] = []
+        var interval: UInt32 = 0
+        _ = peer.expect(3_000) { received in
+            guard case .heartbeat(let beat) = received.message.payload, !received.unicast else { return false }
+            interval = beat.intervalMillis
+            times.append(received.at)
+            return times.count >= 6
+        }
+        guard times.count >= 6, interval > 0 else { return .fail("fewer than 6 group heartbeats in 3 s (saw \(times.count))") }
+        let gaps = zip(times.dropFirst(), times).map { Double($0 - $1) / 1e6 }
+        let mean = gaps.reduce(0, +) / Double(gaps.count)
+        guard mean > Double(interval) * 0.5, mean < Double(interval) * 1.5 else {
+            return .fail("advertised \(interval) ms, mean gap \(Int(mean)) ms")
+        }
+        return .pass
+    }
+
+    func answersAnnounce() -> Verdict {
+        peer.drain()
+        peer.toGroup(.announce(Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: [])))
+        let reply = peer.expect(1_000) { received in
+            if case .heartbeat = received.message.payload { return received.unicast }
+            return false
+        }
+        return reply == nil ? .fail("no unicast HEARTBEAT within 1 s of an ANNOUNCE") : .pass
+    }
+
+    func helloReply() -> Verdict {
+        let stamp = peer.stamp + 10
+        peer.toGroup(.hello(Hello(requestID: 4242, revoked: .empty)), stamp: stamp)
+        guard let received = peer.expect(1_000, { if case .helloReply(let r) = $0.message.payload { r.requestID == 4242 && $0.unicast } else { false } }),
+            case .helloReply(let reply) = received.message.payload
+        else { return .fail("no HELLO_REPLY with the request id by unicast") }
+        guard received.message.header.stamp > stamp else { return .fail("reply stamp \(received.message.header.stamp) not past \(stamp)") }
+        return reply.memberCount >= 1 ? .pass : .fail("member_count 0")
+    }
+
+    func adjustsClock() -> Verdict {
+        let high = peer.stamp + 1_000_000
+        peer.send(.probe(Probe(probeID: 77, target: peer.targetID ?? peer.id)), stamp: high)
+        let next = peer.expect(1_000) { _ in true }
+        guard let next else { return .fail("no datagram after the probe") }
+        return next.message.header.stamp > high ? .pass : .fail("stamp \(next.message.header.stamp) not past received \(high)")
+    }
+
+    func stampsIncrease() -> Verdict {
+        var last: UInt64 = 0
+        var ok = true
+        _ = peer.expect(600) { received in
+            if received.message.header.stamp <= last { ok = false }
+            last = received.message.header.stamp
+            return false
+        }
+        return ok && last > 0 ? .pass : .fail("stamps did not strictly increase")
+    }
+
+    func answersProbe() -> Verdict {
+        guard let target = peer.targetID else { return .skip("target unknown") }
+        peer.send(.probe(Probe(probeID: 991, target: target)))
+        let ack = peer.expect(1_000) { if case .probeAck(let a) = $0.message.payload { a.probeID == 991 && a.target == target } else { false } }
+        return ack == nil ? .fail("no PROBE_ACK with probe id 991") : .pass
+    }
+
+    func refutes() -> Verdict {
+        guard let target = peer.targetID, let endpoint = peer.target else { return .skip("target unknown") }
+        var current: UInt32 = 0
+        _ = peer.expect(1_000) { current = $0.message.header.incarnation; return true }
+        let rumour = MemberEntry(id: target, incarnation: current, status: .suspect, endpoint: endpoint, intervalMillis: 150, name: "target")
+        peer.send(beat(gossip: [rumour]))
+        let raised = peer.expect(1_000) { $0.message.header.incarnation > current }
+        return raised == nil ? .fail("incarnation stayed \(current) after a suspicion at it") : .pass
+    }
+
+    func goodbyeIsLeft() -> Verdict {
+        let leaver = try? FakePeer(interface: interface, group: peer.group, cluster: peer.cluster, keys: peer.codec.keys, name: "conformance-leaver")
+        guard let leaver else { return .skip("cannot open a second fake peer") }
+        leaver.target = peer.target
+        leaver.send(beat())
+        System.sleep(millis: 100)
+        leaver.toGroup(.goodbye)
+        System.sleep(millis: 100)
+        let rows = peer.control("members")?.1["members"]?.arrayValue ?? []
+        let status = rows.first { $0["name"]?.stringValue == "conformance-leaver" }?["status"]?.stringValue
+        return status == "left" ? .pass : .fail("status after GOODBYE is \(status ?? "absent")")
+    }
+
+    // MARK: Revoked set
+
+    func servesPages() -> Verdict {
+        guard peer.control("revoke", ["conformance-id-1", "conformance-id-2"])?.0 == .ok else { return .fail("revoke command not acknowledged") }
+        var ids: [String] = []
+        var sawLast = false
+        peer.send(.pageRequest(PageRequest(requestID: 5151, bucketMask: .max, maxPages: 8, cursor: "")))
+        _ = peer.expect(1_000) { received in
+            guard case .page(let page) = received.message.payload, page.requestID == 5151 else { return false }
+            ids += page.entries.map(\.id)
+            sawLast = page.last
+            return page.last
+        }
+        guard sawLast else { return .fail("no PAGE with last set") }
+        guard ids.contains("conformance-id-1"), ids.contains("conformance-id-2") else { return .fail("pages lack the revoked ids") }
+        return ids == ids.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) ? .pass : .fail("ids not in byte order")
+    }
+
+    func survivesLostPage() -> Verdict {
+        // The first request is "lost" (its answer ignored); asking again gets the same answer.
+        peer.send(.pageRequest(PageRequest(requestID: 6161, bucketMask: .max, maxPages: 1, cursor: "conformance-id-1")))
+        peer.drain()
+        peer.send(.pageRequest(PageRequest(requestID: 6162, bucketMask: .max, maxPages: 1, cursor: "conformance-id-1")))
+        let page = peer.expect(1_000) { if case .page(let p) = $0.message.payload { p.requestID == 6162 } else { false } }
+        guard let page, case .page(let body) = page.message.payload else { return .fail("retried PAGE_REQUEST not answered") }
+        return body.entries.first?.id == "conformance-id-2" ? .pass : .fail("retry did not resume after the cursor")
+    }
+
+    // MARK: Input validation
+
+    /// With a key, a mutated header needs a fresh tag so that the check under test is reached.
+    func resign(_ bytes: inout [UInt8]) {
+        guard let key = peer.codec.keys.first else { return }
+        bytes.removeLast(Limits.tagLength)
+        bytes += key.tag(bytes)
+    }
+
+    func dropped(_ reason: String, _ mutate: (inout [UInt8]) -> Void) -> Verdict {
+        let before = peer.drops(reason)
+        var bytes = peer.encode(.probe(Probe(probeID: 1, target: peer.targetID ?? peer.id)))
+        mutate(&bytes)
+        peer.sendRaw(bytes)
+        System.sleep(millis: 50)
+        guard let stats = peer.control("stats") else { return .fail("agent stopped answering after a malformed datagram") }
+        let after = stats.1["drops"]?[reason]?.numberValue ?? 0
+        return after > before ? .pass : .fail("drops.\(reason) did not grow (\(Int(before)) → \(Int(after)))")
+    }
+
+    func ignoresOwnEcho() -> Verdict {
+        guard let rows = peer.control("members")?.1["members"]?.arrayValue, let id = peer.targetID else { return .fail("no members reply") }
+        let copies = rows.filter { $0["id"]?.stringValue == id.description }
+        return copies.count == 1 && copies[0]["self"]?.boolValue != false ? .pass : .fail("the agent lists itself as a member \(copies.count) times")
+    }
+
+    // MARK: Election and control
+
+    func electionOrder() -> Verdict {
+        // Our candidacy carries a stamp lower than anything the agent can answer with, so by
+        // §4.3 it must win.
+        let topic = "conformance-\(System.randomUInt64() % 1_000_000)"
+        // This fake peer beats only now and then, so the target may hold it dead: come back
+        // with a higher incarnation (§6.1.3) before standing.
+        peer.incarnation += 1
+        peer.send(beat())
+        System.sleep(millis: 50)
+        peer.toGroup(.candidacy(Candidacy(term: 1, topic: topic)))
+        // Decided well before this fake peer (which beats no more) could be suspected.
+        let answer = peer.expect(150) { received in
+            if case .leader(let l) = received.message.payload, l.topic == topic { return true }
+            return false
+        }
+        peer.send(beat())
+        let view = peer.control("leader", [topic])?.1
+        if let answer, case .leader(let l) = answer.message.payload, l.leader != peer.id {
+            return .fail("announced \(l.leaderName) over our lower stamp")
+        }
+        guard view?["leader"]?.stringValue == peer.name else { return .fail("agent's leader is \(view?["leader"]?.plain ?? "none"), not the lower stamp") }
+        return .pass
+    }
+
+    func controlReply() -> Verdict {
+        guard let (status, body) = peer.control("ping") else { return .fail("no CONTROL_REPLY with the request id") }
+        return status == .ok && body["name"]?.stringValue != nil ? .pass : .fail("reply status \(status) body \(body.serialized())")
+    }
+
+    // MARK: Keys
+
+    enum Signing { case none, wrong }
+
+    func tagCase(_ reason: String, sign: Signing) -> Verdict {
+        guard keyed, let target = peer.targetID else { return .skip("needs --key-file (the target runs with a key)") }
+        let header = peer.header()
+        let message = Message(header: header, payload: .probe(Probe(probeID: 31, target: target)))
+        let bytes = (try? (sign == .none ? Codec() : wrongKey).encode(message)) ?? []
+        let before = peer.drops(reason)
+        peer.sendRaw(bytes)
+        let ack = peer.expect(300) { if case .probeAck(let a) = $0.message.payload { a.probeID == 31 } else { false } }
+        if ack != nil { return .fail("answered a datagram with \(sign == .none ? "no" : "a wrong") tag") }
+        return peer.drops(reason) > before ? .pass : .fail("drops.\(reason) did not grow")
+    }
+
+    func replay() -> Verdict {
+        guard keyed, let target = peer.targetID else { return .skip("needs --key-file (the target runs with a key)") }
+        let bytes = peer.encode(.probe(Probe(probeID: 41, target: target)))
+        peer.sendRaw(bytes)
+        guard peer.expect(500, { if case .probeAck(let a) = $0.message.payload { a.probeID == 41 } else { false } }) != nil else {
+            return .fail("the original datagram was not answered")
+        }
+        let before = peer.drops("replay")
+        peer.sendRaw(bytes)
+        if peer.expect(300, { if case .probeAck(let a) = $0.message.payload { a.probeID == 41 } else { false } }) != nil {
+            return .fail("the replayed datagram was answered")
+        }
+        return peer.drops("replay") > before ? .pass : .fail("drops.replay did not grow")
+    }
+}

@@ -1,0 +1,107 @@
+import Starling
+import StarlingCore
+import StarlingPOSIX
+
+/// A fake peer on the wire: it writes its own datagrams (with the shared codec) and reads the
+/// target's, both from the group and on its unicast socket.
+final class FakePeer {
+    let codec: Codec
+    let cluster: String
+    let group: Endpoint
+    let unicast: UDPSocket
+    let listener: UDPSocket
+    var id: NodeID
+    var name: String
+    var sequence: UInt64 = 0
+    var stamp: UInt64 = 1
+    var incarnation: UInt32 = 0
+    /// The agent under test: (unicast endpoint, node id), found from its beats.
+    var target: Endpoint?
+    var targetID: NodeID?
+    var buffer = [UInt8](repeating: 0, count: 2048)
+
+    init(interface: Interface, group: Endpoint, cluster: String, keys: [AuthKey], name: String) throws {
+        codec = Codec(keys: keys)
+        self.cluster = cluster
+        self.group = group
+        unicast = try UDPSocket.unicast(interface: interface.address, port: 0)
+        listener = try UDPSocket.multicast(group: group, interface: interface.address)
+        var rng = SplitMix64(seed: System.randomUInt64())
+        id = NodeID.random(using: &rng)
+        self.name = name
+    }
+
+    func header(stamp explicit: UInt64? = nil) -> Header {
+        sequence += 1
+        stamp = explicit ?? stamp + 1
+        return Header(sequence: sequence, stamp: stamp, sender: id, incarnation: incarnation, replyPort: unicast.local.port, cluster: cluster, name: name)
+    }
+
+    func encode(_ payload: Payload, stamp: UInt64? = nil) -> [UInt8] {
+        (try? codec.encode(Message(header: header(stamp: stamp), payload: payload))) ?? []
+    }
+
+    func sendRaw(_ bytes: [UInt8], to destination: Endpoint? = nil) {
+        _ = try? unicast.send(bytes, to: destination ?? target ?? group)
+    }
+
+    func send(_ payload: Payload, to destination: Endpoint? = nil, stamp: UInt64? = nil) {
+        sendRaw(encode(payload, stamp: stamp), to: destination)
+    }
+
+    func toGroup(_ payload: Payload, stamp: UInt64? = nil) { sendRaw(encode(payload, stamp: stamp), to: group) }
+
+    /// A received datagram from the target, and whether it came to our unicast socket.
+    struct Received {
+        var message: Message
+        var unicast: Bool
+        var at: UInt64
+    }
+
+    /// Reads datagrams until `match` accepts one from the target, or `millis` pass.
+    func expect(_ millis: UInt64, _ match: (Received) -> Bool) -> Received? {
+        let deadline = System.now().nanos + .millis(millis)
+        while System.now().nanos < deadline {
+            let ready = (try? Poller.wait([unicast.descriptor, listener.descriptor], timeoutNanos: deadline - System.now().nanos)) ?? []
+            for socket in [unicast, listener] where ready.contains(socket.descriptor) {
+                while let (count, source) = (buffer.withUnsafeMutableBytes { try? socket.receive(into: $0) }) ?? nil {
+                    guard let message = try? codec.decode(Array(buffer[0..<min(count, buffer.count)])), message.header.sender != id else { continue }
+                    if targetID == nil, case .heartbeat = message.payload {
+                        targetID = message.header.sender
+                        target = target ?? Endpoint(address: source.address, port: message.header.replyPort)
+                    }
+                    guard message.header.sender == targetID else { continue }
+                    let received = Received(message: message, unicast: socket === unicast, at: System.now().nanos)
+                    if match(received) { return received }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Empties both sockets.
+    func drain() { _ = expect(20) { _ in false } }
+
+    /// Sends a control request to the target and returns the reassembled JSON body.
+    func control(_ command: String, _ args: [String] = [], millis: UInt64 = 1_000) -> (ControlStatus, JSON)? {
+        let requestID = UInt32(truncatingIfNeeded: System.randomUInt64())
+        send(.controlRequest(ControlRequest(requestID: requestID, command: command, target: "", args: args)))
+        var pages: [UInt16: [UInt8]] = [:]
+        var status = ControlStatus.ok
+        var count: UInt16 = 1
+        let ok = expect(millis) { received in
+            guard case .controlReply(let reply) = received.message.payload, reply.requestID == requestID else { return false }
+            pages[reply.page] = reply.body
+            status = reply.status
+            count = reply.pageCount
+            return pages.count >= Int(count)
+        }
+        guard ok != nil else { return nil }
+        let body = (0..<count).flatMap { pages[$0] ?? [] }
+        return (status, (try? JSON.parse(String(decoding: body, as: UTF8.self))) ?? .null)
+    }
+
+    func drops(_ reason: String) -> Double {
+        control("stats")?.1["drops"]?[reason]?.numberValue ?? 0
+    }
+}
