@@ -226,7 +226,7 @@ public final class Agent: Sendable {
                 events.append(event)
                 route(event, state: &state, now: now)
             case .stateChanged:
-                if state.persistAt == nil { state.persistAt = now.nanos + .millis(50) }
+                if store != nil, state.persistAt == nil { state.persistAt = now.nanos + .millis(50) }
             case .shutdown(let requester):
                 logger.log(.warning, "shutdown requested by \(requester)")
                 state.stopRequested = true
@@ -288,7 +288,10 @@ public final class Agent: Sendable {
     }
 
     private func persist(_ state: inout LoopState, revoked: Bool) {
-        guard let store else { return }
+        guard let store else {
+            state.persistAt = nil
+            return
+        }
         if revoked || state.persistAt != nil {
             state.persistAt = nil
             do { try store.saveRevoked(state.peer.revokedEntries()) } catch { logger.log(.error, "saving revoked set: \(error)") }

@@ -134,6 +134,7 @@ extension Peer {
             hardDeadline: now.nanos + (forMingle ? config.mingleDeadline : .millis(10_000)))
         if revoked.isEmpty {
             session.mask = UInt64.max
+            if let digest = mingle.repliers[id]?.digest { revoked.reserve(Int(digest.count)) }
             sync = session
             requestRange(after: "", until: "", now: now, into: &actions)
         } else {

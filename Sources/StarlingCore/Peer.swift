@@ -55,7 +55,10 @@ public struct Peer: Sendable {
         self.clock = LamportClock(value: clock)
         self.rng = SplitMix64(seed: config.randomSeed)
         var set = RevokedSet(maxCount: config.revokedMaxCount, maxAgeMillis: config.revokedMaxAgeMillis)
+        set.reserve(revoked.count)
         for entry in revoked { set.insert(entry.id, revokedAtMillis: entry.revokedAtMillis, nowMillis: nowMillis) }
+        // Sort once now rather than while a joiner waits for its first page.
+        if !set.isEmpty { _ = set.sortedIDs() }
         self.revoked = set
         self.nextRequestID = UInt32(truncatingIfNeeded: rng.next()) | 1
     }

@@ -13,6 +13,13 @@ public struct RevokedSet: Sendable {
     }
 
     public var count: Int { entries.count }
+
+    /// Makes room for `count` ids at once (a sync that knows how many are coming), so the table
+    /// is not rebuilt again and again while pages arrive.
+    public mutating func reserve(_ count: Int) {
+        let wanted = min(count, maxCount)
+        if wanted > entries.capacity { entries.reserveCapacity(wanted) }
+    }
     public var isEmpty: Bool { entries.isEmpty }
 
     /// The digest of the whole set: sum of the bucket digests.
@@ -47,12 +54,14 @@ public struct RevokedSet: Sendable {
     @discardableResult
     public mutating func insert(_ id: String, revokedAtMillis: UInt64, nowMillis: UInt64) -> Bool {
         guard revokedAtMillis &+ maxAgeMillis > nowMillis else { return false }
-        if let existing = entries[id] {
-            guard revokedAtMillis > existing else { return false }
-            entries[id] = revokedAtMillis
+        // One hash for the common case, a new id; a known id is put back if it was later.
+        if let existing = entries.updateValue(revokedAtMillis, forKey: id) {
+            if existing >= revokedAtMillis {
+                entries[id] = existing
+                return false
+            }
             return true
         }
-        entries[id] = revokedAtMillis
         let hash = Self.hash(id)
         let bucket = Int(hash >> 58)
         buckets[bucket].count &+= 1
@@ -87,10 +96,28 @@ public struct RevokedSet: Sendable {
         return expired.count
     }
 
+    /// UTF-8 byte order (Protocol.md §3.2), compared over contiguous bytes: the generic
+    /// `lexicographicallyPrecedes` is an order of magnitude slower on 50,000 ids.
+    public static func precedes(_ a: String, _ b: String) -> Bool {
+        var a = a
+        var b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let common = min(x.count, y.count)
+                var index = 0
+                while index < common {
+                    if x[index] != y[index] { return x[index] < y[index] }
+                    index += 1
+                }
+                return x.count < y.count
+            }
+        }
+    }
+
     /// Ids in UTF-8 byte order, the order pages are served in.
     public mutating func sortedIDs() -> [String] {
         if let sortedCache { return sortedCache }
-        let sorted = entries.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let sorted = entries.keys.sorted(by: Self.precedes)
         sortedCache = sorted
         return sorted
     }
@@ -117,7 +144,7 @@ public struct RevokedSet: Sendable {
         if !cursor.isEmpty {
             while low < high {
                 let mid = (low + high) / 2
-                if cursor.utf8.lexicographicallyPrecedes(ids[mid].utf8) { high = mid } else { low = mid + 1 }
+                if Self.precedes(cursor, ids[mid]) { high = mid } else { low = mid + 1 }
             }
         }
         var out: [RevokedEntry] = []
@@ -125,7 +152,7 @@ public struct RevokedSet: Sendable {
         var index = low
         while index < ids.count {
             let id = ids[index]
-            if !until.isEmpty, !id.utf8.lexicographicallyPrecedes(until.utf8) { return (out, true) }
+            if !until.isEmpty, !Self.precedes(id, until) { return (out, true) }
             if mask & (1 << UInt64(Self.bucket(of: id))) != 0 {
                 let size = 9 + id.utf8.count
                 if used + size > budget { return (out, false) }
