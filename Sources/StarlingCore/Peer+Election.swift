@@ -232,8 +232,21 @@ extension Peer {
     /// A new member may complete an election that waits for it; nothing else changes.
     mutating func onMemberJoined(_ id: NodeID, now: Now, into actions: inout [Action]) {}
 
-    /// A dead or departed member: drop it from open elections, and re-elect where it led.
+    /// A dead or departed member: drop it from open elections, and re-elect where it led. In
+    /// quorum mode a peer that no longer sees a majority holds no leader at all and says so.
     mutating func onMemberGone(_ id: NodeID, now: Now, into actions: inout [Action]) {
+        if let need = majority, liveCount < need {
+            for topic in Array(elections.keys) where elections[topic]?.leader != nil {
+                let term = elections[topic]!.term
+                elections[topic]!.leader = nil
+                elections[topic]!.leaderName = nil
+                elections[topic]!.phase = .idle
+                elections[topic]!.retryAt = now.nanos + config.electionTimeout * 4
+                actions.append(.emit(.leaderChanged(topic: topic, leader: nil, leaderID: nil, term: term)))
+                actions.append(.emit(.noQuorum(topic: topic, term: term, have: liveCount, need: need)))
+            }
+            return
+        }
         for topic in Array(elections.keys) {
             guard let election = elections[topic] else { continue }
             if election.phase == .collecting {

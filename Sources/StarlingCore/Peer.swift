@@ -11,6 +11,8 @@ public struct Peer: Sendable {
     public internal(set) var incarnation: UInt32 = 0
     var sequence: UInt64 = 0
     public internal(set) var members: [NodeID: Member] = [:]
+    /// Alive or suspect members (see ``liveCount``); changed only through `store(_:for:)`.
+    var liveMembers = 0
     public internal(set) var revoked: RevokedSet
     public internal(set) var counters = Counters()
     var rng: SplitMix64

@@ -19,6 +19,10 @@ extension Simulator {
     public func viewViolations() -> [String] {
         var problems: [String] = []
         for index in nodes.indices where nodes[index].isUp {
+            let counted = nodes[index].peer.members.values.filter(\.isLive).count + 1
+            if counted != nodes[index].peer.liveCount {
+                problems.append("node-\(index) live counter \(nodes[index].peer.liveCount) but \(counted) live members")
+            }
             let view = aliveView(of: index)
             let expected = reachable(from: index)
             if view != expected {
