@@ -69,13 +69,43 @@ struct ClusterScenarios {
         report.summary("detect", "kill -9 → dead on every survivor", all, "ms", n: n)
     }
 
-    /// falsepos: loss on every agent, nobody killed: false deaths and suspicions (flaps).
+    /// falsepos (the soak): loss on every agent, nobody killed. Counts false deaths and
+    /// suspicions, and every 10 s checks that a revoke reaches all agents and an election agrees.
     func falsePositives(n: Int, seconds: UInt64, loss: Double) throws {
         let cluster = try AgentCluster(binary: binary)
         for index in 0..<n { try cluster.start("f\(index)", ["--drop-rate", String(loss)]) }
         guard cluster.waitForFullView(n) else { return report.add("falsepos", "cluster did not converge", 1, "flag", n: n) }
         let since = System.wallMicros()
-        System.sleep(millis: seconds * 1_000)
+        let end = System.now().nanos + seconds * 1_000_000_000
+        var revokeTimes: [Double] = []
+        var revokeMissed = 0
+        var elections = 0
+        var agreed = 0
+        var round = 0
+        while System.now().nanos < end {
+            round += 1
+            let id = "soak-\(round)"
+            let start = System.now().nanos
+            _ = cluster.request("revoke", args: [id], expected: n)
+            // Held everywhere? Loss may eat an ack or the request itself: anti-entropy repairs it.
+            var held = false
+            while !held && System.now().nanos < start + .millis(8_000) {
+                let counts = cluster.request("revoked", expected: n).replies.filter { reply in
+                    reply.json["ids"]?.arrayValue?.contains { $0["id"]?.stringValue == id } == true
+                }
+                held = counts.count == n
+                if !held { System.sleep(millis: 100) }
+            }
+            if held { revokeTimes.append(Double(System.now().nanos - start) / 1e6) } else { revokeMissed += 1 }
+            let topic = "soak-\(round % 3)"
+            _ = cluster.request("elect", args: [topic], expected: n, deadlineMillis: 3_000)
+            System.sleep(millis: 1_500)
+            elections += 1
+            let leaders = Set(cluster.request("leader", args: [topic], expected: n).replies.map { $0.json["leader"]?.plain ?? "-" })
+            if leaders.count == 1 && !leaders.contains("-") { agreed += 1 }
+            let left = end > System.now().nanos ? end - System.now().nanos : 0
+            System.sleep(millis: min(left / 1_000_000, 10_000))
+        }
         var deaths = 0
         var suspicions = 0
         for name in cluster.names {
@@ -85,7 +115,10 @@ struct ClusterScenarios {
             }
         }
         report.add("falsepos", "false deaths (\(Int(loss * 100)) % loss, \(seconds) s)", Double(deaths), "count", n: n)
-        report.add("falsepos", "suspicions refuted (flaps)", Double(suspicions), "count", n: n)
+        report.add("falsepos", "suspicions, all refuted (flaps)", Double(suspicions), "count", n: n)
+        report.summary("falsepos", "revoke held by all under loss", revokeTimes, "ms", n: n)
+        report.add("falsepos", "revokes not held by all within 8 s", Double(revokeMissed), "count", n: n)
+        report.add("falsepos", "elections agreed by all under loss", Double(agreed), "of \(elections)", n: n)
     }
 
     /// mingle: a joiner pulling 0 / 10k / 50k ids from 3 agents, with and without loss.

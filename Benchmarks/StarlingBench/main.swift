@@ -63,7 +63,7 @@ for scenario in selected {
                 try cluster.commands(n: quick ? 10 : 30, rounds: quick ? 5 : 30)
             }
         case "idle": try cluster.idle(sizes: quick ? [10] : [10, 30], seconds: quick ? 3 : 10)
-        case "sim": SimScenario.run(report, sizes: quick ? [200] : [1_000, 2_000])
+        case "sim": SimScenario.run(report, sizes: quick ? [200] : [1_000])
         default: break
         }
     } catch {

@@ -3,11 +3,11 @@ import StarlingPOSIX
 
 /// A requester that is not a member: what the `starling` CLI uses to talk to a cluster. It sends
 /// CONTROL_REQUEST to the group (or one agent) from its own unicast socket and collects the
-/// replies with the same core logic agents use.
-public final class ControlClient: Sendable {
+/// replies with the same core logic agents use. One thread uses a client at a time.
+public final class ControlClient {
     public let group: Endpoint
     let socket: UDPSocket
-    let core: Mutex<Peer>
+    var core: Peer
 
     public init(interface: String = "lo", group: Endpoint = AgentConfiguration.defaultGroup, cluster: String = "starling", keys: [AuthKey] = []) throws(AgentError) {
         let resolved: Interface
@@ -20,7 +20,7 @@ public final class ControlClient: Sendable {
         config.keys = keys
         config.replyPort = socket.local.port
         config.randomSeed = rng.next()
-        core = Mutex(Peer(config: config))
+        core = Peer(config: config)
     }
 
     /// Sends `command` and blocks until the replies are in (see ``RequestOptions``). `onReply`
@@ -30,7 +30,7 @@ public final class ControlClient: Sendable {
         options: RequestOptions = RequestOptions(), onReply: (Reply) -> Bool = { _ in true }
     ) -> RequestResult {
         var replies: [Reply] = []
-        let (requestID, first) = core.withLock { $0.request(command, args: args, target: target, to: to, options: options, now: System.now()) }
+        let (requestID, first) = core.request(command, args: args, target: target, to: to, options: options, now: System.now())
         var pending = first
         var buffer = [UInt8](repeating: 0, count: 2048)
         while true {
@@ -45,7 +45,7 @@ public final class ControlClient: Sendable {
                     let reply = Reply(name: from, id: node, status: status, body: body)
                     replies.append(reply)
                     if !onReply(reply) {
-                        core.withLock { $0.cancelRequest(requestID) }
+                        core.cancelRequest(requestID)
                         return RequestResult(replies: replies, reason: .limit, expected: nil)
                     }
                 case .emit(.requestFinished(let id, let reason, _, let expected)) where id == requestID:
@@ -55,20 +55,17 @@ public final class ControlClient: Sendable {
                 }
             }
             pending = []
-            let deadline = core.withLock { $0.nextDeadline }
+            let deadline = core.nextDeadline
             let now = System.now().nanos
             let ready = (try? Poller.wait([socket.descriptor], timeoutNanos: deadline &- min(deadline, now))) ?? []
             if !ready.isEmpty {
                 while let (count, source) = buffer.withUnsafeMutableBytes({ try? socket.receive(into: $0) }) ?? nil {
                     let length = min(count, buffer.count)
-                    pending += core.withLock { core in
-                        buffer.withUnsafeBytes { core.onDatagram(UnsafeRawBufferPointer(rebasing: $0[0..<length]), from: source, now: System.now()) }
-                    }
+                    pending += buffer.withUnsafeBytes { core.onDatagram(UnsafeRawBufferPointer(rebasing: $0[0..<length]), from: source, now: System.now()) }
                 }
             }
-            pending += core.withLock { $0.onTick(now: System.now()) }
+            pending += core.onTick(now: System.now())
         }
     }
 }
 
-import Synchronization

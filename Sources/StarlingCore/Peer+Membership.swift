@@ -9,8 +9,14 @@ extension Peer {
 
     /// Adds, replaces or removes a member, keeping the live counter exact.
     mutating func store(_ member: Member?, for id: NodeID) {
-        if members[id]?.isLive == true { liveMembers -= 1 }
-        if member?.isLive == true { liveMembers += 1 }
+        if let old = members[id] {
+            if old.isLive { liveMembers -= 1 }
+            if byName[old.name] == id { byName[old.name] = nil }
+        }
+        if let member {
+            if member.isLive { liveMembers += 1 }
+            byName[member.name] = id
+        }
         members[id] = member
     }
 
@@ -22,16 +28,8 @@ extension Peer {
     /// Takes up to `gossipPerBeat` queued changes, most-needed first, and counts them sent.
     mutating func takeGossip() -> [MemberEntry] {
         guard !gossipQueue.isEmpty else { return [] }
-        // A partial selection of the most-needed entries: no full sort on every beat.
-        var picked: [(key: NodeID, value: Int)] = []
-        for item in gossipQueue {
-            if picked.count == config.gossipPerBeat {
-                guard let last = picked.last, item.value > last.value || (item.value == last.value && item.key < last.key) else { continue }
-                picked.removeLast()
-            }
-            let at = picked.firstIndex { item.value > $0.value || (item.value == $0.value && item.key < $0.key) } ?? picked.endIndex
-            picked.insert(item, at: at)
-        }
+        // The most-needed entries first (ties by id), without sorting the whole queue.
+        let picked = gossipQueue.smallest(config.gossipPerBeat) { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
         var entries: [MemberEntry] = []
         for (id, left) in picked {
             if left <= 1 { gossipQueue[id] = nil } else { gossipQueue[id] = left - 1 }
@@ -92,7 +90,7 @@ extension Peer {
             return
         }
         reaped[id] = nil
-        replaceSameName(header.name, newID: id, address: endpoint.address, into: &actions)
+        replaceSameName(header.name, newID: id, address: endpoint.address, now: now, into: &actions)
         store(Member(id: id, name: header.name, endpoint: endpoint, incarnation: header.incarnation,
             status: .alive, intervalMillis: intervalMillis ?? config.intervalMillis, lastHeard: now.nanos,
             statusSince: now.nanos, clock: header.stamp), for: id)
@@ -103,16 +101,17 @@ extension Peer {
 
     /// A restarted agent (new boot id, same name, same host) replaces its old entry; the same
     /// name from another host is reported as a duplicate.
-    private mutating func replaceSameName(_ name: String, newID: NodeID, address: UInt32, into actions: inout [Action]) {
-        for (oldID, old) in members where old.name == name && oldID != newID {
-            if old.endpoint.address == address {
-                store(nil, for: oldID)
-                gossipQueue[oldID] = nil
-                reaped[oldID] = 0
-                actions.append(.emit(.replaced(name: name, old: oldID, new: newID)))
-            } else if old.isLive {
-                actions.append(.emit(.duplicateName(name: name, ids: [oldID, newID])))
-            }
+    private mutating func replaceSameName(_ name: String, newID: NodeID, address: UInt32, now: Now, into actions: inout [Action]) {
+        guard let oldID = byName[name], oldID != newID, let old = members[oldID] else { return }
+        // Still beating: two live agents share the name (a mistake to report, not a restart).
+        let stillBeating = old.isLive && now.nanos &- old.lastHeard < old.interval * 2
+        if old.endpoint.address == address && !stillBeating {
+            store(nil, for: oldID)
+            gossipQueue[oldID] = nil
+            reaped[oldID] = 0
+            actions.append(.emit(.replaced(name: name, old: oldID, new: newID)))
+        } else if old.isLive {
+            actions.append(.emit(.duplicateName(name: name, ids: [oldID, newID])))
         }
     }
 

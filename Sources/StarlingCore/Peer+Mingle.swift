@@ -69,9 +69,9 @@ extension Peer {
     }
 
     mutating func onHello(_ hello: Hello, header: Header, replyTo: Endpoint, into actions: inout [Action]) {
-        let others = members.values.filter { $0.isLive && $0.id != header.sender }
-        let sample = others.sorted { $0.id < $1.id }.prefix(8).map { $0.entry() }
-        let reply = HelloReply(requestID: hello.requestID, memberCount: UInt16(clamping: others.count + 1),
+        let others = liveCount - 1 - (members[header.sender]?.isLive == true ? 1 : 0)
+        let sample = members.values.lazy.filter { $0.isLive && $0.id != header.sender }.smallest(8) { $0.id < $1.id }.map { $0.entry() }
+        let reply = HelloReply(requestID: hello.requestID, memberCount: UInt16(clamping: others + 1),
             revoked: revoked.digest, members: Array(sample))
         send(.helloReply(reply), to: .peer(replyTo), into: &actions)
     }

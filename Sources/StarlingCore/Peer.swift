@@ -13,6 +13,8 @@ public struct Peer: Sendable {
     public internal(set) var members: [NodeID: Member] = [:]
     /// Alive or suspect members (see ``liveCount``); changed only through `store(_:for:)`.
     var liveMembers = 0
+    /// The latest node id seen under each name, to spot restarts without scanning the view.
+    var byName: [String: NodeID] = [:]
     public internal(set) var revoked: RevokedSet
     public internal(set) var counters = Counters()
     var rng: SplitMix64

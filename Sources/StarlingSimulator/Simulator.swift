@@ -81,7 +81,8 @@ public final class Simulator {
     public var nowValue: Now { Now(nanos: now, wallMillis: wallBase + now / 1_000_000) }
 
     /// The command that replays this run, printed with every failure.
-    public var replayHint: String { "seed \(seed): STARLING_SIM_SEED=\(seed) swift test --filter StarlingSimulatorTests" }
+    /// Deterministic hashing makes dictionary order, and so the run, the same in every process.
+    public var replayHint: String { "seed \(seed): SWIFT_DETERMINISTIC_HASHING=1 STARLING_SIM_SEED=\(seed) swift test --filter StarlingSimulatorTests" }
 
     func makeNode(_ index: Int, clock: UInt64, revoked: [RevokedEntry]) -> SimNode {
         var config = PeerConfig(name: "node-\(index)", id: NodeID.random(using: &rng))
@@ -111,11 +112,9 @@ public final class Simulator {
             now = at
             switch work {
             case .start(let index):
-                var node = nodes[index]
-                guard !node.crashed else { continue }
-                node.started = true
-                apply(node.peer.start(now: nowValue), from: index, node: &node)
-                nodes[index] = node
+                guard !nodes[index].crashed else { continue }
+                nodes[index].started = true
+                apply(nodes[index].peer.start(now: nowValue), from: index)
                 schedule(index)
             case .tick(let index, let generation):
                 guard nodes[index].tickGeneration == generation, !nodes[index].crashed else { continue }
@@ -124,16 +123,14 @@ public final class Simulator {
                     continue
                 }
                 nodes[index].scheduledTick = .max
-                var node = nodes[index]
-                apply(node.peer.onTick(now: nowValue), from: index, node: &node)
-                if node.peer.nextDeadline <= now {
+                // Mutated in place: a copy would make every dictionary of the core copy itself.
+                apply(nodes[index].peer.onTick(now: nowValue), from: index)
+                if nodes[index].peer.nextDeadline <= now {
                     // A timer that stays due after its tick would spin a real agent at 100 % CPU.
                     violations.append("t=\(now): node-\(index) timer still due after its tick")
-                    nodes[index] = node
-                    queue.push(.tick(node: index, generation: node.tickGeneration), at: now + 1_000_000)
+                    queue.push(.tick(node: index, generation: nodes[index].tickGeneration), at: now + 1_000_000)
                     continue
                 }
-                nodes[index] = node
                 schedule(index)
             case .deliver(let bytes, let from, let to):
                 // A node that has not started has no socket yet.
@@ -144,19 +141,18 @@ public final class Simulator {
                     continue
                 }
                 delivered += 1
-                var node = nodes[to]
-                let dropsBefore = node.peer.counters.drops.values.reduce(0, +)
-                let actions = node.peer.onDatagram(bytes, from: nodes[from].endpoint, now: nowValue)
-                let accepted = node.peer.counters.drops.values.reduce(0, +) == dropsBefore
-                if checkStamps, accepted, bytes.count >= 24, !node.peer.config.faults.contains(.noClockAdjust) {
+                let dropsBefore = checkStamps ? nodes[to].peer.counters.drops.values.reduce(0, +) : 0
+                let actions = nodes[to].peer.onDatagram(bytes, from: nodes[from].endpoint, now: nowValue)
+                if checkStamps, bytes.count >= 24, !nodes[to].peer.config.faults.contains(.noClockAdjust),
+                    nodes[to].peer.counters.drops.values.reduce(0, +) == dropsBefore
+                {
                     var stamp: UInt64 = 0
                     for offset in 16..<24 { stamp = stamp << 8 | UInt64(bytes[offset]) }
-                    if node.peer.clock.value <= stamp, !node.peer.stopped {
-                        violations.append("t=\(now): node-\(to) clock \(node.peer.clock.value) not past received stamp \(stamp)")
+                    if nodes[to].peer.clock.value <= stamp, !nodes[to].peer.stopped {
+                        violations.append("t=\(now): node-\(to) clock \(nodes[to].peer.clock.value) not past received stamp \(stamp)")
                     }
                 }
-                apply(actions, from: to, node: &node)
-                nodes[to] = node
+                apply(actions, from: to)
                 schedule(to)
             }
         }
@@ -174,7 +170,7 @@ public final class Simulator {
         queue.push(.tick(node: index, generation: nodes[index].tickGeneration), at: deadline)
     }
 
-    private func apply(_ actions: [Action], from index: Int, node: inout SimNode) {
+    private func apply(_ actions: [Action], from index: Int) {
         for action in actions {
             switch action {
             case .send(let bytes, let destination):
@@ -187,11 +183,11 @@ public final class Simulator {
                 }
             case .emit(let event):
                 if case .dropped = event { continue }
-                node.events.append((now, event))
+                nodes[index].events.append((now, event))
             case .stateChanged:
                 break
             case .shutdown:
-                node.crashed = true
+                nodes[index].crashed = true
             }
         }
     }
@@ -220,11 +216,9 @@ public final class Simulator {
 
     /// Stops a node cleanly: it says goodbye.
     public func stop(_ index: Int) {
-        var node = nodes[index]
-        apply(node.peer.stop(now: nowValue), from: index, node: &node)
-        node.crashed = true
+        apply(nodes[index].peer.stop(now: nowValue), from: index)
+        nodes[index].crashed = true
         downSince[index] = now
-        nodes[index] = node
     }
 
     /// Restarts a crashed node with a new boot id, keeping its clock and revoked set when
@@ -262,10 +256,8 @@ public final class Simulator {
 
     /// Lets a node act through the core's public API (revoke, elect, request).
     public func act(_ index: Int, _ body: (inout Peer, Now) -> [Action]) {
-        var node = nodes[index]
-        let actions = body(&node.peer, nowValue)
-        apply(actions, from: index, node: &node)
-        nodes[index] = node
+        let actions = body(&nodes[index].peer, nowValue)
+        apply(actions, from: index)
         schedule(index)
     }
 }
