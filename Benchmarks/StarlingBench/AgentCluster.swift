@@ -56,12 +56,14 @@ final class AgentCluster {
             options: RequestOptions(expected: expected, idleTimeout: .millis(300), deadline: .millis(deadlineMillis)))
     }
 
-    /// Polls until every agent reports `count` alive members (itself included).
+    /// Polls until every agent reports `count` live members (alive or suspect, itself included):
+    /// under injected loss some member is always briefly suspect somewhere.
     func waitForFullView(_ count: Int, timeoutMillis: UInt64 = 30_000) -> Bool {
         let deadline = System.now().nanos + .millis(timeoutMillis)
         while System.now().nanos < deadline {
             let stats = request("stats", expected: count).replies
-            if stats.count == count && stats.allSatisfy({ $0.json["members"]?["alive"]?.numberValue == Double(count) }) { return true }
+            let live = stats.map { ($0.json["members"]?["alive"]?.numberValue ?? 0) + ($0.json["members"]?["suspect"]?.numberValue ?? 0) }
+            if stats.count == count && live.allSatisfy({ $0 == Double(count) }) { return true }
             System.sleep(millis: 50)
         }
         return false
