@@ -42,6 +42,13 @@ struct Suite {
             ("2.1/ignores-own-echo", ignoresOwnEcho),
             ("4.3/never-prefers-higher-stamp", electionOrder),
             ("3.5/control-reply-addressed-to-request-id", controlReply),
+            ("3.5/ignores-non-matching-target", ignoresOtherTargets),
+            ("3.5.1/runs-a-request-once", runsOnce),
+            ("3.5.1/refuses-shutdown-without-key", refusesShutdown),
+            ("3.2/answers-digest-request", answersDigest),
+            ("6.1.4/answers-members-push-pull", answersMembers),
+            ("6.4/joins-a-higher-term", joinsHigherTerm),
+            ("6.4/ignores-stale-term", ignoresStaleTerm),
             ("7.2/rejects-missing-tag", { tagCase("missing_tag", sign: .none) }),
             ("7.2/rejects-wrong-tag", { tagCase("bad_tag", sign: .wrong) }),
             ("7.3/rejects-replayed-datagram", replay),
@@ -220,6 +227,81 @@ struct Suite {
     func controlReply() -> Verdict {
         guard let (status, body) = peer.control("ping") else { return .fail("no CONTROL_REPLY with the request id") }
         return status == .ok && body["name"]?.stringValue != nil ? .pass : .fail("reply status \(status) body \(body.serialized())")
+    }
+
+    func ignoresOtherTargets() -> Verdict {
+        peer.send(.controlRequest(ControlRequest(requestID: 7001, command: "ping", target: "no-such-agent-*", args: [])))
+        let reply = peer.expect(300) { if case .controlReply(let r) = $0.message.payload { r.requestID == 7001 } else { false } }
+        return reply == nil ? .pass : .fail("answered a request addressed to other names")
+    }
+
+    func runsOnce() -> Verdict {
+        let request = ControlRequest(requestID: 7002, command: "ping", target: "", args: [])
+        let bytes = peer.encode(.controlRequest(request))
+        peer.sendRaw(bytes)
+        // The same request again (a new datagram, same sender and request id).
+        peer.send(.controlRequest(request))
+        var replies = 0
+        _ = peer.expect(400) { received in
+            if case .controlReply(let r) = received.message.payload, r.requestID == 7002 { replies += 1 }
+            return false
+        }
+        return replies == 1 ? .pass : .fail("\(replies) replies to one request id")
+    }
+
+    func refusesShutdown() -> Verdict {
+        guard !keyed else { return .skip("the target runs with a key") }
+        guard let name = peer.targetName else { return .skip("target name unknown") }
+        peer.send(.controlRequest(ControlRequest(requestID: 7003, command: "shutdown", target: name, args: [])))
+        let reply = peer.expect(500) { if case .controlReply(let r) = $0.message.payload { r.requestID == 7003 } else { false } }
+        guard let reply, case .controlReply(let body) = reply.message.payload else { return .fail("no reply to shutdown") }
+        return body.status == .refused ? .pass : .fail("shutdown status \(body.status) without a key")
+    }
+
+    func answersDigest() -> Verdict {
+        peer.send(.digestRequest(requestID: 7004))
+        let reply = peer.expect(500) { if case .digestReply(let r) = $0.message.payload { r.requestID == 7004 } else { false } }
+        guard let reply, case .digestReply(let body) = reply.message.payload else { return .fail("no DIGEST_REPLY with the request id") }
+        let total = body.buckets.reduce(0) { $0 + Int($1.count) }
+        let count = Int(peer.control("stats")?.1["revoked"]?.numberValue ?? -1)
+        return total == count ? .pass : .fail("bucket counts sum to \(total), stats says \(count)")
+    }
+
+    func answersMembers() -> Verdict {
+        guard let target = peer.targetID else { return .skip("target unknown") }
+        let me = MemberEntry(id: peer.id, incarnation: peer.incarnation, status: .alive, endpoint: Endpoint(address: 0, port: peer.unicast.local.port),
+            intervalMillis: 150, name: peer.name)
+        peer.send(.members(MembersPage(replyWanted: true, page: 0, pageCount: 1, entries: [me])))
+        let reply = peer.expect(500) { received in
+            guard case .members(let page) = received.message.payload else { return false }
+            return !page.replyWanted && page.entries.contains { $0.id == target }
+        }
+        return reply == nil ? .fail("no MEMBERS answer carrying the target's own entry") : .pass
+    }
+
+    func joinsHigherTerm() -> Verdict {
+        let topic = "conformance-term-\(System.randomUInt64() % 1_000_000)"
+        peer.incarnation += 1
+        peer.send(beat())
+        peer.toGroup(.candidacy(Candidacy(term: 7, topic: topic)))
+        let own = peer.expect(500) { if case .candidacy(let c) = $0.message.payload { c.topic == topic && c.term == 7 } else { false } }
+        return own == nil ? .fail("no CANDIDACY of term 7 after one arrived") : .pass
+    }
+
+    func ignoresStaleTerm() -> Verdict {
+        let topic = "conformance-stale-\(System.randomUInt64() % 1_000_000)"
+        peer.incarnation += 1
+        peer.send(beat())
+        peer.toGroup(.candidacy(Candidacy(term: 5, topic: topic)))
+        System.sleep(millis: 100)
+        peer.send(beat())
+        let before = peer.control("leader", [topic])?.1
+        let stranger = NodeID(high: 0, low: 0)
+        peer.toGroup(.leader(LeaderAnnouncement(term: 4, leader: stranger, leaderStamp: 0, topic: topic, leaderName: "stale-leader")))
+        System.sleep(millis: 100)
+        let after = peer.control("leader", [topic])?.1
+        guard before?["term"]?.numberValue == 5 else { return .fail("term after a term-5 candidacy is \(before?["term"]?.plain ?? "?")") }
+        return after?["leader"]?.stringValue != "stale-leader" && after?["term"]?.numberValue == 5 ? .pass : .fail("adopted a leader of term 4")
     }
 
     // MARK: Keys

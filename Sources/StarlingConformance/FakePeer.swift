@@ -18,6 +18,7 @@ final class FakePeer {
     /// The agent under test: (unicast endpoint, node id), found from its beats.
     var target: Endpoint?
     var targetID: NodeID?
+    var targetName: String?
     var buffer = [UInt8](repeating: 0, count: 2048)
 
     init(interface: Interface, group: Endpoint, cluster: String, keys: [AuthKey], name: String) throws {
@@ -68,6 +69,7 @@ final class FakePeer {
                     guard let message = try? codec.decode(Array(buffer[0..<min(count, buffer.count)])), message.header.sender != id else { continue }
                     if targetID == nil, case .heartbeat = message.payload {
                         targetID = message.header.sender
+                        targetName = message.header.name
                         target = target ?? Endpoint(address: source.address, port: message.header.replyPort)
                     }
                     guard message.header.sender == targetID else { continue }
