@@ -18,7 +18,7 @@ struct CommandSpec {
     var flags: Set<String> = []
     var positional: ClosedRange<Int> = 0...0
 
-    static let clientValues: Set<String> = ["--group", "--interface", "--timeout", "--to", "--key-file", "--cluster"]
+    static let clientValues: Set<String> = ["--group", "--interface", "--timeout", "--to", "--key-file", "--cluster", "--seed"]
     static let clientFlags: Set<String> = ["--json"]
 }
 

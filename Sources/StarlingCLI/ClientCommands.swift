@@ -9,6 +9,8 @@ struct Client {
     let json: Bool
     let timeout: UInt64
     let target: String
+    /// Where requests go by unicast instead of the group (clusters run with --no-multicast).
+    let seed: Endpoint?
 
     init(_ args: Arguments) throws(CLIError) {
         self.args = args
@@ -28,6 +30,7 @@ struct Client {
         do { seconds = try args.seconds("--timeout", 0.01...3600) ?? 2 } catch { throw .usage(error) }
         timeout = UInt64(seconds * 1_000_000_000)
         target = args.value("--to") ?? ""
+        do { seed = try args.value("--seed").map { (text) throws(UsageError) in try args.endpoint(text, "--seed", defaultPort: nil) } } catch { throw .usage(error) }
     }
 
     /// Options: one reply when a single agent is named or `any` is enough, else the replies tell.
@@ -38,7 +41,7 @@ struct Client {
     }
 
     func send(_ command: String, _ arguments: [String] = [], any: Bool = false) -> RequestResult {
-        client.request(command, args: arguments, target: target, options: options(any: any))
+        client.request(command, args: arguments, target: target, to: seed, options: seed == nil ? options(any: any) : RequestOptions(expected: 1, idleTimeout: .millis(250), deadline: timeout))
     }
 
     /// 0 when every expected agent answered, 1 when none or only some did.
@@ -67,7 +70,7 @@ struct Client {
     func ping() -> Int32 {
         let started = System.now().nanos
         var rows: [[String]] = []
-        let result = client.request("ping", target: target, options: options()) { reply in
+        let result = client.request("ping", target: target, to: seed, options: seed == nil ? options() : RequestOptions(expected: 1, deadline: timeout)) { reply in
             rows.append([reply.name, reply.id.short, reply.json["clock"]?.plain ?? "-", Output.millis(System.now().nanos - started)])
             return true
         }

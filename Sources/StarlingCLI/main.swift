@@ -12,6 +12,7 @@ let clientDetails = """
       --json                  print exactly one JSON document
       --key-file FILE         cluster keys (env STARLING_KEY_FILE)
       --cluster NAME          cluster name (default: starling)
+      --seed HOST:PORT        ask this agent by unicast (clusters run with --no-multicast)
     """
 
 func clientSpec(_ name: String, _ summary: String, _ usage: String, positional: ClosedRange<Int> = 0...0) -> CommandSpec {

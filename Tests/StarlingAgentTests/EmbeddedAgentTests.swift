@@ -52,6 +52,17 @@ final class EmbeddedAgentTests: XCTestCase {
         }
     }
 
+    func testUnicastSeedsWithoutMulticast() throws {
+        let group = Loopback.group()
+        let first = try Loopback.agent("u1", group: group) { $0.multicast = false; $0.seeds = [Endpoint(address: 0x7F00_0001, port: 1)] }
+        defer { first.stop(); first.waitUntilFinished() }
+        let seed = [first.endpoint]
+        let others = try (2...3).map { index in try Loopback.agent("u\(index)", group: group) { $0.multicast = false; $0.seeds = seed } }
+        defer { for agent in others { agent.stop() }; for agent in others { agent.waitUntilFinished() } }
+        XCTAssertTrue(Loopback.eventually { ([first] + others).allSatisfy { $0.members().filter { $0.status == .alive }.count == 2 } },
+            "\(([first] + others).map { $0.members().map(\.name) })")
+    }
+
     func testBadInterfaceAndBusyPortAreTypedErrors() throws {
         var config = AgentConfiguration(name: "x")
         config.interface = "no-such-if0"
