@@ -187,23 +187,42 @@ extension Peer {
         let announced = Stamp(announcement.leaderStamp, announcement.leader)
         var election = elections[topic] ?? ElectionState(topic: topic)
         if announcement.term < election.term { return }
-        if announcement.term > election.term || election.phase != .decided || election.leader == nil {
-            // In quorum mode only a candidate that gathered a majority announces, so it is trusted.
+        if announcement.term > election.term {
+            // A term we took no part in: its candidacies are unknown here, so the announcement rules.
             election.term = announcement.term
+            election.candidates = [:]
+            election.names = [:]
             elections[topic] = election
             adoptLeader(topic, announced, name: announcement.leaderName, term: announcement.term, now: now, into: &actions)
             return
         }
-        guard let mine = election.leader else { return }
-        if announced < mine {
-            adoptLeader(topic, announced, name: announcement.leaderName, term: announcement.term, now: now, into: &actions)
-        } else if mine < announced {
-            // The announcer missed a lower candidacy: tell it what this peer holds.
-            let correction = LeaderAnnouncement(term: election.term, leader: mine.node, leaderStamp: mine.value,
-                topic: topic, leaderName: election.leaderName ?? "")
+        // Same term: the lowest of what was announced, what this peer decided and the
+        // candidacies it holds wins; an announcer that missed a lower one is told.
+        var choice = announced
+        var name = announcement.leaderName
+        // (`leader` still holds the previous term's leader until this term is decided.)
+        if election.phase == .decided, let mine = election.leader, mine < choice, isViable(mine.node) {
+            choice = mine
+            name = election.leaderName ?? ""
+        }
+        if let best = election.candidates.filter({ isViable($0.key) }).map({ Stamp($0.value, $0.key) }).min(), best < choice {
+            choice = best
+            name = election.names[best.node] ?? ""
+        }
+        guard isViable(choice.node) else { return }
+        if choice != election.leader || election.phase != .decided {
+            elections[topic] = election
+            adoptLeader(topic, choice, name: name, term: announcement.term, now: now, into: &actions)
+        }
+        if choice < announced {
+            let correction = LeaderAnnouncement(term: announcement.term, leader: choice.node, leaderStamp: choice.value,
+                topic: topic, leaderName: name.isEmpty ? config.name : name)
             send(.leader(correction), to: .peer(replyTo), into: &actions)
         }
     }
+
+    /// A leader can only be this peer or a member it holds alive or suspect.
+    func isViable(_ node: NodeID) -> Bool { node == config.id || members[node]?.isLive == true }
 
     mutating func tickElections(now: Now, into actions: inout [Action]) {
         for topic in Array(elections.keys) {

@@ -89,6 +89,15 @@ extension Peer {
             }
             return
         }
+        if replaced[id] != nil {
+            // A replaced id that still talks was no restart: two agents share a name. Say so
+            // once and keep the newer one, rather than flap between them.
+            if replaced[id] != 0 {
+                replaced[id] = 0
+                actions.append(.emit(.duplicateName(name: header.name, ids: [id] + (byName[header.name].map { [$0] } ?? []))))
+            }
+            return
+        }
         reaped[id] = nil
         replaceSameName(header.name, newID: id, address: endpoint.address, now: now, into: &actions)
         store(Member(id: id, name: header.name, endpoint: endpoint, incarnation: header.incarnation,
@@ -103,12 +112,11 @@ extension Peer {
     /// name from another host is reported as a duplicate.
     private mutating func replaceSameName(_ name: String, newID: NodeID, address: UInt32, now: Now, into actions: inout [Action]) {
         guard let oldID = byName[name], oldID != newID, let old = members[oldID] else { return }
-        // Still beating: two live agents share the name (a mistake to report, not a restart).
-        let stillBeating = old.isLive && now.nanos &- old.lastHeard < old.interval * 2
-        if old.endpoint.address == address && !stillBeating {
+        if old.endpoint.address == address {
             store(nil, for: oldID)
             gossipQueue[oldID] = nil
-            reaped[oldID] = 0
+            reaped[oldID] = now.nanos
+            replaced[oldID] = now.nanos
             actions.append(.emit(.replaced(name: name, old: oldID, new: newID)))
         } else if old.isLive {
             actions.append(.emit(.duplicateName(name: name, ids: [oldID, newID])))
@@ -259,6 +267,7 @@ extension Peer {
             }
         }
         reaped = reaped.filter { now.nanos &- $0.value < config.reapAfter }
+        replaced = replaced.filter { $0.value == 0 || now.nanos &- $0.value < config.reapAfter }
         nextCheckAt = max(next, now.nanos + 1)
     }
 

@@ -15,6 +15,9 @@ public struct Peer: Sendable {
     var liveMembers = 0
     /// The latest node id seen under each name, to spot restarts without scanning the view.
     var byName: [String: NodeID] = [:]
+    /// Ids replaced by a restart under the same name (time of replacement; 0 once reported as a
+    /// duplicate because the old id kept talking).
+    var replaced: [NodeID: UInt64] = [:]
     public internal(set) var revoked: RevokedSet
     public internal(set) var counters = Counters()
     var rng: SplitMix64
