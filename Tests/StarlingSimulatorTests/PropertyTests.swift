@@ -98,3 +98,19 @@ final class PropertyTests: XCTestCase {
         }
     }
 }
+
+/// 1,000 simulated nodes join and converge. About a minute in a release build, so it runs on
+/// demand: `STARLING_SIM_LARGE=1 swift test -c release --filter LargeSimulationTests`
+/// (the benchmark's `sim` scenario reports the same run's figures).
+final class LargeSimulationTests: XCTestCase {
+    func testThousandNodesConverge() throws {
+        guard ProcessInfo.processInfo.environment["STARLING_SIM_LARGE"] == "1" else {
+            throw XCTSkip("1,000-node run is on demand: set STARLING_SIM_LARGE=1 (about a minute in release)")
+        }
+        let ms: UInt64 = 1_000_000
+        let sim = Simulator(nodes: 1_000, seed: 1) { config, _ in config.pushPullInterval = 30_000 * ms }
+        sim.checkStamps = false
+        sim.startAll(spread: 500 * ms)
+        XCTAssertNotNil(sim.runUntil(limit: 5_000 * ms, step: 100 * ms) { sim.viewViolations().isEmpty }, "\(sim.viewViolations().prefix(3))")
+    }
+}
