@@ -76,13 +76,8 @@ enum AgentCommand {
             let levelName = args.value("--log-level") ?? "info"
             guard let level = LogLevel(name: levelName) else { throw UsageError("--log-level takes debug, info, warning or error") }
             return (config, level)
-        } catch let error as UsageError {
-            throw .usage(error)
-        } catch let error as AgentError {
-            // A key file that is missing, malformed or readable by others: the operator's to fix.
-            throw .usage(UsageError(error.description))
         } catch {
-            throw .failed("\(error)")
+            throw CLIError(error)
         }
     }
 
@@ -109,4 +104,15 @@ enum AgentCommand {
 enum CLIError: Error {
     case usage(UsageError)
     case failed(String)
+
+    /// Bad flags, interfaces, ports and key files are the operator's to fix (exit 2); anything
+    /// else is a failure (exit 1).
+    init(_ error: any Error) {
+        switch error {
+        case let error as UsageError: self = .usage(error)
+        case let error as AgentError: self = .usage(UsageError(error.description))
+        case let error as CLIError: self = error
+        default: self = .failed("\(error)")
+        }
+    }
 }

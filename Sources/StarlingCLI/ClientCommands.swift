@@ -14,16 +14,10 @@ struct Client {
 
     init(_ args: Arguments) throws(CLIError) {
         self.args = args
-        let keys: [AuthKey]
-        do { keys = try args.keys() } catch { throw .failed(error.description) }
         do {
-            client = try ControlClient(interface: args.interface(), group: try args.group(), cluster: args.value("--cluster") ?? "starling", keys: keys)
-        } catch let error as UsageError {
-            throw .usage(error)
-        } catch let error as AgentError {
-            throw .usage(UsageError(error.description))
+            client = try ControlClient(interface: args.interface(), group: try args.group(), cluster: args.value("--cluster") ?? "starling", keys: try args.keys())
         } catch {
-            throw .failed("\(error)")
+            throw CLIError(error)
         }
         json = args.has("--json")
         let seconds: Double
