@@ -124,7 +124,6 @@ extension Agent {
             perform(body(&state, now), state: &state, now: now, events: &events)
         }
         wakePipe.wake()
-        let handlers = loop.withLock { $0.handlers }
-        for event in events { for handler in handlers { handler(event) } }
+        deliver(events)
     }
 }

@@ -77,8 +77,7 @@ public final class Agent: Sendable {
         var peerConfig = configuration.peerConfig(id: id, replyPort: endpoint.port, seed: rng.next())
         peerConfig.advertisedAddress = interface.address
         var peer = Peer(config: peerConfig, clock: loaded.clock, revoked: loaded.revoked, nowMillis: now.wallMillis)
-        peer.hostInfo = [("interface", .string(interface.name)), ("group", .string(configuration.group.description)),
-            ("unicast", .string(endpoint.description))]
+        peer.hostInfo = Self.hostInfo(interface: interface, group: configuration.group, unicast: endpoint, faultsDropped: 0)
         var state = LoopState(peer: peer, faults: FaultInjector(settings: configuration.faults, seed: rng.next()), savedClock: loaded.clock)
         if let path = configuration.eventLog { state.eventLog = (try? System.openAppend(path)) ?? -1 }
         loop = Mutex(state)
@@ -147,7 +146,6 @@ public final class Agent: Sendable {
             deliver(events)
         }
         shutdown()
-        if let signals { _ = signals }
     }
 
     /// Asks the loop to stop cleanly (goodbye, state saved). Safe from any thread.
@@ -269,7 +267,14 @@ public final class Agent: Sendable {
         }
     }
 
-    private func deliver(_ events: [PeerEvent]) {
+    /// The `stats` fields only the shell knows.
+    private static func hostInfo(interface: Interface, group: Endpoint, unicast: Endpoint, faultsDropped: UInt64) -> [(String, JSON)] {
+        [("interface", .string(interface.name)), ("group", .string(group.description)), ("unicast", .string(unicast.description)),
+         ("resident_bytes", .int(System.residentBytes())), ("faults_dropped", .int(faultsDropped))]
+    }
+
+    /// Calls the event handlers, outside the loop lock.
+    func deliver(_ events: [PeerEvent]) {
         guard !events.isEmpty else { return }
         let handlers = loop.withLock { $0.handlers }
         for event in events { for handler in handlers { handler(event) } }
@@ -282,9 +287,8 @@ public final class Agent: Sendable {
         guard now.nanos >= state.nextHousekeepingAt else { return }
         state.nextHousekeepingAt = now.nanos + .millis(1_000)
         if state.peer.clock.value != state.savedClock { persist(&state, revoked: false) }
-        state.peer.hostInfo = [("interface", .string(interface.name)), ("group", .string(configuration.group.description)),
-            ("unicast", .string(endpoint.description)), ("resident_bytes", .int(System.residentBytes())),
-            ("faults_dropped", .int(state.faults.dropped))]
+        state.peer.hostInfo = Self.hostInfo(interface: interface, group: configuration.group, unicast: endpoint,
+            faultsDropped: state.faults.dropped)
     }
 
     private func persist(_ state: inout LoopState, revoked: Bool) {
