@@ -114,7 +114,7 @@ public final class Agent: Sendable {
             perform(actions, state: &state, now: now, events: &events)
         }
         deliver(events)
-        var buffer = [UInt8](repeating: 0, count: 2048)
+        var buffer = [UInt8](repeating: 0, count: Self.batchSize * Self.slotSize)
         var descriptors = [unicast.descriptor, wakePipe.readEnd]
         if let groupSocket { descriptors.append(groupSocket.descriptor) }
         if let signals { descriptors.append(signals.readEnd) }
@@ -190,18 +190,35 @@ public final class Agent: Sendable {
 
     // MARK: Datagrams
 
+    /// Datagrams handed to the core together: tags are checked four at a time (Peer.onDatagrams).
+    static let batchSize = 16
+    /// Larger than the largest datagram, so an oversized one is still seen as oversized.
+    static let slotSize = 2048
+
     private func receive(from socket: UDPSocket, buffer: inout [UInt8], events: inout [PeerEvent]) {
-        // Drain what is queued under one lock and one clock read, but cap the batch so timers
+        // Drain what is queued under one lock and one clock read, but cap the total so timers
         // are never starved by a flood.
         loop.withLock { state in
             let now = System.now()
-            for _ in 0..<256 {
-                let received = buffer.withUnsafeMutableBytes { try? socket.receive(into: $0) }
-                guard let (count, source) = received else { return }
-                guard !state.faults.dropIncoming(from: source) else { continue }
-                let length = min(count, buffer.count)
-                let actions = buffer.withUnsafeBytes { state.peer.onDatagram(UnsafeRawBufferPointer(rebasing: $0[0..<length]), from: source, now: now) }
-                if !actions.isEmpty { perform(actions, state: &state, now: now, events: &events) }
+            buffer.withUnsafeMutableBytes { slots in
+                var drained = 0
+                var exhausted = false
+                while !exhausted, drained < 256 {
+                    var batch: [(bytes: UnsafeRawBufferPointer, source: Endpoint)] = []
+                    while batch.count < Self.batchSize, drained < 256 {
+                        let slot = UnsafeMutableRawBufferPointer(rebasing: slots[(batch.count * Self.slotSize)...].prefix(Self.slotSize))
+                        guard let (count, source) = try? socket.receive(into: slot) else {
+                            exhausted = true
+                            break
+                        }
+                        drained += 1
+                        guard !state.faults.dropIncoming(from: source) else { continue }
+                        batch.append((UnsafeRawBufferPointer(rebasing: slot[0..<min(count, Self.slotSize)]), source))
+                    }
+                    guard !batch.isEmpty else { continue }
+                    let actions = state.peer.onDatagrams(batch, now: now)
+                    if !actions.isEmpty { perform(actions, state: &state, now: now, events: &events) }
+                }
             }
         }
     }

@@ -103,33 +103,52 @@ public struct Peer: Sendable {
     public mutating func onDatagram(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Now) -> [Action] {
         var actions: [Action] = []
         guard !stopped else { return actions }
+        handle(Result { () throws(WireError) in try codec.decode(bytes) }, size: bytes.count, from: source, now: now, into: &actions)
+        return actions
+    }
+
+    /// Feeds datagrams received together, in order. The same as one ``onDatagram(_:from:now:)``
+    /// per datagram, but tags are checked four at a time (``Codec/decode(batch:)``).
+    public mutating func onDatagrams(_ datagrams: [(bytes: UnsafeRawBufferPointer, source: Endpoint)], now: Now) -> [Action] {
+        var actions: [Action] = []
+        guard !stopped else { return actions }
+        let results = codec.decode(batch: datagrams.map(\.bytes))
+        for (datagram, result) in zip(datagrams, results) where !stopped {
+            handle(result, size: datagram.bytes.count, from: datagram.source, now: now, into: &actions)
+        }
+        return actions
+    }
+
+    private mutating func handle(
+        _ decoded: Result<Message, WireError>, size: Int, from source: Endpoint, now: Now, into actions: inout [Action]
+    ) {
         counters.datagramsIn += 1
-        counters.bytesIn += UInt64(bytes.count)
+        counters.bytesIn += UInt64(size)
         let message: Message
-        do {
-            message = try codec.decode(bytes)
-        } catch {
+        switch decoded {
+        case .success(let decodedMessage): message = decodedMessage
+        case .failure(let error):
             counters.drop(error.reason)
             actions.append(.emit(.dropped(reason: error.reason, from: source)))
-            return actions
+            return
         }
         let header = message.header
         guard header.cluster == config.cluster else {
             counters.drop("foreign_cluster")
             actions.append(.emit(.dropped(reason: "foreign_cluster", from: source)))
-            return actions
+            return
         }
         guard header.sender != config.id else {
             // Our own multicast looped back: expected, counted, never logged.
             counters.drop("own")
-            return actions
+            return
         }
         if !config.keys.isEmpty {
             var window = replay[header.sender] ?? ReplayWindow()
             guard window.accept(header.sequence) else {
                 counters.drop("replay")
                 actions.append(.emit(.dropped(reason: "replay", from: source)))
-                return actions
+                return
             }
             if replay.count >= 4096, replay[header.sender] == nil { replay.removeAll(keepingCapacity: true) }
             replay[header.sender] = window
@@ -139,7 +158,6 @@ public struct Peer: Sendable {
         let replyTo = Endpoint(address: source.address, port: header.replyPort)
         dispatch(message, replyTo: replyTo, now: now, into: &actions)
         publish(&actions, now: now)
-        return actions
     }
 
     /// Convenience for callers holding an array.

@@ -104,6 +104,46 @@ final class CodecTests: XCTestCase {
         XCTAssertThrowsError(try Codec(keys: [old]).decode(try Codec(keys: [new]).encode(message)))
     }
 
+    /// Batches check tags four at a time, one message per SIMD lane; every answer must be the
+    /// one-by-one answer, whatever mix of lengths (1 to 22 blocks), keys and faults shares a batch.
+    func testBatchDecodeAnswersExactlyAsOneByOne() throws {
+        let first = AuthKey(Array(repeating: 3, count: 32))
+        let second = AuthKey(Array(repeating: 4, count: 32))
+        let receiver = Codec(keys: [first, second])
+        let signers = [Codec(keys: [first]), Codec(keys: [second]), Codec(keys: [AuthKey(Array(repeating: 5, count: 32))]), Codec()]
+        var outcomes: [String: Int] = [:]
+        for _ in 0..<300 {
+            let datagrams: [[UInt8]] = try (0..<Int(rng.next() % 20 + 1)).map { _ in
+                var bytes = try signers[Int(rng.next() % 8) % 4 == 3 ? 3 : Int(rng.next() % 3)].encode(randomMessage())
+                switch rng.next() % 6 {
+                case 0: bytes[Int(rng.next() % UInt64(bytes.count))] ^= 1 << (rng.next() % 8)
+                case 1: bytes.removeLast()
+                default: break
+                }
+                return bytes
+            }
+            // One buffer holds the whole batch, as the agent's receive slots do.
+            let batch = datagrams.flatMap { $0 }.withUnsafeBytes { all in
+                var offset = 0
+                return receiver.decode(batch: datagrams.map { bytes in
+                    defer { offset += bytes.count }
+                    return UnsafeRawBufferPointer(rebasing: all[offset..<(offset + bytes.count)])
+                })
+            }
+            XCTAssertEqual(batch.count, datagrams.count)
+            for (bytes, result) in zip(datagrams, batch) {
+                let single = Result { () throws(WireError) in try receiver.decode(bytes) }
+                XCTAssertEqual(result, single)
+                let outcome = switch single { case .success: "ok" case .failure(let error): error.reason }
+                outcomes[outcome, default: 0] += 1
+            }
+        }
+        // The mix really covered accepted datagrams, both keys' and bad tags, and the framing errors.
+        for reason in ["ok", "bad_tag", "missing_tag", "truncated_tag"] {
+            XCTAssertGreaterThan(outcomes[reason] ?? 0, 20, "\(reason): \(outcomes)")
+        }
+    }
+
     func testEncoderRefusesOutOfBoundsFields() {
         var message = Samples.message(.candidacy(Candidacy(term: 1, topic: String(repeating: "t", count: 65))))
         XCTAssertThrowsError(try Codec().encode(message)) { XCTAssertEqual(($0 as? WireError)?.reason, "bad_length") }

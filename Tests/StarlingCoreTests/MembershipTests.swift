@@ -181,6 +181,33 @@ final class MembershipTests: XCTestCase {
         XCTAssertEqual(h.peer.counters.drops["replay"], 2, "older than the window")
     }
 
+    func testABatchIsHandledInOrderLikeSingleDatagrams() {
+        var h = PeerHarness { $0.keys = [AuthKey(Array(repeating: 3, count: 32))] }
+        h.start()
+        let senders = (1...6).map { NodeID(high: 0x7000, low: UInt64($0)) }
+        var datagrams = senders.enumerated().map { index, id in
+            let header = Header(sequence: 1, stamp: UInt64(10 + index), sender: id, incarnation: 0, replyPort: 1, cluster: "starling", name: "n\(index)")
+            return try! h.codec.encode(Message(header: header, payload: .heartbeat(Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: []))))
+        }
+        datagrams.append(datagrams[2])  // a replay inside the same batch
+        datagrams.append(Array(datagrams[4].dropLast()))  // a truncated tag
+        let joined = datagrams.flatMap { $0 }
+        let actions = joined.withUnsafeBytes { all in
+            var offset = 0
+            let batch = datagrams.map { bytes in
+                defer { offset += bytes.count }
+                return (bytes: UnsafeRawBufferPointer(rebasing: all[offset..<(offset + bytes.count)]), source: Endpoint(address: 0x7F00_0001, port: 1))
+            }
+            return h.peer.onDatagrams(batch, now: h.time)
+        }
+        h.record(actions)
+        XCTAssertEqual(senders.filter { h.peer.members[$0]?.status == .alive }.count, 6)
+        XCTAssertEqual(h.peer.counters.drops["replay"], 1)
+        XCTAssertEqual(h.peer.counters.drops["truncated_tag"], 1)
+        XCTAssertEqual(h.peer.counters.datagramsIn, 8)
+        XCTAssertEqual(h.peer.clock.value, 16, "adjusted past the highest stamp")
+    }
+
     func testLamportClockAdjustsPastReceivedStamps() {
         var h = PeerHarness()
         h.start()
