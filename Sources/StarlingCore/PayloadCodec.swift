@@ -214,7 +214,7 @@ enum PayloadCodec {
     private static func entries(_ reader: inout ByteReader) throws(WireError) -> [MemberEntry] {
         let count = Int(try reader.u8("entry_count"))
         var list: [MemberEntry] = []
-        list.reserveCapacity(count)
+        if count > 0 { list.reserveCapacity(count) }
         for _ in 0..<count {
             let id = try reader.nodeID("member_id")
             let incarnation = try reader.u32("member_incarnation")
