@@ -15,11 +15,11 @@ protocol SHA256Word {
 extension UInt32: SHA256Word {
     @inline(__always) init(constant: UInt32) { self = constant }
     @inline(__always) private func rotr(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
-    // Nested rotations (x ^ rotr(x ^ rotr(x, p), q)) need fewer register copies on x86.
-    @inline(__always) var bigSigma0: UInt32 { (self ^ (self ^ rotr(9)).rotr(11)).rotr(2) }
-    @inline(__always) var bigSigma1: UInt32 { (self ^ (self ^ rotr(14)).rotr(5)).rotr(6) }
-    @inline(__always) var smallSigma0: UInt32 { (self ^ rotr(11)).rotr(7) ^ (self >> 3) }
-    @inline(__always) var smallSigma1: UInt32 { (self ^ rotr(2)).rotr(17) ^ (self >> 10) }
+    // Flat: the three rotations run in parallel, which keeps the round's critical path short.
+    @inline(__always) var bigSigma0: UInt32 { rotr(2) ^ rotr(13) ^ rotr(22) }
+    @inline(__always) var bigSigma1: UInt32 { rotr(6) ^ rotr(11) ^ rotr(25) }
+    @inline(__always) var smallSigma0: UInt32 { rotr(7) ^ rotr(18) ^ (self >> 3) }
+    @inline(__always) var smallSigma1: UInt32 { rotr(17) ^ rotr(19) ^ (self >> 10) }
 }
 
 extension SIMD4: SHA256Word where Scalar == UInt32 {
