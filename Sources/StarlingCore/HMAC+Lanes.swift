@@ -6,6 +6,9 @@ struct TaggedBody {
 
 extension AuthKey {
     typealias Lanes = SIMD4<UInt32>
+    /// How many tags ``verify(lanes:)`` checks at once: SSE2, the baseline of x86-64, has
+    /// 128-bit registers.
+    static let laneCount = 4
 
     /// Checks up to four tags at once, one message per SIMD lane, and returns a bit per item
     /// (bit i set: item i carries the right tag). The answers are those of ``verify(_:tag:)``;
@@ -15,7 +18,7 @@ extension AuthKey {
     /// Messages may differ in length: a lane that has run out of blocks keeps its state while the
     /// others go on. The comparison is constant-time per lane.
     func verify(lanes items: UnsafeBufferPointer<TaggedBody>) -> UInt8 {
-        precondition((1...4).contains(items.count), "one to four lanes")
+        precondition((1...Self.laneCount).contains(items.count), "one to four lanes")
         // Unused lanes repeat the first item; their answers are masked off below.
         @inline(__always) func item(_ lane: Int) -> TaggedBody { items[lane < items.count ? lane : 0] }
         let lengths = Lanes(UInt32(item(0).body.count), UInt32(item(1).body.count),
@@ -24,10 +27,10 @@ extension AuthKey {
         let blockCounts = (lengths &+ 9 &+ 63) &>> 6
         var state = Self.broadcast(inner.words)
         let rounds = Int(blockCounts.max())
-        withUnsafeTemporaryAllocation(byteCount: 4 * 64, alignment: 16) { scratch in
+        withUnsafeTemporaryAllocation(byteCount: Self.laneCount * 64, alignment: 16) { scratch in
             let base = scratch.baseAddress!
             for index in 0..<rounds {
-                for lane in 0..<4 {
+                for lane in 0..<Self.laneCount {
                     Self.paddedBlock(index, of: item(lane).body, into: base + lane * 64)
                 }
                 @inline(__always) func word(_ t: Int) -> Lanes {
