@@ -26,6 +26,13 @@ public struct RequestResult: Sendable {
     public var replies: [Reply]
     public var reason: RequestEnd
     public var expected: Int?
+
+    /// Adds the outcome of a further request of the same operation.
+    mutating func append(_ next: RequestResult) {
+        replies += next.replies
+        if reason == .allReplied { reason = next.reason }
+        expected = [expected, next.expected].compactMap { $0 }.max()
+    }
 }
 
 /// Collects the replies of one request for an async caller.
@@ -85,8 +92,16 @@ extension Agent {
     }
 
     /// Revokes ids here and on every live member; returns when all have acknowledged (or timed out).
+    /// More ids than fit one request go out in several requests, one after another; the result
+    /// then holds every reply (one per agent per request) and the first ending that was not
+    /// "all replied".
     public func revoke(_ ids: [String], options: RequestOptions = RequestOptions()) async -> RequestResult {
-        await collect { state, now in state.peer.revoke(ids, options: options, now: now) }
+        let batches = loop.withLock { $0.peer.requestBatches(ids, command: "revoke") }
+        var result = RequestResult(replies: [], reason: .allReplied, expected: nil)
+        for batch in batches {
+            result.append(await collect { state, now in state.peer.revoke(batch, options: options, now: now) })
+        }
+        return result
     }
 
     /// Sends a control command to the cluster (or the agents matching `target`) and collects replies.

@@ -67,5 +67,9 @@ public final class ControlClient {
             pending += core.onTick(now: System.now())
         }
     }
-}
 
+    /// Groups of `args` that each fit one request (see ``Peer/requestBatches(_:command:target:)``).
+    public func requestBatches(_ args: [String], command: String, target: String = "") -> [[String]] {
+        core.requestBatches(args, command: command, target: target)
+    }
+}

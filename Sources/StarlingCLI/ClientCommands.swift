@@ -111,20 +111,56 @@ struct Client {
     }
 
     func revoke() -> Int32 {
-        let ids = args.positional
+        var ids = args.positional
+        if let file = args.value("--file") {
+            guard let text = Self.readIDs(file) else {
+                Output.error("cannot read ids from \(file == "-" ? "standard input" : file)")
+                return 2
+            }
+            // One id per line; blank lines and `#` comments are skipped.
+            ids += text.split(whereSeparator: \.isNewline)
+                .map { String($0.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        guard !ids.isEmpty else {
+            Output.error("no ids to revoke: give them as arguments or with --file FILE (- for standard input)")
+            return 2
+        }
         for id in ids where !Limits.revokedIDBytes.contains(id.utf8.count) {
             Output.error("revoked id '\(id)' must be 1 to 128 bytes")
             return 2
         }
-        let result = send("revoke", ids)
-        if json {
-            Output.json(.array(result.replies.map { $0.json }))
-        } else if !result.replies.isEmpty {
-            Output.printTable(["NAME", "STORED", "REVOKED TOTAL"], result.replies.sorted { $0.name < $1.name }.map {
-                [$0.name, $0.json["stored"]?.plain ?? "-", $0.json["count"]?.plain ?? "-"]
-            })
+        // Many ids go in several requests, one after another (each must fit one datagram).
+        var stored: [String: Int] = [:]
+        var totals: [String: String] = [:]
+        var replies: [JSON] = []
+        var code: Int32 = 0
+        for batch in client.requestBatches(ids, command: "revoke", target: target) {
+            let result = send("revoke", batch)
+            code = max(code, exitCode(result))
+            for reply in result.replies {
+                replies.append(reply.json)
+                stored[reply.name, default: 0] += Int(reply.json["stored"]?.numberValue ?? 0)
+                totals[reply.name] = reply.json["count"]?.plain ?? "-"
+            }
+            if result.replies.isEmpty { break }
         }
-        return exitCode(result)
+        if json {
+            Output.json(.array(replies))
+        } else if !stored.isEmpty {
+            Output.printTable(["NAME", "STORED", "REVOKED TOTAL"], stored.keys.sorted().map { [$0, String(stored[$0] ?? 0), totals[$0] ?? "-"] })
+        }
+        return code
+    }
+
+    /// The text of `path`, or of standard input for `-`.
+    static func readIDs(_ path: String) -> String? {
+        if path == "-" {
+            var lines: [String] = []
+            while let line = readLine() { lines.append(line) }
+            return lines.joined(separator: "\n")
+        }
+        return (try? System.readFile(path)).map { String(decoding: $0, as: UTF8.self) }
     }
 
     func revoked() -> Int32 {

@@ -25,7 +25,11 @@ let specs: [CommandSpec] = [
     clientSpec("members", "print an agent's membership view", "starling members [--json] [--to NAME]"),
     clientSpec("ping", "ping every agent (or --to NAME) and list who answered", "starling ping [--json] [--to NAME]"),
     clientSpec("stats", "counters and state of every agent", "starling stats [--json] [--to NAME]"),
-    clientSpec("revoke", "revoke ids on every agent; answers once stored", "starling revoke ID... [--json]", positional: 1...64),
+    {
+        var spec = clientSpec("revoke", "revoke ids on every agent; answers once stored", "starling revoke ID... [--file FILE|-] [--json]", positional: 0...Int.max)
+        spec.values.insert("--file")
+        return spec
+    }(),
     clientSpec("revoked", "list an agent's revoked ids", "starling revoked [--json] [--to NAME]"),
     clientSpec("clock", "print every agent's Lamport clock", "starling clock [--json]"),
     clientSpec("elect", "hold an election for TOPIC and print the agreed leader", "starling elect TOPIC [--json]", positional: 1...1),

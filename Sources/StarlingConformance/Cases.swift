@@ -43,7 +43,7 @@ struct Suite {
             ("4.3/never-prefers-higher-stamp", electionOrder),
             ("3.5/control-reply-addressed-to-request-id", controlReply),
             ("3.5/ignores-non-matching-target", ignoresOtherTargets),
-            ("3.5.1/runs-a-request-once", runsOnce),
+            ("3.5.1/runs-a-request-once-repeats-its-reply", runsOnce),
             ("3.5.1/refuses-shutdown-without-key", refusesShutdown),
             ("3.2/answers-digest-request", answersDigest),
             ("6.1.4/answers-members-push-pull", answersMembers),
@@ -236,17 +236,20 @@ struct Suite {
     }
 
     func runsOnce() -> Verdict {
-        let request = ControlRequest(requestID: 7002, command: "ping", target: "", args: [])
+        // A revoke shows whether it ran twice: a second run would report `stored: 0`.
+        let id = "conformance-once-\(UInt32.random(in: 0...UInt32.max))"
+        let request = ControlRequest(requestID: 7002, command: "revoke", target: "", args: [id])
         let bytes = peer.encode(.controlRequest(request))
         peer.sendRaw(bytes)
-        // The same request again (a new datagram, same sender and request id).
+        // The same request again (a new datagram, same sender and request id): a retry.
         peer.send(.controlRequest(request))
-        var replies = 0
+        var bodies: [[UInt8]] = []
         _ = peer.expect(400) { received in
-            if case .controlReply(let r) = received.message.payload, r.requestID == 7002 { replies += 1 }
+            if case .controlReply(let r) = received.message.payload, r.requestID == 7002 { bodies.append(r.body) }
             return false
         }
-        return replies == 1 ? .pass : .fail("\(replies) replies to one request id")
+        guard bodies.count == 2 else { return .fail("\(bodies.count) replies to a request and its retry (want 2)") }
+        return bodies[0] == bodies[1] ? .pass : .fail("the retry got a different reply (the request ran twice)")
     }
 
     func refusesShutdown() -> Verdict {

@@ -4,6 +4,15 @@ struct RequestKey: Hashable, Sendable {
     var requestID: UInt32
 }
 
+/// A request this peer has run: kept for 10 s so that a retry is answered again from the
+/// first run's reply instead of running the command twice (Protocol.md §3.5.1, §6.5).
+struct AnsweredRequest: Sendable {
+    var expires: UInt64
+    var status: ControlStatus = .ok
+    /// Nil while the answer is deferred (`elect`) or when it was too large to keep.
+    var body: String?
+}
+
 /// A watcher registered by `watch`: events go to it as CONTROL_REPLY pages until it expires.
 struct Watcher: Sendable {
     var requestID: UInt32
@@ -32,6 +41,7 @@ public struct RequestOptions: Sendable {
 }
 
 struct PendingRequest: Sendable {
+    var request: ControlRequest
     var options: RequestOptions
     var startedAt: UInt64
     var lastReplyAt: UInt64?
@@ -40,6 +50,9 @@ struct PendingRequest: Sendable {
     var useMemberCount = true
     var partial: [NodeID: (name: String, status: ControlStatus, pages: [UInt16: [UInt8]], count: UInt16)] = [:]
     var done: Set<NodeID> = []
+    /// Where each responder's replies came from, to ask it again for missing pages.
+    var responders: [NodeID: Endpoint] = [:]
+    var retries = 0
 
     var nextWake: UInt64 {
         let hard = startedAt + options.deadline
@@ -59,11 +72,12 @@ extension Peer {
     ) -> (UInt32, [Action]) {
         var actions: [Action] = []
         let id = newRequestID()
-        var pending = PendingRequest(options: options, startedAt: now.nanos)
-        pending.expected = options.expected
-        pending.useMemberCount = target.isEmpty && to == nil
-        requests[id] = pending
         let request = ControlRequest(requestID: id, command: command, target: target, args: args)
+        var pending = PendingRequest(request: request, options: options, startedAt: now.nanos)
+        pending.useMemberCount = target.isEmpty && to == nil
+        // A member knows how many others there are; it does not answer its own request.
+        pending.expected = options.expected ?? (started != nil && pending.useMemberCount ? liveCount - 1 : nil)
+        requests[id] = pending
         send(.controlRequest(request), to: to.map { [.peer($0)] } ?? beatDestinations(), into: &actions)
         return (id, actions)
     }
@@ -82,6 +96,29 @@ extension Peer {
         return (id, actions)
     }
 
+    /// Splits `args` into groups, in order, each small enough for one CONTROL_REQUEST from this
+    /// peer: at most 64 arguments and one datagram (Protocol.md §3.5). A request that does not
+    /// fit is not sent at all (it is counted as an `encode_oversized` drop), so callers with
+    /// many arguments — a long list of ids to revoke — send one request per group.
+    public func requestBatches(_ args: [String], command: String, target: String = "") -> [[String]] {
+        let budget = Limits.maxDatagram - overhead - (4 + 1 + command.utf8.count + 1 + target.utf8.count + 1)
+        var batches: [[String]] = []
+        var current: [String] = []
+        var used = 0
+        for arg in args {
+            let size = 2 + arg.utf8.count
+            if !current.isEmpty, current.count == Limits.maxArgs || used + size > budget {
+                batches.append(current)
+                current = []
+                used = 0
+            }
+            current.append(arg)
+            used += size
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
+    }
+
     /// Sends every emitted cluster event to the registered watchers.
     mutating func publish(_ actions: inout [Action], now: Now) {
         guard !watchers.isEmpty else { return }
@@ -94,11 +131,14 @@ extension Peer {
         requests[id] = nil
     }
 
-    mutating func onControlReply(_ reply: ControlReply, header: Header, now: Now, into actions: inout [Action]) {
+    mutating func onControlReply(_ reply: ControlReply, header: Header, replyTo: Endpoint, now: Now, into actions: inout [Action]) {
         guard var pending = requests[reply.requestID], !pending.done.contains(header.sender) else { return }
         pending.lastReplyAt = now.nanos
+        pending.responders[header.sender] = replyTo
         if pending.options.expected == nil, pending.useMemberCount {
-            pending.expected = max(pending.expected ?? 0, Int(reply.memberCount))
+            // member_count includes the responder and, for a member, this peer (which never replies).
+            let others = Int(reply.memberCount) - (started != nil ? 1 : 0)
+            pending.expected = max(pending.expected ?? 0, others)
         }
         var part = pending.partial[header.sender] ?? (header.name, reply.status, [:], reply.pageCount)
         part.pages[reply.page] = reply.body
@@ -129,22 +169,54 @@ extension Peer {
     mutating func tickRequests(now: Now, into actions: inout [Action]) {
         for (id, pending) in requests where now.nanos >= pending.nextWake {
             let hard = now.nanos >= pending.startedAt + pending.options.deadline
+            if !hard, retry(id, now: now, into: &actions) { continue }
             finishRequest(id, hard ? .deadline : .idle, into: &actions)
         }
-        recentRequests = recentRequests.filter { $0.value > now.nanos }
+        recentRequests = recentRequests.filter { $0.value.expires > now.nanos }
         watchers = watchers.filter { $0.value.expires > now.nanos }
     }
+
+    /// At an idle timeout, asks again (same request id, by unicast) the responders whose replies
+    /// miss pages and, when this peer has a view and the request went to everyone, the live
+    /// members that have not answered; at most twice (Protocol.md §6.5). False: nobody to ask.
+    private mutating func retry(_ id: UInt32, now: Now, into actions: inout [Action]) -> Bool {
+        guard var pending = requests[id], !pending.options.stream, pending.retries < Self.requestRetries else { return false }
+        var targets = pending.partial.keys.compactMap { pending.responders[$0] }
+        if started != nil, pending.useMemberCount, let expected = pending.expected, pending.done.count < expected {
+            let silent = members.values.filter { $0.isLive && !pending.done.contains($0.id) && pending.partial[$0.id] == nil }
+            targets += silent.map(\.endpoint)
+        }
+        guard !targets.isEmpty else { return false }
+        pending.retries += 1
+        pending.lastReplyAt = now.nanos
+        requests[id] = pending
+        send(.controlRequest(pending.request), to: targets.map { .peer($0) }, into: &actions)
+        return true
+    }
+
+    static let requestRetries = 2
+    /// Replies kept for retries: each at most this large, all together at most 16 times this.
+    static let replyCacheBytes = 64 * 1_024
 
     // MARK: Answering
 
     mutating func onControlRequest(_ request: ControlRequest, header: Header, replyTo: Endpoint, now: Now, into actions: inout [Action]) {
         guard Glob.matchesTarget(request.target, config.name) else { return }
         let key = RequestKey(sender: header.sender, requestID: request.requestID)
-        // The same request may come twice (group and unicast, or a retry): run it once.
-        guard recentRequests[key] == nil else { return }
-        recentRequests[key] = now.nanos + .millis(10_000)
+        // The same request may come twice (group and unicast, or a retry for a lost reply): run
+        // it once, and answer a retry from the first run's reply.
+        if let answered = recentRequests[key] {
+            if let body = answered.body { sendReply(requestID: request.requestID, status: answered.status, body: body, to: replyTo, into: &actions) }
+            return
+        }
+        recentRequests[key] = AnsweredRequest(expires: now.nanos + .millis(10_000))
         let (status, body) = execute(request, requester: header.name, replyTo: replyTo, now: now, into: &actions)
         guard let body else { return }
+        let cached = recentRequests.values.reduce(0) { $0 + ($1.body?.utf8.count ?? 0) }
+        if body.utf8.count <= Self.replyCacheBytes, cached + body.utf8.count <= 16 * Self.replyCacheBytes {
+            recentRequests[key]?.status = status
+            recentRequests[key]?.body = body
+        }
         sendReply(requestID: request.requestID, status: status, body: body, to: replyTo, into: &actions)
     }
 

@@ -51,7 +51,7 @@ public struct Peer: Sendable {
 
     // Control.
     var requests: [UInt32: PendingRequest] = [:]
-    var recentRequests: [RequestKey: UInt64] = [:]
+    var recentRequests: [RequestKey: AnsweredRequest] = [:]
     var watchers: [Endpoint: Watcher] = [:]
     /// Extra `stats` fields the shell knows (interface, group, resident memory).
     public var hostInfo: [(String, JSON)] = []
@@ -211,7 +211,7 @@ public struct Peer: Sendable {
             onControlRequest(request, header: header, replyTo: replyTo, now: now, into: &actions)
             return
         case .controlReply(let reply):
-            onControlReply(reply, header: header, now: now, into: &actions)
+            onControlReply(reply, header: header, replyTo: replyTo, now: now, into: &actions)
             return
         case .goodbye:
             onGoodbye(header, now: now, into: &actions)

@@ -41,6 +41,18 @@ final class CLITests: XCTestCase {
         (code, output, errors) = try cluster.cli(["revoke", "r1", "--json"])
         (code, output, errors) = try cluster.cli(["revoked", "--json", "--to", "j2"])
         XCTAssertEqual(try JSON.parse(output).arrayValue?.first?["id"]?.stringValue, "r1")
+        // More ids than one datagram holds: the CLI sends several requests.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("starling-ids-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let many = (0..<300).map { "d9b1f8a2-5c1e-4f5e-9a51-\(String(100_000_000_000 + $0))" }
+        try ("# ids to revoke\n\n" + many.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        (code, output, errors) = try cluster.cli(["revoke", "--file", file])
+        XCTAssertEqual(code, 0, errors)
+        XCTAssertTrue(output.contains("300"), output)
+        (code, output, errors) = try cluster.cli(["revoked", "--json", "--to", "j2"])
+        XCTAssertEqual(try JSON.parse(output).arrayValue?.count, 301)
+        (code, _, errors) = try cluster.cli(["revoke"])
+        XCTAssertEqual(code, 2, "nothing to revoke is a usage error")
         (code, _, errors) = try cluster.cli(["shutdown", "j1"])
         XCTAssertEqual(code, 1, "shutdown without a key is refused")
         XCTAssertTrue(errors.contains("refused"), errors)

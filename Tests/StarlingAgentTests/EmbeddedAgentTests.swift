@@ -16,6 +16,12 @@ final class EmbeddedAgentTests: XCTestCase {
         XCTAssertEqual(revoke.reason, .allReplied)
         XCTAssertEqual(revoke.replies.count, 2)
         XCTAssertTrue(agents.allSatisfy { $0.isRevoked("a") && $0.isRevoked("b") })
+        // More ids than one request holds: several requests, every reply kept.
+        let many = (0..<150).map { "d9b1f8a2-5c1e-4f5e-9a51-\(String(100_000_000_000 + $0))" }
+        let bulk = await agents[0].revoke(many)
+        XCTAssertEqual(bulk.reason, .allReplied)
+        XCTAssertGreaterThan(bulk.replies.count, 2 * 2, "one reply per agent per request")
+        XCTAssertTrue(agents.allSatisfy { $0.revokedCount == 152 })
         agents[1].elect("sched")
         XCTAssertTrue(Loopback.eventually {
             let leaders = Set(agents.map { $0.leader(of: "sched").id })

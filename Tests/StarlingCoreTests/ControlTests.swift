@@ -73,15 +73,77 @@ final class ControlTests: XCTestCase {
         XCTAssertEqual(json["ids"]?.arrayValue?.count, 200)
     }
 
-    func testTargetsFilterByNameGlobAndDuplicatesRunOnce() {
+    func testTargetsFilterByNameGlob() {
         var h = PeerHarness(name: "web-1")
         h.start()
         h.clearSent()
         h.receive(.controlRequest(ControlRequest(requestID: 1, command: "ping", target: "db-*", args: [])), from: a, name: "cli")
         XCTAssertTrue(h.sent.isEmpty)
         h.receive(.controlRequest(ControlRequest(requestID: 2, command: "ping", target: "db-1,web-?", args: [])), from: a, name: "cli")
-        h.receive(.controlRequest(ControlRequest(requestID: 2, command: "ping", target: "db-1,web-?", args: [])), from: a, name: "cli")
         XCTAssertEqual(h.sent.count, 1)
+    }
+
+    func testADuplicateRequestRunsOnceAndIsAnsweredAgainFromTheFirstReply() {
+        var h = PeerHarness(name: "web-1")
+        h.start()
+        h.clearSent()
+        let request = ControlRequest(requestID: 7, command: "revoke", target: "", args: ["task-1"])
+        h.receive(.controlRequest(request), from: a, name: "cli")
+        h.receive(.controlRequest(request), from: a, name: "cli")
+        let replies = h.sent.compactMap { if case .controlReply(let reply) = $0.0.payload { reply } else { nil } }
+        XCTAssertEqual(replies.count, 2, "the retry is answered")
+        XCTAssertEqual(replies[0], replies[1], "with the first run's reply")
+        let revokedEvents = h.events.filter { if case .revoked = $0 { true } else { false } }
+        XCTAssertEqual(revokedEvents.count, 1, "the command ran once")
+        // Another requester's request with the same id is a different request.
+        h.receive(.controlRequest(request), from: b, name: "cli-2")
+        XCTAssertEqual(h.sent.count, 3)
+        // After 10 s the request is forgotten.
+        h.advance(10_001 * ms)
+        h.clearSent()
+        h.receive(.controlRequest(request), from: a, name: "cli")
+        XCTAssertEqual(h.sent.count, 1)
+    }
+
+    func testMissingPagesAreAskedForAgainAtTheIdleTimeout() {
+        var h = PeerHarness()
+        let (id, actions) = h.peer.request("stats", options: RequestOptions(expected: 1, idleTimeout: 100 * ms, deadline: 2_000 * ms), now: h.time)
+        h.record(actions)
+        h.clearSent()
+        reply(&h, id, from: a, name: "a", page: 0, of: 2, body: "{\"hello\":\"")
+        h.advance(101 * ms)
+        XCTAssertTrue(finished(h).isEmpty, "a retry, not the end")
+        let retries = h.sent.filter { if case .controlRequest(let request) = $0.0.payload { request.requestID == id } else { false } }
+        XCTAssertEqual(retries.count, 1)
+        XCTAssertEqual(retries.first?.1, .peer(Endpoint(address: 0x7F00_0001, port: 9100)), "by unicast to the responder")
+        reply(&h, id, from: a, name: "a", page: 1, of: 2, body: "world\"}")
+        XCTAssertEqual(finished(h), [.allReplied])
+        // A responder that never sends the rest: two retries, then the idle end.
+        h.events.removeAll()
+        h.clearSent()
+        let (other, more) = h.peer.request("stats", options: RequestOptions(expected: 1, idleTimeout: 100 * ms, deadline: 2_000 * ms), now: h.time)
+        h.record(more)
+        reply(&h, other, from: a, name: "a", page: 0, of: 2, body: "{")
+        h.advance(350 * ms)
+        XCTAssertEqual(h.sentPayloads().filter { if case .controlRequest = $0 { true } else { false } }.count, 1 + 2)
+        XCTAssertEqual(finished(h), [.idle])
+    }
+
+    func testAMemberAsksTheLiveMembersThatHaveNotAnswered() {
+        var h = PeerHarness()
+        h.start()
+        for (node, port) in [(a, UInt16(9100)), (b, 9200)] {
+            h.receive(.heartbeat(Beat(intervalMillis: 150, memberCount: 3, revoked: .empty, gossip: [])), from: node, name: "n\(port)", port: port)
+        }
+        let (id, actions) = h.peer.request("ping", options: RequestOptions(idleTimeout: 100 * ms, deadline: 2_000 * ms), now: h.time)
+        h.record(actions)
+        reply(&h, id, from: a, name: "n9100", members: 3)
+        h.clearSent()
+        h.advance(101 * ms)
+        let retries = h.sent.filter { if case .controlRequest = $0.0.payload { true } else { false } }
+        XCTAssertEqual(retries.map(\.1), [.peer(Endpoint(address: 0x7F00_0001, port: 9200))], "only the silent member")
+        h.receive(.controlReply(ControlReply(requestID: id, status: .ok, memberCount: 3, page: 0, pageCount: 1, body: Array("{}".utf8))), from: b, name: "n9200", port: 9200)
+        XCTAssertEqual(finished(h), [.allReplied])
     }
 
     func testShutdownIsRefusedWithoutAKey() {
@@ -91,6 +153,25 @@ final class ControlTests: XCTestCase {
         h.receive(.controlRequest(ControlRequest(requestID: 1, command: "shutdown", target: "web-1", args: [])), from: a, name: "cli")
         guard case .controlReply(let reply)? = h.sentPayloads().first else { return XCTFail("no reply") }
         XCTAssertEqual(reply.status, .refused)
+    }
+
+    func testLongArgumentListsAreSplitIntoRequestsThatFit() throws {
+        for keys in [[], [AuthKey(Array(repeating: 1, count: 32))]] {
+            let h = PeerHarness { $0.keys = keys }
+            let ids = (0..<500).map { "d9b1f8a2-5c1e-4f5e-9a51-\(String(100_000_000_000 + $0))" } + (0..<100).map { "\($0 % 10)" }
+            let batches = h.peer.requestBatches(ids, command: "revoke")
+            XCTAssertEqual(batches.flatMap { $0 }, ids, "every id, in order")
+            XCTAssertGreaterThan(batches.count, 10)
+            for batch in batches {
+                XCTAssertLessThanOrEqual(batch.count, Limits.maxArgs)
+                let message = Message(header: Header(sequence: 1, stamp: 1, sender: h.peer.config.id, incarnation: 0, replyPort: 1,
+                    cluster: h.peer.config.cluster, name: h.peer.config.name),
+                    payload: .controlRequest(ControlRequest(requestID: 1, command: "revoke", target: "", args: batch)))
+                XCTAssertNoThrow(try h.codec.encode(message), "a batch of \(batch.count) does not fit")
+            }
+            // Short ids fill 64 arguments before the datagram is full.
+            XCTAssertEqual(h.peer.requestBatches((0..<100).map { "\($0 % 10)" }, command: "revoke").map(\.count), [64, 36])
+        }
     }
 
     func testGlob() {
