@@ -45,6 +45,8 @@ struct Suite {
             ("3.5/ignores-non-matching-target", ignoresOtherTargets),
             ("3.5.1/runs-a-request-once-repeats-its-reply", runsOnce),
             ("3.5.1/refuses-shutdown-without-key", refusesShutdown),
+            ("3.5/pages-a-large-reply", pagedReply),
+            ("3.5.1/watch-streams-events", watchStream),
             ("3.2/answers-digest-request", answersDigest),
             ("6.1.4/answers-members-push-pull", answersMembers),
             ("6.4/joins-a-higher-term", joinsHigherTerm),
@@ -312,7 +314,7 @@ struct Suite {
     enum Signing { case none, wrong }
 
     func tagCase(_ reason: String, sign: Signing) -> Verdict {
-        guard keyed, let target = peer.targetID else { return .skip("needs --key-file (the target runs with a key)") }
+        guard keyed, let target = peer.targetID else { return .skip("applies to a keyed target: run with --key-file against an agent that has the key") }
         let header = peer.header()
         let message = Message(header: header, payload: .probe(Probe(probeID: 31, target: target)))
         let bytes = (try? (sign == .none ? Codec() : wrongKey).encode(message)) ?? []
@@ -324,7 +326,7 @@ struct Suite {
     }
 
     func replay() -> Verdict {
-        guard keyed, let target = peer.targetID else { return .skip("needs --key-file (the target runs with a key)") }
+        guard keyed, let target = peer.targetID else { return .skip("applies to a keyed target: run with --key-file against an agent that has the key") }
         let bytes = peer.encode(.probe(Probe(probeID: 41, target: target)))
         peer.sendRaw(bytes)
         guard peer.expect(500, { if case .probeAck(let a) = $0.message.payload { a.probeID == 41 } else { false } }) != nil else {
