@@ -40,9 +40,7 @@ enum CodecScenario {
             batchHeader.sequence = UInt64(sequence)
             return try! keyed.encode(Message(header: batchHeader, payload: cases[0].1))
         }
-        let joined = batch.flatMap { $0 }
-        let perBatch = joined.withUnsafeBytes { all in
-            let datagrams = (0..<batch.count).map { UnsafeRawBufferPointer(rebasing: all[($0 * batch[0].count)..<(($0 + 1) * batch[0].count)]) }
+        let perBatch = Codec.withBuffers(batch) { datagrams in
             precondition(keyed.decode(batch: datagrams).allSatisfy { if case .success = $0 { true } else { false } })
             return rate(sampleMillis: sampleMillis) { _ = keyed.decode(batch: datagrams) }
         }

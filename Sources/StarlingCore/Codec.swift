@@ -110,6 +110,19 @@ public struct Codec: Sendable {
         }
     }
 
+    /// Runs `body` with `datagrams` laid out one after another in one buffer, as a receive
+    /// batch is; for callers of ``decode(batch:)`` that hold arrays (tests, simulator, bench).
+    public static func withBuffers<R>(_ datagrams: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+        try datagrams.flatMap { $0 }.withUnsafeBytes { all in
+            var offset = 0
+            let buffers = datagrams.map { bytes in
+                defer { offset += bytes.count }
+                return UnsafeRawBufferPointer(rebasing: all[offset..<(offset + bytes.count)])
+            }
+            return try body(buffers)
+        }
+    }
+
     /// What the fixed header says, checked in the order of Protocol.md §5.1 up to the tag.
     struct Frame {
         var header: Header

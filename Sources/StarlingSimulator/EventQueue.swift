@@ -8,6 +8,9 @@ struct EventQueue<Item> {
     var count: Int { heap.count }
     var nextTime: UInt64? { heap.first?.time }
 
+    /// The next item without taking it.
+    var first: (time: UInt64, item: Item)? { heap.first.map { ($0.time, $0.item) } }
+
     mutating func push(_ item: Item, at time: UInt64) {
         counter += 1
         heap.append((time, counter, item))

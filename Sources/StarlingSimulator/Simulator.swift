@@ -140,14 +140,29 @@ public final class Simulator {
                     queue.push(.deliver(bytes: bytes, from: from, to: to), at: nodes[to].pausedUntil)
                     continue
                 }
-                delivered += 1
+                // Datagrams that reach a node at the same instant (a paused node's socket buffer,
+                // read when it resumes) are handed over together, as the agent's receive loop does.
+                var batch = [(bytes: bytes, from: from)]
+                while batch.count < 16, let next = queue.first, next.time == now,
+                      case .deliver(let moreBytes, let moreFrom, to) = next.item {
+                    _ = queue.pop()
+                    batch.append((moreBytes, moreFrom))
+                }
+                delivered += UInt64(batch.count)
                 let dropsBefore = checkStamps ? nodes[to].peer.counters.drops.values.reduce(0, +) : 0
-                let actions = nodes[to].peer.onDatagram(bytes, from: nodes[from].endpoint, now: nowValue)
-                if checkStamps, bytes.count >= 24, !nodes[to].peer.config.faults.contains(.noClockAdjust),
+                let actions: [Action]
+                if batch.count == 1 {
+                    actions = nodes[to].peer.onDatagram(bytes, from: nodes[from].endpoint, now: nowValue)
+                } else {
+                    actions = Codec.withBuffers(batch.map(\.bytes)) { buffers in
+                        nodes[to].peer.onDatagrams(zip(buffers, batch).map { ($0, nodes[$1.from].endpoint) }, now: nowValue)
+                    }
+                }
+                if checkStamps, !nodes[to].peer.config.faults.contains(.noClockAdjust),
                     nodes[to].peer.counters.drops.values.reduce(0, +) == dropsBefore
                 {
-                    var stamp: UInt64 = 0
-                    for offset in 16..<24 { stamp = stamp << 8 | UInt64(bytes[offset]) }
+                    // Every datagram was accepted: the clock is past the highest stamp received.
+                    let stamp = batch.map { Self.stamp(of: $0.bytes) }.max() ?? 0
                     if nodes[to].peer.clock.value <= stamp, !nodes[to].peer.stopped {
                         violations.append("t=\(now): node-\(to) clock \(nodes[to].peer.clock.value) not past received stamp \(stamp)")
                     }
@@ -157,6 +172,12 @@ public final class Simulator {
             }
         }
         now = max(now, until)
+    }
+
+    /// The header's Lamport stamp (Protocol.md §2), 0 for a datagram too short to have one.
+    private static func stamp(of bytes: [UInt8]) -> UInt64 {
+        guard bytes.count >= 24 else { return 0 }
+        return bytes[16..<24].reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// Advances virtual time by `nanos`.

@@ -122,14 +122,7 @@ final class CodecTests: XCTestCase {
                 }
                 return bytes
             }
-            // One buffer holds the whole batch, as the agent's receive slots do.
-            let batch = datagrams.flatMap { $0 }.withUnsafeBytes { all in
-                var offset = 0
-                return receiver.decode(batch: datagrams.map { bytes in
-                    defer { offset += bytes.count }
-                    return UnsafeRawBufferPointer(rebasing: all[offset..<(offset + bytes.count)])
-                })
-            }
+            let batch = Codec.withBuffers(datagrams) { receiver.decode(batch: $0) }
             XCTAssertEqual(batch.count, datagrams.count)
             for (bytes, result) in zip(datagrams, batch) {
                 let single = Result { () throws(WireError) in try receiver.decode(bytes) }

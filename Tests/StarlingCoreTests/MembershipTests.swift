@@ -191,14 +191,8 @@ final class MembershipTests: XCTestCase {
         }
         datagrams.append(datagrams[2])  // a replay inside the same batch
         datagrams.append(Array(datagrams[4].dropLast()))  // a truncated tag
-        let joined = datagrams.flatMap { $0 }
-        let actions = joined.withUnsafeBytes { all in
-            var offset = 0
-            let batch = datagrams.map { bytes in
-                defer { offset += bytes.count }
-                return (bytes: UnsafeRawBufferPointer(rebasing: all[offset..<(offset + bytes.count)]), source: Endpoint(address: 0x7F00_0001, port: 1))
-            }
-            return h.peer.onDatagrams(batch, now: h.time)
+        let actions = Codec.withBuffers(datagrams) { buffers in
+            h.peer.onDatagrams(buffers.map { ($0, Endpoint(address: 0x7F00_0001, port: 1)) }, now: h.time)
         }
         h.record(actions)
         XCTAssertEqual(senders.filter { h.peer.members[$0]?.status == .alive }.count, 6)
