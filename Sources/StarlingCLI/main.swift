@@ -15,9 +15,11 @@ let clientDetails = """
       --seed HOST:PORT        ask this agent by unicast (clusters run with --no-multicast)
     """
 
-func clientSpec(_ name: String, _ summary: String, _ usage: String, positional: ClosedRange<Int> = 0...0) -> CommandSpec {
-    CommandSpec(name: name, summary: summary, usage: usage, details: clientDetails,
-        values: CommandSpec.clientValues, flags: CommandSpec.clientFlags, positional: positional)
+/// A client command; `extra` adds options of its own (name and help line).
+func clientSpec(_ name: String, _ summary: String, _ usage: String, positional: ClosedRange<Int> = 0...0,
+                extra: [(option: String, help: String)] = []) -> CommandSpec {
+    CommandSpec(name: name, summary: summary, usage: usage, details: extra.map { "  \($0.help)\n" }.joined() + clientDetails,
+        values: CommandSpec.clientValues.union(extra.map { $0.option }), flags: CommandSpec.clientFlags, positional: positional)
 }
 
 let specs: [CommandSpec] = [
@@ -25,11 +27,8 @@ let specs: [CommandSpec] = [
     clientSpec("members", "print an agent's membership view", "starling members [--json] [--to NAME]"),
     clientSpec("ping", "ping every agent (or --to NAME) and list who answered", "starling ping [--json] [--to NAME]"),
     clientSpec("stats", "counters and state of every agent", "starling stats [--json] [--to NAME]"),
-    {
-        var spec = clientSpec("revoke", "revoke ids on every agent; answers once stored", "starling revoke ID... [--file FILE|-] [--json]", positional: 0...Int.max)
-        spec.values.insert("--file")
-        return spec
-    }(),
+    clientSpec("revoke", "revoke ids on every agent; answers once stored", "starling revoke ID... [--file FILE|-] [--json]",
+        positional: 0...Int.max, extra: [("--file", "--file FILE|-           ids to revoke, one per line (- reads standard input; # comments)")]),
     clientSpec("revoked", "list an agent's revoked ids", "starling revoked [--json] [--to NAME]"),
     clientSpec("clock", "print every agent's Lamport clock", "starling clock [--json]"),
     clientSpec("elect", "hold an election for TOPIC and print the agreed leader", "starling elect TOPIC [--json]", positional: 1...1),
