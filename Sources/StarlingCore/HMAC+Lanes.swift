@@ -21,10 +21,9 @@ extension AuthKey {
         precondition((1...Self.laneCount).contains(items.count), "one to four lanes")
         // Unused lanes repeat the first item; their answers are masked off below.
         @inline(__always) func item(_ lane: Int) -> TaggedBody { items[lane < items.count ? lane : 0] }
-        let lengths = Lanes(UInt32(item(0).body.count), UInt32(item(1).body.count),
-                            UInt32(item(2).body.count), UInt32(item(3).body.count))
         // Inner hash: the key block is already in `inner`; each message adds its padded blocks.
-        let blockCounts = (lengths &+ 9 &+ 63) &>> 6
+        @inline(__always) func blocks(_ lane: Int) -> UInt32 { UInt32(Self.paddedBlockCount(item(lane).body.count)) }
+        let blockCounts = Lanes(blocks(0), blocks(1), blocks(2), blocks(3))
         var state = Self.broadcast(inner.words)
         let rounds = Int(blockCounts.max())
         withUnsafeTemporaryAllocation(byteCount: Self.laneCount * 64, alignment: 16) { scratch in
@@ -33,16 +32,13 @@ extension AuthKey {
                 for lane in 0..<Self.laneCount {
                     Self.paddedBlock(index, of: item(lane).body, into: base + lane * 64)
                 }
-                @inline(__always) func word(_ t: Int) -> Lanes {
+                var next = state
+                SHA256Rounds.compress(&next, SHA256Rounds.block { t in
                     Lanes(base.load(fromByteOffset: t * 4, as: UInt32.self).bigEndian,
                           base.load(fromByteOffset: 64 + t * 4, as: UInt32.self).bigEndian,
                           base.load(fromByteOffset: 128 + t * 4, as: UInt32.self).bigEndian,
                           base.load(fromByteOffset: 192 + t * 4, as: UInt32.self).bigEndian)
-                }
-                var next = state
-                SHA256Rounds.compress(&next, (
-                    word(0), word(1), word(2), word(3), word(4), word(5), word(6), word(7),
-                    word(8), word(9), word(10), word(11), word(12), word(13), word(14), word(15)))
+                })
                 let active = blockCounts .> Lanes(repeating: UInt32(index))
                 state = Self.select(next, state, where: active)
             }
@@ -85,9 +81,11 @@ extension AuthKey {
         if taken > 0 { out.copyMemory(from: message.baseAddress! + start, byteCount: taken) }
         if taken < 64 { (out + taken).initializeMemory(as: UInt8.self, repeating: 0, count: 64 - taken) }
         if message.count >= start, message.count < start + 64 { out.storeBytes(of: 0x80, toByteOffset: message.count - start, as: UInt8.self) }
-        let last = (message.count + 9 + 63) / 64 - 1
-        if index == last { out.storeBytes(of: (UInt64(64 + message.count) * 8).bigEndian, toByteOffset: 56, as: UInt64.self) }
+        if index == paddedBlockCount(message.count) - 1 { out.storeBytes(of: (UInt64(64 + message.count) * 8).bigEndian, toByteOffset: 56, as: UInt64.self) }
     }
+
+    /// Blocks a message of `length` bytes fills once padded: 0x80 and the 8-byte length follow it.
+    private static func paddedBlockCount(_ length: Int) -> Int { (length + 9 + 63) / 64 }
 
     private static func broadcast(_ words: SHA256Rounds.State<UInt32>) -> SHA256Rounds.State<Lanes> {
         (Lanes(repeating: words.0), Lanes(repeating: words.1), Lanes(repeating: words.2), Lanes(repeating: words.3),

@@ -84,11 +84,6 @@ public struct SHA256: Sendable {
     }
 
     private mutating func compress(_ data: UnsafeRawPointer) {
-        @inline(__always) func word(_ index: Int) -> UInt32 {
-            UInt32(bigEndian: data.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self))
-        }
-        SHA256Rounds.compress(&state, (
-            word(0), word(1), word(2), word(3), word(4), word(5), word(6), word(7),
-            word(8), word(9), word(10), word(11), word(12), word(13), word(14), word(15)))
+        SHA256Rounds.compress(&state, SHA256Rounds.block { UInt32(bigEndian: data.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)) })
     }
 }

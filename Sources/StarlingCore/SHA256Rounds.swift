@@ -90,6 +90,13 @@ enum SHA256Rounds {
         w.15 = w.15 &+ w.0.smallSigma0 &+ w.8 &+ w.13.smallSigma1
     }
 
+    /// A block from its 16 words, `word(t)` for t in 0 ..< 16 (already converted from big-endian).
+    @inline(__always)
+    static func block<W>(_ word: (Int) -> W) -> Block<W> {
+        (word(0), word(1), word(2), word(3), word(4), word(5), word(6), word(7),
+         word(8), word(9), word(10), word(11), word(12), word(13), word(14), word(15))
+    }
+
     /// The compression function: 64 rounds over one block (16 big-endian words already loaded).
     @inline(__always)
     static func compress<W: SHA256Word>(_ state: inout State<W>, _ block: Block<W>) {
