@@ -56,6 +56,13 @@ final class AgentCluster {
             options: RequestOptions(expected: expected, idleTimeout: .millis(300), deadline: .millis(deadlineMillis)))
     }
 
+    /// Starts `count` agents named `prefix`0, `prefix`1, … with `extra` flags and waits until
+    /// each lists all of them; false when they did not converge.
+    func startConverged(_ count: Int, prefix: String, _ extra: [String] = []) throws -> Bool {
+        for index in 0..<count { try start("\(prefix)\(index)", extra) }
+        return waitForFullView(count)
+    }
+
     /// Polls until every agent reports `count` live members (alive or suspect, itself included):
     /// under injected loss some member is always briefly suspect somewhere.
     func waitForFullView(_ count: Int, timeoutMillis: UInt64 = 30_000) -> Bool {

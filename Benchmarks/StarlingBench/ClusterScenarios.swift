@@ -45,8 +45,7 @@ struct ClusterScenarios {
     /// detect: kill -9 at random moments; per-survivor and all-survivors detection times.
     func detect(n: Int, kills: Int) throws {
         let cluster = try AgentCluster(binary: binary)
-        for index in 0..<n { try cluster.start("d\(index)") }
-        guard cluster.waitForFullView(n) else { return report.add("detect", "cluster did not converge", 1, "flag", n: n) }
+        guard try cluster.startConverged(n, prefix: "d") else { return report.add("detect", "cluster did not converge", 1, "flag", n: n) }
         var perSurvivor: [Double] = []
         var all: [Double] = []
         for round in 0..<kills {
@@ -73,8 +72,7 @@ struct ClusterScenarios {
     /// suspicions, and every 10 s checks that a revoke reaches all agents and an election agrees.
     func falsePositives(n: Int, seconds: UInt64, loss: Double) throws {
         let cluster = try AgentCluster(binary: binary)
-        for index in 0..<n { try cluster.start("f\(index)", ["--drop-rate", String(loss)]) }
-        guard cluster.waitForFullView(n) else { return report.add("falsepos", "cluster did not converge", 1, "flag", n: n) }
+        guard try cluster.startConverged(n, prefix: "f", ["--drop-rate", String(loss)]) else { return report.add("falsepos", "cluster did not converge", 1, "flag", n: n) }
         let since = System.wallMicros()
         let end = System.now().nanos + seconds * 1_000_000_000
         var revokeTimes: [Double] = []

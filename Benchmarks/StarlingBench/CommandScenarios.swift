@@ -7,8 +7,7 @@ extension ClusterScenarios {
     /// revoke, ping and election against one cluster of `n` agents.
     func commands(n: Int, rounds: Int) throws {
         let cluster = try AgentCluster(binary: binary)
-        for index in 0..<n { try cluster.start("c\(index)") }
-        guard cluster.waitForFullView(n) else { return report.add("revoke", "cluster did not converge", 1, "flag", n: n) }
+        guard try cluster.startConverged(n, prefix: "c") else { return report.add("revoke", "cluster did not converge", 1, "flag", n: n) }
         var revokes: [Double] = []
         var pings: [Double] = []
         var elections: [Double] = []
@@ -64,8 +63,7 @@ extension ClusterScenarios {
     func idle(sizes: [Int], seconds: UInt64) throws {
         for n in sizes {
             let cluster = try AgentCluster(binary: binary)
-            for index in 0..<n { try cluster.start("i\(index)") }
-            guard cluster.waitForFullView(n) else { continue }
+            guard try cluster.startConverged(n, prefix: "i") else { continue }
             System.sleep(millis: 1_000)
             let pids = cluster.names.compactMap { cluster.pid($0) }
             let before = pids.map(ProcessInfo.cpuTicks)
