@@ -18,6 +18,7 @@ public struct Codec: Sendable {
         let header = message.header
         try check(header.cluster, "cluster", Limits.clusterBytes)
         try check(header.name, "name", Limits.nameBytes)
+        guard header.stamp <= LamportClock.max else { throw .invalidValue(field: "stamp") }
         var writer = ByteWriter(capacity: 256)
         writer.raw(Limits.magic)
         writer.u8(Limits.version)
@@ -150,6 +151,9 @@ public struct Codec: Sendable {
         let replyPort = try reader.u16("reply_port")
         let clusterLength = Int(try reader.u8("cluster_len"))
         let nameLength = Int(try reader.u8("name_len"))
+        // Both lengths are judged before either string's bytes (Protocol.md §5.1, checks 5–6).
+        guard Limits.clusterBytes.contains(clusterLength) else { throw .badLength(field: "cluster", length: clusterLength) }
+        guard Limits.nameBytes.contains(nameLength) else { throw .badLength(field: "name", length: nameLength) }
         let cluster = try reader.string(length: clusterLength, "cluster", bounds: Limits.clusterBytes)
         let name = try reader.string(length: nameLength, "name", bounds: Limits.nameBytes)
         let payloadLength = Int(try reader.u16("payload_len"))
@@ -171,6 +175,8 @@ public struct Codec: Sendable {
     /// The checks after the tag: message type, payload, nothing left over.
     private func finish(_ frame: Frame, _ raw: UnsafeRawBufferPointer) throws(WireError) -> Message {
         guard let type = MessageType(rawValue: frame.typeCode) else { throw .unknownType(frame.typeCode) }
+        // A stamp above the clock's ceiling could only wrap or freeze every clock (§4.2).
+        guard frame.header.stamp <= LamportClock.max else { throw .invalidValue(field: "stamp") }
         var payloadReader = ByteReader(frame.body(raw), offset: frame.payloadStart)
         let payload = try PayloadCodec.decode(type, from: &payloadReader)
         if payloadReader.remaining > 0 { throw .trailingBytes(count: payloadReader.remaining) }

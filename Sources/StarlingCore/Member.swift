@@ -20,10 +20,21 @@ public struct Member: Sendable, Equatable {
         var probeID: UInt32
         var nextAt: UInt64
         var deadline: UInt64
-        var sent = 0
     }
 
-    var interval: UInt64 { UInt64(max(intervalMillis, 1)) * 1_000_000 }
+    var interval: UInt64 { UInt64(Self.clampInterval(intervalMillis)) * 1_000_000 }
+
+    /// A sender's interval as this peer judges it: within ``Limits/intervalMillis``.
+    static func clampInterval(_ millis: UInt32) -> UInt32 {
+        min(max(millis, Limits.intervalMillis.lowerBound), Limits.intervalMillis.upperBound)
+    }
+
+    /// Moves the silence clock forward by a stall of this peer's own loop.
+    mutating func shift(by gap: UInt64) {
+        lastHeard &+= gap
+        probe?.deadline &+= gap
+        probe?.nextAt &+= gap
+    }
 
     public var isLive: Bool { status == .alive || status == .suspect }
 
@@ -41,7 +52,7 @@ public struct Counters: Sendable, Equatable {
     public var bytesOut: UInt64 = 0
     public var drops: [String: UInt64] = [:]
 
-    mutating func drop(_ reason: String) { drops[reason, default: 0] += 1 }
+    mutating func drop(_ reason: String) { drops[reason, default: 0] &+= 1 }
 }
 
 /// Sliding replay window per sender (Protocol.md §7.3): the highest sequence seen and a bitmap of
@@ -50,6 +61,8 @@ struct ReplayWindow: Sendable {
     static let width: UInt64 = 256
     var highest: UInt64 = 0
     var seen: [UInt64] = [0, 0, 0, 0]
+    /// When this sender was last accepted (to forget the least recent when the table is full).
+    var lastUsed: UInt64 = 0
 
     /// Records `sequence`; false when it is a duplicate or older than the window.
     mutating func accept(_ sequence: UInt64) -> Bool {

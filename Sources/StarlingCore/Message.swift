@@ -19,6 +19,16 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case controlRequest = 0x30
     case controlReply = 0x31
 
+    /// Types whose receipt makes a peer answer the sender by unicast, and so are counted
+    /// against the sender's answer budget (Protocol.md §6.6). A LEADER may draw a correction
+    /// and a MEMBERS page a whole view, so they count too.
+    public var isRequest: Bool {
+        switch self {
+        case .announce, .probe, .members, .hello, .pageRequest, .digestRequest, .leader, .controlRequest: true
+        default: false
+        }
+    }
+
     /// The name used in Protocol.md and in the test vectors.
     public var name: String {
         switch self {
@@ -144,7 +154,10 @@ public struct MemberEntry: Equatable, Sendable {
         self.name = name
     }
 
-    var encodedSize: Int { 31 + name.utf8.count }
+    /// Bytes on the wire: id 16, incarnation 4, status 1, address 4, port 2, interval 4, name
+    /// length 1, then the name (Protocol.md §3.1).
+    var encodedSize: Int { Self.fixedSize + name.utf8.count }
+    static let fixedSize = 32
 }
 
 /// Count and order-independent hash of a revoked set (Protocol.md §3.2).

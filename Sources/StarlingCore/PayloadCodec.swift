@@ -4,6 +4,7 @@ enum PayloadCodec {
     static func encode(_ payload: Payload, into writer: inout ByteWriter) throws(WireError) {
         switch payload {
         case .announce(let beat), .heartbeat(let beat):
+            guard beat.intervalMillis > 0 else { throw .invalidValue(field: "interval") }
             writer.u32(beat.intervalMillis)
             writer.u16(beat.memberCount)
             digest(beat.revoked, into: &writer)
@@ -51,15 +52,18 @@ enum PayloadCodec {
             writer.u32(reply.requestID)
             for bucket in reply.buckets { digest(bucket, into: &writer) }
         case .candidacy(let candidacy):
+            guard candidacy.term <= Limits.maxTerm else { throw .invalidValue(field: "term") }
             writer.u64(candidacy.term)
             try string8(candidacy.topic, "topic", Limits.topicBytes, into: &writer)
         case .leader(let leader):
+            guard leader.term <= Limits.maxTerm, leader.leaderStamp <= LamportClock.max else { throw .invalidValue(field: "term") }
             writer.u64(leader.term)
             writer.nodeID(leader.leader)
             writer.u64(leader.leaderStamp)
             try string8(leader.topic, "topic", Limits.topicBytes, into: &writer)
             try string8(leader.leaderName, "leader_name", Limits.nameBytes, into: &writer)
         case .vote(let vote):
+            guard vote.term <= Limits.maxTerm, vote.candidateStamp <= LamportClock.max else { throw .invalidValue(field: "term") }
             writer.u64(vote.term)
             writer.nodeID(vote.candidate)
             writer.u64(vote.candidateStamp)
@@ -122,9 +126,9 @@ enum PayloadCodec {
             let last = try reader.u8("last")
             guard last <= 1 else { throw .invalidValue(field: "last") }
             let count = Int(try reader.u16("entry_count"))
-            // Each entry takes at least 10 bytes: refuse counts the datagram cannot hold
-            // before reserving anything.
-            guard count * 10 <= reader.remaining else { throw .truncated(field: "entries") }
+            // Each entry takes at least 9 bytes (an empty id is then refused as `bad_length`):
+            // refuse counts the datagram cannot hold before reserving anything.
+            guard count * 9 <= reader.remaining else { throw .truncated(field: "entries") }
             var list: [RevokedEntry] = []
             list.reserveCapacity(count)
             for _ in 0..<count {
@@ -141,19 +145,19 @@ enum PayloadCodec {
             for _ in 0..<Limits.digestBuckets { buckets.append(try digest(&reader)) }
             return .digestReply(DigestReply(requestID: requestID, buckets: buckets))
         case .candidacy:
-            let term = try reader.u64("term")
+            let term = try term(&reader)
             return .candidacy(Candidacy(term: term, topic: try reader.string8("topic", bounds: Limits.topicBytes)))
         case .leader:
-            let term = try reader.u64("term")
+            let term = try term(&reader)
             let leader = try reader.nodeID("leader")
-            let stamp = try reader.u64("leader_stamp")
+            let stamp = try stamp(&reader, "leader_stamp")
             let topic = try reader.string8("topic", bounds: Limits.topicBytes)
             let name = try reader.string8("leader_name", bounds: Limits.nameBytes)
             return .leader(LeaderAnnouncement(term: term, leader: leader, leaderStamp: stamp, topic: topic, leaderName: name))
         case .vote:
-            let term = try reader.u64("term")
+            let term = try term(&reader)
             let candidate = try reader.nodeID("candidate")
-            let stamp = try reader.u64("candidate_stamp")
+            let stamp = try stamp(&reader, "candidate_stamp")
             return .vote(Vote(term: term, candidate: candidate, candidateStamp: stamp, topic: try reader.string8("topic", bounds: Limits.topicBytes)))
         case .controlRequest:
             let requestID = try reader.u32("request_id")
@@ -201,6 +205,7 @@ enum PayloadCodec {
         guard list.count <= Int(UInt8.max) else { throw .badLength(field: "entries", length: list.count) }
         writer.u8(UInt8(list.count))
         for entry in list {
+            guard entry.intervalMillis > 0 else { throw .invalidValue(field: "member_interval") }
             writer.nodeID(entry.id)
             writer.u32(entry.incarnation)
             writer.u8(entry.status.rawValue)
@@ -223,6 +228,7 @@ enum PayloadCodec {
             let address = try reader.u32("member_address")
             let port = try reader.u16("member_port")
             let interval = try reader.u32("member_interval")
+            guard interval > 0 else { throw .invalidValue(field: "member_interval") }
             let name = try reader.string8("member_name", bounds: Limits.nameBytes)
             list.append(MemberEntry(id: id, incarnation: incarnation, status: status,
                 endpoint: Endpoint(address: address, port: port), intervalMillis: interval, name: name))
@@ -236,6 +242,20 @@ enum PayloadCodec {
         let memberCount = try reader.u16("member_count")
         let revoked = try digest(&reader)
         return Beat(intervalMillis: interval, memberCount: memberCount, revoked: revoked, gossip: try entries(&reader))
+    }
+
+    /// Terms and stamps stay at or below 2^63 − 1 (Protocol.md §4.2, §6.4): a term at the top
+    /// could never be followed by another election, a stamp at the top would freeze clocks.
+    private static func term(_ reader: inout ByteReader) throws(WireError) -> UInt64 {
+        let term = try reader.u64("term")
+        guard term <= Limits.maxTerm else { throw .invalidValue(field: "term") }
+        return term
+    }
+
+    private static func stamp(_ reader: inout ByteReader, _ field: StaticString) throws(WireError) -> UInt64 {
+        let stamp = try reader.u64(field)
+        guard stamp <= LamportClock.max else { throw .invalidValue(field: field.description) }
+        return stamp
     }
 
     private static func probe(_ reader: inout ByteReader) throws(WireError) -> Probe {

@@ -36,7 +36,7 @@ extension Peer {
             if let topic = request.args.first {
                 return (.ok, leaderJSON(topic).serialized())
             }
-            let topics = elections.keys.sorted().map { leaderJSON($0) }
+            let topics = elections.keys.sorted().map { leaderJSON($0.string) }
             return (.ok, JSON.object([name, ("leaders", .array(topics))]).serialized())
         case "shutdown":
             guard !config.keys.isEmpty else {
@@ -103,7 +103,7 @@ extension Peer {
             ("name", .string(config.name)), ("id", .string(config.id.description)), ("version", .string(config.version)),
             ("cluster", .string(config.cluster)), ("uptime_ms", .int(uptime)), ("clock", .int(clock.value)),
             ("incarnation", .int(incarnation)), ("members", .object(byStatus)), ("revoked", .int(revoked.count)),
-            ("leaders", .object(elections.keys.sorted().map { ($0, leader(of: $0).name.map { .string($0) } ?? .null) })),
+            ("leaders", .object(elections.keys.sorted().map { ($0.string, leader(of: $0.string).name.map { .string($0) } ?? .null) })),
             ("datagrams_in", .int(counters.datagramsIn)), ("datagrams_out", .int(counters.datagramsOut)),
             ("bytes_in", .int(counters.bytesIn)), ("bytes_out", .int(counters.bytesOut)),
             ("drops", .object(counters.drops.keys.sorted().map { ($0, .int(counters.drops[$0]!)) })),

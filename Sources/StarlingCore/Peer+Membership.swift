@@ -11,13 +11,45 @@ extension Peer {
     mutating func store(_ member: Member?, for id: NodeID) {
         if let old = members[id] {
             if old.isLive { liveMembers -= 1 }
-            if byName[old.name] == id { byName[old.name] = nil }
+            if byName[ByteString(old.name)] == id { byName[ByteString(old.name)] = nil }
+            if old.status == .alive, let index = aliveIndex.removeValue(forKey: id) {
+                // Swap-remove: order does not matter, picks are random.
+                let last = aliveList.removeLast()
+                if index < aliveList.count {
+                    aliveList[index] = last
+                    aliveIndex[last] = index
+                }
+            }
         }
         if let member {
             if member.isLive { liveMembers += 1 }
-            byName[member.name] = id
+            byName[ByteString(member.name)] = id
+            if member.status == .alive {
+                aliveIndex[id] = aliveList.count
+                aliveList.append(id)
+            }
         }
         members[id] = member
+    }
+
+    /// Whether one more member may enter the view now (Protocol.md §6.6): the view has room
+    /// (a dead or departed member makes room if needed) and the admission rate allows it.
+    mutating func admitNewMember(now: Now) -> Bool {
+        if members.count >= config.limits.members {
+            let gone = members.values.filter { !$0.isLive }.min { ($0.statusSince, $0.id) < ($1.statusSince, $1.id) }
+            guard let gone else {
+                counters.drop("members_full")
+                return false
+            }
+            store(nil, for: gone.id)
+            gossipQueue[gone.id] = nil
+        }
+        guard admissions.hasTokens(now: now.nanos) else {
+            counters.drop("admission_limited")
+            return false
+        }
+        admissions.take(1, now: now.nanos)
+        return true
     }
 
     func makeBeat(gossip: [MemberEntry]) -> Beat {
@@ -71,7 +103,7 @@ extension Peer {
             member.lastHeard = now.nanos
             member.clock = max(member.clock, header.stamp)
             member.endpoint = endpoint
-            if let intervalMillis { member.intervalMillis = intervalMillis }
+            if let intervalMillis { member.intervalMillis = Member.clampInterval(intervalMillis) }
             let revives: Bool
             switch member.status {
             case .alive: revives = false
@@ -82,9 +114,10 @@ extension Peer {
             members[id] = member
             if revives {
                 setStatus(id, .alive, now: now, into: &actions)
-            } else if member.status == .dead, gossipQueue[id] == nil {
-                // It talks, so it is not dead, but only it can outbid the verdict: gossip the
-                // verdict again so that it hears it and refutes (after a partition heals).
+            } else if !member.isLive, gossipQueue[id] == nil {
+                // It talks, so it is not dead or gone, but only it can outbid the verdict: gossip
+                // the verdict again so that it hears it and refutes (after a partition heals, or
+                // after a GOODBYE forged in its name).
                 enqueueGossip(id)
             }
             return
@@ -94,14 +127,15 @@ extension Peer {
             // once and keep the newer one, rather than flap between them.
             if replaced[id] != 0 {
                 replaced[id] = 0
-                actions.append(.emit(.duplicateName(name: header.name, ids: [id] + (byName[header.name].map { [$0] } ?? []))))
+                actions.append(.emit(.duplicateName(name: header.name, ids: [id] + (byName[ByteString(header.name)].map { [$0] } ?? []))))
             }
             return
         }
+        guard admitNewMember(now: now) else { return }
         reaped[id] = nil
         replaceSameName(header.name, newID: id, address: endpoint.address, now: now, into: &actions)
         store(Member(id: id, name: header.name, endpoint: endpoint, incarnation: header.incarnation,
-            status: .alive, intervalMillis: intervalMillis ?? config.intervalMillis, lastHeard: now.nanos,
+            status: .alive, intervalMillis: Member.clampInterval(intervalMillis ?? config.intervalMillis), lastHeard: now.nanos,
             statusSince: now.nanos, clock: header.stamp), for: id)
         enqueueGossip(id)
         actions.append(.emit(.joined(name: header.name, id: id, endpoint: endpoint)))
@@ -111,7 +145,7 @@ extension Peer {
     /// A restarted agent (new boot id, same name, same host) replaces its old entry; the same
     /// name from another host is reported as a duplicate.
     private mutating func replaceSameName(_ name: String, newID: NodeID, address: UInt32, now: Now, into actions: inout [Action]) {
-        guard let oldID = byName[name], oldID != newID, let old = members[oldID] else { return }
+        guard let oldID = byName[ByteString(name)], oldID != newID, let old = members[oldID] else { return }
         if old.endpoint.address == address {
             store(nil, for: oldID)
             gossipQueue[oldID] = nil
@@ -127,7 +161,7 @@ extension Peer {
         let id = header.sender
         if var member = members[id] {
             member.revoked = beat.revoked
-            member.digestMismatches = beat.revoked == revoked.digest ? 0 : member.digestMismatches + 1
+            member.digestMismatches = beat.revoked == revoked.digest ? 0 : min(member.digestMismatches, 1_000) + 1
             members[id] = member
         }
         for entry in beat.gossip { merge(entry, source: replyTo.address, now: now, into: &actions) }
@@ -140,22 +174,34 @@ extension Peer {
     }
 
     mutating func onGoodbye(_ header: Header, now: Now, into actions: inout [Action]) {
-        guard let member = members[header.sender], member.status != .left else { return }
-        members[header.sender]!.incarnation = max(member.incarnation, header.incarnation)
+        guard var member = members[header.sender], member.status != .left else { return }
+        // A GOODBYE at the highest incarnation could never be refuted if forged (§6.1.3).
+        guard header.incarnation < UInt32.max else {
+            counters.drop("unrefutable")
+            return
+        }
+        member.incarnation = max(member.incarnation, header.incarnation)
+        members[header.sender] = member
         setStatus(header.sender, .left, now: now, into: &actions)
     }
 
     /// Applies one gossiped entry by the SWIM precedence rules (Protocol.md §6.1.3).
     mutating func merge(_ entry: MemberEntry, source: UInt32, now: Now, into actions: inout [Action]) {
+        // A claim against a member at the highest incarnation could never be refuted (§6.1.3).
+        if entry.status != .alive, entry.incarnation == UInt32.max {
+            counters.drop("unrefutable")
+            return
+        }
         if entry.id == config.id {
-            refuteIfNeeded(entry, now: now, into: &actions)
+            if entry.status != .alive, entry.incarnation >= incarnation { refute(claimedAt: entry.incarnation, now: now, into: &actions) }
             return
         }
         var entry = entry
         if entry.endpoint.address == 0 { entry.endpoint.address = source }
+        entry.intervalMillis = Member.clampInterval(entry.intervalMillis)
         guard var member = members[entry.id] else {
             // Learn of a member second-hand only while it is live and not just reaped.
-            guard entry.status.isLiveStatus, reaped[entry.id] == nil else { return }
+            guard entry.status.isLiveStatus, reaped[entry.id] == nil, replaced[entry.id] == nil, admitNewMember(now: now) else { return }
             store(Member(id: entry.id, name: entry.name, endpoint: entry.endpoint,
                 incarnation: entry.incarnation, status: entry.status, intervalMillis: entry.intervalMillis,
                 lastHeard: now.nanos, statusSince: now.nanos), for: entry.id)
@@ -187,10 +233,12 @@ extension Peer {
         }
     }
 
-    /// Someone believes this peer suspect, dead or left: outbid that with a higher incarnation.
-    private mutating func refuteIfNeeded(_ entry: MemberEntry, now: Now, into actions: inout [Action]) {
-        guard entry.status != .alive, entry.incarnation >= incarnation, !stopped else { return }
-        incarnation = entry.incarnation &+ 1
+    /// Someone claims this peer suspect, dead or left at `claimed`: outbid that with a higher
+    /// incarnation. Claims at the highest incarnation are ignored by every receiver (§6.1.3), so
+    /// there is always a higher one to take.
+    mutating func refute(claimedAt claimed: UInt32, now: Now, into actions: inout [Action]) {
+        guard claimed >= incarnation, claimed < UInt32.max, !stopped else { return }
+        incarnation = claimed + 1
         actions.append(.emit(.refuted(incarnation: incarnation)))
         sendHeartbeat(now: now, into: &actions)
     }
@@ -248,9 +296,8 @@ extension Peer {
                     continue
                 }
                 if now.nanos >= probe.nextAt {
-                    probe.sent += 1
                     probe.nextAt = now.nanos + config.probeInterval
-                    members[id]!.probe = probe
+                    members[id]?.probe = probe
                     send(.probe(Probe(probeID: probe.probeID, target: id)), to: .peer(member.endpoint), into: &actions)
                 }
                 next = min(next, probe.nextAt, probe.deadline)
@@ -276,14 +323,18 @@ extension Peer {
         guard let member = members[id], member.status == .suspect, member.probe == nil else { return }
         let probeID = nextProbeID
         nextProbeID &+= 1
-        members[id]!.probe = Member.ProbeState(probeID: probeID, nextAt: now.nanos + config.probeInterval,
-            deadline: now.nanos + config.probeTimeout, sent: 1)
+        members[id]?.probe = Member.ProbeState(probeID: probeID, nextAt: now.nanos + config.probeInterval,
+            deadline: now.nanos + config.probeTimeout)
         send(.probe(Probe(probeID: probeID, target: id)), to: .peer(member.endpoint), into: &actions)
-        var helpers = members.values.filter { $0.status == .alive && $0.id != id }.map(\.endpoint)
-        helpers.sort { ($0.address, $0.port) < ($1.address, $1.port) }
+        // Helpers at random among the alive, in O(indirectProbes) whatever the size of the view.
         var picked: [Destination] = []
-        while picked.count < config.indirectProbes, !helpers.isEmpty {
-            picked.append(.peer(helpers.remove(at: Int(rng.next() % UInt64(helpers.count)))))
+        var chosen: Set<NodeID> = []
+        var tries = 0
+        while picked.count < min(config.indirectProbes, aliveList.count), tries < config.indirectProbes * 4 {
+            tries += 1
+            let helper = aliveList[Int(rng.next() % UInt64(aliveList.count))]
+            guard helper != id, chosen.insert(helper).inserted, let endpoint = members[helper]?.endpoint else { continue }
+            picked.append(.peer(endpoint))
         }
         send(.probe(Probe(probeID: probeID, target: id)), to: picked, into: &actions)
         nextCheckAt = min(nextCheckAt, now.nanos + config.probeInterval)
@@ -297,6 +348,10 @@ extension Peer {
         }
         // An indirect probe: ask the target ourselves and relay its answer.
         guard let target = members[probe.target], target.status != .dead, target.status != .left else { return }
+        guard relays.count < config.limits.relays else {
+            counters.drop("relays_full")
+            return
+        }
         let relayID = nextProbeID
         nextProbeID &+= 1
         relays[relayID] = (replyTo, probe.probeID, probe.target, now.nanos + config.probeTimeout)
@@ -309,7 +364,7 @@ extension Peer {
         }
         guard ack.target != header.sender, let member = members[ack.target], member.probe?.probeID == ack.probeID else { return }
         // Relayed proof of life: as good as hearing the member itself.
-        members[ack.target]!.lastHeard = now.nanos
+        members[ack.target]?.lastHeard = now.nanos
         setStatus(ack.target, .alive, now: now, into: &actions)
     }
 

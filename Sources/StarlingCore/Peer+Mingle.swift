@@ -7,6 +7,10 @@ public struct MingleState: Sendable {
     var helloSends = 0
     var nextHelloAt: UInt64 = 0
     var aloneAt: UInt64 = 0
+    /// Set at the first reply: when the replies that can still come have had time to come.
+    var settleAt: UInt64?
+    /// That time has passed: finish as soon as the pull is done.
+    var settled = false
     var deadline: UInt64 = 0
     var repliers: [NodeID: (endpoint: Endpoint, digest: SetDigest)] = [:]
     var expected = 0
@@ -15,7 +19,7 @@ public struct MingleState: Sendable {
 
     var nextWake: UInt64? {
         guard phase == .searching else { return nil }
-        return repliers.isEmpty ? min(nextHelloAt, aloneAt, deadline) : min(nextHelloAt, deadline)
+        return min(nextHelloAt, settleAt ?? (repliers.isEmpty ? aloneAt : deadline), deadline)
     }
 }
 
@@ -68,8 +72,12 @@ extension Peer {
         mingle.nextHelloAt = now.nanos + .millis(40) << UInt64(min(mingle.helloSends - 1, 4))
     }
 
-    mutating func onHello(_ hello: Hello, header: Header, replyTo: Endpoint, into actions: inout [Action]) {
-        let others = liveCount - 1 - (members[header.sender]?.isLive == true ? 1 : 0)
+    mutating func onHello(_ hello: Hello, header: Header, replyTo: Endpoint, now: Now, into actions: inout [Action]) {
+        // Only members heard from lately can answer the joiner: one that crashed a moment ago
+        // is still alive in the view, and counting it would make the joiner wait for it.
+        let others = members.values.lazy.filter {
+            $0.status == .alive && $0.id != header.sender && now.nanos &- $0.lastHeard <= 2 * $0.interval
+        }.count
         let sample = members.values.lazy.filter { $0.isLive && $0.id != header.sender }.smallest(8) { $0.id < $1.id }.map { $0.entry() }
         let reply = HelloReply(requestID: hello.requestID, memberCount: UInt16(clamping: others + 1),
             revoked: revoked.digest, members: Array(sample))
@@ -81,6 +89,7 @@ extension Peer {
         guard mingle.phase == .searching, reply.requestID == mingle.requestID else { return }
         mingle.repliers[header.sender] = (replyTo, reply.revoked)
         mingle.expected = max(mingle.expected, Int(reply.memberCount))
+        if mingle.settleAt == nil { mingle.settleAt = now.nanos + config.aloneAfter }
         if sync == nil { pickMingleServer(now: now, into: &actions) }
         finishMingleIfDone(now: now, into: &actions)
     }
@@ -97,7 +106,7 @@ extension Peer {
     private mutating func finishMingleIfDone(now: Now, into actions: inout [Action]) {
         guard mingle.phase == .searching, sync?.forMingle != true else { return }
         let heard = mingle.repliers.count
-        if heard > 0, heard >= mingle.expected {
+        if heard > 0, heard >= mingle.expected || mingle.settled {
             finishMingle(complete: true, into: &actions)
         }
     }
@@ -121,6 +130,14 @@ extension Peer {
         if mingle.repliers.isEmpty, now.nanos >= mingle.aloneAt {
             finishMingle(complete: true, into: &actions)
             return
+        }
+        // Replies came but fewer than the largest member count promised (a member crashed and
+        // is not yet found dead): finish once the pull is done and the others had their time.
+        if let settleAt = mingle.settleAt, now.nanos >= settleAt {
+            mingle.settleAt = nil
+            mingle.settled = true
+            finishMingleIfDone(now: now, into: &actions)
+            if mingle.phase != .searching { return }
         }
         if now.nanos >= mingle.nextHelloAt {
             if mingle.helloSends < 5 { sendHello(now: now, into: &actions) } else { mingle.nextHelloAt = mingle.deadline }
@@ -171,7 +188,8 @@ extension Peer {
     mutating func onPageRequest(_ request: PageRequest, replyTo: Endpoint, into actions: inout [Action]) {
         let budget = Limits.maxDatagram - overhead - 8
         var cursor = request.cursor
-        for index in 0..<request.maxPages {
+        // However many pages are asked for, one request is answered with at most a burst (§6.6).
+        for index in 0..<min(request.maxPages, config.limits.pagesPerRequest) {
             let (entries, last) = revoked.page(after: cursor, until: request.until, mask: request.bucketMask, budget: budget)
             send(.page(RevokedPage(requestID: request.requestID, index: index, last: last, entries: entries)), to: .peer(replyTo), into: &actions)
             if last { break }
@@ -255,7 +273,7 @@ extension Peer {
         guard sync == nil, mingle.phase == .done, let member = members[id], member.status == .alive,
             member.digestMismatches >= 2, (syncCooldown[id] ?? 0) <= now.nanos
         else { return }
-        members[id]!.digestMismatches = 0
+        members[id]?.digestMismatches = 0
         startSync(with: id, at: member.endpoint, forMingle: false, now: now, into: &actions)
     }
 

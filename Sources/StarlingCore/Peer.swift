@@ -13,8 +13,15 @@ public struct Peer: Sendable {
     public internal(set) var members: [NodeID: Member] = [:]
     /// Alive or suspect members (see ``liveCount``); changed only through `store(_:for:)`.
     var liveMembers = 0
-    /// The latest node id seen under each name, to spot restarts without scanning the view.
-    var byName: [String: NodeID] = [:]
+    /// The latest node id seen under each name (as bytes), to spot restarts without scanning the view.
+    var byName: [ByteString: NodeID] = [:]
+    /// Members with status alive, in a list for picking probe helpers at random in O(1).
+    var aliveList: [NodeID] = []
+    var aliveIndex: [NodeID: Int] = [:]
+    /// New members admitted per second (Protocol.md §6.6).
+    var admissions: TokenBucket
+    /// Bytes this peer may still send in answer to requests (Protocol.md §6.6).
+    var answers: AnswerBudget
     /// Ids replaced by a restart under the same name (time of replacement; 0 once reported as a
     /// duplicate because the old id kept talking).
     var replaced: [NodeID: UInt64] = [:]
@@ -46,7 +53,8 @@ public struct Peer: Sendable {
     var nextRequestID: UInt32 = 1
 
     // Election.
-    public internal(set) var elections: [String: ElectionState] = [:]
+    /// Keyed by topic bytes (``ByteString``).
+    public internal(set) var elections: [ByteString: ElectionState] = [:]
     var pendingElectReplies: [String: [(Endpoint, UInt32)]] = [:]
 
     // Control.
@@ -68,6 +76,8 @@ public struct Peer: Sendable {
         if !set.isEmpty { _ = set.sortedIDs() }
         self.revoked = set
         self.nextRequestID = UInt32(truncatingIfNeeded: rng.next()) | 1
+        self.admissions = TokenBucket(capacity: config.limits.admissionBurst, perSecond: config.limits.admissionsPerSecond, now: 0)
+        self.answers = AnswerBudget(limits: config.limits, now: 0)
     }
 
     // MARK: Inputs
@@ -133,31 +143,60 @@ public struct Peer: Sendable {
             return
         }
         let header = message.header
-        guard header.cluster == config.cluster else {
+        guard bytesEqual(header.cluster, config.cluster) else {
             counters.drop("foreign_cluster")
             actions.append(.emit(.dropped(reason: "foreign_cluster", from: source)))
             return
         }
         guard header.sender != config.id else {
-            // Our own multicast looped back: expected, counted, never logged.
+            // Our own multicast looped back: expected, counted, never logged. A GOODBYE in our
+            // name while we run is someone else's word, though: outbid it (Protocol.md §6.1.3).
             counters.drop("own")
+            if message.payload.type == .goodbye, started != nil {
+                refute(claimedAt: header.incarnation, now: now, into: &actions)
+            }
             return
         }
         if !config.keys.isEmpty {
-            var window = replay[header.sender] ?? ReplayWindow()
-            guard window.accept(header.sequence) else {
+            guard acceptSequence(header.sequence, from: header.sender, now: now) else {
                 counters.drop("replay")
                 actions.append(.emit(.dropped(reason: "replay", from: source)))
                 return
             }
-            if replay.count >= 4096, replay[header.sender] == nil { replay.removeAll(keepingCapacity: true) }
-            replay[header.sender] = window
+        }
+        let replyTo = Endpoint(address: source.address, port: header.replyPort)
+        // A request is answered only while its source has answer budget left (§6.6).
+        let answersFrom = actions.count
+        if message.payload.type.isRequest, started != nil, !answers.allows(replyTo, now: now.nanos) {
+            counters.drop("rate_limited")
+            return
         }
         if !config.faults.contains(.noClockAdjust) { clock.adjust(to: header.stamp) }
         checkStall(now: now, into: &actions)
-        let replyTo = Endpoint(address: source.address, port: header.replyPort)
         dispatch(message, replyTo: replyTo, now: now, into: &actions)
+        if message.payload.type.isRequest { chargeAnswers(actions[answersFrom...], to: replyTo, now: now) }
         publish(&actions, now: now)
+    }
+
+    /// The replay window of `sender` (Protocol.md §7.3); a full table forgets the sender heard
+    /// from least recently, never all of them at once.
+    private mutating func acceptSequence(_ sequence: UInt64, from sender: NodeID, now: Now) -> Bool {
+        var window = replay[sender] ?? ReplayWindow()
+        guard window.accept(sequence) else { return false }
+        window.lastUsed = now.nanos
+        if replay[sender] == nil, replay.count >= config.limits.replayWindows,
+            let oldest = replay.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key {
+            replay[oldest] = nil
+            counters.drop("replay_windows_full")
+        }
+        replay[sender] = window
+        return true
+    }
+
+    private mutating func chargeAnswers(_ sent: ArraySlice<Action>, to replyTo: Endpoint, now: Now) {
+        var bytes: UInt64 = 0
+        for case .send(let datagram, .peer(let endpoint)) in sent where endpoint == replyTo { bytes += UInt64(datagram.count) }
+        answers.charge(bytes, to: replyTo, now: now.nanos)
     }
 
     /// Convenience for callers holding an array.
@@ -226,13 +265,15 @@ public struct Peer: Sendable {
         default: intervalHint = nil
         }
         heardFrom(header, at: replyTo, intervalMillis: intervalHint, now: now, into: &actions)
+        // A sender the view has no room for (or a replaced id still talking) is heard no further.
+        guard members[header.sender] != nil else { return }
         switch message.payload {
         case .announce(let beat): onBeat(beat, header: header, announce: true, replyTo: replyTo, now: now, into: &actions)
         case .heartbeat(let beat): onBeat(beat, header: header, announce: false, replyTo: replyTo, now: now, into: &actions)
         case .probe(let probe): onProbe(probe, header: header, replyTo: replyTo, now: now, into: &actions)
         case .probeAck(let probe): onProbeAck(probe, header: header, now: now, into: &actions)
         case .members(let page): onMembersPage(page, header: header, replyTo: replyTo, now: now, into: &actions)
-        case .hello(let hello): onHello(hello, header: header, replyTo: replyTo, into: &actions)
+        case .hello(let hello): onHello(hello, header: header, replyTo: replyTo, now: now, into: &actions)
         case .helloReply(let reply): onHelloReply(reply, header: header, replyTo: replyTo, now: now, into: &actions)
         case .pageRequest(let request): onPageRequest(request, replyTo: replyTo, into: &actions)
         case .page(let page): onPage(page, header: header, now: now, into: &actions)
@@ -300,11 +341,7 @@ public struct Peer: Sendable {
         let limit = max(config.heartbeatInterval * 3, .millis(500))
         guard gap > limit, started != nil else { return }
         for id in members.keys {
-            members[id]!.lastHeard &+= gap
-            if var probe = members[id]!.probe {
-                probe.deadline &+= gap
-                members[id]!.probe = probe
-            }
+            members[id]?.shift(by: gap)
         }
         actions.append(.emit(.stalled(millis: gap / 1_000_000)))
     }

@@ -40,6 +40,35 @@ public struct PeerConfig: Sendable {
     public var version = "0.1.0"
     /// Test-only fault switches for the conformance suite's "can the case fail" check.
     public var faults: Set<Fault> = []
+    /// Bounds on every table an outsider can grow and on what it can make this peer send.
+    public var limits = Limits()
+
+    /// Bounds of Protocol.md §6.6. Each is counted in `stats` drops when it is hit.
+    public struct Limits: Sendable {
+        /// Members in the view (any status); a new member beyond it is refused (`members_full`)
+        /// once no dead or departed member can make room.
+        public var members = 16_384
+        /// New members admitted per second (burst, then rate), directly or by gossip
+        /// (`admission_limited`): a churn of forged senders cannot stall the peer.
+        public var admissionBurst: UInt64 = 1_024
+        public var admissionsPerSecond: UInt64 = 256
+        /// Election topics held (`topics_full`).
+        public var topics = 256
+        /// Indirect probes relayed for others at once (`relays_full`).
+        public var relays = 256
+        /// Senders with a replay window (with a key); the least recently heard is forgotten.
+        public var replayWindows = 4_096
+        /// Bytes sent in answer to requests, per destination (burst, then per second); the
+        /// whole peer may send four times the burst and eight times the rate (`rate_limited`).
+        public var answerBytesBurst: UInt64 = 4 << 20
+        public var answerBytesPerSecond: UInt64 = 1 << 20
+        /// Destinations whose answer budget is tracked.
+        public var answerDestinations = 1_024
+        /// Pages served for one PAGE_REQUEST, whatever `max_pages` asks.
+        public var pagesPerRequest: UInt8 = 32
+
+        public init() {}
+    }
 
     /// Deliberate protocol violations, used only to prove that conformance cases can fail.
     public enum Fault: String, Sendable, CaseIterable {
@@ -56,7 +85,6 @@ public struct PeerConfig: Sendable {
         self.id = id
     }
 
-    var suspectAfter: UInt64 { heartbeatInterval * suspectAfterMissed }
     var intervalMillis: UInt32 { UInt32(clamping: heartbeatInterval / 1_000_000) }
 }
 

@@ -32,6 +32,14 @@ extension Simulator {
         return problems
     }
 
+    /// Datagrams a node built but could not encode (a page sized wrong, a value out of
+    /// range): every such drop is a bug (issue 14 item 6).
+    public func encodeViolations() -> [String] {
+        nodes.flatMap { node in
+            node.peer.counters.drops.filter { $0.key.hasPrefix("encode_") }.map { "node-\(node.index) dropped \($0.value) datagram(s) as \($0.key)" }
+        }
+    }
+
     /// Dead verdicts about nodes that were up, reachable and running at the time (and had been
     /// for the whole suspicion window), i.e. false deaths.
     public func falseDeaths(window: UInt64 = 2_000_000_000) -> [String] {

@@ -49,7 +49,7 @@ final class CodecTests: XCTestCase {
     }
 
     func randomMessage() -> Message {
-        Message(header: Header(sequence: rng.next() >> 1, stamp: rng.next(), sender: NodeID.random(using: &rng), incarnation: UInt32.random(in: 0...UInt32.max, using: &rng),
+        Message(header: Header(sequence: rng.next() >> 1, stamp: rng.next() >> 1, sender: NodeID.random(using: &rng), incarnation: UInt32.random(in: 0...UInt32.max, using: &rng),
             replyPort: UInt16.random(in: 0...UInt16.max, using: &rng), cluster: randomString(1...32), name: randomString(1...64)), payload: randomPayload())
     }
 

@@ -61,7 +61,10 @@ final class ControlTests: XCTestCase {
     func testAgentAnswersByUnicastAndPagesLargeBodies() throws {
         var h = PeerHarness()
         h.start()
-        h.record(h.peer.revoke((0..<200).map { "task-\($0)-" + String(repeating: "x", count: 30) }, now: h.time).1)
+        // More ids than one request carries: several revokes, as Agent.revoke sends them.
+        for batch in h.peer.requestBatches((0..<200).map { "task-\($0)-" + String(repeating: "x", count: 30) }, command: "revoke") {
+            h.record(h.peer.revoke(batch, now: h.time).1)
+        }
         h.clearSent()
         h.receive(.controlRequest(ControlRequest(requestID: 4, command: "revoked", target: "", args: [])), from: a, name: "cli", port: 9400)
         let replies = h.sent.compactMap { if case .controlReply(let r) = $0.0.payload { r } else { nil } }

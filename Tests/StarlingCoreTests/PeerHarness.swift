@@ -1,4 +1,5 @@
 import StarlingCore
+import XCTest
 
 /// Drives one ``Peer`` with an injected clock and crafted datagrams from fake senders.
 struct PeerHarness {
@@ -25,10 +26,18 @@ struct PeerHarness {
         for action in actions {
             switch action {
             case .send(let bytes, let destination):
-                if let message = try? codec.decode(bytes) { sent.append((message, destination)) }
+                // Whatever a peer sends must be a datagram it would itself accept (issue 14 item 6).
+                guard let message = try? codec.decode(bytes) else {
+                    XCTFail("the peer sent a datagram it cannot decode (\(bytes.count) bytes)")
+                    continue
+                }
+                sent.append((message, destination))
             case .emit(let event): events.append(event)
             default: break
             }
+        }
+        for (reason, count) in peer.counters.drops where reason.hasPrefix("encode_") {
+            XCTFail("the peer failed to encode \(count) datagram(s): \(reason)")
         }
     }
 
@@ -45,13 +54,13 @@ struct PeerHarness {
     }
 
     /// Delivers a datagram from a fake peer.
-    mutating func receive(_ payload: Payload, from id: NodeID, name: String, incarnation: UInt32 = 0, stamp: UInt64 = 1, port: UInt16 = 9100) {
+    mutating func receive(_ payload: Payload, from id: NodeID, name: String, incarnation: UInt32 = 0, stamp: UInt64 = 1, port: UInt16 = 9100, address: UInt32 = 0x7F00_0001) {
         let sequence = (sequences[id] ?? 0) + 1
         sequences[id] = sequence
         let header = Header(sequence: sequence, stamp: stamp, sender: id, incarnation: incarnation, replyPort: port,
             cluster: peer.config.cluster, name: name)
         let bytes = try! codec.encode(Message(header: header, payload: payload))
-        record(peer.onDatagram(bytes, from: Endpoint(address: 0x7F00_0001, port: port), now: time))
+        record(peer.onDatagram(bytes, from: Endpoint(address: address, port: port), now: time))
     }
 
     mutating func beat(from id: NodeID, name: String, incarnation: UInt32 = 0, gossip: [MemberEntry] = [], interval: UInt32 = 150) {

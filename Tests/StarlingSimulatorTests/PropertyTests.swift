@@ -83,6 +83,7 @@ final class PropertyTests: XCTestCase {
         if sim.runUntil(limit: 15_000 * ms, step: 100 * ms, { sim.revokedViolations().isEmpty }) == nil { problems += sim.revokedViolations() }
         if sim.runUntil(limit: 15_000 * ms, step: 100 * ms, { sim.leaderViolations("prop").isEmpty }) == nil { problems += sim.leaderViolations("prop") }
         problems += sim.violations
+        problems += sim.encodeViolations()
         if !problems.isEmpty { problems.append("schedule: \(faults.map { "\($0.0 / 1_000_000)ms \($0.1)" })") }
         return problems
     }

@@ -1,0 +1,83 @@
+/// A token bucket on the injected monotonic clock: `capacity` tokens, refilled at `perSecond`.
+/// Used for what an outsider can make a peer do per second (Protocol.md §6.6).
+struct TokenBucket: Sendable {
+    let capacity: UInt64
+    let perSecond: UInt64
+    private(set) var tokens: UInt64
+    private var updatedAt: UInt64
+
+    init(capacity: UInt64, perSecond: UInt64, now: UInt64) {
+        self.capacity = capacity
+        self.perSecond = perSecond
+        self.tokens = capacity
+        self.updatedAt = now
+    }
+
+    /// Tokens after refilling up to `now` (the clock never runs backwards here; a stale `now`
+    /// adds nothing).
+    mutating func refill(now: UInt64) {
+        guard now > updatedAt else { return }
+        let elapsed = now - updatedAt
+        // elapsed · perSecond / 1e9 without overflow: whole seconds and the remainder apart.
+        let whole = (elapsed / 1_000_000_000).multipliedReportingOverflow(by: perSecond)
+        let part = (elapsed % 1_000_000_000) * min(perSecond, 1 << 32) / 1_000_000_000
+        let added = whole.overflow ? capacity : min(capacity, whole.partialValue &+ part)
+        tokens = min(capacity, tokens &+ added)
+        updatedAt = now
+    }
+
+    /// True when at least one token is left (a request may run; its cost is charged after).
+    mutating func hasTokens(now: UInt64) -> Bool {
+        refill(now: now)
+        return tokens > 0
+    }
+
+    /// Takes `count` tokens, down to zero.
+    mutating func take(_ count: UInt64, now: UInt64) {
+        refill(now: now)
+        tokens -= min(tokens, count)
+    }
+}
+
+/// Bytes this peer may send in answer to requests: per destination and in all (Protocol.md
+/// §6.6), so that a small forged request cannot make it flood a victim or the LAN.
+struct AnswerBudget: Sendable {
+    var perDestination: [Endpoint: TokenBucket] = [:]
+    var total: TokenBucket
+    let limits: PeerConfig.Limits
+
+    init(limits: PeerConfig.Limits, now: UInt64) {
+        self.limits = limits
+        self.total = TokenBucket(capacity: limits.answerBytesBurst * 4, perSecond: limits.answerBytesPerSecond * 8, now: now)
+    }
+
+    /// Whether a request from `endpoint` may be answered now.
+    mutating func allows(_ endpoint: Endpoint, now: UInt64) -> Bool {
+        guard total.hasTokens(now: now) else { return false }
+        guard var bucket = perDestination[endpoint] else { return true }
+        let ok = bucket.hasTokens(now: now)
+        perDestination[endpoint] = bucket
+        return ok
+    }
+
+    /// Charges bytes sent to `endpoint` in answer to one request.
+    mutating func charge(_ bytes: UInt64, to endpoint: Endpoint, now: UInt64) {
+        guard bytes > 0 else { return }
+        total.take(bytes, now: now)
+        if perDestination[endpoint] == nil, perDestination.count >= limits.answerDestinations {
+            // Full: forget the destination owed least (the most tokens left, refilled), whose
+            // bucket is the same as a fresh one or nearly so.
+            var victim: Endpoint?
+            var most: UInt64 = 0
+            for (key, var bucket) in perDestination {
+                bucket.refill(now: now)
+                if victim == nil || bucket.tokens > most { victim = key; most = bucket.tokens }
+            }
+            if let victim { perDestination[victim] = nil }
+        }
+        var bucket = perDestination[endpoint]
+            ?? TokenBucket(capacity: limits.answerBytesBurst, perSecond: limits.answerBytesPerSecond, now: now)
+        bucket.take(bytes, now: now)
+        perDestination[endpoint] = bucket
+    }
+}

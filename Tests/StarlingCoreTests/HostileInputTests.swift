@@ -1,0 +1,361 @@
+@testable import StarlingCore
+import XCTest
+
+/// Regression tests for issue 14 (hostile LAN): counters at their top, unbounded tables,
+/// bytes compared as text, amplification. Each names the item it covers.
+final class HostileInputTests: XCTestCase {
+    let ms = PeerHarness.ms
+    let ghost = NodeID(high: 0x6000, low: 6)
+    let alice = NodeID(high: 1, low: 1)
+
+    func started(_ configure: (inout PeerConfig) -> Void = { _ in }) -> PeerHarness {
+        var h = PeerHarness(configure: configure)
+        h.start()
+        h.advance(300 * ms)
+        return h
+    }
+
+    // MARK: Counters at their top (items 2, 3, 4)
+
+    /// Item 2: a CANDIDACY at term 2^64−1 from a member that then goes silent used to trap at
+    /// the re-election's `term + 1`. Such a term is now refused on the wire, and the highest
+    /// term that is accepted ends elections on the topic instead of wrapping.
+    func testCandidacyAtTheTopTermNeverTraps() throws {
+        var h = started()
+        var header = Samples.header()
+        header.sender = ghost
+        XCTAssertThrowsError(try Codec().encode(Message(header: header, payload: .candidacy(Candidacy(term: .max, topic: "jobs")))))
+        let raw = try Self.rawCandidacy(term: .max, sender: ghost)
+        h.record(h.peer.onDatagram(raw, from: Endpoint(address: 0x7F00_0001, port: 9100), now: h.time))
+        XCTAssertEqual(h.peer.counters.drops["invalid_value"], 1)
+        XCTAssertNil(h.peer.elections["jobs"])
+
+        h.beat(from: ghost, name: "ghost")
+        h.receive(.candidacy(Candidacy(term: Limits.maxTerm, topic: "jobs")), from: ghost, name: "ghost", stamp: 1)
+        h.advance(600 * ms)
+        XCTAssertEqual(h.peer.elections["jobs"]?.term, Limits.maxTerm)
+        // The ghost goes silent: found dead, its leadership would be re-elected at term + 1.
+        h.advance(3_000 * ms)
+        XCTAssertEqual(h.peer.members[ghost]?.status, .dead)
+        XCTAssertEqual(h.peer.elections["jobs"]?.term, Limits.maxTerm)
+        _ = h.peer.elect("jobs", now: h.time)
+        XCTAssertEqual(h.peer.elections["jobs"]?.term, Limits.maxTerm)
+    }
+
+    /// Item 3: a stamp of 2^64−1 used to wrap every clock to about 15. Stamps above 2^63−1 are
+    /// refused; the clock saturates there and never goes back.
+    func testLamportClockNeverWraps() throws {
+        var h = started()
+        h.beat(from: alice, name: "alice")
+        let before = h.peer.clock.value
+        let raw = try Self.rawHeartbeat(stamp: .max, sender: alice)
+        h.record(h.peer.onDatagram(raw, from: Endpoint(address: 0x7F00_0001, port: 9100), now: h.time))
+        XCTAssertEqual(h.peer.counters.drops["invalid_value"], 1)
+        XCTAssertGreaterThanOrEqual(h.peer.clock.value, before)
+
+        h.receive(.heartbeat(Beat(intervalMillis: 150, memberCount: 2, revoked: .empty, gossip: [])), from: alice, name: "alice", stamp: LamportClock.max)
+        XCTAssertEqual(h.peer.clock.value, LamportClock.max)
+        h.advance(500 * ms)
+        XCTAssertEqual(h.peer.clock.value, LamportClock.max, "saturates, never wraps")
+
+        var clock = LamportClock(value: .max)
+        XCTAssertEqual(clock.value, LamportClock.max, "a state file beyond the ceiling is lowered")
+        XCTAssertEqual(clock.tick(), LamportClock.max)
+        clock.adjust(to: .max)
+        XCTAssertEqual(clock.value, LamportClock.max)
+    }
+
+    /// Item 4: refuting at incarnation 2^32−1 wrapped to 0. Claims at the top are ignored, so a
+    /// refutation always has a higher incarnation to take.
+    func testIncarnationNeverWrapsAndTopClaimsAreIgnored() {
+        var h = started()
+        let me = h.peer.config.id
+        func claim(_ incarnation: UInt32) -> MemberEntry {
+            MemberEntry(id: me, incarnation: incarnation, status: .dead, endpoint: Endpoint(address: 0, port: 9000), intervalMillis: 150, name: "me")
+        }
+        h.beat(from: alice, name: "alice", gossip: [claim(.max - 1)])
+        XCTAssertEqual(h.peer.incarnation, .max)
+        h.beat(from: alice, name: "alice", gossip: [claim(.max)])
+        XCTAssertEqual(h.peer.incarnation, .max, "no wrap to 0")
+
+        // A dead claim about someone else at the top is ignored too, and counted.
+        h.beat(from: alice, name: "alice", incarnation: 0, gossip: [MemberEntry(id: alice, incarnation: .max, status: .dead,
+            endpoint: Endpoint(address: 0, port: 9100), intervalMillis: 150, name: "alice")])
+        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
+        XCTAssertGreaterThanOrEqual(h.peer.counters.drops["unrefutable"] ?? 0, 2)
+
+        // A GOODBYE at the top incarnation could never be refuted either.
+        h.receive(.goodbye, from: alice, name: "alice", incarnation: .max)
+        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
+    }
+
+    /// Item 4: a GOODBYE forged in this peer's name is refuted at once (the peer drops its own
+    /// id as looped-back multicast, so it would otherwise never learn of it), and a member
+    /// others hold as left while it still talks is told so, so that it refutes.
+    func testForgedGoodbyeIsRefuted() {
+        var h = started()
+        let me = h.peer.config.id
+        h.beat(from: alice, name: "alice")
+        h.clearSent()
+        h.receive(.goodbye, from: me, name: "me", incarnation: 5)
+        XCTAssertEqual(h.peer.incarnation, 6)
+        XCTAssertTrue(h.sentPayloads().contains { if case .heartbeat = $0 { true } else { false } })
+
+        h.receive(.goodbye, from: alice, name: "alice")
+        XCTAssertEqual(h.peer.members[alice]?.status, .left)
+        h.clearSent()
+        h.beat(from: alice, name: "alice")
+        h.advance(200 * ms)
+        let regossiped = h.sentPayloads().contains {
+            if case .heartbeat(let beat) = $0 { beat.gossip.contains { $0.id == alice && $0.status == .left } } else { false }
+        }
+        XCTAssertTrue(regossiped, "the verdict goes back to the member that still talks")
+    }
+
+    // MARK: Pagination sized by the codec (item 6)
+
+    /// Item 6: each MEMBERS entry was counted one byte short, so a full page encoded above 1,400
+    /// bytes and was dropped. 40 members with 64-byte names must all arrive.
+    func testFullMembersPagesAreSentWhole() {
+        var h = started { $0.name = String(repeating: "m", count: 64) }
+        for index in 0..<40 {
+            h.beat(from: NodeID(high: 0x100, low: UInt64(index)), name: String(repeating: "n", count: 54) + String(format: "%010d", index))
+        }
+        h.clearSent()
+        h.receive(.members(MembersPage(replyWanted: true, page: 0, pageCount: 1, entries: [])), from: alice, name: "alice")
+        let entries = h.sentPayloads().flatMap { if case .members(let page) = $0 { page.entries } else { [] } }
+        XCTAssertEqual(entries.count, 42, "self, alice and the 40 others")
+        XCTAssertNil(h.peer.counters.drops.keys.first { $0.hasPrefix("encode_") })
+    }
+
+    // MARK: Bytes, not text (item 9)
+
+    /// Item 9: "café" in NFC and in NFD are one Swift String but two ids on the wire.
+    func testIdsNamesAndTopicsCompareAsBytes() {
+        let nfc = "caf\u{E9}"
+        let nfd = "cafe\u{301}"
+        XCTAssertEqual(nfc, nfd, "Swift compares them canonically")
+        var set = RevokedSet()
+        XCTAssertTrue(set.insert(nfc, revokedAtMillis: 1_000, nowMillis: 1_000))
+        XCTAssertTrue(set.insert(nfd, revokedAtMillis: 1_000, nowMillis: 1_000))
+        XCTAssertEqual(set.count, 2)
+        XCTAssertEqual(set.sortedIDs().count, 2)
+
+        var h = started()
+        h.beat(from: alice, name: "alice")
+        h.receive(.leader(LeaderAnnouncement(term: 1, leader: alice, leaderStamp: 3, topic: nfc, leaderName: "alice")), from: alice, name: "alice")
+        h.receive(.leader(LeaderAnnouncement(term: 1, leader: alice, leaderStamp: 3, topic: nfd, leaderName: "alice")), from: alice, name: "alice")
+        XCTAssertEqual(h.peer.elections.count, 2)
+
+        // A cluster name that is canonically equal but not byte-equal is a foreign cluster.
+        var other = PeerHarness { $0.cluster = nfd }
+        other.start()
+        var header = Samples.header()
+        header.cluster = nfc
+        header.sender = alice
+        let bytes = try! Codec().encode(Message(header: header, payload: .goodbye))
+        other.record(other.peer.onDatagram(bytes, from: Endpoint(address: 0x7F00_0001, port: 9100), now: other.time))
+        XCTAssertEqual(other.peer.counters.drops["foreign_cluster"], 1)
+    }
+
+    // MARK: Drop reasons (item 10)
+
+    /// Item 10: an empty PAGE id is `bad_length` (every byte is present), and lengths are
+    /// judged before UTF-8 (§5.1): an invalid-UTF-8 cluster with name_len 0 is `bad_length`.
+    func testDropReasonsFollowTheSpecOrder() throws {
+        var page = try Codec().encode(Samples.message(.page(RevokedPage(requestID: 1, index: 0, last: true,
+            entries: [RevokedEntry(id: "a", revokedAtMillis: 5)]))))
+        // Make the id empty: its length byte to 0 and drop its one byte, payload_len one less.
+        let idAt = page.count - 9
+        page.remove(at: idAt)
+        page[idAt - 1] = 0
+        let lengthAt = 48 + "starling".utf8.count + "worker-1".utf8.count
+        page[lengthAt + 1] -= 1
+        XCTAssertThrowsError(try Codec().decode(page)) { XCTAssertEqual(($0 as? WireError)?.reason, "bad_length") }
+
+        var header = try Codec().encode(Samples.message(.goodbye))
+        header[46] = 8                      // cluster_len stays 8
+        header[47] = 0                      // name_len 0
+        header[48] = 0xFF                   // cluster's first byte is not UTF-8
+        XCTAssertThrowsError(try Codec().decode(header)) { XCTAssertEqual(($0 as? WireError)?.reason, "bad_length") }
+    }
+
+    // MARK: Bounded state (items 11, 12, 13)
+
+    /// Item 11: a beat with interval 2^32−1 kept a killed member alive for ~199 days. Intervals
+    /// are clamped to 10 s, so it is found dead within four of those.
+    func testHugeIntervalsAreClamped() {
+        var h = started()
+        h.beat(from: alice, name: "alice", interval: .max)
+        XCTAssertEqual(h.peer.members[alice]?.intervalMillis, Limits.intervalMillis.upperBound)
+        h.advance(4 * 10_000 * ms + 500 * ms)
+        XCTAssertEqual(h.peer.members[alice]?.status, .dead)
+    }
+
+    /// Items 11 and 13: forged senders cannot grow the view without bound, nor faster than
+    /// the admission rate; both limits are counted.
+    func testViewIsBoundedAndAdmissionIsRateLimited() {
+        var h = started {
+            $0.limits.members = 50
+            $0.limits.admissionBurst = 30
+            $0.limits.admissionsPerSecond = 10
+        }
+        for index in 0..<100 { h.beat(from: NodeID(high: 0x200, low: UInt64(index)), name: "forged-\(index)") }
+        XCTAssertEqual(h.peer.members.count, 30)
+        XCTAssertEqual(h.peer.counters.drops["admission_limited"], 70)
+        h.now += 10_000 * ms
+        for index in 100..<200 { h.beat(from: NodeID(high: 0x200, low: UInt64(index)), name: "forged-\(index)") }
+        XCTAssertLessThanOrEqual(h.peer.members.count, 50)
+        XCTAssertGreaterThan(h.peer.counters.drops["members_full"] ?? 0, 0)
+        // A dead member makes room for a new one.
+        h.advance(2_000 * ms)
+        XCTAssertTrue(h.peer.members.values.allSatisfy { $0.status == .dead })
+        h.now += 1_000 * ms
+        h.beat(from: alice, name: "alice")
+        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
+    }
+
+    /// Item 12: topics are bounded; a full table makes room only from topics with no live
+    /// leader and no election running, and says so in a counter otherwise.
+    func testTopicsAreBounded() {
+        var h = started { $0.limits.topics = 8 }
+        h.beat(from: alice, name: "alice")
+        for index in 0..<20 {
+            h.receive(.leader(LeaderAnnouncement(term: 1, leader: alice, leaderStamp: 3, topic: "t\(index)", leaderName: "alice")), from: alice, name: "alice")
+        }
+        XCTAssertEqual(h.peer.elections.count, 8)
+        XCTAssertEqual(h.peer.counters.drops["topics_full"], 12)
+    }
+
+    /// Item 12: without a quorum a topic retries at growing intervals, not every two seconds.
+    func testNoQuorumRetriesBackOff() {
+        var h = started { $0.quorum = 5 }
+        _ = h.peer.elect("jobs", now: h.time)
+        h.advance(120_000 * ms)
+        let rounds = h.events.filter { if case .noQuorum = $0 { true } else { false } }.count
+        XCTAssertLessThanOrEqual(rounds, 8, "2, 4, 8, 16, 32, 64 s apart, not 60 rounds")
+        XCTAssertGreaterThanOrEqual(rounds, 3)
+    }
+
+    /// Item 13: relayed probes are bounded.
+    func testRelaysAreBounded() {
+        var h = started { $0.limits.relays = 4 }
+        h.beat(from: alice, name: "alice")
+        for index in 0..<10 {
+            let target = NodeID(high: 0x300, low: UInt64(index))
+            h.beat(from: target, name: "t\(index)")
+            h.receive(.probe(Probe(probeID: UInt32(index), target: target)), from: alice, name: "alice")
+        }
+        XCTAssertEqual(h.peer.relays.count, 4)
+        XCTAssertEqual(h.peer.counters.drops["relays_full"], 6)
+    }
+
+    /// Item 25/13: a full replay table forgets the least recently heard sender, not all of them,
+    /// so old datagrams of the others stay refused.
+    func testReplayTableForgetsOneSenderAtATime() {
+        let key = AuthKey(Array(repeating: 7, count: 32))
+        var h = started {
+            $0.keys = [key]
+            $0.limits.replayWindows = 16
+        }
+        let senders = (0..<17).map { NodeID(high: 0x400, low: UInt64($0)) }
+        for (index, sender) in senders.enumerated() { h.beat(from: sender, name: "s\(index)") }
+        XCTAssertEqual(h.peer.replay.count, 16)
+        XCTAssertEqual(h.peer.counters.drops["replay_windows_full"], 1)
+        // The 17th sender pushed out only the first: the second's old datagram is still a replay
+        // (clearing the whole table, as before, let it through).
+        h.sequences[senders[1]] = 0
+        h.beat(from: senders[1], name: "s1")
+        XCTAssertEqual(h.peer.counters.drops["replay"], 1)
+    }
+
+    /// Item 10: the window holds the highest sequence and the 255 below it.
+    func testReplayWindowEdges() {
+        var window = ReplayWindow()
+        XCTAssertTrue(window.accept(1_000))
+        XCTAssertTrue(window.accept(1_000 - 255))
+        XCTAssertFalse(window.accept(1_000 - 256), "below the window")
+        XCTAssertFalse(window.accept(1_000 - 255), "seen")
+        XCTAssertFalse(window.accept(1_000))
+    }
+
+    // MARK: Revoke times and amplification (items 14, 15)
+
+    /// Item 14: revoke times far in the future are lowered to now + 60 s, so they expire.
+    func testFutureRevokeTimesAreClamped() {
+        var set = RevokedSet(maxCount: 10, maxAgeMillis: 1_000)
+        XCTAssertTrue(set.insert("x", revokedAtMillis: 1 << 62, nowMillis: 5_000))
+        XCTAssertEqual(set.revokedAt("x"), 5_000 + RevokedSet.maxFutureSkewMillis)
+        XCTAssertEqual(set.expire(nowMillis: 5_000 + RevokedSet.maxFutureSkewMillis + 1_000), 1)
+        XCTAssertTrue(set.insert("y", revokedAtMillis: .max, nowMillis: .max - 10), "no wrap near the top")
+    }
+
+    /// Item 15: one PAGE_REQUEST is answered with at most a burst of pages, and a source that
+    /// spent its answer budget is refused until it refills.
+    func testAnswersAreBoundedPerRequestAndPerSource() {
+        var h = started {
+            $0.limits.answerBytesBurst = 64 * 1_024
+            $0.limits.answerBytesPerSecond = 16 * 1_024
+        }
+        for index in 0..<3_000 { h.peer.revoked.insert("task-\(String(repeating: "x", count: 60))-\(index)", revokedAtMillis: h.time.wallMillis, nowMillis: h.time.wallMillis) }
+        h.beat(from: alice, name: "alice")
+        h.clearSent()
+        h.receive(.pageRequest(PageRequest(requestID: 1, bucketMask: .max, maxPages: 255, cursor: "", until: "")), from: alice, name: "alice")
+        let pages = h.sentPayloads().filter { if case .page = $0 { true } else { false } }.count
+        XCTAssertEqual(pages, 32)
+        for id in 2...10 {
+            h.receive(.pageRequest(PageRequest(requestID: UInt32(id), bucketMask: .max, maxPages: 32, cursor: "", until: "")), from: alice, name: "alice")
+        }
+        XCTAssertGreaterThan(h.peer.counters.drops["rate_limited"] ?? 0, 0)
+        let bytes = h.sent.count * 1_400
+        XCTAssertLessThan(bytes, 4 * 64 * 1_024, "bounded by the burst plus one request's answer")
+    }
+
+    // MARK: Mingle after a crash (item 27)
+
+    /// Item 27: a joiner whose neighbours still count a member that crashed a moment ago used
+    /// to wait the whole 3 s deadline; it now finishes shortly after the replies that can come.
+    func testMingleFinishesWithoutWaitingForADeadMember() {
+        var h = PeerHarness()
+        h.start()
+        let hello = h.sentPayloads().compactMap { if case .hello(let hello) = $0 { hello } else { nil } }.first
+        guard let hello else { return XCTFail("no hello") }
+        // One neighbour answers and says there are two of them; the other crashed.
+        h.receive(.helloReply(HelloReply(requestID: hello.requestID, memberCount: 2, revoked: .empty, members: [])), from: alice, name: "alice")
+        h.advance(400 * ms)
+        XCTAssertTrue(h.peer.isSynced)
+        XCTAssertTrue(h.events.contains { if case .synced = $0 { true } else { false } })
+    }
+
+    /// Item 27, responder side: a member not heard from lately is not counted for the joiner.
+    func testHelloReplyCountsOnlyMembersHeardLately() {
+        var h = started()
+        h.beat(from: alice, name: "alice")
+        h.advance(400 * ms)
+        let joiner = NodeID(high: 0x700, low: 7)
+        h.clearSent()
+        h.receive(.hello(Hello(requestID: 9, revoked: .empty)), from: joiner, name: "joiner")
+        let count = h.sentPayloads().compactMap { if case .helloReply(let reply) = $0 { reply.memberCount } else { nil } }.first
+        XCTAssertEqual(count, 1, "alice was last heard 400 ms ago: only the responder itself")
+    }
+
+    // MARK: Raw datagrams the encoder refuses to make
+
+    static func rawHeader(type: MessageType, stamp: UInt64, sender: NodeID, payload: [UInt8]) -> [UInt8] {
+        var bytes = Array("STRL".utf8) + [1, type.rawValue, 0, 0]
+        bytes += withUnsafeBytes(of: UInt64(1).bigEndian, Array.init)
+        bytes += withUnsafeBytes(of: stamp.bigEndian, Array.init)
+        bytes += withUnsafeBytes(of: sender.high.bigEndian, Array.init) + withUnsafeBytes(of: sender.low.bigEndian, Array.init)
+        bytes += [0, 0, 0, 0, 0x23, 0x8C, 8, 5] + Array("starling".utf8) + Array("ghost".utf8)
+        bytes += [UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)] + payload
+        return bytes
+    }
+
+    static func rawCandidacy(term: UInt64, sender: NodeID) throws -> [UInt8] {
+        rawHeader(type: .candidacy, stamp: 5, sender: sender, payload: withUnsafeBytes(of: term.bigEndian, Array.init) + [4] + Array("jobs".utf8))
+    }
+
+    static func rawHeartbeat(stamp: UInt64, sender: NodeID) throws -> [UInt8] {
+        rawHeader(type: .heartbeat, stamp: stamp, sender: sender, payload: [0, 0, 0, 150, 0, 1] + [UInt8](repeating: 0, count: 12) + [0])
+    }
+}
