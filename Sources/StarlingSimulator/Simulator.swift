@@ -61,6 +61,8 @@ public final class Simulator {
 
     enum Work {
         case deliver(bytes: [UInt8], from: Int, to: Int)
+        /// A datagram from outside the simulated cluster (an attacker on the LAN).
+        case inject(bytes: [UInt8], source: Endpoint, to: Int)
         case tick(node: Int, generation: UInt64)
         case start(node: Int)
     }
@@ -132,6 +134,11 @@ public final class Simulator {
                     continue
                 }
                 schedule(index)
+            case .inject(let bytes, let source, let to):
+                guard !nodes[to].crashed, nodes[to].started else { continue }
+                delivered += 1
+                apply(nodes[to].peer.onDatagram(bytes, from: source, now: nowValue), from: to)
+                schedule(to)
             case .deliver(let bytes, let from, let to):
                 // A node that has not started has no socket yet.
                 guard !nodes[to].crashed, nodes[to].started else { continue }
@@ -273,6 +280,12 @@ public final class Simulator {
         partition = [:]
         if let since = splitSince { disturbed.append((-1, since, now)) }
         splitSince = nil
+    }
+
+    /// Hands `bytes` to node `index` at time `at` as if sent from `source`, an address outside
+    /// the cluster: forged or malformed datagrams from an attacker on the LAN. No loss applies.
+    public func inject(_ bytes: [UInt8], from source: Endpoint, to index: Int, at: UInt64) {
+        queue.push(.inject(bytes: bytes, source: source, to: index), at: max(at, now))
     }
 
     /// Lets a node act through the core's public API (revoke, elect, request).
