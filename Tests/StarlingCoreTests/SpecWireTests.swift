@@ -121,6 +121,8 @@ final class SpecWireTests: XCTestCase {
             ("PAGE last 2", 0x13, be(1, 4) + [0, 2] + be(0, 2), "invalid_value"),
             ("PAGE id 129", 0x13, be(1, 4) + [0, 1] + be(1, 2) + [129] + [UInt8](repeating: 0x61, count: 129) + be(0, 8), "bad_length"),
             ("CANDIDACY topic empty", 0x20, be(1, 8) + [0], "bad_length"),
+            ("CANDIDACY term 2^63", 0x20, be(1 << 63, 8) + [1, 0x74], "invalid_value"),
+            ("VOTE candidate_stamp 2^63", 0x22, be(1, 8) + be(0, 16) + be(1 << 63, 8) + [1, 0x74], "invalid_value"),
             ("CONTROL_REQUEST arg_count 65", 0x30, be(1, 4) + [4] + Array("ping".utf8) + [0, 65], "bad_length"),
             ("CONTROL_REQUEST command empty", 0x30, be(1, 4) + [0, 0, 0], "bad_length"),
             ("CONTROL_REPLY status 4", 0x31, be(1, 4) + [4] + be(1, 2) + be(0, 2) + be(1, 2) + be(0, 2), "invalid_value"),
