@@ -138,6 +138,8 @@ public struct Codec: Sendable {
 
     private func frame(_ raw: UnsafeRawBufferPointer) throws(WireError) -> Frame {
         guard raw.count <= Limits.maxDatagram else { throw .oversized(length: raw.count) }
+        // Under four bytes there is no magic to judge: `truncated`, whatever the bytes (§5.1).
+        guard raw.count >= Limits.magic.count else { throw .truncated(field: "magic") }
         var reader = ByteReader(raw)
         for byte in Limits.magic where try reader.u8("magic") != byte { throw .badMagic }
         let version = try reader.u8("version")
@@ -154,6 +156,8 @@ public struct Codec: Sendable {
         // Both lengths are judged before either string's bytes (Protocol.md §5.1, checks 5–6).
         guard Limits.clusterBytes.contains(clusterLength) else { throw .badLength(field: "cluster", length: clusterLength) }
         guard Limits.nameBytes.contains(nameLength) else { throw .badLength(field: "name", length: nameLength) }
+        // The whole header and payload_len are present before any UTF-8 is judged.
+        guard reader.remaining >= clusterLength + nameLength + 2 else { throw .truncated(field: "header") }
         let cluster = try reader.string(length: clusterLength, "cluster", bounds: Limits.clusterBytes)
         let name = try reader.string(length: nameLength, "name", bounds: Limits.nameBytes)
         let payloadLength = Int(try reader.u16("payload_len"))

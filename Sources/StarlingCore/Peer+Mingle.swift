@@ -279,13 +279,14 @@ extension Peer {
 
     /// Stores ids revoked here (by a command or the embedding API) at the current wall time.
     mutating func storeRevoked(_ ids: [String], by: String, now: Now, into actions: inout [Action]) -> Int {
-        var stored = 0
+        // Distinct ids (as bytes) now held: `revoke a a` stores one (Protocol.md §3.5.2).
+        var stored: Set<ByteString> = []
         for id in ids where Limits.revokedIDBytes.contains(id.utf8.count) {
-            if revoked.insert(id, revokedAtMillis: now.wallMillis, nowMillis: now.wallMillis) || revoked.contains(id) { stored += 1 }
+            if revoked.insert(id, revokedAtMillis: now.wallMillis, nowMillis: now.wallMillis) || revoked.contains(id) { stored.insert(ByteString(id)) }
         }
         actions.append(.stateChanged)
         actions.append(.emit(.revoked(ids: ids, by: by)))
-        return stored
+        return stored.count
     }
 }
 

@@ -35,11 +35,9 @@ final class SpecWireTests: XCTestCase {
         }
     }
 
-    /// Asserts the spec's reason; skips, naming the fix, while the code still gives `old`.
-    func expect(_ bytes: [UInt8], _ spec: String, codeSaysToday old: String, fix: String) throws {
-        let actual = reason(bytes)
-        if actual == old { throw XCTSkip("issue 14 spec clarity: Protocol.md says `\(spec)`, the code still says `\(old)`; \(fix)") }
-        XCTAssertEqual(actual, spec)
+    /// Asserts the spec's reason; `old` is what the code said before issue 14, `fix` what changed.
+    func expect(_ bytes: [UInt8], _ spec: String, before old: String, fix: String, line: UInt = #line) throws {
+        XCTAssertEqual(reason(bytes), spec, "was \(old) before: \(fix)", line: line)
     }
 
     func entry(name: String = "worker-2", status: UInt8 = 0, interval: UInt32 = 150) -> [UInt8] {
@@ -83,20 +81,20 @@ final class SpecWireTests: XCTestCase {
     }
 
     func testUnderFourBytesIsTruncatedWhateverItsBytes() throws {
-        try expect(Array("X".utf8), "truncated", codeSaysToday: "bad_magic",
+        try expect(Array("X".utf8), "truncated", before: "bad_magic",
             fix: "Codec.frame must check for 4 bytes before comparing the magic")
     }
 
     func testHeaderLengthsAreCheckedBeforeUTF8() throws {
         let bad = datagram(type: 0x03, payload: [], cluster: [0xC3, 0x28], name: [], nameLength: 0)
-        try expect(bad, "bad_length", codeSaysToday: "invalid_utf8",
+        try expect(bad, "bad_length", before: "invalid_utf8",
             fix: "Codec.frame must check cluster_len and name_len before validating the cluster (issue 14 item 10)")
     }
 
     func testHeaderBytesAreLookedForBeforeUTF8() throws {
         let whole = datagram(type: 0x03, payload: [], cluster: [0xC3, 0x28])
         let cut = Array(whole.prefix(48 + 2 + 3))  // ends inside the name
-        try expect(cut, "truncated", codeSaysToday: "invalid_utf8",
+        try expect(cut, "truncated", before: "invalid_utf8",
             fix: "Codec.frame must find cluster, name and payload_len before validating UTF-8")
     }
 
@@ -138,14 +136,14 @@ final class SpecWireTests: XCTestCase {
     }
 
     func testMemberEntryIntervalZeroIsInvalidValue() throws {
-        try expect(datagram(type: 0x02, payload: beat([entry(interval: 0)])), "invalid_value", codeSaysToday: "accepted",
+        try expect(datagram(type: 0x02, payload: beat([entry(interval: 0)])), "invalid_value", before: "accepted",
             fix: "PayloadCodec.entries must refuse member_interval 0 as the beat's interval is refused")
     }
 
     func testEmptyPageIDIsBadLength() throws {
         // Every byte is present: one entry with an empty id and its time.
         let payload = be(1, 4) + [0, 1] + be(1, 2) + [0] + be(5, 8)
-        try expect(datagram(type: 0x13, payload: payload), "bad_length", codeSaysToday: "truncated",
+        try expect(datagram(type: 0x13, payload: payload), "bad_length", before: "truncated",
             fix: "PayloadCodec's PAGE entry-count pre-check must not decide the reason (issue 14 item 10)")
     }
 }
