@@ -47,11 +47,11 @@ public struct Peer: Sendable {
 
     // Election.
     public internal(set) var elections: [String: ElectionState] = [:]
-    var pendingElectReplies: [String: [(Endpoint, UInt32)]] = [:]
+    var pendingElectReplies = ElectWaiters()
 
     // Control.
     var requests: [UInt32: PendingRequest] = [:]
-    var recentRequests: [RequestKey: AnsweredRequest] = [:]
+    var recentRequests = RunOnceTable()
     var watchers: [Endpoint: Watcher] = [:]
     /// Extra `stats` fields the shell knows (interface, group, resident memory).
     public var hostInfo: [(String, JSON)] = []
@@ -122,6 +122,7 @@ public struct Peer: Sendable {
     private mutating func handle(
         _ decoded: Result<Message, WireError>, size: Int, from source: Endpoint, now: Now, into actions: inout [Action]
     ) {
+        let mark = actions.count
         counters.datagramsIn += 1
         counters.bytesIn += UInt64(size)
         let message: Message
@@ -157,7 +158,7 @@ public struct Peer: Sendable {
         checkStall(now: now, into: &actions)
         let replyTo = Endpoint(address: source.address, port: header.replyPort)
         dispatch(message, replyTo: replyTo, now: now, into: &actions)
-        publish(&actions, now: now)
+        publish(&actions, since: mark, now: now)
     }
 
     /// Convenience for callers holding an array.
