@@ -49,7 +49,7 @@ struct RunOnceTable: Sendable {
     /// Keeps the reply of a remembered request for repeats, when it fits the bounds.
     mutating func keep(_ key: RequestKey, status: ControlStatus, body: String) {
         let size = body.utf8.count
-        guard entries[key] != nil, size <= Self.bodyLimit, size <= Self.keptBytesLimit - keptBytes else { return }
+        guard let entry = entries[key], entry.body == nil, size <= Self.bodyLimit, size <= Self.keptBytesLimit - keptBytes else { return }
         entries[key]?.status = status
         entries[key]?.body = body
         keptBytes += size
