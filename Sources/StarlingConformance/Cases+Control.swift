@@ -13,7 +13,7 @@ extension Suite {
             guard peer.control("revoke", Array(ids[start..<(start + 10)]))?.0 == .ok else { return .fail("revoke not acknowledged") }
         }
         let requestID: UInt32 = 7101
-        peer.send(.controlRequest(ControlRequest(requestID: requestID, command: "revoked", target: "", args: [])))
+        peer.send(peer.request(requestID, "revoked"))
         var pages: [UInt16: [UInt8]] = [:]
         var counts: Set<UInt16> = []
         var duplicates = 0
@@ -40,19 +40,53 @@ extension Suite {
     /// watch's request id.
     func watchStream() -> Verdict {
         let requestID: UInt32 = 7102
-        peer.send(.controlRequest(ControlRequest(requestID: requestID, command: "watch", target: "", args: [])))
+        peer.send(peer.request(requestID, "watch"))
         let watching = peer.expect(1_000) { received in
             guard case .controlReply(let reply) = received.message.payload, reply.requestID == requestID else { return false }
             return (try? JSON.parse(String(decoding: reply.body, as: UTF8.self)))?["event"]?.stringValue == "watching"
         }
         guard watching != nil else { return .fail("no \"watching\" reply") }
         let id = "conformance-watched-\(System.randomUInt64())"
-        peer.send(.controlRequest(ControlRequest(requestID: 7103, command: "revoke", target: "", args: [id])))
+        peer.send(peer.request(7103, "revoke", args: [id]))
         let event = peer.expect(1_000) { received in
             guard case .controlReply(let reply) = received.message.payload, reply.requestID == requestID,
                   let json = try? JSON.parse(String(decoding: reply.body, as: UTF8.self)) else { return false }
             return json["event"]?.stringValue == "revoked" && (json["ids"]?.arrayValue ?? []).contains(.string(id))
         }
         return event != nil ? .pass : .fail("the revoke was not streamed to the watcher")
+    }
+
+    /// §3.5.1 `revoked`: a limit outside 1–1000 is an error, and a page lists at most LIMIT ids
+    /// strictly after the cursor, in byte order, with `more` telling whether others follow.
+    func revokedPaging() -> Verdict {
+        for bad in ["0", "-1", "1001", "x"] {
+            guard let (status, _) = peer.control("revoked", [bad]) else { return .fail("no reply to revoked \(bad)") }
+            guard status == .error else { return .fail("revoked \(bad): status \(status), want 1 (error)") }
+        }
+        let ids = (0..<3).map { "conformance-page-\($0)" }
+        guard peer.control("revoke", ids)?.0 == .ok else { return .fail("revoke not acknowledged") }
+        guard let (status, first) = peer.control("revoked", ["2", "conformance-page-"]), status == .ok else { return .fail("no page") }
+        let listed = (first["ids"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        guard listed == ["conformance-page-0", "conformance-page-1"] else { return .fail("limit 2 after the cursor listed \(listed)") }
+        guard first["more"]?.boolValue == true else { return .fail("`more` is not true with ids left") }
+        guard let (_, next) = peer.control("revoked", ["2", "conformance-page-1"]) else { return .fail("no second page") }
+        let rest = (next["ids"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        return rest.first == "conformance-page-2" ? .pass : .fail("the page after the cursor began with \(rest.first ?? "nothing")")
+    }
+
+    /// §7.3: with a key, a command with effects whose `issued_ms` is far from the agent's clock
+    /// (a captured request replayed later) is refused and does not run.
+    func refusesStaleCommand() -> Verdict {
+        guard keyed else { return .skip("applies to a keyed target: run with --key-file against an agent that has the key") }
+        let id = "conformance-stale-\(System.randomUInt64())"
+        let old = System.now().wallMillis - 10 * 60_000
+        peer.send(.controlRequest(ControlRequest(requestID: 7104, issuedMillis: old, command: "revoke", target: "", args: [id])))
+        let reply = peer.expect(500) { if case .controlReply(let r) = $0.message.payload { r.requestID == 7104 } else { false } }
+        guard let reply, case .controlReply(let body) = reply.message.payload else { return .fail("no reply to a stale revoke") }
+        guard body.status == .refused else { return .fail("a revoke issued 10 minutes ago: status \(body.status), want 2 (refused)") }
+        // The first id after the id's own prefix is the id itself when it is held.
+        guard let (_, page) = peer.control("revoked", ["1", String(id.dropLast())]) else { return .fail("no reply to revoked") }
+        let held = (page["ids"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        return held.contains(id) ? .fail("the stale revoke ran") : .pass
     }
 }

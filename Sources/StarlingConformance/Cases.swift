@@ -47,6 +47,8 @@ struct Suite {
             ("3.5.1/refuses-shutdown-without-key", refusesShutdown),
             ("3.5/pages-a-large-reply", pagedReply),
             ("3.5.1/watch-streams-events", watchStream),
+            ("3.5.1/revoked-pages-by-limit-and-cursor", revokedPaging),
+            ("7.3/refuses-stale-command", refusesStaleCommand),
             ("3.2/answers-digest-request", answersDigest),
             ("6.1.4/answers-members-push-pull", answersMembers),
             ("6.4/joins-a-higher-term", joinsHigherTerm),
@@ -232,7 +234,7 @@ struct Suite {
     }
 
     func ignoresOtherTargets() -> Verdict {
-        peer.send(.controlRequest(ControlRequest(requestID: 7001, command: "ping", target: "no-such-agent-*", args: [])))
+        peer.send(peer.request(7001, "ping", target: "no-such-agent-*"))
         let reply = peer.expect(300) { if case .controlReply(let r) = $0.message.payload { r.requestID == 7001 } else { false } }
         return reply == nil ? .pass : .fail("answered a request addressed to other names")
     }
@@ -240,11 +242,11 @@ struct Suite {
     func runsOnce() -> Verdict {
         // A revoke shows whether it ran twice: a second run would report `stored: 0`.
         let id = "conformance-once-\(UInt32.random(in: 0...UInt32.max))"
-        let request = ControlRequest(requestID: 7002, command: "revoke", target: "", args: [id])
-        let bytes = peer.encode(.controlRequest(request))
+        let request = peer.request(7002, "revoke", args: [id])
+        let bytes = peer.encode(request)
         peer.sendRaw(bytes)
         // The same request again (a new datagram, same sender and request id): a retry.
-        peer.send(.controlRequest(request))
+        peer.send(request)
         var bodies: [[UInt8]] = []
         _ = peer.expect(400) { received in
             if case .controlReply(let r) = received.message.payload, r.requestID == 7002 { bodies.append(r.body) }
@@ -257,7 +259,7 @@ struct Suite {
     func refusesShutdown() -> Verdict {
         guard !keyed else { return .skip("the target runs with a key") }
         guard let name = peer.targetName else { return .skip("target name unknown") }
-        peer.send(.controlRequest(ControlRequest(requestID: 7003, command: "shutdown", target: name, args: [])))
+        peer.send(peer.request(7003, "shutdown", target: name))
         let reply = peer.expect(500) { if case .controlReply(let r) = $0.message.payload { r.requestID == 7003 } else { false } }
         guard let reply, case .controlReply(let body) = reply.message.payload else { return .fail("no reply to shutdown") }
         return body.status == .refused ? .pass : .fail("shutdown status \(body.status) without a key")

@@ -84,10 +84,15 @@ final class FakePeer {
     /// Empties both sockets.
     func drain() { _ = expect(20) { _ in false } }
 
+    /// A CONTROL_REQUEST issued now (`issued_ms` from this host's wall clock, §3.5).
+    func request(_ requestID: UInt32, _ command: String, target: String = "", args: [String] = []) -> Payload {
+        .controlRequest(ControlRequest(requestID: requestID, issuedMillis: System.now().wallMillis, command: command, target: target, args: args))
+    }
+
     /// Sends a control request to the target and returns the reassembled JSON body.
     func control(_ command: String, _ args: [String] = [], millis: UInt64 = 1_000) -> (ControlStatus, JSON)? {
         let requestID = UInt32(truncatingIfNeeded: System.randomUInt64())
-        send(.controlRequest(ControlRequest(requestID: requestID, command: command, target: "", args: args)))
+        send(request(requestID, command, args: args))
         var pages: [UInt16: [UInt8]] = [:]
         var status = ControlStatus.ok
         var count: UInt16 = 1

@@ -49,7 +49,7 @@ extension Payload {
             return .object([("term", .int(vote.term)), ("candidate", .string(vote.candidate.description)),
                 ("candidate_stamp", .int(vote.candidateStamp)), ("topic", .string(vote.topic))])
         case .controlRequest(let request):
-            return .object([("request_id", .int(request.requestID)), ("command", .string(request.command)),
+            return .object([("request_id", .int(request.requestID)), ("issued_ms", .int(request.issuedMillis)), ("command", .string(request.command)),
                 ("target", .string(request.target)), ("args", .array(request.args.map { .string($0) }))])
         case .controlReply(let reply):
             return .object([("request_id", .int(reply.requestID)), ("status", .int(reply.status.rawValue)),

@@ -345,13 +345,19 @@ public struct Vote: Equatable, Sendable {
 /// CONTROL_REQUEST payload.
 public struct ControlRequest: Equatable, Sendable {
     public var requestID: UInt32
+    /// The requester's wall clock when it issued the request (Unix epoch milliseconds). In a
+    /// keyed cluster a command with effects is refused outside the request window around the
+    /// agent's clock, so a captured request cannot be replayed later (Protocol.md §7.3).
+    /// 0 means unknown: such a request only runs commands without effects in a keyed cluster.
+    public var issuedMillis: UInt64
     public var command: String
     /// Glob over node names ("" means every agent).
     public var target: String
     public var args: [String]
 
-    public init(requestID: UInt32, command: String, target: String, args: [String]) {
+    public init(requestID: UInt32, issuedMillis: UInt64 = 0, command: String, target: String, args: [String]) {
         self.requestID = requestID
+        self.issuedMillis = issuedMillis
         self.command = command
         self.target = target
         self.args = args

@@ -70,6 +70,7 @@ enum PayloadCodec {
             try string8(vote.topic, "topic", Limits.topicBytes, into: &writer)
         case .controlRequest(let request):
             writer.u32(request.requestID)
+            writer.u64(request.issuedMillis)
             try string8(request.command, "command", Limits.commandBytes, into: &writer)
             try string8(request.target, "target", Limits.targetBytes, into: &writer)
             guard request.args.count <= Limits.maxArgs else { throw .badLength(field: "args", length: request.args.count) }
@@ -161,13 +162,14 @@ enum PayloadCodec {
             return .vote(Vote(term: term, candidate: candidate, candidateStamp: stamp, topic: try reader.string8("topic", bounds: Limits.topicBytes)))
         case .controlRequest:
             let requestID = try reader.u32("request_id")
+            let issued = try reader.u64("issued_ms")
             let command = try reader.string8("command", bounds: Limits.commandBytes)
             let target = try reader.string8("target", bounds: Limits.targetBytes)
-            let count = Int(try reader.u8("arg_count"))
+            let count = Int(truncatingIfNeeded: try reader.u8("arg_count"))
             guard count <= Limits.maxArgs else { throw .badLength(field: "args", length: count) }
             var args: [String] = []
             for _ in 0..<count { args.append(try reader.string16("arg", bounds: Limits.argBytes)) }
-            return .controlRequest(ControlRequest(requestID: requestID, command: command, target: target, args: args))
+            return .controlRequest(ControlRequest(requestID: requestID, issuedMillis: issued, command: command, target: target, args: args))
         case .controlReply:
             let requestID = try reader.u32("request_id")
             let statusCode = try reader.u8("status")

@@ -2,7 +2,9 @@
 /// always carry `name`.
 extension Peer {
     /// Runs one command. A nil body means the reply is sent later (an election in progress).
-    mutating func execute(_ request: ControlRequest, requester: String, replyTo: Endpoint, now: Now, into actions: inout [Action]) -> (ControlStatus, String?) {
+    mutating func execute(
+        _ request: ControlRequest, requester: String, sender: NodeID, replyTo: Endpoint, now: Now, into actions: inout [Action]
+    ) -> (ControlStatus, String?) {
         let name: (String, JSON) = ("name", .string(config.name))
         switch request.command {
         case "ping":
@@ -18,18 +20,17 @@ extension Peer {
             let stored = storeRevoked(request.args, by: requester, now: now, into: &actions)
             return (.ok, JSON.object([name, ("stored", .int(stored)), ("count", .int(revoked.count))]).serialized())
         case "revoked":
-            let limit = request.args.first.flatMap { Int($0) } ?? Int.max
-            let rows = revoked.allEntries().prefix(limit).map { entry in
-                JSON.object([("id", .string(entry.id)), ("revoked_at_ms", .int(entry.revokedAtMillis))])
-            }
-            return (.ok, JSON.object([name, ("count", .int(revoked.count)), ("ids", .array(Array(rows)))]).serialized())
+            return revokedPage(request.args)
         case "clock":
             return (.ok, JSON.object([name, ("clock", .int(clock.value)), ("incarnation", .int(incarnation))]).serialized())
         case "elect":
             guard let topic = request.args.first, Limits.topicBytes.contains(topic.utf8.count) else {
                 return (.error, Self.error("elect takes a topic of 1 to 64 bytes"))
             }
-            pendingElectReplies[topic, default: []].append((replyTo, request.requestID))
+            guard pendingElectReplies.add(topic, sender: sender, endpoint: replyTo, requestID: request.requestID, now: now.nanos) else {
+                counters.drop("elect_waiters_full")
+                return (.refused, Self.error("too many elect requests are waiting for a decision; try again later"))
+            }
             electOnRequest(topic, now: now, into: &actions)
             return (.ok, nil)
         case "leader":
@@ -48,11 +49,63 @@ extension Peer {
             actions.append(.shutdown(requestedBy: requester))
             return (.ok, JSON.object([name, ("stopping", .bool(true))]).serialized())
         case "watch":
-            watchers[replyTo] = Watcher(requestID: request.requestID, expires: now.nanos + .millis(10_000))
+            guard addWatcher(replyTo, requestID: request.requestID, now: now) else {
+                counters.drop("watchers_full")
+                return (.refused, Self.error("watch is refused: \(Self.watcherLimit) watchers already (each lasts 10 s)"))
+            }
             return (.ok, JSON.object([name, ("event", .string("watching"))]).serialized())
         default:
             return (.unknownCommand, Self.error("unknown command '\(request.command)'"))
         }
+    }
+
+    /// The most ids one `revoked` reply lists, and the default limit.
+    static let revokedPageLimit = 1_000
+
+    /// `revoked [LIMIT [CURSOR]]`: the first LIMIT ids (1–1000, default 1000) strictly after
+    /// CURSOR in UTF-8 byte order, with their revoke times. The page is cut earlier when the body
+    /// would pass 64 KiB, so that every reply can be kept for retries (Protocol.md §3.5.1);
+    /// `more` says whether ids follow the last one listed.
+    mutating func revokedPage(_ args: [String]) -> (ControlStatus, String) {
+        guard args.count <= 2 else { return (.error, Self.error("revoked takes at most a limit and a cursor")) }
+        var limit = Self.revokedPageLimit
+        if let text = args.first {
+            guard let value = Self.decimal(text, max: Self.revokedPageLimit), value >= 1 else {
+                return (.error, Self.error("revoked: the limit must be a decimal number from 1 to \(Self.revokedPageLimit)"))
+            }
+            limit = value
+        }
+        let cursor = args.count == 2 ? args[1] : ""
+        // A row's JSON is longer than its entry on the wire, so one body's worth of wire bytes
+        // holds every row that can fit the body.
+        let (candidates, last) = revoked.page(after: cursor, mask: .max, budget: RunOnceTable.bodyLimit)
+        let name = ("name", JSON.string(config.name))
+        let count = ("count", JSON.int(revoked.count))
+        // `false` is the longer of the two values of `more`.
+        var used = JSON.object([name, count, ("ids", .array([])), ("more", .bool(false))]).serialized().utf8.count
+        var rows: [JSON] = []
+        for entry in candidates where rows.count < limit {
+            let row = JSON.object([("id", .string(entry.id)), ("revoked_at_ms", .int(entry.revokedAtMillis))])
+            let size = row.serialized().utf8.count + (rows.isEmpty ? 0 : 1)
+            guard size <= RunOnceTable.bodyLimit - used else { break }
+            used += size
+            rows.append(row)
+        }
+        let more = rows.count < candidates.count || !last
+        return (.ok, JSON.object([name, count, ("ids", .array(rows)), ("more", .bool(more))]).serialized())
+    }
+
+    /// The value of ASCII decimal digits when it is at most `max`; nil for anything else
+    /// (empty, a sign, other characters, or larger).
+    static func decimal(_ text: String, max: Int) -> Int? {
+        guard !text.isEmpty else { return nil }
+        var value = 0
+        for byte in text.utf8 {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(truncatingIfNeeded: byte &- UInt8(ascii: "0"))
+            guard value <= max else { return nil }
+        }
+        return value
     }
 
     static func error(_ message: String) -> String {
@@ -65,12 +118,15 @@ extension Peer {
             ("leader", leader.name.map { .string($0) } ?? .null), ("term", .int(leader.term))])
     }
 
-    /// Replies to `elect` requests once this peer has decided.
+    /// Replies to `elect` requests once this peer has decided, and keeps the answer for their
+    /// retries.
     mutating func answerElectRequests(_ topic: String, into actions: inout [Action]) {
-        guard let waiting = pendingElectReplies.removeValue(forKey: topic) else { return }
+        let waiting = pendingElectReplies.take(topic)
+        guard !waiting.isEmpty else { return }
         let body = leaderJSON(topic).serialized()
-        for (endpoint, requestID) in waiting {
-            sendReply(requestID: requestID, status: .ok, body: body, to: endpoint, into: &actions)
+        for waiter in waiting {
+            recentRequests.keep(RequestKey(sender: waiter.sender, requestID: waiter.requestID), status: .ok, body: body)
+            sendReply(requestID: waiter.requestID, status: .ok, body: body, to: waiter.endpoint, into: &actions)
         }
     }
 
@@ -106,8 +162,13 @@ extension Peer {
             ("leaders", .object(elections.keys.sorted().map { ($0.string, leader(of: $0.string).name.map { .string($0) } ?? .null) })),
             ("datagrams_in", .int(counters.datagramsIn)), ("datagrams_out", .int(counters.datagramsOut)),
             ("bytes_in", .int(counters.bytesIn)), ("bytes_out", .int(counters.bytesOut)),
-            ("drops", .object(counters.drops.keys.sorted().map { ($0, .int(counters.drops[$0]!)) })),
+            ("drops", .object(counters.drops.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("authenticated", .bool(!config.keys.isEmpty)), ("synced", .bool(isSynced)),
+            ("control", .object([
+                ("run_once", .int(recentRequests.count)), ("kept_reply_bytes", .int(recentRequests.keptBytes)),
+                ("watchers", .int(watchers.count)), ("elect_waiters", .int(pendingElectReplies.count)),
+                ("pending_requests", .int(requests.count)),
+            ])),
         ]
         fields.append(contentsOf: hostInfo)
         return .object(fields)

@@ -74,7 +74,7 @@ extension Peer {
             let stale = elections.first { _, election in
                 election.phase == .idle || (election.phase == .decided && !(election.leader.map { isViable($0.node) } ?? false))
             }
-            guard let stale, pendingElectReplies[stale.key.string] == nil else {
+            guard let stale, !pendingElectReplies.isWaiting(stale.key) else {
                 counters.drop("topics_full")
                 return nil
             }

@@ -55,11 +55,11 @@ public struct Peer: Sendable {
     // Election.
     /// Keyed by topic bytes (``ByteString``).
     public internal(set) var elections: [ByteString: ElectionState] = [:]
-    var pendingElectReplies: [String: [(Endpoint, UInt32)]] = [:]
+    var pendingElectReplies = ElectWaiters()
 
     // Control.
     var requests: [UInt32: PendingRequest] = [:]
-    var recentRequests: [RequestKey: AnsweredRequest] = [:]
+    var recentRequests = RunOnceTable()
     var watchers: [Endpoint: Watcher] = [:]
     /// Extra `stats` fields the shell knows (interface, group, resident memory).
     public var hostInfo: [(String, JSON)] = []
@@ -132,6 +132,7 @@ public struct Peer: Sendable {
     private mutating func handle(
         _ decoded: Result<Message, WireError>, size: Int, from source: Endpoint, now: Now, into actions: inout [Action]
     ) {
+        let mark = actions.count
         counters.datagramsIn += 1
         counters.bytesIn += UInt64(size)
         let message: Message
@@ -175,7 +176,7 @@ public struct Peer: Sendable {
         checkStall(now: now, into: &actions)
         dispatch(message, replyTo: replyTo, now: now, into: &actions)
         if message.payload.type.isRequest { chargeAnswers(actions[answersFrom...], to: replyTo, now: now) }
-        publish(&actions, now: now)
+        publish(&actions, since: mark, now: now)
     }
 
     /// The replay window of `sender` (Protocol.md §7.3); a full table forgets the sender heard

@@ -101,11 +101,15 @@ final class ControlTests: XCTestCase {
         // Another requester's request with the same id is a different request.
         h.receive(.controlRequest(request), from: b, name: "cli-2")
         XCTAssertEqual(h.sent.count, 3)
-        // After 10 s the request is forgotten.
-        h.advance(10_001 * ms)
+        // A command with effects is remembered for twice the request window (60 s), then forgotten.
+        h.advance(59_000 * ms)
+        h.receive(.controlRequest(request), from: a, name: "cli")
+        XCTAssertEqual(h.events.filter { if case .revoked = $0 { true } else { false } }.count, 2, "still remembered after 59 s (a's run and b's)")
+        h.advance(2_001 * ms)
         h.clearSent()
         h.receive(.controlRequest(request), from: a, name: "cli")
         XCTAssertEqual(h.sent.count, 1)
+        XCTAssertEqual(h.events.filter { if case .revoked = $0 { true } else { false } }.count, 3, "forgotten after 61 s: it runs (no key, so no window)")
     }
 
     func testMissingPagesAreAskedForAgainAtTheIdleTimeout() {

@@ -152,10 +152,13 @@ final class MembershipTests: XCTestCase {
     func testMalformedAndForeignDatagramsAreDroppedAndCounted() {
         var h = PeerHarness()
         h.start()
-        h.record(h.peer.onDatagram([1, 2, 3], from: Endpoint(address: 1, port: 1), now: h.time))
+        h.record(h.peer.onDatagram([1, 2, 3, 4], from: Endpoint(address: 1, port: 1), now: h.time))
         XCTAssertEqual(h.peer.counters.drops["bad_magic"], 1)
-        h.record(h.peer.onDatagram(Array(Samples.encode(.goodbye).prefix(30)), from: Endpoint(address: 1, port: 1), now: h.time))
+        // Under four bytes there is no magic to judge (Protocol.md §5.1).
+        h.record(h.peer.onDatagram([1, 2, 3], from: Endpoint(address: 1, port: 1), now: h.time))
         XCTAssertEqual(h.peer.counters.drops["truncated"], 1)
+        h.record(h.peer.onDatagram(Array(Samples.encode(.goodbye).prefix(30)), from: Endpoint(address: 1, port: 1), now: h.time))
+        XCTAssertEqual(h.peer.counters.drops["truncated"], 2)
         var foreign = PeerHarness { $0.cluster = "other" }
         foreign.start()
         let bytes = try! Codec().encode(Message(header: Header(sequence: 1, stamp: 1, sender: alice, incarnation: 0, replyPort: 1, cluster: "other", name: "a"), payload: .goodbye))

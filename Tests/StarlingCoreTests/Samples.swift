@@ -35,7 +35,7 @@ enum Samples {
         ("candidacy", .candidacy(Candidacy(term: 4, topic: "scheduler"))),
         ("leader", .leader(LeaderAnnouncement(term: 4, leader: sender, leaderStamp: 42, topic: "scheduler", leaderName: "worker-1"))),
         ("vote", .vote(Vote(term: 4, candidate: other, candidateStamp: 40, topic: "scheduler"))),
-        ("control-request", .controlRequest(ControlRequest(requestID: 81, command: "revoke", target: "worker-*", args: ["a", "b"]))),
+        ("control-request", .controlRequest(ControlRequest(requestID: 81, issuedMillis: 1_795_000_000_000, command: "revoke", target: "worker-*", args: ["a", "b"]))),
         ("control-reply", .controlReply(ControlReply(requestID: 81, status: .ok, memberCount: 3, page: 0, pageCount: 1,
             body: Array("{\"name\":\"worker-1\",\"stored\":2}".utf8)))),
     ]
