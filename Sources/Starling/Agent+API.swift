@@ -56,7 +56,10 @@ final class RequestWaiter: Sendable {
 }
 
 extension Agent {
-    /// Calls `handler` for every event, on the loop's thread, outside its lock.
+    /// Calls `handler` for every event from now on — whether the loop emitted it or an API call
+    /// such as ``revoke(_:options:)`` did — in order, one at a time, outside the loop lock, on
+    /// the loop's thread or on the thread of the API call that ran the core. A handler may call
+    /// the agent's API.
     public func onEvent(_ handler: @escaping @Sendable (PeerEvent) -> Void) {
         loop.withLock { $0.handlers.append(handler) }
     }
@@ -118,13 +121,11 @@ extension Agent {
     private func collect(_ body: @escaping @Sendable (inout LoopState, Now) -> (UInt32, [Action])) async -> RequestResult {
         await withCheckedContinuation { continuation in
             let waiter = RequestWaiter(continuation)
-            var events: [PeerEvent] = []
-            let running = loop.withLock { state -> Bool in
+            let running = withCore { state, now -> Bool in
                 guard state.running else { return false }
-                let now = System.now()
                 let (id, actions) = body(&state, now)
                 state.waiters[id] = waiter
-                perform(actions, state: &state, now: now, events: &events)
+                perform(actions, state: &state, now: now)
                 return true
             }
             if !running { waiter.finish(.deadline, expected: nil) }
@@ -133,12 +134,7 @@ extension Agent {
     }
 
     private func mutate(_ body: (inout LoopState, Now) -> [Action]) {
-        var events: [PeerEvent] = []
-        loop.withLock { state in
-            let now = System.now()
-            perform(body(&state, now), state: &state, now: now, events: &events)
-        }
+        withCore { state, now in perform(body(&state, now), state: &state, now: now) }
         wakePipe.wake()
-        deliver(events)
     }
 }

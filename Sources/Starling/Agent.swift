@@ -26,22 +26,37 @@ public final class Agent: Sendable {
     let store: StateStore?
     let logger: Logger
     let loop: Mutex<LoopState>
+    /// Descriptor of the `--event-log` file; -1 without one.
+    let eventLog: Int32
+    /// Set by the first ``start()`` or ``run(handlingSignals:)``: an agent runs one loop, once.
+    let started = Atomic<Bool>(false)
     let finished = Atomic<Bool>(false)
+    /// Datagrams the kernel refused (a full socket buffer, ENOBUFS, an unreachable network):
+    /// `send_failed` in stats.
+    let sendFailures = Atomic<UInt64>(0)
+    /// Monotonic time of the last "send failed" log line (0: never), for the 10 s rate limit.
+    let lastSendFailureLog = Atomic<UInt64>(0)
+    /// Polls that failed (and were retried after a backoff): `poll_failed` in stats.
+    let pollFailures = Atomic<UInt64>(0)
 
     struct LoopState: Sendable {
         var peer: Peer
         var faults: FaultInjector
         var delayed: [(due: UInt64, bytes: [UInt8], to: Destination)] = []
         var persistAt: UInt64?
-        var savedClock: UInt64
+        /// The clock value last queued for saving; nil after a failed save, so it is retried.
+        var savedClock: UInt64?
         var nextHousekeepingAt: UInt64 = 0
         var running = false
         var stopRequested = false
         var handlers: [@Sendable (PeerEvent) -> Void] = []
         var waiters: [UInt32: RequestWaiter] = [:]
-        var eventLog: Int32 = -1
         var lastDropLog: [String: UInt64] = [:]
         var startedAt: UInt64 = 0
+        /// What the core asked for that runs outside the lock, in order (see Agent+Outbox.swift).
+        var outbox: [Effect] = []
+        /// True while one thread carries out the outbox; others leave their effects to it.
+        var draining = false
     }
 
     /// Opens the sockets and loads durable state; nothing is sent until ``run(handlingSignals:)``
@@ -76,76 +91,130 @@ public final class Agent: Sendable {
         stateSetAside = loaded.setAside.map { "\($0.0) -> \($0.1): \($0.2)" }
         var peerConfig = configuration.peerConfig(id: id, replyPort: endpoint.port, seed: rng.next())
         peerConfig.advertisedAddress = interface.address
-        var peer = Peer(config: peerConfig, clock: loaded.clock, revoked: loaded.revoked, nowMillis: now.wallMillis)
-        peer.hostInfo = Self.hostInfo(interface: interface, group: configuration.group, unicast: endpoint, faultsDropped: 0)
-        var state = LoopState(peer: peer, faults: FaultInjector(settings: configuration.faults, seed: rng.next()), savedClock: loaded.clock)
-        if let path = configuration.eventLog { state.eventLog = (try? System.openAppend(path)) ?? -1 }
+        let peer = Peer(config: peerConfig, clock: loaded.clock, revoked: loaded.revoked, nowMillis: now.wallMillis)
+        let state = LoopState(peer: peer, faults: FaultInjector(settings: configuration.faults, seed: rng.next()), savedClock: loaded.clock)
+        eventLog = configuration.eventLog.flatMap { try? System.openAppend($0) } ?? -1
         loop = Mutex(state)
+        refreshHostInfo()
     }
 
     deinit {
-        let fd = loop.withLock { $0.eventLog }
-        if fd >= 0 { System.close(fd) }
+        if eventLog >= 0 { System.close(eventLog) }
     }
 
     // MARK: Running
 
-    /// Runs the loop on a new thread and returns at once.
+    /// Runs the loop on a new thread and returns at once. Throws `Errno.alreadyStarted` when this
+    /// agent was started (or run) before: an agent runs one loop, once.
     public func start() throws(Errno) {
-        try startThread { [self] in run() }
+        try claimLoop()
+        do {
+            try startThread { [self] in loopBody(handlingSignals: false) }
+        } catch {
+            started.store(false, ordering: .releasing)
+            throw error
+        }
     }
 
     /// Runs the loop on the calling thread until ``stop()``, an authorised `shutdown` command,
-    /// or (with `handlingSignals`) SIGINT/SIGTERM.
-    public func run(handlingSignals: Bool = false) {
-        let signals: WakePipe? = handlingSignals ? try? WakePipe() : nil
-        if let signals { try? signals.routeTerminationSignals() }
+    /// or (with `handlingSignals`) a signal. Throws `Errno.alreadyStarted` when this agent was
+    /// started (or run) before.
+    ///
+    /// With `handlingSignals` (one agent per process): SIGTERM, SIGINT, SIGHUP and SIGQUIT stop
+    /// it cleanly (GOODBYE sent, state saved); SIGUSR1 writes its stats to the log; SIGPIPE is
+    /// ignored, so a closed stderr never kills it. The previous actions are restored on return.
+    public func run(handlingSignals: Bool = false) throws(Errno) {
+        try claimLoop()
+        loopBody(handlingSignals: handlingSignals)
+    }
+
+    private func claimLoop() throws(Errno) {
+        guard started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            throw Errno(Errno.alreadyStarted.rawValue, "agent \(configuration.name) was already started (an Agent runs once)")
+        }
+    }
+
+    /// Signals that stop the agent cleanly; SIGHUP does not reload anything (see README).
+    private static let stopSignals = [Signals.terminate, Signals.interrupt, Signals.hangup, Signals.quit]
+
+    private func loopBody(handlingSignals: Bool) {
+        var signals: (pipe: WakePipe, route: Signals.Route)?
+        if handlingSignals {
+            do {
+                let pipe = try WakePipe()
+                signals = (pipe, try Signals.route(Self.stopSignals + [Signals.user1], to: pipe, ignoring: [Signals.pipe]))
+            } catch {
+                logger.log(.warning, "signals are not handled (\(error)): SIGTERM will not stop this agent cleanly")
+            }
+        }
         for line in stateSetAside { logger.log(.warning, "state file set aside: \(line)") }
         if configuration.keys.isEmpty {
             logger.log(.warning, "no cluster key: datagrams are not authenticated (anyone on the LAN can join); see starling keygen")
         }
         logger.log(.info, "agent \(configuration.name) (\(id.short)) on interface \(interface.name) \(interface.addressText), group \(configuration.group), unicast port \(endpoint.port)")
-        var events: [PeerEvent] = []
-        loop.withLock { state in
+        withCore { state, now in
             state.running = true
-            let now = System.now()
             state.startedAt = now.nanos
-            let actions = state.peer.start(now: now)
-            perform(actions, state: &state, now: now, events: &events)
+            perform(state.peer.start(now: now), state: &state, now: now)
         }
-        deliver(events)
         var buffer = [UInt8](repeating: 0, count: Self.batchSize * Self.slotSize)
         var descriptors = [unicast.descriptor, wakePipe.readEnd]
         if let groupSocket { descriptors.append(groupSocket.descriptor) }
-        if let signals { descriptors.append(signals.readEnd) }
+        if let signals { descriptors.append(signals.pipe.readEnd) }
+        // A failing poll is retried after 1, 2, 4 ... 100 ms: never a spin, and the timers still
+        // run (late) while it fails.
+        var backoff = Backoff(maximumMillis: 100)
+        var nextHostInfoAt: UInt64 = 0
         while true {
             let (stop, timeout) = loop.withLock { state -> (Bool, UInt64) in
                 let now = System.now().nanos
                 return (state.stopRequested, Self.nextWake(state) &- min(now, Self.nextWake(state)))
             }
             if stop { break }
-            let ready = (try? Poller.wait(descriptors, timeoutNanos: timeout)) ?? []
-            events.removeAll(keepingCapacity: true)
-            if let signals, ready.contains(signals.readEnd) {
-                let numbers = signals.drain()
-                logger.log(.info, "signal \(numbers.last ?? 0) received: stopping")
-                loop.withLock { $0.stopRequested = true }
+            var ready: [Int32]
+            do {
+                ready = try Poller.wait(descriptors, timeoutNanos: timeout)
+                if backoff.failures > 0 { logger.log(.info, "poll works again after \(backoff.failures) failures") }
+                backoff.succeeded()
+            } catch {
+                pollFailures.add(1, ordering: .relaxed)
+                let delay = backoff.failed()
+                if backoff.failures == 1 { logger.log(.error, "poll failed: \(error); retrying every \(backoff.maximumMillis) ms at most until it works") }
+                System.sleep(millis: delay)
+                ready = descriptors  // every read is non-blocking: look at each
             }
+            if let signals, ready.contains(signals.pipe.readEnd) { handle(signals: signals.pipe.drain()) }
             if ready.contains(wakePipe.readEnd) { _ = wakePipe.drain() }
             for socket in [unicast, groupSocket].compactMap({ $0 }) where ready.contains(socket.descriptor) {
-                receive(from: socket, buffer: &buffer, events: &events)
+                receive(from: socket, buffer: &buffer)
             }
-            loop.withLock { state in
-                let now = System.now()
+            withCore { state, now in
                 if now.nanos >= state.peer.nextDeadline {
-                    perform(state.peer.onTick(now: now), state: &state, now: now, events: &events)
+                    perform(state.peer.onTick(now: now), state: &state, now: now)
                 }
                 flushDelayed(&state, now: now)
                 housekeeping(&state, now: now)
             }
-            deliver(events)
+            let now = System.now().nanos
+            if now >= nextHostInfoAt {
+                nextHostInfoAt = now + .millis(1_000)
+                refreshHostInfo()
+            }
         }
         shutdown()
+        signals?.route.restore()
+    }
+
+    private func handle(signals numbers: [UInt8]) {
+        for number in numbers.map(Int32.init) {
+            if number == Signals.user1 {
+                let stats = loop.withLock { $0.peer.stats(now: System.now()) }
+                logger.log(.info, "\(Signals.name(number)): stats \(stats.serialized())")
+            } else {
+                logger.log(.info, "\(Signals.name(number)) received: stopping")
+                loop.withLock { $0.stopRequested = true }
+            }
+        }
     }
 
     /// Asks the loop to stop cleanly (goodbye, state saved). Safe from any thread.
@@ -167,16 +236,16 @@ public final class Agent: Sendable {
     }
 
     private func shutdown() {
-        var events: [PeerEvent] = []
         loop.withLock { state in
             let now = System.now()
-            perform(state.peer.stop(now: now), state: &state, now: now, events: &events, immediate: true)
+            perform(state.peer.stop(now: now), state: &state, now: now, immediate: true)
             persist(&state, revoked: true)
             state.running = false
             for (_, waiter) in state.waiters { waiter.finish(.deadline, expected: nil) }
             state.waiters.removeAll()
         }
-        deliver(events)
+        // The GOODBYEs and the save must be done before the process may exit.
+        flush(waitingForOthers: true)
         logger.log(.info, "agent stopped")
         finished.store(true, ordering: .releasing)
     }
@@ -194,37 +263,39 @@ public final class Agent: Sendable {
     static let batchSize = 16
     /// Larger than the largest datagram, so an oversized one is still seen as oversized.
     static let slotSize = 2048
+    /// Datagrams read per wake-up at most, so timers are never starved by a flood.
+    static let drainLimit = 256
 
-    private func receive(from socket: UDPSocket, buffer: inout [UInt8], events: inout [PeerEvent]) {
-        // Drain what is queued under one lock and one clock read, but cap the total so timers
-        // are never starved by a flood.
-        loop.withLock { state in
-            let now = System.now()
-            buffer.withUnsafeMutableBytes { slots in
-                var drained = 0
-                var exhausted = false
-                while !exhausted, drained < 256 {
-                    var batch: [(bytes: UnsafeRawBufferPointer, source: Endpoint)] = []
-                    while batch.count < Self.batchSize, drained < 256 {
-                        let slot = UnsafeMutableRawBufferPointer(rebasing: slots[(batch.count * Self.slotSize)...].prefix(Self.slotSize))
-                        guard let (count, source) = try? socket.receive(into: slot) else {
-                            exhausted = true
-                            break
-                        }
-                        drained += 1
-                        guard !state.faults.dropIncoming(from: source) else { continue }
-                        batch.append((UnsafeRawBufferPointer(rebasing: slot[0..<min(count, Self.slotSize)]), source))
+    /// Reads what is queued, a batch at a time: the core runs under the lock, then its sends and
+    /// logs go out before the next batch is read.
+    private func receive(from socket: UDPSocket, buffer: inout [UInt8]) {
+        buffer.withUnsafeMutableBytes { slots in
+            var drained = 0
+            var exhausted = false
+            while !exhausted, drained < Self.drainLimit {
+                var batch: [(bytes: UnsafeRawBufferPointer, source: Endpoint)] = []
+                while batch.count < Self.batchSize, drained < Self.drainLimit {
+                    let slot = UnsafeMutableRawBufferPointer(rebasing: slots[(batch.count * Self.slotSize)...].prefix(Self.slotSize))
+                    guard let (count, source) = try? socket.receive(into: slot) else {
+                        exhausted = true
+                        break
                     }
-                    guard !batch.isEmpty else { continue }
-                    let actions = state.peer.onDatagrams(batch, now: now)
-                    if !actions.isEmpty { perform(actions, state: &state, now: now, events: &events) }
+                    drained += 1
+                    batch.append((UnsafeRawBufferPointer(rebasing: slot[0..<min(count, Self.slotSize)]), source))
+                }
+                guard !batch.isEmpty else { continue }
+                withCore { state, now in
+                    let kept = state.faults.settings.isActive ? batch.filter { !state.faults.dropIncoming(from: $0.source) } : batch
+                    guard !kept.isEmpty else { return }
+                    perform(state.peer.onDatagrams(kept, now: now), state: &state, now: now)
                 }
             }
         }
     }
 
-    /// Carries out the core's actions. Runs under the loop lock; events are delivered after.
-    func perform(_ actions: [Action], state: inout LoopState, now: Now, events: inout [PeerEvent], immediate: Bool = false) {
+    /// Turns the core's actions into effects, in order. Runs under the loop lock; the effects are
+    /// carried out by ``flush(waitingForOthers:)`` once it is released.
+    func perform(_ actions: [Action], state: inout LoopState, now: Now, immediate: Bool = false) {
         for action in actions {
             switch action {
             case .send(let bytes, let destination):
@@ -235,35 +306,27 @@ public final class Agent: Sendable {
                     let index = state.delayed.firstIndex { $0.due > due } ?? state.delayed.endIndex
                     state.delayed.insert((due, bytes, destination), at: index)
                 } else {
-                    transmit(bytes, to: destination)
+                    state.outbox.append(.send(bytes, destination))
                 }
             case .emit(let event):
-                events.append(event)
                 route(event, state: &state, now: now)
             case .stateChanged:
                 if store != nil, state.persistAt == nil { state.persistAt = now.nanos + .millis(50) }
             case .shutdown(let requester):
-                logger.log(.warning, "shutdown requested by \(requester)")
+                queueLog(.warning, "shutdown requested by \(requester)", state: &state)
                 state.stopRequested = true
             }
-        }
-    }
-
-    private func transmit(_ bytes: [UInt8], to destination: Destination) {
-        switch destination {
-        case .group: _ = try? unicast.send(bytes, to: configuration.group)
-        case .peer(let endpoint): _ = try? unicast.send(bytes, to: endpoint)
         }
     }
 
     private func flushDelayed(_ state: inout LoopState, now: Now) {
         while let first = state.delayed.first, first.due <= now.nanos {
             state.delayed.removeFirst()
-            transmit(first.bytes, to: first.to)
+            state.outbox.append(.send(first.bytes, first.to))
         }
     }
 
-    /// Logs, writes the event log and feeds request waiters. Under the lock; cheap.
+    /// Feeds request waiters and queues the event's log line, event-log record and handler calls.
     private func route(_ event: PeerEvent, state: inout LoopState, now: Now) {
         switch event {
         case .reply(let requestID, let from, let id, let status, let body):
@@ -274,27 +337,31 @@ public final class Agent: Sendable {
             // Counted always; logged at most once per reason every 10 s.
             if now.nanos &- (state.lastDropLog[reason] ?? 0) > .millis(10_000) || state.lastDropLog[reason] == nil {
                 state.lastDropLog[reason] = now.nanos
-                logger.log(.info, "dropping datagrams: \(reason) (latest from \(from)); see stats for counts")
+                queueLog(.info, "dropping datagrams: \(reason) (latest from \(from)); see stats for counts", state: &state)
             }
         default:
-            if let (level, text) = Logger.describe(event) { logger.log(level, text) }
+            if let (level, text) = Logger.describe(event) { queueLog(level, text, state: &state) }
         }
-        if state.eventLog >= 0, let json = Peer.eventJSON(event, source: configuration.name, wallMillis: now.wallMillis) {
-            System.write("{\"t_us\":\(System.wallMicros()),\"mono_ns\":\(now.nanos),\"event\":\(json.serialized())}\n", to: state.eventLog)
+        if eventLog >= 0, let json = Peer.eventJSON(event, source: configuration.name, wallMillis: now.wallMillis) {
+            state.outbox.append(.record(json, micros: System.wallMicros(), monoNanos: now.nanos))
         }
+        if !state.handlers.isEmpty { state.outbox.append(.event(event)) }
     }
 
-    /// The `stats` fields only the shell knows.
-    private static func hostInfo(interface: Interface, group: Endpoint, unicast: Endpoint, faultsDropped: UInt64) -> [(String, JSON)] {
-        [("interface", .string(interface.name)), ("group", .string(group.description)), ("unicast", .string(unicast.description)),
-         ("resident_bytes", .int(System.residentBytes())), ("faults_dropped", .int(faultsDropped))]
+    private func queueLog(_ level: LogLevel, _ text: @autoclosure () -> String, state: inout LoopState) {
+        if level >= logger.level { state.outbox.append(.log(level, text())) }
     }
 
-    /// Calls the event handlers, outside the loop lock.
-    func deliver(_ events: [PeerEvent]) {
-        guard !events.isEmpty else { return }
-        let handlers = loop.withLock { $0.handlers }
-        for event in events { for handler in handlers { handler(event) } }
+    /// Refreshes the `stats` fields only the shell knows; /proc is read outside the lock.
+    private func refreshHostInfo() {
+        let faultsDropped = loop.withLock { $0.faults.dropped }
+        let info: [(String, JSON)] = [
+            ("interface", .string(interface.name)), ("group", .string(configuration.group.description)),
+            ("unicast", .string(endpoint.description)), ("resident_bytes", .int(System.residentBytes())),
+            ("faults_dropped", .int(faultsDropped)), ("send_failed", .int(sendFailures.load(ordering: .relaxed))),
+            ("poll_failed", .int(pollFailures.load(ordering: .relaxed))),
+        ]
+        loop.withLock { $0.peer.hostInfo = info }
     }
 
     // MARK: Durable state
@@ -304,24 +371,41 @@ public final class Agent: Sendable {
         guard now.nanos >= state.nextHousekeepingAt else { return }
         state.nextHousekeepingAt = now.nanos + .millis(1_000)
         if state.peer.clock.value != state.savedClock { persist(&state, revoked: false) }
-        state.peer.hostInfo = Self.hostInfo(interface: interface, group: configuration.group, unicast: endpoint,
-            faultsDropped: state.faults.dropped)
     }
 
+    /// Queues a save: takes what to write under the lock (cheap copies); ``write(_:)`` does the
+    /// file I/O outside it, in order with the sends around it.
     private func persist(_ state: inout LoopState, revoked: Bool) {
-        guard let store else {
+        guard store != nil else {
             state.persistAt = nil
             return
         }
+        var save = Save(revoked: nil, clock: state.peer.clock.value)
         if revoked || state.persistAt != nil {
             state.persistAt = nil
-            do { try store.saveRevoked(state.peer.revokedEntries()) } catch { logger.log(.error, "saving revoked set: \(error)") }
+            save.revoked = state.peer.revokedEntries()
+        }
+        state.savedClock = save.clock
+        state.outbox.append(.save(save))
+    }
+
+    /// What one save writes, taken under the loop lock.
+    struct Save: Sendable {
+        var revoked: [RevokedEntry]?
+        var clock: UInt64
+    }
+
+    /// Writes a queued save; runs outside the loop lock, on the thread carrying out the outbox.
+    func write(_ save: Save) {
+        guard let store else { return }
+        if let entries = save.revoked {
+            do { try store.saveRevoked(entries) } catch { logger.log(.error, "saving revoked set: \(error)") }
         }
         do {
-            try store.saveClock(state.peer.clock.value)
-            state.savedClock = state.peer.clock.value
+            try store.saveClock(save.clock)
         } catch {
             logger.log(.error, "saving clock: \(error)")
+            loop.withLock { if $0.savedClock == save.clock { $0.savedClock = nil } }  // retried at the next housekeeping
         }
     }
 }

@@ -14,8 +14,11 @@ public enum EventLog {
     public static func read(_ path: String) -> [Record] {
         guard let bytes = try? System.readFile(path) else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
-            guard let json = try? JSON.parse(String(line)), let micros = json["t_us"]?.numberValue, let event = json["event"] else { return nil }
-            return Record(micros: UInt64(micros), event: event)
+            // The file is input like any other: a time out of UInt64's range skips the record.
+            guard let json = try? JSON.parse(String(line)), let micros = json["t_us"]?.numberValue.flatMap({ UInt64(exactly: $0.rounded(.down)) }),
+                let event = json["event"]
+            else { return nil }
+            return Record(micros: micros, event: event)
         }
     }
 

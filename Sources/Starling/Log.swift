@@ -27,7 +27,8 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
     }
 }
 
-/// One-line log records on stderr with a UTC timestamp.
+/// One-line log records on stderr with a UTC timestamp. The name and the message are escaped
+/// (`Escape.display`), so text from the network can never start a line of its own.
 public struct Logger: Sendable {
     public var level: LogLevel
     public var name: String
@@ -39,7 +40,12 @@ public struct Logger: Sendable {
 
     public func log(_ level: LogLevel, _ message: String) {
         guard level >= self.level else { return }
-        System.write("\(Self.timestamp(System.wallMicros())) \(level.label) [\(name)] \(message)\n", to: 2)
+        System.write(Self.line(level, name: name, message, micros: System.wallMicros()), to: 2)
+    }
+
+    /// One record as written, newline included.
+    static func line(_ level: LogLevel, name: String, _ message: String, micros: UInt64) -> String {
+        "\(timestamp(micros)) \(level.label) [\(Escape.display(name))] \(Escape.display(message))\n"
     }
 
     /// ISO 8601 UTC with milliseconds, computed without Foundation.

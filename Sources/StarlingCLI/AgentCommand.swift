@@ -96,7 +96,7 @@ enum AgentCommand {
             // A missing interface, a busy port or a bad key file is the operator's to fix: exit 2.
             throw .usage(UsageError(error.description))
         }
-        agent.run(handlingSignals: true)
+        do { try agent.run(handlingSignals: true) } catch { throw .failed(error.description) }
         return 0
     }
 }

@@ -1,4 +1,5 @@
 @preconcurrency import Glibc
+import Synchronization
 
 /// Waits on a few descriptors: the heart of the event loop.
 public enum Poller {
@@ -43,11 +44,72 @@ public final class WakePipe: Sendable {
         }
         return out
     }
+}
 
-    /// Routes SIGINT and SIGTERM into this pipe (for the foreground `starling agent`).
-    public func routeTerminationSignals() throws(Errno) {
-        try Sys.routeSignals([SIGINT, SIGTERM], toPipe: writeEnd)
+/// Signal numbers an agent handles, and routing them into a ``WakePipe``.
+public enum Signals {
+    public static let interrupt = SIGINT
+    public static let terminate = SIGTERM
+    public static let hangup = SIGHUP
+    public static let quit = SIGQUIT
+    public static let user1 = SIGUSR1
+    public static let pipe = SIGPIPE
+
+    /// `SIGTERM` for 15, and so on; `signal N` for the others.
+    public static func name(_ number: Int32) -> String {
+        switch number {
+        case SIGINT: "SIGINT"
+        case SIGTERM: "SIGTERM"
+        case SIGHUP: "SIGHUP"
+        case SIGQUIT: "SIGQUIT"
+        case SIGUSR1: "SIGUSR1"
+        case SIGPIPE: "SIGPIPE"
+        default: "signal \(number)"
+        }
     }
+
+    /// Routes `signals` into `pipe` (each arrival writes its number as one byte) and ignores
+    /// `ignored`, process-wide, until ``Route/restore()``. One route at a time per process.
+    public static func route(_ signals: [Int32], to pipe: WakePipe, ignoring ignored: [Int32]) throws(Errno) -> Route {
+        Route(saved: try Sys.routeSignals(signals, toPipe: pipe.writeEnd, ignoring: ignored))
+    }
+
+    /// The actions a ``route(_:to:ignoring:)`` replaced.
+    public final class Route: Sendable {
+        private let saved: Mutex<[(Int32, sigaction)]>
+
+        init(saved: [(Int32, sigaction)]) { self.saved = Mutex(saved) }
+
+        /// Puts the previous actions back (once); the pipe gets no more bytes.
+        public func restore() {
+            let taken = saved.withLock { saved in
+                defer { saved = [] }
+                return saved
+            }
+            if !taken.isEmpty { Sys.restoreSignals(taken) }
+        }
+    }
+}
+
+/// Delays between retries of a call that keeps failing (a poll that errors at once would
+/// otherwise spin a core): 1 ms, doubling up to `maximumMillis`, back to 1 ms after a success.
+public struct Backoff: Sendable, Equatable {
+    public let maximumMillis: UInt64
+    /// Failures since the last success.
+    public private(set) var failures: UInt64 = 0
+
+    public init(maximumMillis: UInt64 = 1_000) {
+        self.maximumMillis = maximumMillis
+    }
+
+    /// Records a failure and returns how long to wait before trying again.
+    public mutating func failed() -> UInt64 {
+        failures = failures == .max ? failures : failures + 1
+        let shift = min(failures - 1, 20)
+        return min(UInt64(1) << shift, maximumMillis)
+    }
+
+    public mutating func succeeded() { failures = 0 }
 }
 
 /// Runs work on a new detached thread.

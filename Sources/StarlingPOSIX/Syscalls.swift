@@ -4,6 +4,23 @@ import Synchronization
 /// Write end of the signal pipe, read by the async-signal-safe handler.
 let signalPipe = Atomic<Int32>(-1)
 
+#if DEBUG
+/// Debug builds only: makes the next calls of a system call fail, so tests reach error paths
+/// (a full socket buffer, a failing poll) on a real agent.
+public enum SyscallFaults {
+    /// The next `codes.count` calls of `name` (`sendto`, `poll`, `write`, ...) fail with these
+    /// errno values, one each, in order. Process-wide: use it in a test with a single agent.
+    public static func inject(_ name: String, _ codes: [Int32]) {
+        Sys.injected.withLock { $0[name, default: []].append(contentsOf: codes) }
+    }
+
+    /// How many injected failures of `name` are still to come.
+    public static func pending(_ name: String) -> Int { Sys.injected.withLock { $0[name]?.count ?? 0 } }
+
+    public static func clear() { Sys.injected.withLock { $0.removeAll() } }
+}
+#endif
+
 /// Every system call Starling makes goes through this file. Each wrapper retries EINTR (except
 /// close, which must never be retried on Linux) and turns failure into a typed ``Errno``.
 /// Debug builds let tests inject errors per call name to exercise those paths.
@@ -136,6 +153,9 @@ enum Sys {
     /// Like ``retrying(_:_:)`` but hands EINTR back, for calls whose caller must recompute its
     /// arguments (a poll timeout) before trying again.
     static func retryingOnce<T: BinaryInteger>(_ name: String, _ body: () -> T) throws(Errno) -> T {
+        #if DEBUG
+        if let code = takeInjected(name) { throw Errno(code, name) }
+        #endif
         let result = body()
         if result != -1 { return result }
         throw Errno(errno, name)
@@ -195,20 +215,47 @@ enum Sys {
         return spec
     }
 
-    /// Routes SIGINT and SIGTERM to a pipe, so the event loop sees them as readable input.
-    static func routeSignals(_ signals: [Int32], toPipe writeEnd: Int32) throws(Errno) {
+    /// Routes `signals` to a pipe, so the event loop sees them as readable input, and sets
+    /// `ignored` to SIG_IGN. Returns the previous actions, for ``restoreSignals(_:)``.
+    static func routeSignals(_ signals: [Int32], toPipe writeEnd: Int32, ignoring ignored: [Int32]) throws(Errno) -> [(Int32, sigaction)] {
         signalPipe.store(writeEnd, ordering: .releasing)
-        for signal in signals {
+        var saved: [(Int32, sigaction)] = []
+        for signal in signals + ignored {
             var action = sigaction()
-            action.__sigaction_handler.sa_handler = { number in
-                var byte = UInt8(truncatingIfNeeded: number)
-                let fd = signalPipe.load(ordering: .acquiring)
-                if fd >= 0 { _ = Glibc.write(fd, &byte, 1) }
+            if ignored.contains(signal) {
+                action.__sigaction_handler.sa_handler = SIG_IGN
+            } else {
+                // Async-signal-safe: an atomic load and write(2). errno is saved and restored so
+                // the interrupted code never sees the handler's write fail in its place.
+                action.__sigaction_handler.sa_handler = { number in
+                    let savedErrno = errno
+                    var byte = UInt8(truncatingIfNeeded: number)
+                    let fd = signalPipe.load(ordering: .acquiring)
+                    if fd >= 0 { _ = Glibc.write(fd, &byte, 1) }
+                    errno = savedErrno
+                }
             }
             sigemptyset(&action.sa_mask)
             action.sa_flags = SA_RESTART
-            _ = try retrying("sigaction") { sigaction(signal, &action, nil) }
+            var previous = sigaction()
+            do throws(Errno) {
+                _ = try retrying("sigaction") { sigaction(signal, &action, &previous) }
+            } catch {
+                restoreSignals(saved)
+                throw error
+            }
+            saved.append((signal, previous))
         }
+        return saved
+    }
+
+    /// Puts back what ``routeSignals(_:toPipe:ignoring:)`` replaced and stops writing to its pipe.
+    static func restoreSignals(_ saved: [(Int32, sigaction)]) {
+        for (signal, previous) in saved.reversed() {
+            var previous = previous
+            _ = sigaction(signal, &previous, nil)
+        }
+        signalPipe.store(-1, ordering: .releasing)
     }
 
     static func urandom(_ buffer: UnsafeMutableRawBufferPointer) throws(Errno) {
@@ -246,7 +293,12 @@ enum Sys {
         var empty = sigset_t()
         sigemptyset(&empty)
         posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        // ...and with every signal at its default action, whatever this process ignores
+        // (a test of how an agent handles SIGPIPE must not inherit SIG_IGN).
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let argv = ([path] + args).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0

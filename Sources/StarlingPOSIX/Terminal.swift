@@ -5,22 +5,24 @@
 public final class TerminalSession: Sendable {
     private let saved: termios
     private let signals: WakePipe
+    private let route: Signals.Route?
 
-    private init(saved: termios, signals: WakePipe) {
+    private init(saved: termios, signals: WakePipe, route: Signals.Route?) {
         self.saved = saved
         self.signals = signals
+        self.route = route
     }
 
     /// Enters the session, or nil when stdin is not a terminal.
     public static func enter() -> TerminalSession? {
         var original = termios()
         guard tcgetattr(0, &original) == 0, let signals = try? WakePipe() else { return nil }
-        try? signals.routeTerminationSignals()
+        let route = try? Signals.route([SIGINT, SIGTERM], to: signals, ignoring: [])
         var raw = original
         raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
         _ = tcsetattr(0, TCSANOW, &raw)
         System.write("\u{1B}[?1049h\u{1B}[?25l", to: 1)
-        return TerminalSession(saved: original, signals: signals)
+        return TerminalSession(saved: original, signals: signals, route: route)
     }
 
     /// Restores the terminal as it was.
@@ -28,6 +30,7 @@ public final class TerminalSession: Sendable {
         var original = saved
         _ = tcsetattr(0, TCSANOW, &original)
         System.write("\u{1B}[?25h\u{1B}[?1049l", to: 1)
+        route?.restore()
     }
 
     /// Redraws the screen with `lines`.

@@ -1,0 +1,111 @@
+import StarlingCore
+import StarlingPOSIX
+
+// The loop lock guards the core and nothing slow: whatever the core asks for that touches the
+// outside world (sendto, a log line, an event-log record, an embedder's handler, a state save)
+// is queued under the lock as an `Effect` and carried out after it is released. Every path that
+// runs the core — the receive loop, timers, `revoke`, `request`, `elect`, shutdown — goes
+// through `withCore` (or queues and calls `flush`), so every event reaches the handlers the
+// same way. One thread at a time carries out the queue, in the order it was filled, so sends
+// to a destination keep their order and handlers are never called concurrently.
+
+extension Agent {
+    /// One piece of work queued under the loop lock.
+    enum Effect: Sendable {
+        case send([UInt8], Destination)
+        case log(LogLevel, String)
+        /// One `--event-log` line: the event's JSON and when it was emitted.
+        case record(JSON, micros: UInt64, monoNanos: UInt64)
+        /// An event for the `onEvent` handlers.
+        case event(PeerEvent)
+        case save(Save)
+    }
+
+    /// Effects queued beyond this while another thread is carrying them out (a slow event
+    /// handler) make the producer wait, so the queue stays bounded.
+    static let outboxLimit = 16_384
+
+    /// Runs `body` on the core under the loop lock, then carries out what it queued.
+    @discardableResult
+    func withCore<Result: Sendable>(_ body: (inout LoopState, Now) -> Result) -> Result {
+        let result = loop.withLock { state in body(&state, System.now()) }
+        flush()
+        return result
+    }
+
+    /// Carries out the queued effects, outside the lock. When another thread is already doing
+    /// so it takes ours too, and this returns at once; `waitingForOthers` waits until the queue
+    /// is empty (at shutdown, so that the GOODBYEs and the save are done before exit).
+    func flush(waitingForOthers: Bool = false) {
+        var drainer = false
+        var waitedMillis: UInt64 = 0
+        while true {
+            enum Step { case run([Effect], [@Sendable (PeerEvent) -> Void]), wait, done }
+            let step = loop.withLock { state -> Step in
+                if !drainer && state.draining {
+                    return waitingForOthers || state.outbox.count > Self.outboxLimit ? .wait : .done
+                }
+                if state.outbox.isEmpty {
+                    state.draining = false
+                    return .done
+                }
+                state.draining = true
+                var effects: [Effect] = []
+                swap(&effects, &state.outbox)
+                return .run(effects, state.handlers)
+            }
+            switch step {
+            case .done:
+                return
+            case .wait:
+                // Bounded: a handler stuck forever must not keep shutdown from finishing.
+                if waitingForOthers && waitedMillis >= 2_000 { return }
+                System.sleep(millis: 1)
+                waitedMillis += 1
+            case .run(let effects, let handlers):
+                drainer = true
+                execute(effects, handlers: handlers)
+            }
+        }
+    }
+
+    private func execute(_ effects: [Effect], handlers: [@Sendable (PeerEvent) -> Void]) {
+        for effect in effects {
+            switch effect {
+            case .send(let bytes, let destination):
+                transmit(bytes, to: destination)
+            case .log(let level, let text):
+                logger.log(level, text)
+            case .record(let json, let micros, let monoNanos):
+                System.write("{\"t_us\":\(micros),\"mono_ns\":\(monoNanos),\"event\":\(json.serialized())}\n", to: eventLog)
+            case .event(let event):
+                for handler in handlers { handler(event) }
+            case .save(let save):
+                write(save)
+            }
+        }
+    }
+
+    /// Sends one datagram. A refusal (EAGAIN on a full buffer, ENOBUFS, an unreachable network)
+    /// loses it as the wire would, but is counted (`send_failed`) and logged at most every 10 s.
+    private func transmit(_ bytes: [UInt8], to destination: Destination) {
+        let target = switch destination {
+        case .group: configuration.group
+        case .peer(let endpoint): endpoint
+        }
+        let failure: Errno
+        do {
+            if try unicast.send(bytes, to: target) { return }
+            failure = Errno(Errno.wouldBlock.rawValue, "sendto")
+        } catch {
+            failure = error
+        }
+        let count = sendFailures.wrappingAdd(1, ordering: .relaxed).newValue
+        let now = System.now().nanos
+        let last = lastSendFailureLog.load(ordering: .relaxed)
+        if last == 0 || now &- last > .millis(10_000) {
+            lastSendFailureLog.store(max(now, 1), ordering: .relaxed)
+            logger.log(.warning, "sending to \(target) failed: \(failure) (\(count) failed sends so far; stats send_failed)")
+        }
+    }
+}
