@@ -14,8 +14,8 @@ public enum EventLog {
     public static func read(_ path: String) -> [Record] {
         guard let bytes = try? System.readFile(path) else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
-            guard let json = try? JSON.parse(String(line)), let micros = json["t_us"]?.numberValue, let event = json["event"] else { return nil }
-            return Record(micros: UInt64(micros), event: event)
+            guard let json = try? JSON.parse(String(line)), let micros = json["t_us"]?.uint64Value, let event = json["event"] else { return nil }
+            return Record(micros: micros, event: event)
         }
     }
 
