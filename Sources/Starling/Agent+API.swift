@@ -26,6 +26,9 @@ public struct RequestResult: Sendable {
     public var replies: [Reply]
     public var reason: RequestEnd
     public var expected: Int?
+    /// Replies that came only in part (pages still missing when collection stopped); filled by
+    /// ``ControlClient``, so that "no agent answered" is said only when nothing came.
+    public var incomplete: [RequestProgress.Partial] = []
 
     /// Adds the outcome of a further request of the same operation.
     mutating func append(_ next: RequestResult) {

@@ -8,11 +8,20 @@ public final class ControlClient {
     public let group: Endpoint
     let socket: UDPSocket
     var core: Peer
+    /// Where each agent of the last request answered from (agents reply from the unicast socket
+    /// they take requests on): the next request can go to the same agent by unicast.
+    public private(set) var responders: [NodeID: Endpoint] = [:]
+
+    /// Asked of the kernel for the socket's receive buffer: a reply of hundreds of pages arrives
+    /// in one burst (issue 14 item 26). Linux caps it at net.core.rmem_max.
+    public static let receiveBufferRequest = 4 << 20
+    /// The receive buffer the kernel granted (Linux reports twice the usable size).
+    public var receiveBuffer: Int { socket.receiveBuffer }
 
     public init(interface: String = "lo", group: Endpoint = AgentConfiguration.defaultGroup, cluster: String = "starling", keys: [AuthKey] = []) throws(AgentError) {
         let resolved: Interface
         do { resolved = try Interface.resolve(interface) } catch { throw .interface(error) }
-        do { socket = try UDPSocket.unicast(interface: resolved.address, port: 0) } catch { throw .socket(error) }
+        do { socket = try UDPSocket.unicast(interface: resolved.address, port: 0, receiveBuffer: Self.receiveBufferRequest) } catch { throw .socket(error) }
         self.group = group
         var rng = SplitMix64(seed: System.randomUInt64())
         var config = PeerConfig(name: "starling-cli-\(System.processID)", id: NodeID.random(using: &rng))
@@ -24,7 +33,8 @@ public final class ControlClient {
     }
 
     /// Sends `command` and blocks until the replies are in (see ``RequestOptions``). `onReply`
-    /// sees each reply as it arrives and may return false to stop early.
+    /// sees each reply as it arrives and may return false to stop early. Replies still missing
+    /// pages when collection stops are in ``RequestResult/incomplete``.
     public func request(
         _ command: String, args: [String] = [], target: String = "", to: Endpoint? = nil,
         options: RequestOptions = RequestOptions(), onReply: (Reply) -> Bool = { _ in true }
@@ -32,6 +42,12 @@ public final class ControlClient {
         var replies: [Reply] = []
         let (requestID, first) = core.request(command, args: args, target: target, to: to, options: options, now: System.now())
         var pending = first
+        responders = [:]
+        // The core forgets a request when it finishes: keep its last progress to report.
+        var progress = core.progress(ofRequest: requestID)
+        func finished(_ reason: RequestEnd, expected: Int?) -> RequestResult {
+            return RequestResult(replies: replies, reason: reason, expected: expected, incomplete: progress?.partial ?? [])
+        }
         var buffer = [UInt8](repeating: 0, count: 2048)
         while true {
             for action in pending {
@@ -45,11 +61,12 @@ public final class ControlClient {
                     let reply = Reply(name: from, id: node, status: status, body: body)
                     replies.append(reply)
                     if !onReply(reply) {
+                        progress = core.progress(ofRequest: requestID) ?? progress
                         core.cancelRequest(requestID)
-                        return RequestResult(replies: replies, reason: .limit, expected: nil)
+                        return finished(.limit, expected: nil)
                     }
                 case .emit(.requestFinished(let id, let reason, _, let expected)) where id == requestID:
-                    return RequestResult(replies: replies, reason: reason, expected: expected)
+                    return finished(reason, expected: expected)
                 default:
                     break
                 }
@@ -61,8 +78,11 @@ public final class ControlClient {
             if !ready.isEmpty {
                 while let (count, source) = buffer.withUnsafeMutableBytes({ try? socket.receive(into: $0) }) ?? nil {
                     let length = min(count, buffer.count)
-                    pending += buffer.withUnsafeBytes { core.onDatagram(UnsafeRawBufferPointer(rebasing: $0[0..<length]), from: source, now: System.now()) }
+                    let actions = buffer.withUnsafeBytes { core.onDatagram(UnsafeRawBufferPointer(rebasing: $0[0..<length]), from: source, now: System.now()) }
+                    for case .emit(.reply(let id, _, let node, _, _)) in actions where id == requestID { responders[node] = source }
+                    pending += actions
                 }
+                progress = core.progress(ofRequest: requestID) ?? progress
             }
             pending += core.onTick(now: System.now())
         }

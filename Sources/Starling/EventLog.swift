@@ -15,9 +15,7 @@ public enum EventLog {
         guard let bytes = try? System.readFile(path) else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
             // The file is input like any other: a time out of UInt64's range skips the record.
-            guard let json = try? JSON.parse(String(line)), let micros = json["t_us"]?.numberValue.flatMap({ UInt64(exactly: $0.rounded(.down)) }),
-                let event = json["event"]
-            else { return nil }
+            guard let json = try? JSON.parse(String(line)), let micros = json["t_us"]?.uint64Value, let event = json["event"] else { return nil }
             return Record(micros: micros, event: event)
         }
     }

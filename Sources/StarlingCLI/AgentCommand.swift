@@ -8,11 +8,11 @@ enum AgentCommand {
         name: "agent", summary: "run a peer in the foreground",
         usage: "starling agent [--name NAME] [--interface NAME|IPV4] [--group ADDR:PORT] [--port PORT] [--heartbeat-interval SECONDS] [--seed HOST:PORT]... [--key-file FILE] [--state-dir DIR] [--log-level LEVEL]",
         details: """
-          --name NAME               node name (default: starling-PID); unique in the cluster
+          --name NAME               node name, 1 to 64 bytes without control characters (default: starling-PID); unique in the cluster
           --interface NAME|IPV4     interface to join the group on (default: lo; env STARLING_INTERFACE)
           --group ADDR:PORT         multicast group (default: 239.255.83.84:5354; env STARLING_GROUP)
           --port PORT               unicast port (default: ephemeral)
-          --cluster NAME            cluster name carried in every datagram (default: starling)
+          --cluster NAME            cluster name carried in every datagram, 1 to 32 bytes (default: starling)
           --heartbeat-interval S    seconds between heartbeats (default: 0.15)
           --seed HOST:PORT          announce to this agent by unicast (repeatable; for networks without multicast)
           --no-multicast            send only by unicast to seeds and known members
@@ -38,18 +38,20 @@ enum AgentCommand {
 
     static func configuration(_ args: Arguments) throws(CLIError) -> (AgentConfiguration, LogLevel) {
         do {
-            var config = AgentConfiguration(name: args.value("--name") ?? "starling-\(System.processID)")
+            let name = args.value("--name") ?? "starling-\(System.processID)"
+            try Arguments.checkText(name, "--name", Limits.nameBytes)
+            var config = AgentConfiguration(name: name)
             config.interface = args.interface()
             config.group = try args.group()
             config.port = try args.number("--port", UInt16(0)...UInt16.max) ?? 0
-            config.cluster = args.value("--cluster") ?? "starling"
-            guard Limits.clusterBytes.contains(config.cluster.utf8.count) else { throw UsageError("--cluster must be 1 to 32 bytes") }
+            config.cluster = try args.cluster()
             if let seconds = try args.seconds("--heartbeat-interval", 0.01...60) { config.heartbeatMillis = UInt64(seconds * 1000) }
             config.seeds = try (args.values["--seed"] ?? []).map { (text) throws(UsageError) in try args.endpoint(text, "--seed", defaultPort: nil) }
             config.multicast = !args.has("--no-multicast")
             if !config.multicast && config.seeds.isEmpty { throw UsageError("--no-multicast needs at least one --seed") }
             config.keys = try args.keys()
             config.stateDirectory = args.value("--state-dir")
+            if config.stateDirectory?.isEmpty == true { throw UsageError("--state-dir needs a path") }
             config.strictState = args.has("--strict-state")
             if let quorum = args.value("--quorum") {
                 guard quorum == "majority" else { throw UsageError("--quorum takes 'majority'") }
@@ -63,6 +65,7 @@ enum AgentCommand {
             config.revokedMaxCount = try args.number("--max-revoked", 1...10_000_000) ?? 50_000
             if let seconds = try args.seconds("--revoked-max-age", 1...31_536_000) { config.revokedMaxAgeMillis = UInt64(seconds * 1000) }
             config.eventLog = args.value("--event-log")
+            if let path = config.eventLog { try checkAppendable(path) }
             config.faults.receiveDropRate = try rate(args, "--drop-rate")
             config.faults.sendDropRate = try rate(args, "--send-drop-rate")
             config.faults.delayNanos = (try args.number("--delay-ms", UInt64(0)...10_000) ?? 0) * 1_000_000
@@ -78,6 +81,17 @@ enum AgentCommand {
             return (config, level)
         } catch {
             throw CLIError(error)
+        }
+    }
+
+    /// The agent opens the event log after it has joined; a path it cannot append to is found
+    /// here instead, before anything starts (issue 14 item 26).
+    private static func checkAppendable(_ path: String) throws(UsageError) {
+        guard !path.isEmpty else { throw UsageError("--event-log needs a path") }
+        do {
+            System.close(try System.openAppend(path))
+        } catch {
+            throw UsageError("--event-log \(Escape.display(path)): cannot open it for appending: \(Errno(error.rawValue).description)")
         }
     }
 

@@ -87,9 +87,10 @@ struct Arguments {
         return number
     }
 
+    /// An IPv4 address and port; port 0 only where `defaultPort` is 0 (meaning "any port").
     func endpoint(_ text: String, _ name: String, defaultPort: UInt16?) throws(UsageError) -> Endpoint {
-        guard let endpoint = Endpoint(parsing: text, defaultPort: defaultPort) else {
-            throw UsageError("\(name) takes an IPv4 address and port (a.b.c.d:port), not '\(text)'")
+        guard let endpoint = Endpoint(parsing: text, defaultPort: defaultPort), endpoint.port != 0 || defaultPort == 0 else {
+            throw UsageError("\(name) takes an IPv4 address and port 1 to 65535 (a.b.c.d:port), not '\(Escape.display(text))'")
         }
         return endpoint
     }
@@ -100,6 +101,7 @@ struct Arguments {
         guard let text else { return AgentConfiguration.defaultGroup }
         let group = try endpoint(text, "--group", defaultPort: AgentConfiguration.defaultGroup.port)
         guard group.address >> 28 == 0xE else { throw UsageError("--group \(text) is not a multicast address (224.0.0.0/4)") }
+        guard group.port != 0 else { throw UsageError("--group \(text): the port must be 1 to 65535") }
         return group
     }
 
@@ -108,9 +110,36 @@ struct Arguments {
         value("--interface") ?? System.environment("STARLING_INTERFACE") ?? "lo"
     }
 
-    /// Keys from --key-file, then STARLING_KEY_FILE; none when neither is set.
-    func keys() throws(AgentError) -> [AuthKey] {
+    /// The cluster name: 1 to 32 bytes, no control characters.
+    func cluster() throws(UsageError) -> String {
+        let cluster = value("--cluster") ?? "starling"
+        try Self.checkText(cluster, "--cluster", Limits.clusterBytes)
+        return cluster
+    }
+
+    /// `--to`: a name, glob or comma list of at most 128 bytes (empty: every agent).
+    func target() throws(UsageError) -> String {
+        let target = value("--to") ?? ""
+        guard Limits.targetBytes.contains(target.utf8.count) else {
+            throw UsageError("--to must be at most \(Limits.targetBytes.upperBound) bytes (it has \(target.utf8.count))")
+        }
+        return target
+    }
+
+    /// A name, cluster or topic given on the command line: `bytes` long, no control characters
+    /// (they would travel to every agent's log and table).
+    static func checkText(_ text: String, _ what: String, _ bytes: ClosedRange<Int>) throws(UsageError) {
+        guard bytes.contains(text.utf8.count) else {
+            throw UsageError("\(what) must be \(bytes.lowerBound) to \(bytes.upperBound) bytes (it has \(text.utf8.count))")
+        }
+        guard Escape.display(text) == text else { throw UsageError("\(what) '\(Escape.display(text))' holds a control character") }
+    }
+
+    /// Keys from --key-file, then STARLING_KEY_FILE (an empty variable counts as unset); none
+    /// when neither is set. `--key-file ""` is a mistake, not "no keys".
+    func keys() throws(CLIError) -> [AuthKey] {
+        if let path = value("--key-file"), path.isEmpty { throw .usage(UsageError("--key-file needs a path")) }
         guard let path = value("--key-file") ?? System.environment("STARLING_KEY_FILE"), !path.isEmpty else { return [] }
-        return try KeyFile.load(path)
+        do { return try KeyFile.load(path) } catch { throw CLIError(error) }
     }
 }

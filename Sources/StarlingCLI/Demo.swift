@@ -39,14 +39,14 @@ enum Demo {
         }
         let joins = (1..<count).flatMap { index in EventLog.read("\(folder)/demo-\(index).events").filter { $0.kind == "joined" }.map(\.micros) }
         let lastJoin = joins.max() ?? lastSpawn
-        Output.line("1. discovery: \(count - 1) agents started in \(Output.millis((lastSpawn - firstSpawn) * 1_000)); each listed all others alive \(Output.millis((lastJoin > lastSpawn ? lastJoin - lastSpawn : 0) * 1_000)) after the last start")
+        Output.line("1. discovery: \(count - 1) agents started in \(Output.millis(nanos(from: firstSpawn, to: lastSpawn))); each listed all others alive \(Output.millis(nanos(from: lastSpawn, to: lastJoin))) after the last start")
         var started = System.now().nanos
 
         // 2. Revoke.
         let task = "task-\(System.randomUInt64() % 1_000_000)"
         started = System.now().nanos
         let revoke = client.request("revoke", args: [task], options: RequestOptions(idleTimeout: .millis(500), deadline: .millis(2_000)))
-        Output.line("2. revoke \(task): stored by \(revoke.replies.count) agents, all acknowledged in \(Output.millis(System.now().nanos - started))")
+        Output.line("2. revoke \(task): stored by \(revoke.replies.count) agents, all acknowledged in \(Output.millis(System.now().nanos &- started))")
 
         // 3. Mingle: a late joiner pulls the revoked set and the clock. Times come from the
         // agents' own event logs, not from this loop's polling.
@@ -58,14 +58,14 @@ enum Demo {
         else {
             throw .failed("\(joiner) did not sync within 5 s")
         }
-        Output.line("3. mingle: \(joiner) joined and synced clock and revoked set (holds \(task)) \(Output.millis((synced.micros - spawnedAt) * 1_000)) after its process was started")
+        Output.line("3. mingle: \(joiner) joined and synced clock and revoked set (holds \(task)) \(Output.millis(nanos(from: spawnedAt, to: synced.micros))) after its process was started")
 
         // 4. Election.
         started = System.now().nanos
         let election = client.request("elect", args: ["demo"], options: RequestOptions(idleTimeout: .millis(1_000), deadline: .millis(3_000)))
         let leaders = Set(election.replies.compactMap { $0.json["leader"]?.stringValue })
         guard leaders.count == 1, let leader = leaders.first else { throw .failed("election did not agree: \(leaders)") }
-        Output.line("4. election 'demo': \(election.replies.count) agents agree on \(leader) in \(Output.millis(System.now().nanos - started)) (lowest Lamport stamp wins)")
+        Output.line("4. election 'demo': \(election.replies.count) agents agree on \(leader) in \(Output.millis(System.now().nanos &- started)) (lowest Lamport stamp wins)")
 
         // 5. Failure detection and re-election.
         guard let victim = children.first(where: { $0.0 == leader }) else { throw .failed("leader \(leader) is not ours") }
@@ -79,7 +79,7 @@ enum Demo {
         let deaths = survivors.compactMap { name in
             EventLog.first("\(folder)/\(name).events", since: killedAt) { $0.kind == "dead" && $0.event["name"]?.stringValue == leader }?.micros
         }
-        Output.line("5. kill -9 \(leader): every survivor marked it dead within \(Output.millis(((deaths.max() ?? killedAt) - killedAt) * 1_000)) (first after \(Output.millis(((deaths.min() ?? killedAt) - killedAt) * 1_000)))")
+        Output.line("5. kill -9 \(leader): every survivor marked it dead within \(Output.millis(nanos(from: killedAt, to: deaths.max() ?? killedAt))) (first after \(Output.millis(nanos(from: killedAt, to: deaths.min() ?? killedAt))))")
         guard waitFor(deadlineMillis: 5_000, { agreedLeader(client, "demo", excluding: leader) != nil }) != nil else {
             throw .failed("no new leader agreed within 5 s")
         }
@@ -87,10 +87,17 @@ enum Demo {
         let adopted = survivors.compactMap { name in
             EventLog.first("\(folder)/\(name).events", since: killedAt) { $0.kind == "leader" && $0.event["leader"]?.stringValue == newLeader }?.micros
         }
-        Output.line("   new leader \(newLeader) agreed by all survivors \(Output.millis(((adopted.max() ?? killedAt) - killedAt) * 1_000)) after the kill")
+        Output.line("   new leader \(newLeader) agreed by all survivors \(Output.millis(nanos(from: killedAt, to: adopted.max() ?? killedAt))) after the kill")
         children.removeAll { $0.0 == leader }
         Output.line("")
         return 0
+    }
+
+    /// Nanoseconds between two wall-clock readings in microseconds (event-log times are read
+    /// from files): 0 when the clock stepped back, saturated when absurdly far apart.
+    static func nanos(from start: UInt64, to end: UInt64) -> UInt64 {
+        let (product, overflow) = (end > start ? end - start : 0).multipliedReportingOverflow(by: 1_000)
+        return overflow ? UInt64.max : product
     }
 
     /// Polls `condition` every 10 ms; the monotonic time it first held, or nil at the deadline.
@@ -114,7 +121,7 @@ enum Demo {
     /// Every agent answering reports `count` alive members, itself included.
     static func allSee(_ client: ControlClient, _ count: Int) -> Bool {
         let all = stats(client)
-        return all.count == count && all.allSatisfy { $0["members"]?["alive"]?.numberValue == Double(count) }
+        return all.count == count && all.allSatisfy { $0["members"]?["alive"]?.uint64Value == UInt64(count) }
     }
 
     static func holds(_ client: ControlClient, _ name: String, _ id: String) -> Bool {

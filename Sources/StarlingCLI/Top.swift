@@ -11,41 +11,29 @@ enum Top {
         let session = terminal ? TerminalSession.enter() : nil
         defer { session?.leave() }
         let rounds = args.value("--timeout").map { _ in max(1, Int(client.timeout / 1_000_000_000)) } ?? Int.max
-        var previous: [String: (UInt64, UInt64)] = [:]
+        var previous: Display.Traffic = [:]
         for round in 0..<rounds {
             let started = System.now().nanos
             let result = client.client.request("stats", options: RequestOptions(idleTimeout: .millis(150), deadline: .millis(800)))
-            let stats = result.replies.map(\.json).sorted { ($0["name"]?.plain ?? "") < ($1["name"]?.plain ?? "") }
+            let responders = client.client.responders
+            let byName = result.replies.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            let stats = byName.map(\.json)
             var lines: [String] = []
             lines.append("starling top — group \(client.client.group) — \(stats.count) agents answered — \(Logger.timestamp(System.wallMicros()))")
             lines.append("")
-            var rows: [[String]] = []
-            for document in stats {
-                let name = document["name"]?.plain ?? "?"
-                let inCount = UInt64(document["datagrams_in"]?.numberValue ?? 0)
-                let outCount = UInt64(document["datagrams_out"]?.numberValue ?? 0)
-                let rate = previous[name].map { "\(inCount &- $0.0)/\(outCount &- $0.1)" } ?? "-"
-                previous[name] = (inCount, outCount)
-                let members = document["members"]
-                rows.append([name, members?["alive"]?.plain ?? "-", members?["suspect"]?.plain ?? "-", members?["dead"]?.plain ?? "-",
-                    members?["left"]?.plain ?? "-", document["clock"]?.plain ?? "-", document["incarnation"]?.plain ?? "-",
-                    document["revoked"]?.plain ?? "-", rate,
-                    String(Int((document["resident_bytes"]?.numberValue ?? 0) / 1_048_576)) + " MB"])
-            }
-            lines.append(Output.table(["AGENT", "ALIVE", "SUSPECT", "DEAD", "LEFT", "CLOCK", "INC", "REVOKED", "DGRAMS IN/OUT PER S", "RSS"], rows))
-            if let first = stats.first, case .object(let leaders)? = first["leaders"], !leaders.isEmpty {
+            lines.append(Output.table(Display.topHeader, Display.topRows(stats, previous: &previous)))
+            if let leaders = stats.first.flatMap(Display.leadersLine) {
                 lines.append("")
-                lines.append("leaders: " + leaders.map { "\($0.0)=\($0.1.plain)" }.joined(separator: "  "))
+                lines.append(leaders)
             }
-            if let first = result.replies.first {
-                let view = client.client.request("members", target: first.name, options: RequestOptions(expected: 1, idleTimeout: .millis(150), deadline: .millis(500)))
-                if let rowsJSON = view.replies.first?.json["members"]?.arrayValue {
+            if let first = byName.first {
+                // The first agent's view, asked of it alone by unicast.
+                let view = client.client.request("members", target: Glob.isLiteral(first.name) ? first.name : "", to: responders[first.id],
+                    options: RequestOptions(expected: 1, idleTimeout: .millis(150), deadline: .millis(500)))
+                if let body = view.replies.first?.json {
                     lines.append("")
-                    lines.append("members as \(first.name) sees them:")
-                    lines.append(Output.table(["NAME", "STATUS", "ADDRESS", "INCARNATION", "CLOCK", "HEARTBEAT AGE"], rowsJSON.map {
-                        [$0["name"]?.plain ?? "", $0["status"]?.plain ?? "", $0["address"]?.plain ?? "", $0["incarnation"]?.plain ?? "",
-                         $0["clock"]?.plain ?? "", ($0["heartbeat_age_ms"]?.plain ?? "") + " ms"]
-                    }))
+                    lines.append("members as \(Escape.display(first.name)) sees them:")
+                    lines.append(Output.table(Display.membersHeader, Display.memberRows(body)))
                 }
             }
             if let session {
@@ -55,7 +43,7 @@ enum Top {
                 Output.line()
             }
             if round == rounds - 1 { break }
-            let spent = System.now().nanos - started
+            let spent = System.now().nanos &- started
             let wait = spent < .millis(1_000) ? .millis(1_000) - spent : 0
             if let session { if session.waitForQuit(nanos: wait) { break } } else { System.sleep(millis: wait / 1_000_000) }
         }

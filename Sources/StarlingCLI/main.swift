@@ -7,11 +7,11 @@ import StarlingPOSIX
 let clientDetails = """
       --group ADDR:PORT       multicast group (default: 239.255.83.84:5354; env STARLING_GROUP)
       --interface NAME|IPV4   interface to send on (default: lo; env STARLING_INTERFACE)
-      --to NAME               ask only this agent (or a glob such as 'web-*', or a comma list)
+      --to NAME               ask only this agent (or a glob such as 'web-*', or a comma list; at most 128 bytes)
       --timeout SECONDS       give up after this long (default: 2)
       --json                  print exactly one JSON document
       --key-file FILE         cluster keys (env STARLING_KEY_FILE)
-      --cluster NAME          cluster name (default: starling)
+      --cluster NAME          cluster name, 1 to 32 bytes (default: starling)
       --seed HOST:PORT        ask this agent by unicast (clusters run with --no-multicast)
     """
 
@@ -29,7 +29,8 @@ let specs: [CommandSpec] = [
     clientSpec("stats", "counters and state of every agent", "starling stats [--json] [--to NAME]"),
     clientSpec("revoke", "revoke ids on every agent; answers once stored", "starling revoke ID... [--file FILE|-] [--json]",
         positional: 0...Int.max, extra: [("--file", "--file FILE|-           ids to revoke, one per line (- reads standard input; # comments)")]),
-    clientSpec("revoked", "list an agent's revoked ids", "starling revoked [--json] [--to NAME]"),
+    clientSpec("revoked", "list an agent's revoked ids, page by page", "starling revoked [--limit N] [--json] [--to NAME]",
+        extra: [("--limit", "--limit N               list at most N ids (default: all)")]),
     clientSpec("clock", "print every agent's Lamport clock", "starling clock [--json]"),
     clientSpec("elect", "hold an election for TOPIC and print the agreed leader", "starling elect TOPIC [--json]", positional: 1...1),
     clientSpec("leader", "print an agent's leader for TOPIC", "starling leader TOPIC [--json] [--to NAME]", positional: 1...1),
@@ -99,12 +100,12 @@ func main() -> Int32 {
             case "members": return client.members()
             case "ping": return client.ping()
             case "stats": return client.stats()
-            case "revoke": return client.revoke()
-            case "revoked": return client.revoked()
+            case "revoke": return try client.revoke()
+            case "revoked": return try client.revoked()
             case "clock": return client.clock()
-            case "elect": return client.elect()
-            case "leader": return client.leader()
-            case "shutdown": return client.shutdown()
+            case "elect": return try client.elect()
+            case "leader": return try client.leader()
+            case "shutdown": return try client.shutdown()
             case "watch": return client.watch()
             default: return 2
             }
