@@ -122,18 +122,17 @@ extension Peer {
             }
             return
         }
-        if replaced[id] != nil {
-            // A replaced id that still talks was no restart: two agents share a name. Say so
-            // once and keep the newer one, rather than flap between them.
-            if replaced[id] != 0 {
-                replaced[id] = 0
-                actions.append(.emit(.duplicateName(name: header.name, ids: [id] + (byName[ByteString(header.name)].map { [$0] } ?? []))))
-            }
-            return
-        }
+        // A replaced id that still talks was no restart (two agents share a name, or a datagram
+        // forged a "restart"): take it back beside the newer id and say so, rather than drop a
+        // live member for good or flap between the two (Protocol.md §6.1.2).
+        let wasReplaced = replaced.removeValue(forKey: id) != nil
         guard admitNewMember(now: now) else { return }
         reaped[id] = nil
-        replaceSameName(header.name, newID: id, address: endpoint.address, now: now, into: &actions)
+        if wasReplaced {
+            actions.append(.emit(.duplicateName(name: header.name, ids: [id] + (byName[ByteString(header.name)].map { [$0] } ?? []))))
+        } else {
+            replaceSameName(header.name, newID: id, address: endpoint.address, now: now, into: &actions)
+        }
         store(Member(id: id, name: header.name, endpoint: endpoint, incarnation: header.incarnation,
             status: .alive, intervalMillis: Member.clampInterval(intervalMillis ?? config.intervalMillis), lastHeard: now.nanos,
             statusSince: now.nanos, clock: header.stamp), for: id)
@@ -314,7 +313,7 @@ extension Peer {
             }
         }
         reaped = reaped.filter { now.nanos &- $0.value < config.reapAfter }
-        replaced = replaced.filter { $0.value == 0 || now.nanos &- $0.value < config.reapAfter }
+        replaced = replaced.filter { now.nanos &- $0.value < config.reapAfter }
         nextCheckAt = max(next, now.nanos + 1)
     }
 

@@ -22,8 +22,8 @@ public struct Peer: Sendable {
     var admissions: TokenBucket
     /// Bytes this peer may still send in answer to requests (Protocol.md §6.6).
     var answers: AnswerBudget
-    /// Ids replaced by a restart under the same name (time of replacement; 0 once reported as a
-    /// duplicate because the old id kept talking).
+    /// Ids replaced by a restart under the same name, with the time of replacement (kept one
+    /// reap time, to refuse second-hand gossip that would bring them back).
     var replaced: [NodeID: UInt64] = [:]
     public internal(set) var revoked: RevokedSet
     public internal(set) var counters = Counters()
@@ -266,7 +266,7 @@ public struct Peer: Sendable {
         default: intervalHint = nil
         }
         heardFrom(header, at: replyTo, intervalMillis: intervalHint, now: now, into: &actions)
-        // A sender the view has no room for (or a replaced id still talking) is heard no further.
+        // A sender the view has no room for is heard no further.
         guard members[header.sender] != nil else { return }
         switch message.payload {
         case .announce(let beat): onBeat(beat, header: header, announce: true, replyTo: replyTo, now: now, into: &actions)

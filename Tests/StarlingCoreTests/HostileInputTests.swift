@@ -112,6 +112,26 @@ final class HostileInputTests: XCTestCase {
         XCTAssertTrue(regossiped, "the verdict goes back to the member that still talks")
     }
 
+    /// Found by the stateful fuzzer (issue 14, flood design): one datagram carrying a member's
+    /// name under a new id from its address made every peer drop the real member for good. The
+    /// real one talks on, so it is taken back beside the forged id, and the forged one dies.
+    func testForgedRestartDoesNotEvictTheRealMember() {
+        var h = started()
+        h.beat(from: alice, name: "alice")
+        let forged = NodeID(high: 0x666, low: 6)
+        h.beat(from: forged, name: "alice")
+        XCTAssertNil(h.peer.members[alice], "looks like a restart at first")
+        for _ in 0..<20 {
+            h.beat(from: alice, name: "alice")
+            h.advance(150 * ms)
+        }
+        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
+        XCTAssertEqual(h.peer.members[forged]?.status, .dead)
+        XCTAssertTrue(h.events.contains { if case .duplicateName(let name, _) = $0 { name == "alice" } else { false } })
+        h.advance(61_000 * ms)
+        XCTAssertTrue(h.peer.replaced.isEmpty, "no replaced id is kept forever")
+    }
+
     // MARK: Pagination sized by the codec (item 6)
 
     /// Item 6: each MEMBERS entry was counted one byte short, so a full page encoded above 1,400
@@ -259,8 +279,12 @@ final class HostileInputTests: XCTestCase {
             $0.limits.replayWindows = 16
         }
         let senders = (0..<17).map { NodeID(high: 0x400, low: UInt64($0)) }
-        for (index, sender) in senders.enumerated() { h.beat(from: sender, name: "s\(index)") }
+        for (index, sender) in senders.enumerated() {
+            h.beat(from: sender, name: "s\(index)")
+            h.now += ms  // heard one after another: the first is the least recent
+        }
         XCTAssertEqual(h.peer.replay.count, 16)
+        XCTAssertNil(h.peer.replay[senders[0]])
         XCTAssertEqual(h.peer.counters.drops["replay_windows_full"], 1)
         // The 17th sender pushed out only the first: the second's old datagram is still a replay
         // (clearing the whole table, as before, let it through).
