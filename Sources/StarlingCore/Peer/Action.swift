@@ -1,0 +1,23 @@
+/// Where a datagram goes.
+public enum Destination: Hashable, Sendable {
+    case group
+    case peer(Endpoint)
+}
+
+/// What the shell must do after a call into the core.
+public enum Action: Sendable {
+    case send([UInt8], Destination)
+    case emit(PeerEvent)
+    /// The revoked set changed: persist it soon (the shell batches writes).
+    case stateChanged
+    /// An authorised `shutdown` command asked this peer to stop cleanly.
+    case shutdown(requestedBy: String)
+}
+
+/// Why a request stopped collecting replies (Protocol.md §6.5).
+public enum RequestEnd: String, Sendable {
+    case allReplied = "all_replied"
+    case limit
+    case idle
+    case deadline
+}
