@@ -7,7 +7,7 @@ import StarlingPOSIX
 public final class ControlClient {
     public let group: Endpoint
     let socket: UDPSocket
-    var core: Peer
+    var core: ControlRequester
     /// Where each agent of the last request answered from (agents reply from the unicast socket
     /// they take requests on): the next request can go to the same agent by unicast.
     public private(set) var responders: [NodeID: Endpoint] = [:]
@@ -29,7 +29,7 @@ public final class ControlClient {
         config.keys = keys
         config.replyPort = socket.local.port
         config.randomSeed = rng.next()
-        core = Peer(config: config)
+        core = ControlRequester(config: config)
     }
 
     /// Sends `command` and blocks until the replies are in (see ``RequestOptions``). `onReply`

@@ -15,14 +15,22 @@ final class ControlTests: XCTestCase {
         h.events.compactMap { if case .requestFinished(_, let reason, _, _) = $0 { reason } else { nil } }
     }
 
-    func testEndsEarlyWhenEveryExpectedMemberReplied() {
-        var h = PeerHarness()
-        let (id, actions) = h.peer.request("ping", now: h.time)
-        h.record(actions)
-        reply(&h, id, from: a, name: "a")
-        XCTAssertTrue(finished(h).isEmpty)
-        reply(&h, id, from: b, name: "b")
-        XCTAssertEqual(finished(h), [.allReplied], "the replies said two members exist")
+    func testEndsEarlyWhenEveryExpectedMemberReplied() throws {
+        // A requester that is not a member (the CLI) learns from the replies how many to expect.
+        var requester = ControlRequester(config: PeerConfig(name: "cli", id: NodeID(high: 99, low: 1)))
+        let now = Now(nanos: 1_000_000_000, wallMillis: 1_800_000_000_000)
+        let (id, _) = requester.request("ping", now: now)
+        var ends: [RequestEnd] = []
+        for (sequence, (node, name)) in [(a, "a"), (b, "b")].enumerated() {
+            let header = Header(sequence: UInt64(sequence + 1), stamp: 1, sender: node, incarnation: 0, replyPort: 9100, cluster: "starling", name: name)
+            let reply = ControlReply(requestID: id, status: .ok, memberCount: 2, page: 0, pageCount: 1, body: Array("{}".utf8))
+            let bytes = try Codec().encode(Message(header: header, payload: .controlReply(reply)))
+            XCTAssertTrue(ends.isEmpty)
+            for case .emit(.requestFinished(_, let reason, _, _)) in requester.onDatagram(bytes, from: Endpoint(address: 0x7F00_0001, port: 9100), now: now) {
+                ends.append(reason)
+            }
+        }
+        XCTAssertEqual(ends, [.allReplied], "the replies said two members exist")
     }
 
     func testLimitIdleAndHardDeadline() {

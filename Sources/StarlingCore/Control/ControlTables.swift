@@ -59,7 +59,7 @@ struct RunOnceTable: Sendable {
     /// second however many requests arrive; an entry may outlive its time by that second.
     mutating func prune(now: UInt64) {
         guard now >= nextPruneAt else { return }
-        nextPruneAt = Peer.later(now, .millis(1_000))
+        nextPruneAt = UInt64.later(now, .millis(1_000))
         for (key, entry) in entries where entry.expires <= now { forget(key) }
     }
 
@@ -93,7 +93,7 @@ struct ElectWaiters: Sendable {
     mutating func add(_ topic: String, sender: NodeID, endpoint: Endpoint, requestID: UInt32, now: UInt64) -> Bool {
         let waiting = byTopic[ByteString(topic)]?.count ?? 0
         guard waiting < Self.perTopic, count < Self.capacity else { return false }
-        let waiter = Waiter(sender: sender, endpoint: endpoint, requestID: requestID, expires: Peer.later(now, Self.lifetime))
+        let waiter = Waiter(sender: sender, endpoint: endpoint, requestID: requestID, expires: UInt64.later(now, Self.lifetime))
         byTopic[ByteString(topic), default: []].append(waiter)
         count += 1
         return true
@@ -112,7 +112,7 @@ struct ElectWaiters: Sendable {
     /// Drops expired waiters, at most once per second.
     mutating func prune(now: UInt64) {
         guard now >= nextPruneAt, count > 0 else { return }
-        nextPruneAt = Peer.later(now, .millis(1_000))
+        nextPruneAt = UInt64.later(now, .millis(1_000))
         for (topic, waiting) in byTopic {
             let kept = waiting.filter { $0.expires > now }
             guard kept.count != waiting.count else { continue }

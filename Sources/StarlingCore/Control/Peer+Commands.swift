@@ -1,10 +1,17 @@
 /// The control commands every agent answers (Protocol.md §3.5.1). Bodies are JSON objects that
 /// always carry `name`.
 extension Peer {
+    mutating func onControlRequest(_ request: ControlRequest, header: Header, replyTo: Endpoint, now: Now) {
+        guard responder.admit(request, from: header.sender, replyTo: replyTo, now: now, started: started,
+            liveCount: membership.liveCount, out: &outbox)
+        else { return }
+        let (status, body) = execute(request, requester: header.name, sender: header.sender, replyTo: replyTo, now: now)
+        guard let body else { return }
+        responder.answer(request, from: header.sender, status: status, body: body, replyTo: replyTo, liveCount: membership.liveCount, out: &outbox)
+    }
+
     /// Runs one command. A nil body means the reply is sent later (an election in progress).
-    mutating func execute(
-        _ request: ControlRequest, requester: String, sender: NodeID, replyTo: Endpoint, now: Now, into actions: inout [Action]
-    ) -> (ControlStatus, String?) {
+    mutating func execute(_ request: ControlRequest, requester: String, sender: NodeID, replyTo: Endpoint, now: Now) -> (ControlStatus, String?) {
         let name: (String, JSON) = ("name", .string(config.name))
         switch request.command {
         case "ping":
@@ -15,47 +22,47 @@ extension Peer {
             return (.ok, JSON.object([name, ("members", .array(memberRows(now: now)))]).serialized())
         case "revoke":
             guard !request.args.isEmpty, request.args.allSatisfy({ Limits.revokedIDBytes.contains($0.utf8.count) }) else {
-                return (.error, Self.error("revoke takes ids of 1 to 128 bytes"))
+                return (.error, Responder.error("revoke takes ids of 1 to 128 bytes"))
             }
-            let stored = storeRevoked(request.args, by: requester, now: now, into: &actions)
-            return (.ok, JSON.object([name, ("stored", .int(stored)), ("count", .int(revoked.count))]).serialized())
+            let stored = sync.storeRevoked(request.args, by: requester, now: now, out: &outbox)
+            return (.ok, JSON.object([name, ("stored", .int(stored)), ("count", .int(sync.revoked.count))]).serialized())
         case "revoked":
             return revokedPage(request.args)
         case "clock":
             return (.ok, JSON.object([name, ("clock", .int(clock.value)), ("incarnation", .int(incarnation))]).serialized())
         case "elect":
             guard let topic = request.args.first, Limits.topicBytes.contains(topic.utf8.count) else {
-                return (.error, Self.error("elect takes a topic of 1 to 64 bytes"))
+                return (.error, Responder.error("elect takes a topic of 1 to 64 bytes"))
             }
-            guard pendingElectReplies.add(topic, sender: sender, endpoint: replyTo, requestID: request.requestID, now: now.nanos) else {
-                counters.drop("elect_waiters_full")
-                return (.refused, Self.error("too many elect requests are waiting for a decision; try again later"))
+            guard responder.electWaiters.add(topic, sender: sender, endpoint: replyTo, requestID: request.requestID, now: now.nanos) else {
+                outbox.drop("elect_waiters_full")
+                return (.refused, Responder.error("too many elect requests are waiting for a decision; try again later"))
             }
-            electOnRequest(topic, now: now, into: &actions)
+            answer(leadership.electOnRequest(topic, context: electionContext(now), out: &outbox))
             return (.ok, nil)
         case "leader":
             if let topic = request.args.first {
                 return (.ok, leaderJSON(topic).serialized())
             }
-            let topics = elections.keys.sorted().map { leaderJSON($0.string) }
+            let topics = leadership.table.keys.sorted().map { leaderJSON($0.string) }
             return (.ok, JSON.object([name, ("leaders", .array(topics))]).serialized())
         case "shutdown":
             guard !config.keys.isEmpty else {
-                return (.refused, Self.error("shutdown is refused: the cluster runs without a key (see --key-file)"))
+                return (.refused, Responder.error("shutdown is refused: the cluster runs without a key (see --key-file)"))
             }
             guard Glob.isLiteral(request.target) else {
-                return (.refused, Self.error("shutdown names exactly one agent"))
+                return (.refused, Responder.error("shutdown names exactly one agent"))
             }
-            actions.append(.shutdown(requestedBy: requester))
+            outbox.append(.shutdown(requestedBy: requester))
             return (.ok, JSON.object([name, ("stopping", .bool(true))]).serialized())
         case "watch":
-            guard addWatcher(replyTo, requestID: request.requestID, now: now) else {
-                counters.drop("watchers_full")
-                return (.refused, Self.error("watch is refused: \(Self.watcherLimit) watchers already (each lasts 10 s)"))
+            guard responder.addWatcher(replyTo, requestID: request.requestID, now: now) else {
+                outbox.drop("watchers_full")
+                return (.refused, Responder.error("watch is refused: \(Responder.watcherLimit) watchers already (each lasts 10 s)"))
             }
             return (.ok, JSON.object([name, ("event", .string("watching"))]).serialized())
         default:
-            return (.unknownCommand, Self.error("unknown command '\(request.command)'"))
+            return (.unknownCommand, Responder.error("unknown command '\(request.command)'"))
         }
     }
 
@@ -67,20 +74,20 @@ extension Peer {
     /// would pass 64 KiB, so that every reply can be kept for retries (Protocol.md §3.5.1);
     /// `more` says whether ids follow the last one listed.
     mutating func revokedPage(_ args: [String]) -> (ControlStatus, String) {
-        guard args.count <= 2 else { return (.error, Self.error("revoked takes at most a limit and a cursor")) }
+        guard args.count <= 2 else { return (.error, Responder.error("revoked takes at most a limit and a cursor")) }
         var limit = Self.revokedPageLimit
         if let text = args.first {
             guard let value = Self.decimal(text, max: Self.revokedPageLimit), value >= 1 else {
-                return (.error, Self.error("revoked: the limit must be a decimal number from 1 to \(Self.revokedPageLimit)"))
+                return (.error, Responder.error("revoked: the limit must be a decimal number from 1 to \(Self.revokedPageLimit)"))
             }
             limit = value
         }
         let cursor = args.count == 2 ? args[1] : ""
         // A row's JSON is longer than its entry on the wire, so one body's worth of wire bytes
         // holds every row that can fit the body.
-        let (candidates, last) = revoked.page(after: cursor, mask: .max, budget: RunOnceTable.bodyLimit)
+        let (candidates, last) = sync.revoked.page(after: cursor, mask: .max, budget: RunOnceTable.bodyLimit)
         let name = ("name", JSON.string(config.name))
-        let count = ("count", JSON.int(revoked.count))
+        let count = ("count", JSON.int(sync.revoked.count))
         // `false` is the longer of the two values of `more`.
         var used = JSON.object([name, count, ("ids", .array([])), ("more", .bool(false))]).serialized().utf8.count
         var rows: [JSON] = []
@@ -114,20 +121,7 @@ extension Peer {
 
     func leaderJSON(_ topic: String) -> JSON {
         let leader = leader(of: topic)
-        return .object([("name", .string(config.name)), ("topic", .string(topic)),
-            ("leader", leader.name.map { .string($0) } ?? .null), ("term", .int(leader.term))])
-    }
-
-    /// Replies to `elect` requests once this peer has decided, and keeps the answer for their
-    /// retries.
-    mutating func answerElectRequests(_ topic: String, into actions: inout [Action]) {
-        let waiting = pendingElectReplies.take(topic)
-        guard !waiting.isEmpty else { return }
-        let body = leaderJSON(topic).serialized()
-        for waiter in waiting {
-            recentRequests.keep(RequestKey(sender: waiter.sender, requestID: waiter.requestID), status: .ok, body: body)
-            sendReply(requestID: waiter.requestID, status: .ok, body: body, to: waiter.endpoint, into: &actions)
-        }
+        return Responder.leaderJSON(name: config.name, topic: topic, leader: leader.name, term: leader.term)
     }
 
     /// This peer first, then its view, as `members` shows it.
@@ -165,9 +159,9 @@ extension Peer {
             ("drops", .object(counters.drops.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("authenticated", .bool(!config.keys.isEmpty)), ("synced", .bool(isSynced)),
             ("control", .object([
-                ("run_once", .int(recentRequests.count)), ("kept_reply_bytes", .int(recentRequests.keptBytes)),
-                ("watchers", .int(watchers.count)), ("elect_waiters", .int(pendingElectReplies.count)),
-                ("pending_requests", .int(requests.count)),
+                ("run_once", .int(responder.recent.count)), ("kept_reply_bytes", .int(responder.recent.keptBytes)),
+                ("watchers", .int(responder.watchers.count)), ("elect_waiters", .int(responder.electWaiters.count)),
+                ("pending_requests", .int(requester.requests.count)),
             ])),
         ]
         fields.append(contentsOf: hostInfo)

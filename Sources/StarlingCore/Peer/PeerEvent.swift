@@ -39,3 +39,32 @@ public enum PeerEvent: Sendable, Equatable {
         }
     }
 }
+
+extension Peer {
+    /// Events as `watch` shows them; nil for the ones that are not cluster events.
+    public static func eventJSON(_ event: PeerEvent, source: String, wallMillis: UInt64) -> JSON? {
+        var fields: [(String, JSON)] = [("time_ms", .int(wallMillis)), ("source", .string(source)), ("event", .string(event.kind))]
+        switch event {
+        case .joined(let name, let id, let endpoint):
+            fields += [("name", .string(name)), ("id", .string(id.description)), ("address", .string(endpoint.description))]
+        case .statusChanged(let name, let id, let from, _):
+            fields += [("name", .string(name)), ("id", .string(id.description)), ("from", .string(from.name))]
+        case .refuted(let incarnation): fields += [("incarnation", .int(incarnation))]
+        case .replaced(let name, let old, let new):
+            fields += [("name", .string(name)), ("old", .string(old.description)), ("new", .string(new.description))]
+        case .synced(let nodes, let clock, let received, let complete):
+            fields += [("nodes", .int(nodes)), ("clock", .int(clock)), ("received", .int(received)), ("complete", .bool(complete))]
+        case .alone: break
+        case .revoked(let ids, let by): fields += [("ids", .array(ids.map { .string($0) })), ("by", .string(by))]
+        case .leaderChanged(let topic, let leader, _, let term):
+            fields += [("topic", .string(topic)), ("leader", leader.map { .string($0) } ?? .null), ("term", .int(term))]
+        case .noQuorum(let topic, let term, let have, let need):
+            fields += [("topic", .string(topic)), ("term", .int(term)), ("have", .int(have)), ("need", .int(need))]
+        case .duplicateName(let name, _): fields += [("name", .string(name))]
+        case .stalled(let millis): fields += [("millis", .int(millis))]
+        case .searching: break
+        case .reaped, .reply, .requestFinished, .dropped: return nil
+        }
+        return .object(fields)
+    }
+}

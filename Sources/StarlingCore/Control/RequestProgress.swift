@@ -19,14 +19,3 @@ public struct RequestProgress: Sendable, Equatable {
     /// Replies still missing pages, sorted by name bytes.
     public var partial: [Partial]
 }
-
-extension Peer {
-    /// The progress of request `id`; nil once it finished (or was never sent).
-    public func progress(ofRequest id: UInt32) -> RequestProgress? {
-        guard let pending = requests[id] else { return nil }
-        let partial = pending.partial.map { node, part in
-            RequestProgress.Partial(name: part.name, id: node, received: part.pages.count, pageCount: Int(part.pageCount))
-        }
-        return RequestProgress(partial: partial.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) })
-    }
-}

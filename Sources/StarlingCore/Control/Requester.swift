@@ -1,0 +1,145 @@
+/// Sending control requests and collecting their replies (Protocol.md §3.5, §6.5): pending
+/// requests, retries at the idle timeout, reassembly of paged replies. A member's ``Peer`` and
+/// the CLI's ``ControlRequester`` both use it.
+struct Requester: Sendable {
+    /// Requests collected at once; a new one beyond this finishes the oldest (reason `deadline`).
+    static let pendingRequestLimit = 1_024
+    /// Reply bytes one pending request holds at most; further pages are dropped (`reply_too_large`).
+    static let heldBytesLimit = 4 * 1_024 * 1_024
+    /// What a page or a responder costs against ``heldBytesLimit`` beyond its body bytes.
+    static let heldEntryCost = 64
+    static let requestRetries = 2
+
+    /// A member knows how many others there are and never answers its own request; a requester
+    /// that is not a member (the CLI) learns who answers from the replies alone.
+    let isMember: Bool
+    var requests: [UInt32: PendingRequest] = [:]
+
+    init(isMember: Bool) {
+        self.isMember = isMember
+    }
+
+    var nextDeadline: UInt64? { requests.values.map(\.nextWake).min() }
+
+    /// Sends a request to the group (or by unicast to `to`); see ``Peer/request(_:args:target:to:options:now:)``.
+    mutating func request(
+        _ command: String, args: [String], target: String, to: Endpoint?, options: RequestOptions, now: Now,
+        view: MemberView, out: inout Outbox
+    ) -> UInt32 {
+        if requests.count >= Self.pendingRequestLimit, let oldest = requests.min(by: { $0.value.startedAt < $1.value.startedAt }) {
+            out.drop("requests_full")
+            finish(oldest.key, .deadline, out: &out)
+        }
+        let id = out.newRequestID()
+        let request = ControlRequest(requestID: id, issuedMillis: now.wallMillis, command: command, target: target, args: args)
+        var pending = PendingRequest(request: request, options: options, startedAt: now.nanos)
+        pending.useMemberCount = target.isEmpty && to == nil
+        pending.expected = options.expected ?? (isMember && pending.useMemberCount ? view.liveCount - 1 : nil)
+        requests[id] = pending
+        out.send(.controlRequest(request), to: to.map { [.peer($0)] } ?? view.beatDestinations())
+        return id
+    }
+
+    mutating func cancel(_ id: UInt32) {
+        requests[id] = nil
+    }
+
+    mutating func finish(_ id: UInt32, _ reason: RequestEnd, out: inout Outbox) {
+        guard let pending = requests.removeValue(forKey: id) else { return }
+        out.emit(.requestFinished(requestID: id, reason: reason, replies: pending.done.count, expected: pending.expected))
+    }
+
+    mutating func onReply(_ reply: ControlReply, header: Header, replyTo: Endpoint, now: Now, out: inout Outbox) {
+        guard var pending = requests[reply.requestID], !pending.done.contains(header.sender) else { return }
+        var part = pending.partial[header.sender] ?? PartialReply(name: header.name, status: reply.status, pageCount: reply.pageCount)
+        // Pages of one reply agree on their count; a page beyond it would complete a wrong body.
+        if reply.pageCount != part.pageCount {
+            guard pending.options.stream else {
+                out.drop("reply_page_mismatch")
+                return
+            }
+            // A stream's next event while the previous one still lacks a page: that one is lost.
+            pending.held -= part.held
+            part = PartialReply(name: header.name, status: reply.status, pageCount: reply.pageCount)
+        }
+        let newResponder = pending.responders[header.sender] == nil
+        let cost = (newResponder ? Self.heldEntryCost : 0) + (part.pages[reply.page] == nil ? reply.body.count + Self.heldEntryCost : 0)
+        guard cost <= Self.heldBytesLimit - pending.held else {
+            out.drop("reply_too_large")
+            return
+        }
+        pending.held += cost
+        pending.lastReplyAt = now.nanos
+        pending.responders[header.sender] = replyTo
+        if pending.options.expected == nil, pending.useMemberCount {
+            // member_count includes the responder and, for a member, this peer (which never replies).
+            let others = Int(clamping: reply.memberCount) - (isMember ? 1 : 0)
+            pending.expected = max(pending.expected ?? 0, others)
+        }
+        if part.pages[reply.page] == nil {
+            part.held += reply.body.count + Self.heldEntryCost
+            part.pages[reply.page] = reply.body
+        }
+        if part.pages.count >= Int(clamping: part.pageCount) {
+            pending.partial[header.sender] = nil
+            pending.held -= part.held
+            if !pending.options.stream { pending.done.insert(header.sender) }
+            var body: [UInt8] = []
+            for index in 0..<part.pageCount { body.append(contentsOf: part.pages[index] ?? []) }
+            let text = String(decoding: body, as: UTF8.self)
+            out.emit(.reply(requestID: reply.requestID, from: header.name, id: header.sender, status: part.status, body: text))
+        } else {
+            pending.partial[header.sender] = part
+        }
+        requests[reply.requestID] = pending
+        if pending.options.stream { return }
+        if let limit = pending.options.limit, pending.done.count >= limit {
+            finish(reply.requestID, .limit, out: &out)
+        } else if let expected = pending.expected, expected > 0, pending.done.count >= expected {
+            finish(reply.requestID, .allReplied, out: &out)
+        }
+    }
+
+    mutating func tick(now: Now, view: MemberView, out: inout Outbox) {
+        for (id, pending) in requests where now.nanos >= pending.nextWake {
+            let hard = now.nanos >= UInt64.later(pending.startedAt, pending.options.deadline)
+            if !hard, retry(id, now: now, view: view, out: &out) { continue }
+            finish(id, hard ? .deadline : .idle, out: &out)
+        }
+    }
+
+    /// At an idle timeout, asks again (same request id, by unicast) the responders whose replies
+    /// miss pages and, for a member whose request went to everyone, the live members that have
+    /// not answered; at most twice (Protocol.md §6.5). False: nobody to ask.
+    private mutating func retry(_ id: UInt32, now: Now, view: MemberView, out: inout Outbox) -> Bool {
+        guard var pending = requests[id], !pending.options.stream, pending.retries < Self.requestRetries else { return false }
+        var targets = pending.partial.keys.compactMap { pending.responders[$0] }
+        if isMember, pending.useMemberCount, let expected = pending.expected, pending.done.count < expected {
+            let silent = view.members.values.filter { $0.isLive && !pending.done.contains($0.id) && pending.partial[$0.id] == nil }
+            targets += silent.map(\.endpoint)
+        }
+        guard !targets.isEmpty else { return false }
+        pending.retries += 1
+        pending.lastReplyAt = now.nanos
+        requests[id] = pending
+        out.send(.controlRequest(pending.request), to: targets.map { .peer($0) })
+        return true
+    }
+
+    /// The progress of request `id`; nil once it finished (or was never sent).
+    func progress(ofRequest id: UInt32) -> RequestProgress? {
+        guard let pending = requests[id] else { return nil }
+        let partial = pending.partial.map { node, part in
+            RequestProgress.Partial(name: part.name, id: node, received: part.pages.count, pageCount: Int(part.pageCount))
+        }
+        return RequestProgress(partial: partial.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) })
+    }
+
+    /// Splits `args` into groups, in order, each small enough for one CONTROL_REQUEST: at most
+    /// 64 arguments and one datagram of a sender whose header takes `overhead` (Protocol.md §3.5).
+    static func batches(_ args: [String], command: String, target: String, overhead: Int) -> [[String]] {
+        // request_id, issued_ms, command and target with their length bytes, arg_count.
+        let budget = Limits.maxDatagram - overhead - (4 + 8 + 3 + command.utf8.count + target.utf8.count)
+        return paginate(args, budget: budget, maxPerPage: Limits.maxArgs) { 2 + $0.utf8.count }
+    }
+}

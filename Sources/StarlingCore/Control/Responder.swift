@@ -1,0 +1,161 @@
+/// Answering control requests (Protocol.md §3.5.1, §6.5, §7.3): the run-once table, freshness of
+/// commands with effects, reply paging, `watch` streams and `elect` requests waiting for a
+/// decision. The commands themselves read the whole peer and run in ``Peer`` (Peer+Commands).
+struct Responder: Sendable {
+    /// Watchers at once; more `watch` requests are refused (`watchers_full`).
+    static let watcherLimit = 64
+    static let watchLifetime: UInt64 = .millis(10_000)
+    /// A command with effects runs only within this many milliseconds of its `issued_ms`
+    /// (keyed clusters, Protocol.md §7.3).
+    static let requestWindowMillis: UInt64 = 30_000
+    /// How long a request without effects is remembered (long enough for the requester's retries).
+    static let repeatMemory: UInt64 = .millis(10_000)
+    /// How long a command with effects is remembered: it passes the window check at most
+    /// `2 × requestWindowMillis` of this agent's time apart, so no repeat can run it again.
+    static let effectsMemory: UInt64 = .millis(2 * requestWindowMillis)
+
+    let config: PeerConfig
+    var recent = RunOnceTable()
+    var watchers: [Endpoint: Watcher] = [:]
+    var electWaiters = ElectWaiters()
+
+    init(config: PeerConfig) {
+        self.config = config
+    }
+
+    /// Commands that change something: they run at most once ever, not only once per memory.
+    static func hasEffects(_ command: String) -> Bool {
+        switch command {
+        case "revoke", "shutdown", "elect", "watch": true
+        default: false
+        }
+    }
+
+    /// Whether `request` is to run now. A repeat is answered from the first run's reply, and a
+    /// stale command or one the run-once table has no room for is refused; then it does not run.
+    mutating func admit(_ request: ControlRequest, from sender: NodeID, replyTo: Endpoint, now: Now, started: Now?, liveCount: Int, out: inout Outbox) -> Bool {
+        guard Glob.matchesTarget(request.target, config.name) else { return false }
+        let key = RequestKey(sender: sender, requestID: request.requestID)
+        recent.prune(now: now.nanos)
+        // The same request may come again (group and unicast, a retry for a lost reply, or a
+        // replay): run it once, and answer a repeat from the first run's reply.
+        if let answered = recent[key] {
+            if let body = answered.body { sendReply(requestID: request.requestID, status: answered.status, body: body, to: replyTo, liveCount: liveCount, out: &out) }
+            return false
+        }
+        let effects = Self.hasEffects(request.command)
+        if effects, let reason = staleness(of: request, now: now, started: started) {
+            out.drop("stale_request")
+            sendReply(requestID: request.requestID, status: .refused, body: Self.error(reason), to: replyTo, liveCount: liveCount, out: &out)
+            return false
+        }
+        if recent.hasRoom(effects: effects) {
+            recent.record(key, expires: UInt64.later(now.nanos, effects ? Self.effectsMemory : Self.repeatMemory))
+        } else if effects {
+            // Forgetting an entry to make room could let its request run a second time.
+            out.drop("run_once_full")
+            let message = "too many recent requests to remember one more; try again in a minute"
+            sendReply(requestID: request.requestID, status: .refused, body: Self.error(message), to: replyTo, liveCount: liveCount, out: &out)
+            return false
+        }
+        // (A request without effects and no room runs unremembered: a repeat runs it again.)
+        return true
+    }
+
+    /// Sends the reply of a request that ran, and keeps it for repeats.
+    mutating func answer(_ request: ControlRequest, from sender: NodeID, status: ControlStatus, body: String, replyTo: Endpoint, liveCount: Int, out: inout Outbox) {
+        recent.keep(RequestKey(sender: sender, requestID: request.requestID), status: status, body: body)
+        sendReply(requestID: request.requestID, status: status, body: body, to: replyTo, liveCount: liveCount, out: &out)
+    }
+
+    /// Why a command with effects must not run, or nil (Protocol.md §7.3): in a keyed cluster a
+    /// request runs only within the request window around this agent's clock and not when
+    /// issued before this agent started, so a captured request cannot be replayed into a
+    /// restarted agent or after the sequence windows were cleared. Without a key anyone may send
+    /// any command anyway (§7.4): `issued_ms` is not checked.
+    func staleness(of request: ControlRequest, now: Now, started: Now?) -> String? {
+        guard !config.keys.isEmpty else { return nil }
+        let issued = request.issuedMillis
+        let skew = issued > now.wallMillis ? issued - now.wallMillis : now.wallMillis - issued
+        if skew > Self.requestWindowMillis {
+            return "stale request: issued_ms is \(skew) ms away from this agent's clock, outside the \(Self.requestWindowMillis / 1_000) s window (replayed, or clocks out of sync)"
+        }
+        if let started, issued < started.wallMillis {
+            return "stale request: issued before this agent started"
+        }
+        return nil
+    }
+
+    /// Pages a JSON body into CONTROL_REPLY datagrams.
+    func sendReply(requestID: UInt32, status: ControlStatus, body: String, to endpoint: Endpoint, liveCount: Int, out: inout Outbox) {
+        let bytes = Array(body.utf8)
+        let chunk = Limits.maxDatagram - out.overhead - 13
+        let count = max(1, (bytes.count + chunk - 1) / chunk)
+        guard let pageCount = UInt16(exactly: count) else {
+            out.drop("reply_oversized")
+            return
+        }
+        for page in 0..<pageCount {
+            let start = Int(page) * chunk
+            let slice = Array(bytes[min(start, bytes.count)..<min(start + chunk, bytes.count)])
+            let reply = ControlReply(requestID: requestID, status: status, memberCount: UInt16(clamping: liveCount),
+                page: page, pageCount: pageCount, body: slice)
+            out.send(.controlReply(reply), to: .peer(endpoint))
+        }
+    }
+
+    // MARK: Watchers
+
+    /// Registers (or renews) the watcher at `endpoint`; false when ``watcherLimit`` others watch.
+    mutating func addWatcher(_ endpoint: Endpoint, requestID: UInt32, now: Now) -> Bool {
+        guard watchers[endpoint] != nil || watchers.count < Self.watcherLimit else { return false }
+        watchers[endpoint] = Watcher(requestID: requestID, expires: UInt64.later(now.nanos, Self.watchLifetime))
+        return true
+    }
+
+    /// Sends each cluster event queued in the outbox from `start` on to the registered
+    /// watchers. Every input publishes once, only the actions it queued itself: scanning further
+    /// back would send an earlier datagram's events again (issue 14 item 7).
+    func publish(since start: Int = 0, now: Now, liveCount: Int, out: inout Outbox) {
+        guard !watchers.isEmpty, start >= 0, start < out.actions.count else { return }
+        let events: [PeerEvent] = out.actions[start...].compactMap { if case .emit(let event) = $0 { event } else { nil } }
+        for event in events {
+            guard let json = Peer.eventJSON(event, source: config.name, wallMillis: now.wallMillis) else { continue }
+            let body = json.serialized()
+            for (endpoint, watcher) in watchers {
+                sendReply(requestID: watcher.requestID, status: .ok, body: body, to: endpoint, liveCount: liveCount, out: &out)
+            }
+        }
+    }
+
+    // MARK: Elect requests
+
+    /// Replies to the `elect` requests waiting on a decided topic, and keeps the answer for
+    /// their retries.
+    mutating func answerElectRequests(_ decision: Decision, liveCount: Int, out: inout Outbox) {
+        let waiting = electWaiters.take(decision.topic)
+        guard !waiting.isEmpty else { return }
+        let body = Self.leaderJSON(name: config.name, topic: decision.topic, leader: decision.leader, term: decision.term).serialized()
+        for waiter in waiting {
+            recent.keep(RequestKey(sender: waiter.sender, requestID: waiter.requestID), status: .ok, body: body)
+            sendReply(requestID: waiter.requestID, status: .ok, body: body, to: waiter.endpoint, liveCount: liveCount, out: &out)
+        }
+    }
+
+    /// Forgets expired entries of the control tables.
+    mutating func tick(now: Now) {
+        recent.prune(now: now.nanos)
+        electWaiters.prune(now: now.nanos)
+        // At most `watcherLimit` entries: a pass per tick is cheap.
+        if !watchers.isEmpty { watchers = watchers.filter { $0.value.expires > now.nanos } }
+    }
+
+    static func error(_ message: String) -> String {
+        JSON.object([("error", .string(message))]).serialized()
+    }
+
+    /// The body of `leader TOPIC` and of an answered `elect`.
+    static func leaderJSON(name: String, topic: String, leader: String?, term: UInt64) -> JSON {
+        .object([("name", .string(name)), ("topic", .string(topic)), ("leader", leader.map { .string($0) } ?? .null), ("term", .int(term))])
+    }
+}

@@ -1,0 +1,84 @@
+/// Leader election per topic (Protocol.md §4.3, §6.4): the lowest candidacy stamp wins, ties
+/// go to the lower node id; terms only grow; a timeout ends every election.
+public struct ElectionState: Sendable {
+    public enum Phase: Sendable, Equatable { case idle, collecting, voting, decided }
+
+    public let topic: String
+    public internal(set) var term: UInt64 = 0
+    public internal(set) var phase: Phase = .idle
+    /// Candidacies of the current term: node → candidacy stamp.
+    public internal(set) var candidates: [NodeID: UInt64] = [:]
+    var names: [NodeID: String] = [:]
+    var deadline: UInt64 = 0
+    var votes: [NodeID: NodeID] = [:]
+    var votedFor: Stamp?
+    public internal(set) var leader: Stamp?
+    public internal(set) var leaderName: String?
+    var nextAnnounceAt: UInt64 = 0
+    var retryAt: UInt64?
+    /// When this peer entered the current term.
+    var startedAt: UInt64 = 0
+    /// Elections in a row that found no quorum: each waits twice as long before the next.
+    var failedRounds = 0
+
+    init(topic: String) {
+        self.topic = topic
+    }
+
+    var nextWake: UInt64? {
+        var wake: UInt64? = nil
+        if phase == .collecting || phase == .voting { wake = deadline }
+        if let retryAt { wake = min(wake ?? retryAt, retryAt) }
+        if phase == .decided, leader != nil { wake = min(wake ?? nextAnnounceAt, nextAnnounceAt) }
+        return wake
+    }
+
+    /// The lowest candidacy held, as the ordering of §4.3 says.
+    var best: Stamp? {
+        candidates.map { Stamp($0.value, $0.key) }.min()
+    }
+
+    /// Enters `term` and collects candidacies until `deadline`.
+    mutating func begin(term: UInt64, now: UInt64, deadline: UInt64) {
+        self.term = term
+        phase = .collecting
+        candidates = [:]
+        names = [:]
+        votes = [:]
+        votedFor = nil
+        retryAt = nil
+        self.deadline = deadline
+        startedAt = now
+    }
+
+    /// Records a candidacy (this peer's own included) for the current term.
+    mutating func addCandidate(_ node: NodeID, stamp: UInt64, name: String) {
+        candidates[node] = stamp
+        names[node] = name
+    }
+
+    /// Goes idle; the next term starts at `retryAt`.
+    mutating func pause(until retryAt: UInt64) {
+        phase = .idle
+        self.retryAt = retryAt
+    }
+
+    /// Forgets the leader (dead, gone, or no quorum).
+    mutating func dropLeader() {
+        leader = nil
+        leaderName = nil
+    }
+
+    /// Records a decided leader; true when that is news.
+    mutating func adopt(_ stamp: Stamp, name: String, term: UInt64, nextAnnounceAt: UInt64) -> Bool {
+        let changed = leader != stamp || phase != .decided || self.term != term
+        self.term = term
+        phase = .decided
+        leader = stamp
+        leaderName = name
+        retryAt = nil
+        failedRounds = 0
+        self.nextAnnounceAt = nextAnnounceAt
+        return changed
+    }
+}

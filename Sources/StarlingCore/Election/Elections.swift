@@ -1,0 +1,151 @@
+/// Leader election for every topic (Protocol.md §4.3, §6.4). It reads the membership view as a
+/// value (``ElectionContext``) and hears of members that went away as ``MembershipChange``
+/// values; nothing outside writes its table. Each input returns the decisions it reached, with
+/// which the control plane answers the `elect` requests waiting on them.
+struct Elections: Sendable {
+    let config: PeerConfig
+    /// Keyed by topic bytes (``ByteString``).
+    var table: [ByteString: ElectionState] = [:]
+    /// Topics decided by the call in progress, returned by it.
+    var decided: [Decision] = []
+
+    init(config: PeerConfig) {
+        self.config = config
+    }
+
+    var majority: Int? { config.quorum.map { $0 / 2 + 1 } }
+
+    var nextDeadline: UInt64? {
+        var deadline: UInt64?
+        for election in table.values { if let at = election.nextWake { deadline = min(deadline ?? at, at) } }
+        return deadline
+    }
+
+    func leader(of topic: String) -> (name: String?, id: NodeID?, term: UInt64) {
+        guard let election = table[ByteString(topic)] else { return (nil, nil, 0) }
+        return (election.leaderName, election.leader?.node, election.term)
+    }
+
+    mutating func takeDecided() -> [Decision] {
+        guard !decided.isEmpty else { return [] }
+        defer { decided = [] }
+        return decided
+    }
+
+    // MARK: Inputs
+
+    /// Starts an election for `topic` at the next term; a one-member cluster decides at once.
+    mutating func elect(_ topic: String, context: ElectionContext, out: inout Outbox) -> [Decision] {
+        startElection(topic, term: nil, context: context, out: &out)
+        return takeDecided()
+    }
+
+    /// An `elect` request joins an election that began within the last election timeout (another
+    /// member's candidacy may have arrived before the request did) instead of starting a new term.
+    mutating func electOnRequest(_ topic: String, context: ElectionContext, out: inout Outbox) -> [Decision] {
+        if let election = table[ByteString(topic)], election.phase != .idle, context.now.nanos &- election.startedAt < config.electionTimeout {
+            return election.phase == .decided ? [Decision(topic: topic, leader: election.leaderName, term: election.term)] : []
+        }
+        startElection(topic, term: nil, context: context, out: &out)
+        return takeDecided()
+    }
+
+    mutating func onCandidacy(_ candidacy: Candidacy, header: Header, context: ElectionContext, out: inout Outbox) -> [Decision] {
+        let topic = candidacy.topic
+        let current = table[ByteString(topic)]
+        if candidacy.term < current?.term ?? 0 { return [] }
+        if candidacy.term > current?.term ?? 0 || current?.phase == .idle || current == nil {
+            startElection(topic, term: candidacy.term, context: context, out: &out)
+        }
+        guard let election = table[ByteString(topic)], election.term == candidacy.term else { return takeDecided() }
+        table.modify(ByteString(topic)) { $0.addCandidate(header.sender, stamp: header.stamp, name: header.name) }
+        if election.phase == .decided, let leader = election.leader, Stamp(header.stamp, header.sender) < leader {
+            // A lower candidacy arrived after deciding: the order still rules.
+            adoptLeader(topic, Stamp(header.stamp, header.sender), name: header.name, term: candidacy.term, context: context, out: &out)
+        } else {
+            checkElection(topic, context: context, out: &out)
+        }
+        return takeDecided()
+    }
+
+    mutating func onVote(_ vote: Vote, from sender: NodeID, context: ElectionContext, out: inout Outbox) -> [Decision] {
+        guard let election = table[ByteString(vote.topic)], vote.term == election.term, vote.candidate == config.id else { return [] }
+        table.modify(ByteString(vote.topic)) { $0.votes[sender] = vote.candidate }
+        countVotes(vote.topic, context: context, out: &out)
+        return takeDecided()
+    }
+
+    mutating func tick(context: ElectionContext, out: inout Outbox) -> [Decision] {
+        let now = context.now
+        for key in Array(table.keys) {
+            let topic = key.string
+            guard let election = table[key] else { continue }
+            switch election.phase {
+            case .collecting where now.nanos >= election.deadline:
+                decide(topic, context: context, out: &out)
+            case .voting where now.nanos >= election.deadline:
+                // No majority of votes in time: try again at a higher term.
+                table.modify(ByteString(topic)) { $0.pause(until: now.nanos + config.electionTimeout) }
+            case .decided where election.leader?.node == config.id && now.nanos >= election.nextAnnounceAt:
+                announceLeader(topic, now: now, context: context, out: &out)
+            case .decided where now.nanos >= election.nextAnnounceAt:
+                table.modify(ByteString(topic)) { $0.nextAnnounceAt = now.nanos + config.leaderAnnounceInterval }
+            default:
+                break
+            }
+            if let retryAt = table[key]?.retryAt, now.nanos >= retryAt {
+                table.modify(ByteString(topic)) { $0.retryAt = nil }
+                startElection(topic, term: nil, context: context, out: &out)
+            }
+        }
+        return takeDecided()
+    }
+
+    /// A member went dead or left: drop it from open elections, and re-elect where it led. In
+    /// quorum mode a peer that no longer sees a majority holds no leader at all and says so.
+    mutating func apply(_ change: MembershipChange, context: ElectionContext, out: inout Outbox) -> [Decision] {
+        guard case .gone(let id) = change else { return [] }
+        let now = context.now
+        let liveCount = context.view.liveCount
+        if let need = majority, liveCount < need {
+            for key in Array(table.keys) where table[key]?.leader != nil {
+                let topic = key.string
+                let term = table[key]?.term ?? 0
+                table.modify(ByteString(topic)) { election in
+                    election.dropLeader()
+                    election.pause(until: now.nanos + config.electionTimeout * 4)
+                }
+                out.emit(.leaderChanged(topic: topic, leader: nil, leaderID: nil, term: term))
+                out.emit(.noQuorum(topic: topic, term: term, have: liveCount, need: need))
+            }
+            return []
+        }
+        for key in Array(table.keys) {
+            let topic = key.string
+            guard let election = table[key] else { continue }
+            if election.phase == .collecting {
+                checkElection(topic, context: context, out: &out)
+            } else if election.phase == .decided, election.leader?.node == id {
+                table.modify(ByteString(topic)) { $0.dropLeader() }
+                out.emit(.leaderChanged(topic: topic, leader: nil, leaderID: nil, term: election.term))
+                if config.autoReelect { startElection(topic, term: nil, context: context, out: &out) }
+            }
+        }
+        return takeDecided()
+    }
+}
+
+/// A decision reached by an input: the `elect` requests waiting on its topic are answered with it.
+struct Decision: Sendable, Equatable {
+    let topic: String
+    let leader: String?
+    let term: UInt64
+}
+
+/// What an election reads of the rest of the peer, as values taken just before the call.
+struct ElectionContext {
+    let now: Now
+    let view: MemberView
+    /// `elect` requests waiting for a decision: their topics are not forgotten to make room.
+    let waiting: ElectWaiters
+}

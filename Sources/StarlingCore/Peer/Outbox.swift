@@ -1,0 +1,75 @@
+/// Everything a peer sends leaves through its outbox: each datagram is stamped (sequence number,
+/// Lamport tick, incarnation), encoded and counted here, and queued with the events of the same
+/// input as the ``Action`` list the input returns. The components write only through it.
+struct Outbox: Sendable {
+    let codec: Codec
+    let sender: NodeID
+    let replyPort: UInt16
+    let cluster: String
+    let name: String
+    /// Bytes a header of this peer takes, plus the payload length field and the tag.
+    let overhead: Int
+    var sequence: UInt64 = 0
+    var clock: LamportClock
+    /// The incarnation this peer stamps on its headers; only refutation raises it (§6.1.3).
+    var incarnation: UInt32 = 0
+    var counters = Counters()
+    /// One sequence for every request id this peer issues (mingle, pulls, control requests).
+    var nextRequestID: UInt32
+    /// The actions of the input being handled; taken by ``take()`` when it returns.
+    var actions: [Action] = []
+
+    init(config: PeerConfig, clock: LamportClock, firstRequestID: UInt32) {
+        codec = Codec(keys: config.keys)
+        sender = config.id
+        replyPort = config.replyPort
+        cluster = config.cluster
+        name = config.name
+        overhead = Limits.fixedHeader + config.cluster.utf8.count + config.name.utf8.count + 2
+            + (config.keys.isEmpty ? 0 : Limits.tagLength)
+        self.clock = clock
+        nextRequestID = firstRequestID
+    }
+
+    /// Stamps, encodes and queues one datagram. Encoding can only fail on a value the caller let
+    /// through unchecked; it is counted, never trapped on.
+    mutating func send(_ payload: Payload, to destinations: [Destination]) {
+        guard !destinations.isEmpty else { return }
+        sequence += 1
+        let header = Header(
+            sequence: sequence, stamp: clock.tick(), sender: sender, incarnation: incarnation,
+            replyPort: replyPort, cluster: cluster, name: name)
+        do {
+            let bytes = try codec.encode(Message(header: header, payload: payload))
+            for destination in destinations {
+                counters.datagramsOut += 1
+                counters.bytesOut += UInt64(bytes.count)
+                actions.append(.send(bytes, destination))
+            }
+        } catch {
+            counters.drop("encode_\(error.reason)")
+        }
+    }
+
+    mutating func send(_ payload: Payload, to destination: Destination) {
+        send(payload, to: [destination])
+    }
+
+    mutating func emit(_ event: PeerEvent) { actions.append(.emit(event)) }
+
+    mutating func append(_ action: Action) { actions.append(action) }
+
+    mutating func drop(_ reason: String) { counters.drop(reason) }
+
+    mutating func newRequestID() -> UInt32 {
+        nextRequestID &+= 1
+        if nextRequestID == 0 { nextRequestID = 1 }
+        return nextRequestID
+    }
+
+    /// The actions queued since the last take.
+    mutating func take() -> [Action] {
+        defer { actions = [] }
+        return actions
+    }
+}

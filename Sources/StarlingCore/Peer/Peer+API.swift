@@ -1,0 +1,73 @@
+/// What the shell and embedders call besides the inputs, forwarded to the components.
+extension Peer {
+    public var clock: LamportClock { outbox.clock }
+    public var incarnation: UInt32 { outbox.incarnation }
+    public var counters: Counters { outbox.counters }
+    public var members: [NodeID: Member] { membership.members }
+    /// Members alive or suspect, this peer included.
+    public var liveCount: Int { membership.liveCount }
+    /// Keyed by topic bytes (``ByteString``).
+    public var elections: [ByteString: ElectionState] { leadership.table }
+    public internal(set) var revoked: RevokedSet {
+        get { sync.revoked }
+        _modify { yield &sync.revoked }
+    }
+    public var isSynced: Bool { sync.isSynced }
+
+    /// Every revoked entry in id order (for persistence and listings).
+    public mutating func revokedEntries() -> [RevokedEntry] { sync.revoked.allEntries() }
+
+    public func leader(of topic: String) -> (name: String?, id: NodeID?, term: UInt64) {
+        leadership.leader(of: topic)
+    }
+
+    /// Starts an election for `topic` at the next term. Returns the actions; a one-member
+    /// cluster decides at once.
+    public mutating func elect(_ topic: String, now: Now) -> [Action] {
+        answer(leadership.elect(topic, context: electionContext(now), out: &outbox))
+        publish(since: 0, now: now)
+        return outbox.take()
+    }
+
+    /// Sends a control request to the group (or by unicast to `to`) and collects the replies as
+    /// `.reply` events, ending with one `.requestFinished`. The request carries `now.wallMillis`
+    /// as its `issued_ms`. With ``Requester/pendingRequestLimit`` requests already open, the
+    /// oldest finishes first (reason `deadline`).
+    public mutating func request(
+        _ command: String, args: [String] = [], target: String = "", to: Endpoint? = nil,
+        options: RequestOptions = RequestOptions(), now: Now
+    ) -> (UInt32, [Action]) {
+        let id = requester.request(command, args: args, target: target, to: to, options: options, now: now, view: membership.view, out: &outbox)
+        return (id, outbox.take())
+    }
+
+    /// Revokes `ids` here and on every live member; the members' acknowledgements arrive as
+    /// `.reply` events and the request ends when all have answered.
+    public mutating func revoke(_ ids: [String], options: RequestOptions = RequestOptions(), now: Now) -> (UInt32, [Action]) {
+        _ = sync.storeRevoked(ids, by: config.name, now: now, out: &outbox)
+        var options = options
+        if options.expected == nil { options.expected = membership.liveCount - 1 }
+        let id = requester.request("revoke", args: ids, target: "", to: nil, options: options, now: now, view: membership.view, out: &outbox)
+        if options.expected == 0 { requester.finish(id, .allReplied, out: &outbox) }
+        publish(since: 0, now: now)
+        return (id, outbox.take())
+    }
+
+    /// Stops collecting a request early (the caller lost interest).
+    public mutating func cancelRequest(_ id: UInt32) {
+        requester.cancel(id)
+    }
+
+    /// The progress of request `id`; nil once it finished (or was never sent).
+    public func progress(ofRequest id: UInt32) -> RequestProgress? {
+        requester.progress(ofRequest: id)
+    }
+
+    /// Splits `args` into groups, in order, each small enough for one CONTROL_REQUEST from this
+    /// peer: at most 64 arguments and one datagram (Protocol.md §3.5). A request that does not
+    /// fit is not sent at all (it is counted as an `encode_oversized` drop), so callers with
+    /// many arguments — a long list of ids to revoke — send one request per group.
+    public func requestBatches(_ args: [String], command: String, target: String = "") -> [[String]] {
+        Requester.batches(args, command: command, target: target, overhead: outbox.overhead)
+    }
+}

@@ -1,0 +1,89 @@
+/// Each message to the component that owns it, and the values components need of each other.
+extension Peer {
+    mutating func dispatch(_ message: Message, replyTo: Endpoint, now: Now) {
+        let header = message.header
+        switch message.payload {
+        case .controlRequest(let request):
+            onControlRequest(request, header: header, replyTo: replyTo, now: now)
+            return
+        case .controlReply(let reply):
+            requester.onReply(reply, header: header, replyTo: replyTo, now: now, out: &outbox)
+            return
+        case .goodbye:
+            apply(membership.onGoodbye(header, now: now, out: &outbox), now: now)
+            return
+        default:
+            break
+        }
+        // Every other type comes from a peer: it proves the sender alive.
+        let intervalHint: UInt32?
+        switch message.payload {
+        case .announce(let beat), .heartbeat(let beat): intervalHint = beat.intervalMillis
+        default: intervalHint = nil
+        }
+        membership.heardFrom(header, at: replyTo, intervalMillis: intervalHint, now: now, out: &outbox)
+        // A sender the view has no room for is heard no further.
+        guard membership.members[header.sender] != nil else { return }
+        let sender = header.sender
+        switch message.payload {
+        case .announce(let beat): onBeat(beat, from: sender, announce: true, replyTo: replyTo, now: now)
+        case .heartbeat(let beat): onBeat(beat, from: sender, announce: false, replyTo: replyTo, now: now)
+        case .probe(let probe): membership.onProbe(probe, replyTo: replyTo, now: now, out: &outbox)
+        case .probeAck(let probe): membership.onProbeAck(probe, header: header, now: now, out: &outbox)
+        case .members(let page):
+            merge(page.entries, source: replyTo.address, now: now)
+            if page.replyWanted, page.page == 0 { membership.sendMembers(to: replyTo, replyWanted: false, out: &outbox) }
+        case .hello(let hello): sync.onHello(hello, from: sender, replyTo: replyTo, now: now, view: membership.view, out: &outbox)
+        case .helloReply(let reply):
+            merge(reply.members, source: replyTo.address, now: now)
+            sync.onHelloReply(reply, from: sender, replyTo: replyTo, now: now, out: &outbox)
+        case .pageRequest(let request): sync.onPageRequest(request, replyTo: replyTo, out: &outbox)
+        case .page(let page): sync.onPage(page, from: sender, now: now, out: &outbox)
+        case .digestRequest(let requestID): sync.onDigestRequest(requestID, replyTo: replyTo, out: &outbox)
+        case .digestReply(let reply): sync.onDigestReply(reply, from: sender, now: now, out: &outbox)
+        case .candidacy(let candidacy): answer(leadership.onCandidacy(candidacy, header: header, context: electionContext(now), out: &outbox))
+        case .leader(let leader): answer(leadership.onLeader(leader, replyTo: replyTo, context: electionContext(now), out: &outbox))
+        case .vote(let vote): answer(leadership.onVote(vote, from: sender, context: electionContext(now), out: &outbox))
+        case .controlRequest, .controlReply, .goodbye: break
+        }
+    }
+
+    /// A beat: the sender's digest, its gossip, an answer to an announcement, and a pull of the
+    /// sender's revoked entries when its digest keeps differing.
+    private mutating func onBeat(_ beat: Beat, from id: NodeID, announce: Bool, replyTo: Endpoint, now: Now) {
+        let digest = sync.revoked.digest
+        membership.noteBeat(beat, from: id, digest: digest)
+        merge(beat.gossip, source: replyTo.address, now: now)
+        if announce { membership.answerAnnounce(from: replyTo, digest: digest, out: &outbox) }
+        if sync.mayPull(from: id, now: now), let endpoint = membership.takeDiverged(id) {
+            sync.startPull(from: id, at: endpoint, forMingle: false, now: now, out: &outbox)
+        }
+    }
+
+    /// Gossiped entries, one at a time: each change reaches the elections before the next entry.
+    private mutating func merge(_ entries: [MemberEntry], source: UInt32, now: Now) {
+        guard !entries.isEmpty else { return }
+        let digest = sync.revoked.digest
+        for entry in entries {
+            apply(membership.merge(entry, source: source, now: now, digest: digest, out: &outbox), now: now)
+        }
+    }
+
+    /// Hands membership changes to the components that act on them.
+    mutating func apply(_ changes: [MembershipChange], now: Now) {
+        for change in changes {
+            answer(leadership.apply(change, context: electionContext(now), out: &outbox))
+        }
+    }
+
+    /// Answers the `elect` requests waiting on the decisions just reached.
+    mutating func answer(_ decisions: [Decision]) {
+        for decision in decisions {
+            responder.answerElectRequests(decision, liveCount: membership.liveCount, out: &outbox)
+        }
+    }
+
+    func electionContext(_ now: Now) -> ElectionContext {
+        ElectionContext(now: now, view: membership.view, waiting: responder.electWaiters)
+    }
+}

@@ -1,0 +1,12 @@
+/// Read-only looks at the components' tables, for tests that check bounds (issue 14).
+extension Peer {
+    var replay: [NodeID: ReplayWindow] { intake.replay }
+    var relays: [UInt32: Membership.Relay] { membership.relays }
+    var replaced: [NodeID: UInt64] { membership.replaced }
+    var reaped: [NodeID: UInt64] { membership.reaped }
+    var gossipQueue: [NodeID: Int] { membership.gossipQueue }
+    var requests: [UInt32: PendingRequest] { requester.requests }
+    var recentRequests: RunOnceTable { responder.recent }
+    var watchers: [Endpoint: Watcher] { responder.watchers }
+    var pendingElectReplies: ElectWaiters { responder.electWaiters }
+}
