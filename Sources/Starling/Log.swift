@@ -72,28 +72,14 @@ public struct Logger: Sendable {
             + "\(pad(Int64(secondOfDay / 60 % 60), 2)):\(pad(Int64(secondOfDay % 60), 2)).\(pad(Int64(millis), 3))Z"
     }
 
-    /// The human form of an event; nil for events that are not logged at info.
+    /// The human form of an event (``PeerEvent/rendering``); nil for events that are not logged.
     public static func describe(_ event: PeerEvent) -> (LogLevel, String)? {
-        switch event {
-        case .joined(let name, let id, let endpoint): (.info, "member \(name) (\(id.short)) joined at \(endpoint)")
-        case .statusChanged(let name, let id, let from, let to):
-            (to == .dead ? .warning : .info, "member \(name) (\(id.short)) \(from.name) -> \(to.name)")
-        case .refuted(let incarnation): (.warning, "refuted suspicion of this node (incarnation \(incarnation))")
-        case .replaced(let name, let old, let new): (.info, "member \(name) restarted: \(old.short) replaced by \(new.short)")
-        case .reaped(let name, let id): (.debug, "member \(name) (\(id.short)) reaped")
-        case .duplicateName(let name, let ids): (.warning, "two nodes named \(name): \(ids.map(\.short).joined(separator: ", "))")
-        case .searching: (.info, "mingle: searching for neighbours")
-        case .synced(let nodes, let clock, let received, let complete):
-            (.info, "mingle: synced with \(nodes) node\(nodes == 1 ? "" : "s") (clock \(clock), \(received) revoked ids received)\(complete ? "" : ", deadline reached")")
-        case .alone: (.info, "mingle: no neighbours answered; alone")
-        case .revoked(let ids, let by): (.info, "revoked \(ids.count) id\(ids.count == 1 ? "" : "s") (by \(by))")
-        case .leaderChanged(let topic, let leader, _, let term):
-            (.info, "election '\(topic)' term \(term): leader \(leader ?? "none")")
-        case .noQuorum(let topic, let term, let have, let need):
-            (.warning, "election '\(topic)' term \(term): no quorum (\(have) of \(need) needed)")
-        case .dropped(let reason, let from): (.debug, "dropped datagram from \(from): \(reason)")
-        case .stalled(let millis): (.warning, "event loop stalled for \(millis) ms; silence clocks moved on")
-        case .reply, .requestFinished: nil
+        let rendering = event.rendering
+        guard let summary = rendering.summary else { return nil }
+        switch rendering.severity {
+        case .debug: return (.debug, summary)
+        case .info: return (.info, summary)
+        case .warning: return (.warning, summary)
         }
     }
 }

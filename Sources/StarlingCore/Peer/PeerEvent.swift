@@ -17,54 +17,78 @@ public enum PeerEvent: Sendable, Equatable {
     case dropped(reason: String, from: Endpoint)
     case stalled(millis: UInt64)
 
-    /// Short kind name used by logs and `watch`.
-    public var kind: String {
+    /// The event's name: the `event` field of the event log and of `watch`.
+    public var kind: String { rendering.name }
+}
+
+/// How an event is shown, the one table the log, the event log and `watch` all read.
+public struct EventRendering: Sendable {
+    public enum Severity: Sendable, Equatable { case debug, info, warning }
+
+    public let name: String
+    /// The fields after `time_ms`, `source` and `event`; nil for an event that is not a cluster
+    /// event (neither written to the event log nor streamed by `watch`).
+    public let fields: [(String, JSON)]?
+    /// The sentence of the log line; nil for an event that is not logged.
+    public let summary: String?
+    public let severity: Severity
+}
+
+extension PeerEvent {
+    /// This event's name, fields and log sentence.
+    public var rendering: EventRendering {
+        func row(_ name: String, _ fields: [(String, JSON)]?, _ severity: EventRendering.Severity, _ summary: String?) -> EventRendering {
+            EventRendering(name: name, fields: fields, summary: summary, severity: severity)
+        }
+        func plural(_ count: Int, _ word: String) -> String { "\(count) \(word)\(count == 1 ? "" : "s")" }
         switch self {
-        case .joined: "joined"
-        case .statusChanged(_, _, _, let to): to == .alive ? "alive" : to.name
-        case .refuted: "refuted"
-        case .replaced: "replaced"
-        case .reaped: "reaped"
-        case .duplicateName: "duplicate_name"
-        case .searching: "searching"
-        case .synced: "synced"
-        case .alone: "alone"
-        case .revoked: "revoked"
-        case .leaderChanged: "leader"
-        case .noQuorum: "no_quorum"
-        case .reply: "reply"
-        case .requestFinished: "request_finished"
-        case .dropped: "dropped"
-        case .stalled: "stalled"
+        case .joined(let name, let id, let endpoint):
+            return row("joined", [("name", .string(name)), ("id", .string(id.description)), ("address", .string(endpoint.description))],
+                .info, "member \(name) (\(id.short)) joined at \(endpoint)")
+        case .statusChanged(let name, let id, let from, let to):
+            return row(to.name, [("name", .string(name)), ("id", .string(id.description)), ("from", .string(from.name))],
+                to == .dead ? .warning : .info, "member \(name) (\(id.short)) \(from.name) -> \(to.name)")
+        case .refuted(let incarnation):
+            return row("refuted", [("incarnation", .int(incarnation))], .warning, "refuted suspicion of this node (incarnation \(incarnation))")
+        case .replaced(let name, let old, let new):
+            return row("replaced", [("name", .string(name)), ("old", .string(old.description)), ("new", .string(new.description))],
+                .info, "member \(name) restarted: \(old.short) replaced by \(new.short)")
+        case .reaped(let name, let id):
+            return row("reaped", nil, .debug, "member \(name) (\(id.short)) reaped")
+        case .duplicateName(let name, let ids):
+            return row("duplicate_name", [("name", .string(name))], .warning, "two nodes named \(name): \(ids.map(\.short).joined(separator: ", "))")
+        case .searching:
+            return row("searching", [], .info, "mingle: searching for neighbours")
+        case .synced(let nodes, let clock, let received, let complete):
+            return row("synced", [("nodes", .int(nodes)), ("clock", .int(clock)), ("received", .int(received)), ("complete", .bool(complete))],
+                .info, "mingle: synced with \(plural(nodes, "node")) (clock \(clock), \(received) revoked ids received)\(complete ? "" : ", deadline reached")")
+        case .alone:
+            return row("alone", [], .info, "mingle: no neighbours answered; alone")
+        case .revoked(let ids, let by):
+            return row("revoked", [("ids", .array(ids.map { .string($0) })), ("by", .string(by))], .info, "revoked \(plural(ids.count, "id")) (by \(by))")
+        case .leaderChanged(let topic, let leader, _, let term):
+            return row("leader", [("topic", .string(topic)), ("leader", leader.map { .string($0) } ?? .null), ("term", .int(term))],
+                .info, "election '\(topic)' term \(term): leader \(leader ?? "none")")
+        case .noQuorum(let topic, let term, let have, let need):
+            return row("no_quorum", [("topic", .string(topic)), ("term", .int(term)), ("have", .int(have)), ("need", .int(need))],
+                .warning, "election '\(topic)' term \(term): no quorum (\(have) of \(need) needed)")
+        case .reply:
+            return row("reply", nil, .debug, nil)
+        case .requestFinished:
+            return row("request_finished", nil, .debug, nil)
+        case .dropped(let reason, let from):
+            return row("dropped", nil, .debug, "dropped datagram from \(from): \(reason)")
+        case .stalled(let millis):
+            return row("stalled", [("millis", .int(millis))], .warning, "event loop stalled for \(millis) ms; silence clocks moved on")
         }
     }
 }
 
 extension Peer {
-    /// Events as `watch` shows them; nil for the ones that are not cluster events.
+    /// Events as the event log and `watch` show them; nil for the ones that are not cluster events.
     public static func eventJSON(_ event: PeerEvent, source: String, wallMillis: UInt64) -> JSON? {
-        var fields: [(String, JSON)] = [("time_ms", .int(wallMillis)), ("source", .string(source)), ("event", .string(event.kind))]
-        switch event {
-        case .joined(let name, let id, let endpoint):
-            fields += [("name", .string(name)), ("id", .string(id.description)), ("address", .string(endpoint.description))]
-        case .statusChanged(let name, let id, let from, _):
-            fields += [("name", .string(name)), ("id", .string(id.description)), ("from", .string(from.name))]
-        case .refuted(let incarnation): fields += [("incarnation", .int(incarnation))]
-        case .replaced(let name, let old, let new):
-            fields += [("name", .string(name)), ("old", .string(old.description)), ("new", .string(new.description))]
-        case .synced(let nodes, let clock, let received, let complete):
-            fields += [("nodes", .int(nodes)), ("clock", .int(clock)), ("received", .int(received)), ("complete", .bool(complete))]
-        case .alone: break
-        case .revoked(let ids, let by): fields += [("ids", .array(ids.map { .string($0) })), ("by", .string(by))]
-        case .leaderChanged(let topic, let leader, _, let term):
-            fields += [("topic", .string(topic)), ("leader", leader.map { .string($0) } ?? .null), ("term", .int(term))]
-        case .noQuorum(let topic, let term, let have, let need):
-            fields += [("topic", .string(topic)), ("term", .int(term)), ("have", .int(have)), ("need", .int(need))]
-        case .duplicateName(let name, _): fields += [("name", .string(name))]
-        case .stalled(let millis): fields += [("millis", .int(millis))]
-        case .searching: break
-        case .reaped, .reply, .requestFinished, .dropped: return nil
-        }
-        return .object(fields)
+        let rendering = event.rendering
+        guard let fields = rendering.fields else { return nil }
+        return .object([("time_ms", .int(wallMillis)), ("source", .string(source)), ("event", .string(rendering.name))] + fields)
     }
 }
