@@ -169,7 +169,7 @@ public final class Simulator {
                     nodes[to].peer.counters.drops.values.reduce(0, +) == dropsBefore
                 {
                     // Every datagram was accepted: the clock is past the highest stamp received.
-                    let stamp = batch.map { Self.stamp(of: $0.bytes) }.max() ?? 0
+                    let stamp = batch.map { Codec.stamp(ofDatagram: $0.bytes) ?? 0 }.max() ?? 0
                     if nodes[to].peer.clock.value <= stamp, !nodes[to].peer.stopped {
                         violations.append("t=\(now): node-\(to) clock \(nodes[to].peer.clock.value) not past received stamp \(stamp)")
                     }
@@ -179,12 +179,6 @@ public final class Simulator {
             }
         }
         now = max(now, until)
-    }
-
-    /// The header's Lamport stamp (Protocol.md §2), 0 for a datagram too short to have one.
-    private static func stamp(of bytes: [UInt8]) -> UInt64 {
-        guard bytes.count >= 24 else { return 0 }
-        return bytes[16..<24].reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// Advances virtual time by `nanos`.

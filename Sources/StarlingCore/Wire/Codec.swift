@@ -124,6 +124,24 @@ public struct Codec: Sendable {
         }
     }
 
+    /// The Lamport stamp in a datagram's header (Protocol.md §2.2), read without checking or
+    /// decoding the rest (the simulator's clock check); nil when the datagram is too short.
+    public static func stamp(ofDatagram bytes: [UInt8]) -> UInt64? {
+        bytes.withUnsafeBytes { raw -> UInt64? in
+            var reader = ByteReader(raw)
+            do throws(WireError) {
+                for _ in Limits.magic { _ = try reader.u8("magic") }
+                _ = try reader.u8("version")
+                _ = try reader.u8("type")
+                _ = try reader.u16("flags")
+                _ = try reader.u64("sequence")
+                return try reader.u64("stamp")
+            } catch {
+                return nil
+            }
+        }
+    }
+
     /// What the fixed header says, checked in the order of Protocol.md §5.1 up to the tag.
     struct Frame {
         var header: Header
