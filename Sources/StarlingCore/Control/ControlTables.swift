@@ -50,8 +50,10 @@ struct RunOnceTable: Sendable {
     mutating func keep(_ key: RequestKey, status: ControlStatus, body: String) {
         let size = body.utf8.count
         guard let entry = entries[key], entry.body == nil, size <= Self.bodyLimit, size <= Self.keptBytesLimit - keptBytes else { return }
-        entries[key]?.status = status
-        entries[key]?.body = body
+        entries.modify(key) { entry in
+            entry.status = status
+            entry.body = body
+        }
         keptBytes += size
     }
 

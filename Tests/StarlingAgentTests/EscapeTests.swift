@@ -1,3 +1,4 @@
+import Starling
 import StarlingCore
 import XCTest
 

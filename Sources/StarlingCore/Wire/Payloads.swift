@@ -1,0 +1,314 @@
+/// The payload types of Protocol.md §3, one struct per message body, and the values they carry.
+
+/// Membership status as it travels in gossip (Protocol.md §3.1).
+public enum MemberStatus: UInt8, Sendable, Comparable, CaseIterable {
+    case alive = 0
+    case suspect = 1
+    case dead = 2
+    case left = 3
+
+    public var name: String {
+        switch self {
+        case .alive: "alive"
+        case .suspect: "suspect"
+        case .dead: "dead"
+        case .left: "left"
+        }
+    }
+
+    public static func < (lhs: MemberStatus, rhs: MemberStatus) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// An IPv4 endpoint; `address` is the address in host order (127.0.0.1 is 0x7F000001).
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    public var address: UInt32
+    public var port: UInt16
+
+    public init(address: UInt32, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    public var description: String {
+        "\(address >> 24).\(address >> 16 & 0xFF).\(address >> 8 & 0xFF).\(address & 0xFF):\(port)"
+    }
+
+    /// Parses "a.b.c.d:port" (port optional, then `defaultPort`).
+    public init?(parsing text: String, defaultPort: UInt16? = nil) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 1 || parts.count == 2 else { return nil }
+        let octets = parts[0].split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4 else { return nil }
+        var address: UInt32 = 0
+        for octet in octets {
+            guard let value = UInt8(octet) else { return nil }
+            address = address << 8 | UInt32(value)
+        }
+        let port: UInt16?
+        if parts.count == 2 { port = UInt16(parts[1]) } else { port = defaultPort }
+        guard let port else { return nil }
+        self.init(address: address, port: port)
+    }
+}
+
+/// One member as gossiped (Protocol.md §3.1, MEMBER ENTRY).
+public struct MemberEntry: Equatable, Sendable {
+    public var id: NodeID
+    public var incarnation: UInt32
+    public var status: MemberStatus
+    public var endpoint: Endpoint
+    public var intervalMillis: UInt32
+    public var name: String
+
+    public init(
+        id: NodeID, incarnation: UInt32, status: MemberStatus, endpoint: Endpoint, intervalMillis: UInt32,
+        name: String
+    ) {
+        self.id = id
+        self.incarnation = incarnation
+        self.status = status
+        self.endpoint = endpoint
+        self.intervalMillis = intervalMillis
+        self.name = name
+    }
+
+    /// Bytes on the wire: id 16, incarnation 4, status 1, address 4, port 2, interval 4, name
+    /// length 1, then the name (Protocol.md §3.1).
+    var encodedSize: Int { Self.fixedSize + name.utf8.count }
+    static let fixedSize = 32
+}
+
+/// Count and order-independent hash of a revoked set (Protocol.md §3.2).
+public struct SetDigest: Equatable, Sendable {
+    public var count: UInt32
+    public var hash: UInt64
+
+    public init(count: UInt32, hash: UInt64) {
+        self.count = count
+        self.hash = hash
+    }
+
+    public static let empty = SetDigest(count: 0, hash: 0)
+}
+
+/// ANNOUNCE and HEARTBEAT payload.
+public struct Beat: Equatable, Sendable {
+    public var intervalMillis: UInt32
+    public var memberCount: UInt16
+    public var revoked: SetDigest
+    public var gossip: [MemberEntry]
+
+    public init(intervalMillis: UInt32, memberCount: UInt16, revoked: SetDigest, gossip: [MemberEntry]) {
+        self.intervalMillis = intervalMillis
+        self.memberCount = memberCount
+        self.revoked = revoked
+        self.gossip = gossip
+    }
+}
+
+/// PROBE and PROBE_ACK payload.
+public struct Probe: Equatable, Sendable {
+    public var probeID: UInt32
+    public var target: NodeID
+
+    public init(probeID: UInt32, target: NodeID) {
+        self.probeID = probeID
+        self.target = target
+    }
+}
+
+/// MEMBERS payload: one page of a full membership view (push-pull anti-entropy).
+public struct MembersPage: Equatable, Sendable {
+    /// Set when the receiver should answer with its own view.
+    public var replyWanted: Bool
+    public var page: UInt8
+    public var pageCount: UInt8
+    public var entries: [MemberEntry]
+
+    public init(replyWanted: Bool, page: UInt8, pageCount: UInt8, entries: [MemberEntry]) {
+        self.replyWanted = replyWanted
+        self.page = page
+        self.pageCount = pageCount
+        self.entries = entries
+    }
+}
+
+/// HELLO payload (mingle, Protocol.md §3.2).
+public struct Hello: Equatable, Sendable {
+    public var requestID: UInt32
+    public var revoked: SetDigest
+
+    public init(requestID: UInt32, revoked: SetDigest) {
+        self.requestID = requestID
+        self.revoked = revoked
+    }
+}
+
+/// HELLO_REPLY payload.
+public struct HelloReply: Equatable, Sendable {
+    public var requestID: UInt32
+    public var memberCount: UInt16
+    public var revoked: SetDigest
+    public var members: [MemberEntry]
+
+    public init(requestID: UInt32, memberCount: UInt16, revoked: SetDigest, members: [MemberEntry]) {
+        self.requestID = requestID
+        self.memberCount = memberCount
+        self.revoked = revoked
+        self.members = members
+    }
+}
+
+/// PAGE_REQUEST payload: ids strictly after `cursor` and strictly before `until` (byte order;
+/// an empty `until` means no upper bound), in the buckets of `bucketMask`.
+public struct PageRequest: Equatable, Sendable {
+    public var requestID: UInt32
+    public var bucketMask: UInt64
+    /// How many pages the server may send back to back for this request (1–255).
+    public var maxPages: UInt8
+    public var cursor: String
+    public var until: String
+
+    public init(requestID: UInt32, bucketMask: UInt64, maxPages: UInt8, cursor: String, until: String = "") {
+        self.requestID = requestID
+        self.bucketMask = bucketMask
+        self.maxPages = maxPages
+        self.cursor = cursor
+        self.until = until
+    }
+}
+
+/// One revoked id with its wall-clock revoke time (Unix epoch milliseconds).
+public struct RevokedEntry: Equatable, Sendable {
+    public var id: String
+    public var revokedAtMillis: UInt64
+
+    public init(id: String, revokedAtMillis: UInt64) {
+        self.id = id
+        self.revokedAtMillis = revokedAtMillis
+    }
+}
+
+/// PAGE payload.
+public struct RevokedPage: Equatable, Sendable {
+    public var requestID: UInt32
+    /// Position of this page in the burst answering `requestID` (0-based).
+    public var index: UInt8
+    /// Set on the page that holds the set's final entry.
+    public var last: Bool
+    public var entries: [RevokedEntry]
+
+    public init(requestID: UInt32, index: UInt8, last: Bool, entries: [RevokedEntry]) {
+        self.requestID = requestID
+        self.index = index
+        self.last = last
+        self.entries = entries
+    }
+}
+
+/// DIGEST_REPLY payload: the per-bucket digests of a revoked set.
+public struct DigestReply: Equatable, Sendable {
+    public var requestID: UInt32
+    public var buckets: [SetDigest]
+
+    public init(requestID: UInt32, buckets: [SetDigest]) {
+        self.requestID = requestID
+        self.buckets = buckets
+    }
+}
+
+/// CANDIDACY payload; the header stamp is the candidacy stamp (Protocol.md §4.3).
+public struct Candidacy: Equatable, Sendable {
+    public var term: UInt64
+    public var topic: String
+
+    public init(term: UInt64, topic: String) {
+        self.term = term
+        self.topic = topic
+    }
+}
+
+/// LEADER payload.
+public struct LeaderAnnouncement: Equatable, Sendable {
+    public var term: UInt64
+    public var leader: NodeID
+    public var leaderStamp: UInt64
+    public var topic: String
+    public var leaderName: String
+
+    public init(term: UInt64, leader: NodeID, leaderStamp: UInt64, topic: String, leaderName: String) {
+        self.term = term
+        self.leader = leader
+        self.leaderStamp = leaderStamp
+        self.topic = topic
+        self.leaderName = leaderName
+    }
+}
+
+/// VOTE payload (quorum mode).
+public struct Vote: Equatable, Sendable {
+    public var term: UInt64
+    public var candidate: NodeID
+    public var candidateStamp: UInt64
+    public var topic: String
+
+    public init(term: UInt64, candidate: NodeID, candidateStamp: UInt64, topic: String) {
+        self.term = term
+        self.candidate = candidate
+        self.candidateStamp = candidateStamp
+        self.topic = topic
+    }
+}
+
+/// CONTROL_REQUEST payload.
+public struct ControlRequest: Equatable, Sendable {
+    public var requestID: UInt32
+    /// The requester's wall clock when it issued the request (Unix epoch milliseconds). In a
+    /// keyed cluster a command with effects is refused outside the request window around the
+    /// agent's clock, so a captured request cannot be replayed later (Protocol.md §7.3).
+    /// 0 means unknown: such a request only runs commands without effects in a keyed cluster.
+    public var issuedMillis: UInt64
+    public var command: String
+    /// Glob over node names ("" means every agent).
+    public var target: String
+    public var args: [String]
+
+    public init(requestID: UInt32, issuedMillis: UInt64 = 0, command: String, target: String, args: [String]) {
+        self.requestID = requestID
+        self.issuedMillis = issuedMillis
+        self.command = command
+        self.target = target
+        self.args = args
+    }
+}
+
+/// CONTROL_REPLY status codes.
+public enum ControlStatus: UInt8, Sendable {
+    case ok = 0
+    case error = 1
+    case refused = 2
+    case unknownCommand = 3
+}
+
+/// CONTROL_REPLY payload: one page of a UTF-8 JSON body.
+public struct ControlReply: Equatable, Sendable {
+    public var requestID: UInt32
+    public var status: ControlStatus
+    /// How many members (alive or suspect, itself included) the responder knows: lets a requester
+    /// that has no view of its own know how many replies to expect.
+    public var memberCount: UInt16
+    public var page: UInt16
+    public var pageCount: UInt16
+    public var body: [UInt8]
+
+    public init(
+        requestID: UInt32, status: ControlStatus, memberCount: UInt16, page: UInt16, pageCount: UInt16, body: [UInt8]
+    ) {
+        self.requestID = requestID
+        self.status = status
+        self.memberCount = memberCount
+        self.page = page
+        self.pageCount = pageCount
+        self.body = body
+    }
+}
