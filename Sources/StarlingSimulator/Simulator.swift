@@ -30,6 +30,10 @@ public struct SimNode: Sendable {
     var scheduledTick: UInt64 = .max
 
     public var isUp: Bool { !crashed }
+
+    /// The core's next deadline, read in place: reading it through the simulator's array of
+    /// nodes copied the whole core on every scheduling.
+    mutating func nextDeadline() -> UInt64 { peer.nextDeadline }
 }
 
 /// A deterministic discrete-event simulation of many peers on a lossy in-memory network. It
@@ -127,7 +131,7 @@ public final class Simulator {
                 nodes[index].scheduledTick = .max
                 // Mutated in place: a copy would make every dictionary of the core copy itself.
                 apply(nodes[index].peer.onTick(now: nowValue), from: index)
-                if nodes[index].peer.nextDeadline <= now {
+                if nodes[index].nextDeadline() <= now {
                     // A timer that stays due after its tick would spin a real agent at 100 % CPU.
                     violations.append("t=\(now): node-\(index) timer still due after its tick")
                     queue.push(.tick(node: index, generation: nodes[index].tickGeneration), at: now + 1_000_000)
@@ -185,7 +189,7 @@ public final class Simulator {
     public func advance(_ nanos: UInt64) { run(until: now + nanos) }
 
     private func schedule(_ index: Int) {
-        let deadline = max(nodes[index].peer.nextDeadline, now)
+        let deadline = max(nodes[index].nextDeadline(), now)
         guard deadline != .max, deadline < nodes[index].scheduledTick else { return }
         nodes[index].tickGeneration += 1
         nodes[index].scheduledTick = deadline

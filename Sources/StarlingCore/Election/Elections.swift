@@ -143,7 +143,7 @@ struct Decision: Sendable, Equatable {
 }
 
 /// What an election reads of the rest of the peer, as values taken just before the call.
-struct ElectionContext {
+struct ElectionContext: Sendable {
     let now: Now
     let view: MemberView
     /// `elect` requests waiting for a decision: their topics are not forgotten to make room.

@@ -20,7 +20,7 @@ extension Membership {
     /// One pass over the view: suspect the silent, probe the suspect, bury the unanswered, reap
     /// the long gone. It runs member by member (``check(_:in:now:out:)``) so that each member's
     /// change reaches the other components before the next member is looked at.
-    struct CheckPass {
+    struct CheckPass: Sendable {
         let ids: [NodeID]
         /// The earliest moment anything can change.
         var next: UInt64

@@ -4,34 +4,3 @@ enum MembershipChange: Sendable, Equatable {
     /// The member went dead or left (it was alive or suspect).
     case gone(NodeID)
 }
-
-/// What other components may read of the membership view: a value taken just before the call
-/// that reads it, never a handle on ``Membership`` itself.
-struct MemberView {
-    let members: [NodeID: Member]
-    let me: NodeID
-    /// Members alive or suspect, this peer included.
-    let liveCount: Int
-    let multicast: Bool
-    let seeds: [Endpoint]
-
-    /// A leader can only be this peer or a member it holds alive or suspect.
-    func isViable(_ node: NodeID) -> Bool { node == me || members[node]?.isLive == true }
-
-    func isLive(_ node: NodeID) -> Bool { members[node]?.isLive == true }
-
-    /// Where beats and announcements go: the group, or every known member when multicast is off.
-    func beatDestinations() -> [Destination] {
-        if multicast { return [.group] }
-        var targets = Set(members.values.filter(\.isLive).map(\.endpoint))
-        targets.formUnion(seeds)
-        return targets.map { .peer($0) }
-    }
-
-    /// ``beatDestinations()`` and, with multicast, the seeds too (announce and hello).
-    func searchDestinations() -> [Destination] {
-        var destinations = beatDestinations()
-        if multicast { destinations.append(contentsOf: seeds.map { .peer($0) }) }
-        return destinations
-    }
-}

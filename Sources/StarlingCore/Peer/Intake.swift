@@ -15,7 +15,7 @@ struct Intake: Sendable {
         replayWindowLimit = config.limits.replayWindows
     }
 
-    enum Verdict {
+    enum Verdict: Sendable {
         case accepted(Message)
         /// This peer's own datagram (its multicast looped back), counted as `own`.
         case own(Message)
