@@ -34,7 +34,7 @@ extension Peer {
             guard let topic = request.args.first, Limits.topicBytes.contains(topic.utf8.count) else {
                 return (.error, Responder.error("elect takes a topic of 1 to 64 bytes"))
             }
-            guard responder.electWaiters.add(topic, sender: sender, endpoint: replyTo, requestID: request.requestID, now: now.nanos) else {
+            guard responder.awaitDecision(on: topic, sender: sender, replyTo: replyTo, requestID: request.requestID, now: now) else {
                 outbox.drop("elect_waiters_full")
                 return (.refused, Responder.error("too many elect requests are waiting for a decision; try again later"))
             }

@@ -130,6 +130,11 @@ struct Responder: Sendable {
 
     // MARK: Elect requests
 
+    /// Holds an `elect` request's reply until `topic` is decided; false when too many wait.
+    mutating func awaitDecision(on topic: String, sender: NodeID, replyTo: Endpoint, requestID: UInt32, now: Now) -> Bool {
+        electWaiters.add(topic, sender: sender, endpoint: replyTo, requestID: requestID, now: now.nanos)
+    }
+
     /// Replies to the `elect` requests waiting on a decided topic, and keeps the answer for
     /// their retries.
     mutating func answerElectRequests(_ decision: Decision, liveCount: Int, out: inout Outbox) {
