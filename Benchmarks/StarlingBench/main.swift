@@ -4,7 +4,7 @@ import StarlingPOSIX
 
 // starling-bench: every performance figure of Starling in one run (Benchmarks/README.md).
 
-let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "sim"]
+let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "sim", "attack"]
 var selected: [String] = []
 var jsonPath: String?
 var quick = false
@@ -64,6 +64,7 @@ for scenario in selected {
             }
         case "idle": try cluster.idle(sizes: quick ? [10] : [10, 30], seconds: quick ? 3 : 10)
         case "sim": SimScenario.run(report, sizes: quick ? [200] : [1_000])
+        case "attack": AttackScenario.run(report, quick: quick)
         default: break
         }
     } catch {
