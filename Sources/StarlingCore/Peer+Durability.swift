@@ -6,9 +6,7 @@ extension Peer {
     /// revoke it cannot keep. Setting it also forgets the reply bodies cached for re-requests
     /// (§6.5), so an acknowledgement the shell withheld is never sent by a re-request.
     public mutating func setDurabilityError(_ message: String?) {
-        if message != nil, durabilityError == nil {
-            for key in recentRequests.keys { recentRequests[key]?.body = nil }
-        }
+        if message != nil, durabilityError == nil { recentRequests.dropKeptReplies() }
         durabilityError = message
     }
 
