@@ -76,6 +76,25 @@ final class DurabilityTests: XCTestCase {
         XCTAssertFalse(restarted.isRevoked("while-failing-2"), "a refused revoke is not stored")
     }
 
+    /// issue 14 item 20: the reply leaves after the fsync, so a kill -9 right after the
+    /// acknowledgement (no pause for a write batch) loses nothing; the restart replays the log.
+    func testRevokeAcknowledgedJustBeforeKillNineSurvives() throws {
+        let cluster = Cluster()
+        let dir = "\(cluster.folder)/k1-state"
+        try cluster.start("k1", ["--state-dir", dir])
+        XCTAssertTrue(Loopback.eventually { (try? cluster.cli(["ping", "--json"]))?.0 == 0 })
+        let ids = (0..<20).map { "kill-\($0)" }
+        let (code, _, errors) = try cluster.cli(["revoke", "--to", "k1"] + ids)
+        XCTAssertEqual(code, 0, errors)
+        cluster.kill("k1")
+        XCTAssertGreaterThan(try String(contentsOfFile: dir + "/revoked.log", encoding: .utf8).count, 0)
+        try cluster.start("k1", ["--state-dir", dir])
+        XCTAssertTrue(Loopback.eventually {
+            let result = try? cluster.client().request("revoked", options: RequestOptions(expected: 1))
+            return result?.replies.first?.json["count"]?.numberValue == 20
+        }, cluster.log("k1"))
+    }
+
     /// issue 14 item 17 and 21: the start checks give exit 2 and a clear message.
     func testUnusableStateDirectoriesAndKeyFilesStopTheStart() throws {
         let dir = folder()
