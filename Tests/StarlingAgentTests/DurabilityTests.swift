@@ -101,7 +101,7 @@ final class DurabilityTests: XCTestCase {
         try "x".write(toFile: dir + "/plain", atomically: false, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: dir + "/state/revoked.json", withIntermediateDirectories: true)
         let group = Loopback.group().description
-        for (args, message) in [(["--state-dir", ""], "empty path"), (["--state-dir", dir + "/plain"], "Not a directory"),
+        for (args, message) in [(["--state-dir", ""], "--state-dir needs a path"), (["--state-dir", dir + "/plain"], "Not a directory"),
                                 (["--state-dir", dir + "/state"], "is a directory, not a regular file")] {
             let (code, _, errors) = try Loopback.run(["agent", "--name", "s", "--group", group] + args)
             XCTAssertEqual(code, 2, "\(args): \(errors)")
@@ -109,6 +109,6 @@ final class DurabilityTests: XCTestCase {
         }
         let (code, _, errors) = try Loopback.run(["ping", "--group", group, "--key-file", ""])
         XCTAssertEqual(code, 2, errors)
-        XCTAssertTrue(errors.contains("empty path"), errors)
+        XCTAssertTrue(errors.contains("--key-file needs a path"), errors)
     }
 }

@@ -44,12 +44,13 @@ final class StateCostMeasurement: XCTestCase {
         after.startRevokedJournal()
         let append = measure(2_000) { index in
             _ = after.revoke([newID("after", index)], now: System.now())
-            try? store.save(after.takeRevokedChanges()) { after.revokedEntries() }
+            let changes = after.takeRevokedChanges()
+            try? store.save(changes, snapshot: store.wantsSnapshot ? after.revokedEntries() : nil)
         }
         // Compaction, spread over the revokes that grow the log to twice the snapshot.
         let snapshotBytes = try FileManager.default.attributesOfItem(atPath: dir + "/after/revoked.json")[.size] as? Int ?? 0
         let logBytes = try FileManager.default.attributesOfItem(atPath: dir + "/after/revoked.log")[.size] as? Int ?? 0
-        let compaction = measure(3) { _ in try? store.save(after.takeRevokedChanges(), compact: true) { after.revokedEntries() } }
+        let compaction = measure(3) { _ in try? store.save(after.takeRevokedChanges(), snapshot: after.revokedEntries()) }
         let revokesPerCompaction = Double(2 * snapshotBytes) / (Double(logBytes) / 2_000)
 
         print("""

@@ -1,7 +1,7 @@
 import Foundation
 @testable import Starling
 import StarlingCore
-@testable import StarlingPOSIX
+import StarlingPOSIX
 import XCTest
 
 /// Durable state files (Protocol.md §6.3.5), driven directly with an injected wall clock: no
@@ -111,7 +111,7 @@ final class StateStoreTests: XCTestCase {
         // Planted again while running: the next save removes the link and writes its own file.
         try FileManager.default.createSymbolicLink(atPath: "\(dir)/revoked.json.tmp", withDestinationPath: victim)
         try FileManager.default.createSymbolicLink(atPath: "\(dir)/clock.tmp", withDestinationPath: victim)
-        try store.save(RevokedChanges(entries: [], complete: true), compact: true) { [entry("a"), entry("b")] }
+        try store.save(RevokedChanges(entries: [], complete: true), snapshot: [entry("a"), entry("b")])
         try store.saveClock(42)
         XCTAssertEqual(try String(contentsOfFile: victim, encoding: .utf8), "precious")
         XCTAssertEqual(names(dir), ["clock", "revoked.json", "revoked.log"])
@@ -139,13 +139,19 @@ final class StateStoreTests: XCTestCase {
         ]
         try write("{\"version\":1,\"revoked\":[\(rows.joined(separator: ","))]}", dir + "/revoked.json")
         let (store, loaded) = try load(dir)
-        XCTAssertEqual(loaded.revoked.map(\.id), ["ok", "soon", "max"])
+        XCTAssertEqual(loaded.revoked.map(\.id), ["ok", "soon", "future", "far", "max"])
         XCTAssertEqual(loaded.setAside.count, 0, "one bad entry does not set the whole file aside")
-        XCTAssertEqual(loaded.notes, ["revoked ids skipped on load: 2 with an id not 1 to 128 bytes, 2 revoked more than 60 s in the future, 1 expired"])
+        XCTAssertEqual(loaded.notes, ["revoked ids on load: 2 skipped: an id not 1 to 128 bytes; 1 skipped: expired; "
+            + "2 revoked more than 60 s in the future: time lowered to now + 60 s"])
         XCTAssertTrue(loaded.needsCompaction)
-        try store.start(snapshot: loaded.revoked)
+        // The set lowers the future times as it does for a peer's; the start fold writes that.
+        var config = PeerConfig(name: "v", id: NodeID(high: 1, low: 1))
+        config.revokedMaxAgeMillis = 3 * Self.hour
+        var peer = Peer(config: config, revoked: loaded.revoked, nowMillis: Self.now)
+        try store.start(snapshot: peer.revokedEntries())
         let (_, again) = try load(dir)
-        XCTAssertEqual(again.revoked.map(\.id), ["ok", "soon", "max"])
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: again.revoked.map { ($0.id, $0.revokedAtMillis) }),
+            ["ok": Self.now - 1_000, "soon": Self.now + 59_000, "future": Self.now + 60_000, "far": Self.now + 60_000, "max": Self.now])
         XCTAssertEqual(again.notes, [], "the rewritten snapshot holds only valid entries")
         XCTAssertFalse(again.needsCompaction)
     }
@@ -162,7 +168,7 @@ final class StateStoreTests: XCTestCase {
         try store.start(snapshot: nil)
         let snapshotSize = try size(dir + "/revoked.json")
         for index in 0..<3 {
-            try store.save(RevokedChanges(entries: [entry("new-\(index)")], complete: true)) { XCTFail("no snapshot"); return [] }
+            try store.save(RevokedChanges(entries: [entry("new-\(index)")], complete: true), snapshot: nil)
         }
         // What a save writes follows the change, not the set: three short lines, snapshot untouched.
         XCTAssertEqual(try size(dir + "/revoked.json"), snapshotSize)
@@ -193,27 +199,26 @@ final class StateStoreTests: XCTestCase {
         let (store, _) = try load(dir)
         try store.start(snapshot: nil)
         var held: [RevokedEntry] = []
-        while !store.compactionDue {
+        while !store.wantsSnapshot {
             // Twenty ids per save, as a busy agent batches them: fewer fsyncs for the test.
             let batch = (0..<20).map { entry("\(held.count + $0)-" + String(repeating: "z", count: 120)) }
             held += batch
-            try store.save(RevokedChanges(entries: batch, complete: true)) { XCTFail("no snapshot"); return [] }
+            try store.save(RevokedChanges(entries: batch, complete: true), snapshot: nil)
         }
         XCTAssertGreaterThan(try size(dir + "/revoked.log"), StateStore.minimumCompactionBytes)
-        try store.save(RevokedChanges(entries: [], complete: true), compact: true) { held }
-        XCTAssertFalse(store.compactionDue)
+        try store.save(RevokedChanges(entries: [], complete: true), snapshot: held)
+        XCTAssertFalse(store.wantsSnapshot)
         XCTAssertEqual(try size(dir + "/revoked.log"), 0)
         // A failed append (disk full) is never retried as an append: the next save is a snapshot.
         try inject("fsync", [ENOSPC])
-        XCTAssertThrowsError(try store.save(RevokedChanges(entries: [entry("lost-append")], complete: true)) { [] })
-        var snapshotTaken = false
-        try store.save(RevokedChanges(entries: [], complete: true)) {
-            snapshotTaken = true
-            return held + [entry("lost-append")]
-        }
-        XCTAssertTrue(snapshotTaken)
+        XCTAssertThrowsError(try store.save(RevokedChanges(entries: [entry("lost-append")], complete: true), snapshot: nil))
+        XCTAssertTrue(store.wantsSnapshot)
+        // Without the snapshot it asks for, the next save is refused, never appended after a
+        // possibly partial line; with it, everything held is kept.
+        XCTAssertThrowsError(try store.save(RevokedChanges(entries: [entry("next")], complete: true), snapshot: nil))
+        try store.save(RevokedChanges(entries: [], complete: true), snapshot: held + [entry("lost-append"), entry("next")])
         let (_, loaded) = try load(dir)
-        XCTAssertEqual(loaded.revoked.count, held.count + 1)
+        XCTAssertEqual(loaded.revoked.count, held.count + 2)
         XCTAssertEqual(loaded.setAside.count, 0, "no torn line survives the snapshot")
     }
 
@@ -252,7 +257,8 @@ final class StateStoreTests: XCTestCase {
 /// The hook exists only in debug builds.
 func inject(_ call: String, _ codes: [Int32]) throws {
     #if DEBUG
-    Sys.injected.withLock { $0[call] = codes }
+    SyscallFaults.clear()
+    SyscallFaults.inject(call, codes)
     #else
     throw XCTSkip("error injection exists only in debug builds")
     #endif
@@ -260,6 +266,6 @@ func inject(_ call: String, _ codes: [Int32]) throws {
 
 func clearInjectedErrors() {
     #if DEBUG
-    Sys.injected.withLock { $0.removeAll() }
+    SyscallFaults.clear()
     #endif
 }
