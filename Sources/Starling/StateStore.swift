@@ -20,6 +20,9 @@ final class StateStore: Sendable {
 
     let directory: String
     private let files = Mutex(Files())
+    /// ``wantsSnapshot``, published after every write so that the agent can read it under its
+    /// loop lock without waiting for a write in progress.
+    private let snapshotWanted = Atomic<Bool>(true)
 
     private struct Files: Sendable {
         var log: Int32 = -1
@@ -138,6 +141,7 @@ final class StateStore: Sendable {
     /// differ from the set), then an empty log, kept open for appending.
     func start(snapshot entries: [RevokedEntry]?) throws(Errno) {
         try files.withLock { (files: inout Files) throws(Errno) in
+            defer { publish(files) }
             if let entries {
                 try writeSnapshot(entries, &files)
             } else {
@@ -153,6 +157,7 @@ final class StateStore: Sendable {
     /// with one), because after a failed append the log may end in a partial line.
     func save(_ changes: RevokedChanges, snapshot: [RevokedEntry]?) throws(Errno) {
         try files.withLock { (files: inout Files) throws(Errno) in
+            defer { publish(files) }
             if let snapshot {
                 try writeSnapshot(snapshot, &files)
             } else if files.needsSnapshot || !changes.complete || files.log < 0 {
@@ -172,8 +177,11 @@ final class StateStore: Sendable {
 
     /// True when the next save should write a snapshot: an earlier write failed, or the log has
     /// outgrown the snapshot (compaction).
-    var wantsSnapshot: Bool {
-        files.withLock { $0.needsSnapshot || $0.logBytes > max(Self.minimumCompactionBytes, 2 * $0.snapshotBytes) }
+    var wantsSnapshot: Bool { snapshotWanted.load(ordering: .acquiring) }
+
+    private func publish(_ files: Files) {
+        snapshotWanted.store(files.needsSnapshot || files.logBytes > max(Self.minimumCompactionBytes, 2 * files.snapshotBytes),
+            ordering: .releasing)
     }
 
     /// Snapshot first, then an empty log: a crash between the two replays a log whose entries the
