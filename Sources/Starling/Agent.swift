@@ -396,7 +396,7 @@ public final class Agent: Sendable {
         guard store != nil, state.revokedSaveError == nil,
             actions.contains(where: { if case .emit(.revoked) = $0 { true } else { false } })
         else { return }
-        persist(&state, revoked: true, clock: false, acknowledging: true)
+        persist(&state, revoked: true, clock: false)
     }
 
     /// CONTROL_REPLY (type byte at offset 5, Protocol.md §2.2): what acknowledges a request.
@@ -417,12 +417,12 @@ public final class Agent: Sendable {
     /// Queues a save: takes what to write under the lock — the journal's changes, and the whole
     /// set only when a snapshot is due — and ``write(_:)`` does the file I/O outside it, in
     /// order with the sends around it.
-    private func persist(_ state: inout LoopState, revoked: Bool, clock: Bool = true, acknowledging: Bool = false) {
+    private func persist(_ state: inout LoopState, revoked: Bool, clock: Bool = true) {
         guard let store else {
             state.persistAt = nil
             return
         }
-        var save = Save(acknowledging: acknowledging)
+        var save = Save()
         if revoked || state.persistAt != nil {
             state.persistAt = nil
             let changes = state.peer.takeRevokedChanges()
@@ -438,13 +438,12 @@ public final class Agent: Sendable {
 
     /// What one save writes, taken under the loop lock.
     struct Save: Sendable {
-        /// Revoked-set changes to append; nil when the set is not part of this save.
+        /// Revoked-set changes to append; nil when the set is not part of this save. Replies
+        /// queued after a save with changes acknowledge them (withheld if it fails).
         var changes: RevokedChanges?
         /// The whole set, when the store must write a snapshot instead of appending.
         var snapshot: [RevokedEntry]?
         var clock: UInt64?
-        /// Replies queued after this save acknowledge what it writes.
-        var acknowledging = false
     }
 
     /// Writes a queued save; runs outside the loop lock, on the thread carrying out the outbox.
