@@ -63,6 +63,8 @@ public struct Peer: Sendable {
     var watchers: [Endpoint: Watcher] = [:]
     /// Extra `stats` fields the shell knows (interface, group, resident memory).
     public var hostInfo: [(String, JSON)] = []
+    /// Why revokes cannot be kept durably right now; nil when they can (Peer+Durability.swift).
+    public internal(set) var durabilityError: String? = nil
 
     public init(config: PeerConfig, clock: UInt64 = 0, revoked: [RevokedEntry] = [], nowMillis: UInt64 = 0) {
         self.config = config
