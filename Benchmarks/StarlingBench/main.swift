@@ -68,7 +68,9 @@ for scenario in selected {
         }
     } catch {
         System.write("scenario \(scenario) failed: \(error)\n", to: 2)
+        report.summary(scenario, "scenario", .failing("stopped by an error: \(error)"), "")
     }
+    report.closePending()
 }
 System.write("\(report.markdown)\n\ntotal wall time: \(Report.format(Double(System.now().nanos - started) / 1e9)) s\n", to: 1)
 if let jsonPath {
