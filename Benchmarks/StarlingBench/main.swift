@@ -4,7 +4,7 @@ import StarlingPOSIX
 
 // starling-bench: every performance figure of Starling in one run (Benchmarks/README.md).
 
-let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "sim"]
+let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim"]
 var selected: [String] = []
 var jsonPath: String?
 var quick = false
@@ -63,6 +63,7 @@ for scenario in selected {
                 try cluster.commands(n: quick ? 10 : 30, rounds: quick ? 5 : 30)
             }
         case "idle": try cluster.idle(sizes: quick ? [10] : [10, 30], seconds: quick ? 3 : 10)
+        case "receive": try cluster.receive(flood: quick ? 100_000 : 200_000, floodRounds: quick ? 2 : 3, pacedSeconds: quick ? 3 : 10)
         case "sim": SimScenario.run(report, sizes: quick ? [200] : [1_000])
         default: break
         }
