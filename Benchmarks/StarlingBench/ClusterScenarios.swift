@@ -108,8 +108,9 @@ struct ClusterScenarios {
             var times: [Double] = []
             for name in cluster.names {
                 if let record = EventLog.first(cluster.events(name), since: killedAt, { $0.kind == "dead" && $0.event["name"]?.stringValue == victim }) {
-                    times.append(ms(record.micros, since: killedAt))
-                    perSurvivor.add(times[times.count - 1])
+                    let time = ms(record.micros, since: killedAt)
+                    times.append(time)
+                    perSurvivor.add(time)
                 } else {
                     perSurvivor.fail("no dead event within 2.5 s")
                 }
