@@ -43,6 +43,12 @@ final class AgentCluster {
         return at
     }
 
+    /// SIGTERM (the agent says GOODBYE) and wait for the exit; kill -9 after 3 s.
+    func stop(_ name: String) {
+        agents[name]?.stop()
+        agents[name] = nil
+    }
+
     func stopAll() {
         for child in agents.values { child.signal() }
         for child in agents.values where child.wait(timeoutMillis: 3_000) == nil { child.kill(); child.wait() }
@@ -90,6 +96,28 @@ final class AgentCluster {
     }
 
     func pid(_ name: String) -> Int32? { agents[name]?.pid }
+
+    /// Polls `name`'s event log until a record logged at or after `since` matches, for at most
+    /// `timeoutMillis`.
+    func waitForEvent(_ name: String, since: UInt64 = 0, timeoutMillis: UInt64, _ predicate: (EventLog.Record) -> Bool) -> EventLog.Record? {
+        let deadline = System.now().nanos + .millis(timeoutMillis)
+        while true {
+            if let record = EventLog.first(events(name), since: since, predicate) { return record }
+            if System.now().nanos >= deadline { return nil }
+            System.sleep(millis: 10)
+        }
+    }
+
+    /// Why a request did not get a reply from each of `expected` agents; nil when it did.
+    static func shortfall(_ result: RequestResult, expected: Int) -> String? {
+        guard result.replies.count < expected else { return nil }
+        switch result.reason {
+        case .deadline: return "timeout (request deadline, replies missing)"
+        case .idle: return "missing reply (no reply for 300 ms)"
+        case .allReplied: return "missing reply (agents expected fewer)"
+        case .limit: return "missing reply (stopped early)"
+        }
+    }
 }
 
 /// /proc readings of another process.

@@ -10,44 +10,96 @@ struct ClusterScenarios {
 
     func ms(_ micros: UInt64, since: UInt64) -> Double { micros >= since ? Double(micros - since) / 1_000 : 0 }
 
-    /// join: every agent lists every other alive; then one more agent's start → synced.
+    /// join: every agent lists every other alive; then one more agent, five times into a settled
+    /// cluster (the joiner stops with GOODBYE between rounds), and a few times within 200 ms of a
+    /// member's kill -9 (issue 14 item 27: the joiner may wait for the dead member's reply).
     func join(sizes: [Int]) throws {
         for n in sizes {
             let cluster = try AgentCluster(binary: binary)
             var lastSpawn: UInt64 = 0
             for index in 0..<n { lastSpawn = try cluster.start("j\(index)") }
+            var converged = Samples()
             guard cluster.waitForFullView(n, timeoutMillis: 60_000) else {
-                report.add("join", "did not converge within 60 s", 1, "flag", n: n)
+                report.summary("join", "all list all alive, after last start", .failing("did not converge within 60 s"), "ms", n: n)
                 continue
             }
             let times = cluster.fullViewTimes(others: n - 1)
-            report.add("join", "all list all alive, after last start", ms(times.values.max() ?? lastSpawn, since: lastSpawn), "ms", n: n)
-            var synced: [Double] = []
-            var afterSockets: [Double] = []
-            for round in 0..<(quick ? 2 : 5) {
+            if times.count == n, let last = times.values.max() {
+                converged.add(ms(last, since: lastSpawn))
+            } else {
+                converged.fail("an event log lacks a joined event")
+            }
+            report.summary("join", "all list all alive, after last start", converged, "ms", n: n)
+            var started = Samples()
+            var mingled = Samples()
+            for round in 0..<5 {
                 let name = "late\(round)"
                 let at = try cluster.start(name)
-                _ = cluster.waitForFullView(n + 1, timeoutMillis: 10_000)
-                let log = EventLog.read(cluster.events(name))
-                if let done = log.first(where: { $0.kind == "synced" || $0.kind == "alone" }), let open = log.first(where: { $0.kind == "searching" }) {
-                    synced.append(ms(done.micros, since: at))
-                    afterSockets.append(ms(done.micros, since: open.micros))
-                }
-                _ = cluster.kill(name)
-                System.sleep(millis: 100)
+                joinerRound(cluster, name, spawnedAt: at, started: &started, mingled: &mingled)
+                cluster.stop(name)
+                _ = cluster.waitForFullView(n, timeoutMillis: 10_000)
             }
-            report.summary("join", "process start → synced and announced", synced, "ms", n: n)
-            report.summary("join", "sockets open → synced (mingle)", afterSockets, "ms", n: n)
+            report.summary("join", "settled: process start → synced and announced", started, "ms", n: n)
+            report.summary("join", "settled: sockets open → synced (mingle)", mingled, "ms", n: n)
+            var afterCrashStarted = Samples()
+            var afterCrash = Samples()
+            for round in 0..<(quick ? 2 : 3) {
+                let victim = "victim\(round)"
+                try cluster.start(victim)
+                guard cluster.waitForFullView(n + 1, timeoutMillis: 10_000) else {
+                    afterCrash.fail("the member to kill did not join within 10 s")
+                    cluster.stop(victim)
+                    continue
+                }
+                _ = cluster.kill(victim)
+                System.sleep(millis: 200)
+                let name = "after-crash\(round)"
+                let at = try cluster.start(name)
+                joinerRound(cluster, name, spawnedAt: at, started: &afterCrashStarted, mingled: &afterCrash)
+                cluster.stop(name)
+                // The victim must be dead everywhere before the next round starts.
+                _ = cluster.waitForFullView(n, timeoutMillis: 10_000)
+            }
+            report.summary("join", "200 ms after a member's kill -9: sockets open → synced (mingle)", afterCrash, "ms", n: n)
             cluster.stopAll()
+        }
+    }
+
+    /// A joiner's mingle: its `synced` (or `alone`) and `searching` records, and why the round
+    /// failed (found nobody, hit the mingle deadline, no event within 10 s), nil when it did not.
+    private func awaitSync(_ cluster: AgentCluster, _ name: String) -> (done: EventLog.Record?, open: EventLog.Record?, failure: String?) {
+        guard let done = cluster.waitForEvent(name, timeoutMillis: 10_000, { $0.kind == "synced" || $0.kind == "alone" }) else {
+            return (nil, nil, "no synced event within 10 s")
+        }
+        let open = EventLog.first(cluster.events(name)) { $0.kind == "searching" }
+        if done.kind == "alone" { return (done, open, "found nobody (alone)") }
+        if done.event["complete"] == .bool(false) { return (done, open, "hit the mingle deadline") }
+        return (done, open, open == nil ? "no searching event" : nil)
+    }
+
+    /// One joiner's round into `started` (process start → synced) and `mingled` (sockets open →
+    /// synced); a failed round keeps its times with the failure.
+    private func joinerRound(_ cluster: AgentCluster, _ name: String, spawnedAt: UInt64, started: inout Samples, mingled: inout Samples) {
+        let (done, open, failure) = awaitSync(cluster, name)
+        let sinceStart = done.map { ms($0.micros, since: spawnedAt) }
+        let sinceOpen = done.flatMap { done in open.map { ms(done.micros, since: $0.micros) } }
+        if let failure {
+            started.fail(failure, value: sinceStart)
+            mingled.fail(failure, value: sinceOpen)
+        } else if let sinceStart, let sinceOpen {
+            started.add(sinceStart)
+            mingled.add(sinceOpen)
         }
     }
 
     /// detect: kill -9 at random moments; per-survivor and all-survivors detection times.
     func detect(n: Int, kills: Int) throws {
         let cluster = try AgentCluster(binary: binary)
-        guard try cluster.startConverged(n, prefix: "d") else { return report.add("detect", "cluster did not converge", 1, "flag", n: n) }
-        var perSurvivor: [Double] = []
-        var all: [Double] = []
+        guard try cluster.startConverged(n, prefix: "d") else {
+            return report.summary("detect", "kill -9 → dead on every survivor", .failing("cluster did not converge within 30 s"), "ms", n: n)
+        }
+        var perSurvivor = Samples()
+        var all = Samples()
         for round in 0..<kills {
             System.sleep(millis: 300 + System.randomUInt64() % 700)
             let victim = "d\(round % n)"
@@ -56,11 +108,14 @@ struct ClusterScenarios {
             var times: [Double] = []
             for name in cluster.names {
                 if let record = EventLog.first(cluster.events(name), since: killedAt, { $0.kind == "dead" && $0.event["name"]?.stringValue == victim }) {
-                    times.append(ms(record.micros, since: killedAt))
+                    let time = ms(record.micros, since: killedAt)
+                    times.append(time)
+                    perSurvivor.add(time)
+                } else {
+                    perSurvivor.fail("no dead event within 2.5 s")
                 }
             }
-            perSurvivor += times
-            if times.count == cluster.names.count { all.append(times.max() ?? 0) } else { all.append(.infinity) }
+            if times.count == cluster.names.count, let last = times.max() { all.add(last) } else { all.fail("a survivor logged no dead event within 2.5 s") }
             try cluster.start(victim)
             _ = cluster.waitForFullView(n)
         }
@@ -72,14 +127,13 @@ struct ClusterScenarios {
     /// suspicions, and every 10 s checks that a revoke reaches all agents and an election agrees.
     func falsePositives(n: Int, seconds: UInt64, loss: Double) throws {
         let cluster = try AgentCluster(binary: binary)
-        guard try cluster.startConverged(n, prefix: "f", ["--drop-rate", String(loss)]) else { return report.add("falsepos", "cluster did not converge", 1, "flag", n: n) }
+        guard try cluster.startConverged(n, prefix: "f", ["--drop-rate", String(loss)]) else {
+            return report.summary("falsepos", "revoke held by all under loss", .failing("cluster did not converge within 30 s"), "ms", n: n)
+        }
         let since = System.wallMicros()
         let end = System.now().nanos + seconds * 1_000_000_000
-        var revokeTimes: [Double] = []
-        var revokeMissed = 0
-        var elections = 0
-        var agreed = 0
-        var electionTimes: [Double] = []
+        var revokes = Samples()
+        var elections = Samples()
         var round = 0
         while System.now().nanos < end {
             round += 1
@@ -96,23 +150,24 @@ struct ClusterScenarios {
                 }
                 if holders.count < n { System.sleep(millis: 50) }
             }
-            if holders.count == n { revokeTimes.append(Double(System.now().nanos - start) / 1e6) } else { revokeMissed += 1 }
+            if holders.count == n { revokes.add(Double(System.now().nanos - start) / 1e6) } else { revokes.fail("not held by every agent within 8 s") }
             // An election: every agent's latest answer must name the same leader within 8 s.
             let topic = "soak-\(round % 3)"
             let electedAt = System.now().nanos
             _ = cluster.request("elect", args: [topic], expected: n, deadlineMillis: 3_000)
-            elections += 1
             var views: [String: String] = [:]
-            while System.now().nanos < electedAt + .millis(8_000) {
+            var agreed = false
+            while !agreed && System.now().nanos < electedAt + .millis(8_000) {
                 for reply in cluster.request("leader", args: [topic], expected: n).replies { views[reply.name] = reply.json["leader"]?.plain ?? "-" }
                 let leaders = Set(views.values)
                 if views.count == n && leaders.count == 1 && !leaders.contains("-") {
-                    agreed += 1
-                    electionTimes.append(Double(System.now().nanos - electedAt) / 1e6)
-                    break
+                    agreed = true
+                    elections.add(Double(System.now().nanos - electedAt) / 1e6)
+                } else {
+                    System.sleep(millis: 100)
                 }
-                System.sleep(millis: 100)
             }
+            if !agreed { elections.fail("no single leader named by every agent within 8 s") }
             let left = end > System.now().nanos ? end - System.now().nanos : 0
             System.sleep(millis: min(left / 1_000_000, 10_000))
         }
@@ -126,10 +181,8 @@ struct ClusterScenarios {
         }
         report.add("falsepos", "false deaths (\(Int(loss * 100)) % loss, \(seconds) s)", Double(deaths), "count", n: n)
         report.add("falsepos", "suspicions, all refuted (flaps)", Double(suspicions), "count", n: n)
-        report.summary("falsepos", "revoke held by all under loss", revokeTimes, "ms", n: n)
-        report.add("falsepos", "revokes not held by all within 8 s", Double(revokeMissed), "count", n: n)
-        report.add("falsepos", "elections agreed by all within 8 s under loss", Double(agreed), "of \(elections)", n: n)
-        report.summary("falsepos", "election → all agents name one leader, under loss", electionTimes, "ms", n: n)
+        report.summary("falsepos", "revoke held by all under loss", revokes, "ms", n: n)
+        report.summary("falsepos", "election → all agents name one leader, under loss", elections, "ms", n: n)
     }
 
     /// mingle: a joiner pulling 0 / 10k / 50k ids from 3 agents, with and without loss.
@@ -150,24 +203,30 @@ struct ClusterScenarios {
                     try System.writeAtomically(dir + "/revoked.json", try System.readFile(state + "/revoked.json"))
                     try cluster.start("s\(index)", ["--state-dir", dir])
                 }
-                guard cluster.waitForFullView(3) else { continue }
+                let label = loss > 0 ? " at \(Int(loss * 100)) % loss" : ""
+                let figure = "\(count) ids: sockets open → synced\(label)"
+                guard cluster.waitForFullView(3) else {
+                    report.summary("mingle", figure, .failing("seed agents did not converge within 30 s"), "ms")
+                    cluster.stopAll()
+                    continue
+                }
                 let before = cluster.request("stats", expected: 3).replies.reduce(0.0) { $0 + ($1.json["bytes_out"]?.numberValue ?? 0) }
                 var extra: [String] = []
                 if loss > 0 { extra = ["--drop-rate", String(loss)] }
                 try cluster.start("joiner", extra)
-                _ = cluster.waitForFullView(4)
-                let deadline = System.now().nanos + .millis(10_000)
-                var done: EventLog.Record?
-                while done == nil && System.now().nanos < deadline {
-                    done = EventLog.first(cluster.events("joiner")) { $0.kind == "synced" || $0.kind == "alone" }
-                    System.sleep(millis: 20)
+                var synced = Samples()
+                let (done, open, failure) = awaitSync(cluster, "joiner")
+                let time = done.flatMap { done in open.map { ms(done.micros, since: $0.micros) } }
+                let received = done?.event["received"]?.numberValue ?? 0
+                if let failure {
+                    synced.fail(failure, value: time)
+                } else if received < Double(count) {
+                    synced.fail("received fewer ids than the seeds hold", value: time)
+                } else if let time {
+                    synced.add(time)
                 }
-                let open = EventLog.first(cluster.events("joiner")) { $0.kind == "searching" }
-                let label = loss > 0 ? " at \(Int(loss * 100)) % loss" : ""
-                if let done, let open {
-                    report.add("mingle", "\(count) ids: sockets open → synced\(label)", ms(done.micros, since: open.micros), "ms")
-                    report.add("mingle", "\(count) ids: ids received\(label)", done.event["received"]?.numberValue ?? 0, "ids")
-                }
+                if done != nil { report.add("mingle", "\(count) ids: ids received\(label)", received, "ids") }
+                report.summary("mingle", figure, synced, "ms")
                 System.sleep(millis: 300)
                 let after = cluster.request("stats", target: "s*").replies.reduce(0.0) { $0 + ($1.json["bytes_out"]?.numberValue ?? 0) }
                 report.add("mingle", "\(count) ids: bytes sent by neighbours\(label)", after - before, "bytes")

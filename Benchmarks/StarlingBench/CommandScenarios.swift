@@ -4,44 +4,62 @@ import StarlingPOSIX
 import StarlingSimulator
 
 extension ClusterScenarios {
-    /// revoke, ping and election against one cluster of `n` agents.
+    /// revoke, ping and election against one cluster of `n` agents. A round without a reply
+    /// from every agent is a failed round, counted with its reason.
     func commands(n: Int, rounds: Int) throws {
         let cluster = try AgentCluster(binary: binary)
-        guard try cluster.startConverged(n, prefix: "c") else { return report.add("revoke", "cluster did not converge", 1, "flag", n: n) }
-        var revokes: [Double] = []
-        var pings: [Double] = []
-        var elections: [Double] = []
+        guard try cluster.startConverged(n, prefix: "c") else {
+            return report.summary("revoke", "command → held by every agent (acks in)", .failing("cluster did not converge within 30 s"), "ms", n: n)
+        }
+        var revokes = Samples()
+        var pings = Samples()
+        var elections = Samples()
         var agreed = 0
+        /// Times one request into `samples`, or records why it fell short.
+        func timed(_ samples: inout Samples, _ command: String, _ args: [String]) -> RequestResult {
+            let start = System.now().nanos
+            let result = cluster.request(command, args: args, expected: n)
+            let elapsed = Double(System.now().nanos - start) / 1e6
+            if let reason = AgentCluster.shortfall(result, expected: n) { samples.fail(reason, value: elapsed) } else { samples.add(elapsed) }
+            return result
+        }
         for round in 0..<rounds {
-            var start = System.now().nanos
-            var result = cluster.request("revoke", args: ["bench-\(round)-\(System.randomUInt64())"], expected: n)
-            if result.replies.count == n { revokes.append(Double(System.now().nanos - start) / 1e6) }
-            start = System.now().nanos
-            result = cluster.request("ping", expected: n)
-            if result.replies.count == n { pings.append(Double(System.now().nanos - start) / 1e6) }
-            start = System.now().nanos
-            result = cluster.request("elect", args: ["topic-\(round)"], expected: n)
-            if result.replies.count == n { elections.append(Double(System.now().nanos - start) / 1e6) }
-            if Set(result.replies.map { $0.json["leader"]?.stringValue ?? "" }).count == 1 { agreed += 1 }
+            _ = timed(&revokes, "revoke", ["bench-\(round)-\(System.randomUInt64())"])
+            _ = timed(&pings, "ping", [])
+            let result = timed(&elections, "elect", ["topic-\(round)"])
+            if result.replies.count == n && Set(result.replies.map { $0.json["leader"]?.stringValue ?? "" }).count == 1 { agreed += 1 }
         }
         report.summary("revoke", "command → held by every agent (acks in)", revokes, "ms", n: n)
         report.summary("ping", "in-process client, all replies in", pings, "ms", n: n)
         report.summary("election", "command → decided on every agent", elections, "ms", n: n)
-        report.add("election", "rounds where all agreed", Double(agreed), "of \(rounds)", n: n)
-        var cli: [Double] = []
+        report.add("election", "rounds where every agent replied with one leader", Double(agreed), "of \(rounds)", n: n)
+        var cli = Samples()
         for _ in 0..<(quick ? 3 : 10) {
             let start = System.now().nanos
             let child = try ChildProcess(binary, ["ping", "--group", cluster.group.description], stdout: "/dev/null", stderr: "/dev/null")
-            child.wait()
-            cli.append(Double(System.now().nanos - start) / 1e6)
+            // Polled every millisecond (ChildProcess.wait polls every 5 ms, too coarse here).
+            var status: Int32?
+            while status == nil && System.now().nanos < start + .millis(10_000) {
+                status = child.wait(timeoutMillis: 0)
+                if status == nil { System.sleep(millis: 1) }
+            }
+            let elapsed = Double(System.now().nanos - start) / 1e6
+            switch status {
+            case 0: cli.add(elapsed)
+            case nil: child.kill(); child.wait(); cli.fail("timeout (still running after 10 s)")
+            case let code?: cli.fail("exit status \(code)", value: elapsed)
+            }
         }
         report.summary("ping", "CLI process wall time", cli, "ms", n: n)
         // Leader killed: new leader agreed by every survivor.
-        var failovers: [Double] = []
+        var failovers = Samples()
         for round in 0..<(quick ? 1 : 3) {
             let topic = "failover-\(round)"
             let result = cluster.request("elect", args: [topic], expected: cluster.names.count)
-            guard let leader = result.replies.first?.json["leader"]?.stringValue else { continue }
+            guard let leader = result.replies.first?.json["leader"]?.stringValue, cluster.pid(leader) != nil else {
+                failovers.fail("elect named no running leader")
+                continue
+            }
             System.sleep(millis: 200 + System.randomUInt64() % 300)
             let killedAt = cluster.kill(leader)
             System.sleep(millis: 2_500)
@@ -52,7 +70,14 @@ extension ClusterScenarios {
                 let records = EventLog.read(cluster.events(name)).filter { $0.micros >= killedAt && $0.kind == "leader" && $0.event["topic"]?.stringValue == topic && $0.event["leader"]?.stringValue != nil }
                 if let last = records.last { times.append(last.micros); leaders.insert(last.event["leader"]?.stringValue ?? "") }
             }
-            if times.count == survivors.count && leaders.count == 1 { failovers.append(ms(times.max()!, since: killedAt)) }
+            let latest = times.max().map { ms($0, since: killedAt) }
+            if times.count < survivors.count {
+                failovers.fail("a survivor logged no new leader within 2.5 s", value: latest)
+            } else if leaders.count != 1 {
+                failovers.fail("survivors named different leaders", value: latest)
+            } else if let latest {
+                failovers.add(latest)
+            }
             try cluster.start(leader)
             _ = cluster.waitForFullView(n)
         }
@@ -63,7 +88,10 @@ extension ClusterScenarios {
     func idle(sizes: [Int], seconds: UInt64) throws {
         for n in sizes {
             let cluster = try AgentCluster(binary: binary)
-            guard try cluster.startConverged(n, prefix: "i") else { continue }
+            guard try cluster.startConverged(n, prefix: "i") else {
+                report.summary("idle", "CPU per agent", .failing("cluster did not converge within 30 s"), "% of a core", n: n)
+                continue
+            }
             System.sleep(millis: 1_000)
             let pids = cluster.names.compactMap { cluster.pid($0) }
             let before = pids.map(ProcessInfo.cpuTicks)
@@ -73,8 +101,11 @@ extension ClusterScenarios {
             let elapsed = Double(System.now().nanos - start) / 1e9
             let statsAfter = cluster.request("stats", expected: n).replies.map(\.json)
             let cpu = zip(pids.map(ProcessInfo.cpuTicks), before).map { ($0 - $1) / 100 / elapsed * 100 }
-            report.summary("idle", "CPU per agent", cpu, "% of a core", n: n)
-            report.summary("idle", "resident memory per agent", pids.map { ProcessInfo.residentKB($0) / 1024 }, "MB", n: n)
+            report.summary("idle", "CPU per agent", Samples(cpu), "% of a core", n: n)
+            report.summary("idle", "resident memory per agent", Samples(pids.map { ProcessInfo.residentKB($0) / 1024 }), "MB", n: n)
+            if statsAfter.count < n || statsBefore.count < n {
+                report.summary("idle", "stats replies (traffic figures average those)", .failing("missing reply"), "", n: n)
+            }
             func total(_ docs: [JSON], _ key: String) -> Double { docs.reduce(0) { $0 + ($1[key]?.numberValue ?? 0) } }
             let agents = Double(max(1, statsAfter.count))
             report.add("idle", "datagrams sent per agent", (total(statsAfter, "datagrams_out") - total(statsBefore, "datagrams_out")) / agents / elapsed, "/s", n: n)
@@ -95,11 +126,8 @@ enum SimScenario {
             sim.startAll(spread: .millis(500))
             let converged = sim.runUntil(limit: .millis(5_000), step: .millis(100)) { sim.viewViolations().isEmpty }
             let wall = Double(System.now().nanos - wallStart) / 1e9
-            if let converged {
-                report.add("sim", "virtual time to converge (starts spread over 0.5 s)", Double(converged) / 1e6, "ms", n: n)
-            } else {
-                report.add("sim", "did not converge within 5 s virtual", 1, "flag", n: n)
-            }
+            let figure = "virtual time to converge (starts spread over 0.5 s)"
+            report.summary("sim", figure, converged.map { Samples([Double($0) / 1e6]) } ?? .failing("did not converge within 5 s virtual"), "ms", n: n)
             report.add("sim", "datagrams delivered per node per virtual second", sim.messagesPerNodePerSecond, "/s", n: n)
             report.add("sim", "wall time", wall, "s", n: n)
             report.add("sim", "simulator resident memory", Double(System.residentBytes()) / 1_048_576, "MB", n: n)

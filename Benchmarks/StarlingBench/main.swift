@@ -4,7 +4,7 @@ import StarlingPOSIX
 
 // starling-bench: every performance figure of Starling in one run (Benchmarks/README.md).
 
-let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "sim"]
+let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim", "attack"]
 var selected: [String] = []
 var jsonPath: String?
 var quick = false
@@ -63,12 +63,16 @@ for scenario in selected {
                 try cluster.commands(n: quick ? 10 : 30, rounds: quick ? 5 : 30)
             }
         case "idle": try cluster.idle(sizes: quick ? [10] : [10, 30], seconds: quick ? 3 : 10)
+        case "receive": try cluster.receive(flood: quick ? 100_000 : 200_000, floodRounds: quick ? 2 : 3, pacedSeconds: quick ? 3 : 10)
         case "sim": SimScenario.run(report, sizes: quick ? [200] : [1_000])
+        case "attack": AttackScenario.run(report, quick: quick)
         default: break
         }
     } catch {
         System.write("scenario \(scenario) failed: \(error)\n", to: 2)
+        report.summary(scenario, "scenario", .failing("stopped by an error: \(error)"), "")
     }
+    report.closePending()
 }
 System.write("\(report.markdown)\n\ntotal wall time: \(Report.format(Double(System.now().nanos - started) / 1e9)) s\n", to: 1)
 if let jsonPath {

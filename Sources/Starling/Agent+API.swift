@@ -100,12 +100,19 @@ extension Agent {
     /// Revokes ids here and on every live member; returns when all have acknowledged (or timed out).
     /// More ids than fit one request go out in several requests, one after another; the result
     /// then holds every reply (one per agent per request) and the first ending that was not
-    /// "all replied".
+    /// "all replied". While this agent cannot keep revokes on disk (see `durable` in `stats`), the
+    /// ids are still held in memory and sent to the others, and the result also holds a reply
+    /// from this agent itself with status `error` saying why.
     public func revoke(_ ids: [String], options: RequestOptions = RequestOptions()) async -> RequestResult {
         let batches = loop.withLock { $0.peer.requestBatches(ids, command: "revoke") }
         var result = RequestResult(replies: [], reason: .allReplied, expected: nil)
         for batch in batches {
-            result.append(await collect { state, now in state.peer.revoke(batch, options: options, now: now) })
+            var next = await collect { state, now in state.peer.revoke(batch, options: options, now: now) }
+            if let error = loop.withLock({ $0.peer.durabilityError }) {
+                let body = JSON.object([("name", .string(configuration.name)), ("error", .string("not kept on disk: \(error)"))])
+                next.replies.append(Reply(name: configuration.name, id: id, status: .error, body: body.serialized()))
+            }
+            result.append(next)
         }
         return result
     }

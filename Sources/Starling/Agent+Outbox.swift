@@ -70,9 +70,13 @@ extension Agent {
     }
 
     private func execute(_ effects: [Effect], handlers: [@Sendable (PeerEvent) -> Void]) {
+        // After a save that could not keep a revoke, no control reply goes out until a save
+        // succeeds again: none of them may acknowledge what is not on disk (Protocol.md §6.3.5).
+        var withholdReplies = false
         for effect in effects {
             switch effect {
             case .send(let bytes, let destination):
+                if withholdReplies, Self.isControlReply(bytes) { continue }
                 transmit(bytes, to: destination)
             case .log(let level, let text):
                 logger.log(level, text)
@@ -81,7 +85,8 @@ extension Agent {
             case .event(let event):
                 for handler in handlers { handler(event) }
             case .save(let save):
-                write(save)
+                let kept = write(save)
+                if save.changes != nil { withholdReplies = !kept }
             }
         }
     }

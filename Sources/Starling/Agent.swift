@@ -20,6 +20,8 @@ public final class Agent: Sendable {
     public let endpoint: Endpoint
     /// Files that were unreadable at start and set aside.
     public let stateSetAside: [String]
+    /// What loading durable state skipped (refused entries, a last log line cut by a crash).
+    let stateNotes: [String]
     let unicast: UDPSocket
     let groupSocket: UDPSocket?
     let wakePipe: WakePipe
@@ -46,6 +48,11 @@ public final class Agent: Sendable {
         var persistAt: UInt64?
         /// The clock value last queued for saving; nil after a failed save, so it is retried.
         var savedClock: UInt64?
+        /// Why the last save of the revoked set or of the clock failed; nil when it succeeded.
+        var revokedSaveError: String?
+        var clockSaveError: String?
+        /// Times saving started to fail (each logged once, as is the recovery).
+        var durabilityFailures: UInt64 = 0
         var nextHousekeepingAt: UInt64 = 0
         var running = false
         var stopRequested = false
@@ -64,6 +71,20 @@ public final class Agent: Sendable {
     public init(_ configuration: AgentConfiguration, logLevel: LogLevel = .info) throws(AgentError) {
         guard Limits.nameBytes.contains(configuration.name.utf8.count) else { throw .invalidName(configuration.name) }
         self.configuration = configuration
+        let now = System.now()
+        // Durable state first: a directory that cannot keep revokes stops the start before any
+        // socket is opened.
+        var loaded = StateStore.Loaded()
+        if let directory = configuration.stateDirectory {
+            let store = try StateStore(directory: directory)
+            loaded = try store.load(strict: configuration.strictState, nowMillis: now.wallMillis,
+                maxCount: configuration.revokedMaxCount, maxAgeMillis: configuration.revokedMaxAgeMillis)
+            self.store = store
+        } else {
+            store = nil
+        }
+        stateSetAside = loaded.setAside.map { "\($0.0) -> \($0.1): \($0.2)" }
+        stateNotes = loaded.notes
         do { interface = try Interface.resolve(configuration.interface) } catch { throw .interface(error) }
         var rng = SplitMix64(seed: System.randomUInt64())
         id = NodeID.random(using: &rng)
@@ -79,19 +100,17 @@ public final class Agent: Sendable {
         }
         endpoint = unicast.local
         logger = Logger(level: logLevel, name: configuration.name)
-        let now = System.now()
-        var loaded = StateStore.Loaded()
-        if let directory = configuration.stateDirectory {
-            let store = StateStore(directory: directory)
-            loaded = try store.load(strict: configuration.strictState, wallMillis: now.wallMillis)
-            self.store = store
-        } else {
-            store = nil
-        }
-        stateSetAside = loaded.setAside.map { "\($0.0) -> \($0.1): \($0.2)" }
         var peerConfig = configuration.peerConfig(id: id, replyPort: endpoint.port, seed: rng.next())
         peerConfig.advertisedAddress = interface.address
-        let peer = Peer(config: peerConfig, clock: loaded.clock, revoked: loaded.revoked, nowMillis: now.wallMillis)
+        var peer = Peer(config: peerConfig, clock: loaded.clock, revoked: loaded.revoked, nowMillis: now.wallMillis)
+        if let store {
+            // A fresh snapshot when the files hold more or less than the set now does, then an
+            // empty log; from here on every change is appended (Protocol.md §6.3.5).
+            do { try store.start(snapshot: loaded.needsCompaction ? peer.revokedEntries() : nil) } catch {
+                throw .stateDirectory("cannot write state in \(store.directory): \(error)")
+            }
+            peer.startRevokedJournal()
+        }
         let state = LoopState(peer: peer, faults: FaultInjector(settings: configuration.faults, seed: rng.next()), savedClock: loaded.clock)
         eventLog = configuration.eventLog.flatMap { try? System.openAppend($0) } ?? -1
         loop = Mutex(state)
@@ -148,6 +167,7 @@ public final class Agent: Sendable {
             }
         }
         for line in stateSetAside { logger.log(.warning, "state file set aside: \(line)") }
+        for note in stateNotes { logger.log(.warning, "state: \(note)") }
         if configuration.keys.isEmpty {
             logger.log(.warning, "no cluster key: datagrams are not authenticated (anyone on the LAN can join); see starling keygen")
         }
@@ -296,6 +316,7 @@ public final class Agent: Sendable {
     /// Turns the core's actions into effects, in order. Runs under the loop lock; the effects are
     /// carried out by ``flush(waitingForOthers:)`` once it is released.
     func perform(_ actions: [Action], state: inout LoopState, now: Now, immediate: Bool = false) {
+        keepRevokesBeforeAcknowledging(actions, state: &state)
         for action in actions {
             switch action {
             case .send(let bytes, let destination):
@@ -361,51 +382,116 @@ public final class Agent: Sendable {
             ("faults_dropped", .int(faultsDropped)), ("send_failed", .int(sendFailures.load(ordering: .relaxed))),
             ("poll_failed", .int(pollFailures.load(ordering: .relaxed))),
         ]
-        loop.withLock { $0.peer.hostInfo = info }
+        loop.withLock { $0.peer.hostInfo = info + Self.durabilityInfo($0, stored: store != nil) }
     }
 
     // MARK: Durable state
+
+    /// Revokes are acknowledged only once on disk: when `actions` stored ids (a `revoked` event),
+    /// a save of the changes is queued ahead of every datagram of `actions`, and the outbox
+    /// carries it out (append, fsync) before it sends them; if it fails, the control replies
+    /// after it are withheld (Agent+Outbox.swift) and the core refuses revokes until a save
+    /// succeeds. While saves fail only housekeeping retries, once a second.
+    private func keepRevokesBeforeAcknowledging(_ actions: [Action], state: inout LoopState) {
+        guard store != nil, state.revokedSaveError == nil,
+            actions.contains(where: { if case .emit(.revoked) = $0 { true } else { false } })
+        else { return }
+        persist(&state, revoked: true, clock: false)
+    }
+
+    /// CONTROL_REPLY (type byte at offset 5, Protocol.md §2.2): what acknowledges a request.
+    static func isControlReply(_ bytes: [UInt8]) -> Bool {
+        bytes.count > 5 && bytes[5] == MessageType.controlReply.rawValue
+    }
 
     private func housekeeping(_ state: inout LoopState, now: Now) {
         if let persistAt = state.persistAt, now.nanos >= persistAt { persist(&state, revoked: true) }
         guard now.nanos >= state.nextHousekeepingAt else { return }
         state.nextHousekeepingAt = now.nanos + .millis(1_000)
-        if state.peer.clock.value != state.savedClock { persist(&state, revoked: false) }
+        // Once a second: the clock if it moved, a retry after a failed save, a compaction once
+        // the log has outgrown the snapshot (its cost spread over the revokes that grew the log).
+        let revoked = state.revokedSaveError != nil || store?.wantsSnapshot == true
+        if revoked || state.peer.clock.value != state.savedClock { persist(&state, revoked: revoked) }
     }
 
-    /// Queues a save: takes what to write under the lock (cheap copies); ``write(_:)`` does the
-    /// file I/O outside it, in order with the sends around it.
-    private func persist(_ state: inout LoopState, revoked: Bool) {
-        guard store != nil else {
+    /// Queues a save: takes what to write under the lock — the journal's changes, and the whole
+    /// set only when a snapshot is due — and ``write(_:)`` does the file I/O outside it, in
+    /// order with the sends around it.
+    private func persist(_ state: inout LoopState, revoked: Bool, clock: Bool = true) {
+        guard let store else {
             state.persistAt = nil
             return
         }
-        var save = Save(revoked: nil, clock: state.peer.clock.value)
+        var save = Save()
         if revoked || state.persistAt != nil {
             state.persistAt = nil
-            save.revoked = state.peer.revokedEntries()
+            let changes = state.peer.takeRevokedChanges()
+            save.changes = changes
+            if !changes.complete || store.wantsSnapshot { save.snapshot = state.peer.revokedEntries() }
         }
-        state.savedClock = save.clock
+        if clock {
+            save.clock = state.peer.clock.value
+            state.savedClock = save.clock
+        }
         state.outbox.append(.save(save))
     }
 
     /// What one save writes, taken under the loop lock.
     struct Save: Sendable {
-        var revoked: [RevokedEntry]?
-        var clock: UInt64
+        /// Revoked-set changes to append; nil when the set is not part of this save. Replies
+        /// queued after a save with changes acknowledge them (withheld if it fails).
+        var changes: RevokedChanges?
+        /// The whole set, when the store must write a snapshot instead of appending.
+        var snapshot: [RevokedEntry]?
+        var clock: UInt64?
     }
 
     /// Writes a queued save; runs outside the loop lock, on the thread carrying out the outbox.
-    func write(_ save: Save) {
-        guard let store else { return }
-        if let entries = save.revoked {
-            do { try store.saveRevoked(entries) } catch { logger.log(.error, "saving revoked set: \(error)") }
+    /// Returns false when the revoked set could not be kept.
+    @discardableResult
+    func write(_ save: Save) -> Bool {
+        guard let store else { return true }
+        var revokedResult: Result<Void, Errno>?
+        var clockResult: Result<Void, Errno>?
+        if let changes = save.changes {
+            do { try store.save(changes, snapshot: save.snapshot); revokedResult = .success(()) } catch { revokedResult = .failure(error) }
         }
-        do {
-            try store.saveClock(save.clock)
-        } catch {
-            logger.log(.error, "saving clock: \(error)")
-            loop.withLock { if $0.savedClock == save.clock { $0.savedClock = nil } }  // retried at the next housekeeping
+        if let clock = save.clock {
+            do { try store.saveClock(clock); clockResult = .success(()) } catch { clockResult = .failure(error) }
         }
+        loop.withLock { state in
+            if case .failure(let error) = revokedResult { state.revokedSaveError = "saving revoked ids: \(error)" }
+            if case .success = revokedResult { state.revokedSaveError = nil }
+            if case .failure(let error) = clockResult {
+                state.clockSaveError = "saving the clock: \(error)"
+                if state.savedClock == save.clock { state.savedClock = nil }  // retried at the next housekeeping
+            }
+            if case .success = clockResult { state.clockSaveError = nil }
+            updateDurability(&state)
+        }
+        if case .failure = revokedResult { return false }
+        return true
+    }
+
+    /// Tells the core whether revokes can be kept, logging each change once (failing, recovered).
+    private func updateDurability(_ state: inout LoopState) {
+        let error = state.revokedSaveError ?? state.clockSaveError
+        guard error != state.peer.durabilityError else { return }
+        if let error, state.peer.durabilityError == nil {
+            state.durabilityFailures &+= 1
+            queueLog(.error, "\(error); refusing revokes until the state directory can be written again", state: &state)
+        } else if error == nil {
+            queueLog(.warning, "state saved again; accepting revokes", state: &state)
+        }
+        state.peer.setDurabilityError(error)
+        let keys: Set<String> = ["durable", "durability_error", "durability_failures"]
+        state.peer.hostInfo = state.peer.hostInfo.filter { !keys.contains($0.0) } + Self.durabilityInfo(state, stored: true)
+    }
+
+    /// `durable`: revokes acknowledged here survive a restart (a state directory, last save good).
+    private static func durabilityInfo(_ state: LoopState, stored: Bool) -> [(String, JSON)] {
+        let error = state.peer.durabilityError
+        return [("durable", .bool(stored && error == nil)), ("durability_error", error.map { .string($0) } ?? .null),
+                ("durability_failures", .int(state.durabilityFailures))]
     }
 }

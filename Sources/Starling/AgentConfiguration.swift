@@ -20,7 +20,8 @@ public struct AgentConfiguration: Sendable {
     /// Send to the group; false for networks without multicast (then `seeds` are required).
     public var multicast = true
     public var keys: [AuthKey] = []
-    /// Where the clock and the revoked set are kept across restarts; nil keeps nothing.
+    /// Where the clock and the revoked set are kept across restarts; nil keeps nothing. Checked at
+    /// start: it must be (or be creatable as) a directory this process can write in.
     public var stateDirectory: String?
     /// Refuse to start on an unreadable state file instead of setting it aside.
     public var strictState = false
@@ -68,6 +69,9 @@ public enum AgentError: Error, CustomStringConvertible, Sendable {
     case socket(Errno)
     case invalidName(String)
     case corruptState(path: String, reason: String)
+    /// The state directory or one of its files cannot be used (missing and not creatable, not a
+    /// directory, not writable, a state file that is a link or not a regular file).
+    case stateDirectory(String)
     case keyFile(String)
 
     public var description: String {
@@ -78,6 +82,7 @@ public enum AgentError: Error, CustomStringConvertible, Sendable {
         case .invalidName(let name): "node name '\(name)' must be 1 to 64 bytes of UTF-8"
         case .corruptState(let path, let reason): "state file \(path) is unreadable (\(reason)); --strict-state refuses to start"
         case .keyFile(let message): message
+        case .stateDirectory(let message): message
         }
     }
 }

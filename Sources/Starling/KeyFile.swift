@@ -4,6 +4,9 @@ import StarlingPOSIX
 /// Cluster keys (Protocol.md §7.1): one per line, 64 hex digits, `#` comments. The first key
 /// signs; all verify.
 public enum KeyFile {
+    /// Far more than any list of keys in rotation; a larger file is refused, not read.
+    static let maxBytes = 64 * 1024
+
     /// A fresh 256-bit key in its text form.
     public static func generate() throws(Errno) -> String {
         try System.randomBytes(32).map { byte in
@@ -12,35 +15,62 @@ public enum KeyFile {
         }.joined()
     }
 
-    /// Loads keys, refusing a file that group or others may read.
+    /// Loads keys, refusing a file that group or others may read, and anything but a regular
+    /// file: a FIFO or a device is refused without blocking. Links are followed (mounted secrets
+    /// are usually links); the permission check applies to the file read.
     public static func load(_ path: String) throws(AgentError) -> [AuthKey] {
-        let mode: UInt32
-        do { mode = try System.fileMode(path) } catch { throw .keyFile("cannot read key file \(path): \(error)") }
-        guard mode & 0o077 == 0 else {
-            throw .keyFile("key file \(path) is readable by others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)")
+        guard !path.isEmpty else { throw .keyFile("the key file is an empty path") }
+        let file: RegularFile
+        do { file = try System.readRegularFile(path, followLinks: true, maxBytes: maxBytes) } catch {
+            throw .keyFile("cannot read key file \(path): \(error)")
         }
-        let bytes: [UInt8]
-        do { bytes = try System.readFile(path) } catch { throw .keyFile("cannot read key file \(path): \(error)") }
-        return try parse(String(decoding: bytes, as: UTF8.self), path: path)
+        guard file.mode & 0o077 == 0 else {
+            throw .keyFile("key file \(path) is readable by others (mode \(String(file.mode, radix: 8))); run: chmod 600 \(path)")
+        }
+        return try parse(file.bytes, path: path)
     }
 
     public static func parse(_ text: String, path: String = "key file") throws(AgentError) -> [AuthKey] {
+        try parse(Array(text.utf8), path: path)
+    }
+
+    /// Works on bytes: in a Swift String "\r\n" is one character, so splitting text on "\n" would
+    /// not split CRLF lines at all. LF and CRLF endings are both accepted.
+    public static func parse(_ bytes: [UInt8], path: String = "key file") throws(AgentError) -> [AuthKey] {
         var keys: [AuthKey] = []
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = String(rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingWhitespace
+        // A byte order mark, as some editors write with CRLF, is not part of the first key.
+        let bytes = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes.dropFirst(3) : bytes[...]
+        for (number, rawLine) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            var line = rawLine
+            if line.last == 0x0D { line = line.dropLast() }
+            if let hash = line.firstIndex(of: UInt8(ascii: "#")) { line = line[..<hash] }
+            let isBlank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+            line = line.drop(while: isBlank)
+            while let last = line.last, isBlank(last) { line = line.dropLast() }
             if line.isEmpty { continue }
-            guard line.utf8.count == 64 else { throw .keyFile("\(path):\(number + 1): a key is 64 hex digits") }
-            var bytes: [UInt8] = []
+            guard line.count == 64 else { throw .keyFile("\(path):\(number + 1): a key is 64 hex digits") }
+            var key: [UInt8] = []
+            key.reserveCapacity(32)
             var index = line.startIndex
             while index < line.endIndex {
-                let next = line.index(index, offsetBy: 2)
-                guard let byte = UInt8(line[index..<next], radix: 16) else { throw .keyFile("\(path):\(number + 1): not hex") }
-                bytes.append(byte)
-                index = next
+                guard let high = hexValue(line[index]), let low = hexValue(line[index + 1]) else {
+                    throw .keyFile("\(path):\(number + 1): not hex")
+                }
+                key.append(high << 4 | low)
+                index += 2
             }
-            keys.append(AuthKey(bytes))
+            keys.append(AuthKey(key))
         }
         guard !keys.isEmpty else { throw .keyFile("\(path) holds no key") }
         return keys
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }

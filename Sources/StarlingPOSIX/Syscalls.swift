@@ -203,6 +203,14 @@ enum Sys {
         } catch where error.rawValue == EEXIST {}
     }
 
+    /// Removes a name; a symbolic link is removed itself, never followed. A missing name is
+    /// not an error (the caller wanted it gone).
+    static func unlink(_ path: String) throws(Errno) {
+        do throws(Errno) {
+            _ = try retrying("unlink \(path)") { Glibc.unlink(path) }
+        } catch where error.rawValue == ENOENT {}
+    }
+
     static func fstat(_ fd: Int32) throws(Errno) -> stat {
         var info = stat()
         _ = try retrying("fstat") { Glibc.fstat(fd, &info) }

@@ -184,3 +184,153 @@ extension System {
     /// Ends the process with `code` (stdout and stderr are unbuffered here, nothing to flush).
     public static func exit(_ code: Int32) -> Never { Glibc.exit(code) }
 }
+
+// MARK: Files that must not be followed, blocked on or half-written
+
+/// Why ``System/readRegularFile(_:followLinks:maxBytes:)`` refused a file.
+public enum FileReadError: Error, CustomStringConvertible, Sendable {
+    /// The call failed (ENOENT when the file is missing).
+    case system(Errno)
+    /// The name is a symbolic link and links are not followed here.
+    case symbolicLink
+    /// The name is not a regular file: "a directory", "a FIFO", "a device", "a socket".
+    case notRegular(String)
+    case tooLarge(size: Int64, limit: Int)
+
+    public var isMissing: Bool {
+        if case .system(let errno) = self { return errno == .noEntry }
+        return false
+    }
+
+    public var description: String {
+        switch self {
+        case .system(let errno): errno.description
+        case .symbolicLink: "is a symbolic link (not followed)"
+        case .notRegular(let kind): "is \(kind), not a regular file"
+        case .tooLarge(let size, let limit): "is \(size) bytes, more than the \(limit) allowed"
+        }
+    }
+}
+
+/// A regular file's bytes and permission bits, read through one descriptor.
+public struct RegularFile: Sendable {
+    public var bytes: [UInt8]
+    /// Permission bits (`st_mode & 0o777`).
+    public var mode: UInt32
+}
+
+extension System {
+    /// Reads a regular file whole. The file is opened non-blocking (a FIFO or a device would
+    /// otherwise block the caller) and checked with `fstat` on the same descriptor before a byte
+    /// is read; without `followLinks` a symbolic link is refused (O_NOFOLLOW).
+    public static func readRegularFile(_ path: String, followLinks: Bool, maxBytes: Int) throws(FileReadError) -> RegularFile {
+        let fd: Int32
+        do throws(Errno) {
+            fd = try Sys.open(path, O_RDONLY | O_NONBLOCK | (followLinks ? 0 : O_NOFOLLOW))
+        } catch where !followLinks && error.rawValue == ELOOP {
+            throw .symbolicLink
+        } catch {
+            throw .system(error)
+        }
+        defer { Sys.close(fd) }
+        let info: stat
+        do { info = try Sys.fstat(fd) } catch { throw .system(error) }
+        if let kind = fileKind(info.st_mode) { throw .notRegular(kind) }
+        guard info.st_size <= maxBytes else { throw .tooLarge(size: Int64(info.st_size), limit: maxBytes) }
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(info.st_size))
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count: Int
+            do { count = try Sys.typed { try chunk.withUnsafeMutableBytes { try Sys.read(fd, $0) } } } catch { throw .system(error) }
+            if count == 0 { return RegularFile(bytes: out, mode: UInt32(info.st_mode) & 0o777) }
+            // The file may grow while it is read: the bound holds whatever fstat said.
+            guard out.count + count <= maxBytes else { throw .tooLarge(size: Int64(out.count + count), limit: maxBytes) }
+            out.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    /// nil for a regular file, else what the name is.
+    private static func fileKind(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: nil
+        case S_IFDIR: "a directory"
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR, S_IFBLK: "a device"
+        case S_IFSOCK: "a socket"
+        case S_IFLNK: "a symbolic link"
+        default: "not a regular file"
+        }
+    }
+
+    /// Replaces `path` so that a crash leaves the old file or the new one, never a mix, and never
+    /// writes through a link: `path.tmp` is unlinked (a leftover, or a link planted there, goes;
+    /// its target is untouched), created exclusively with O_NOFOLLOW and mode 0600, written and
+    /// fsynced, renamed over `path`, and the folder is fsynced so the rename itself is durable.
+    public static func replaceFile(_ path: String, _ bytes: [UInt8]) throws(Errno) {
+        Sys.close(try replaceFileKeepingOpen(path, bytes))
+    }
+
+    /// ``replaceFile(_:_:)`` that returns the new file open for appending (O_APPEND); the caller
+    /// closes it with ``close(_:)``.
+    public static func replaceFileKeepingOpen(_ path: String, _ bytes: [UInt8]) throws(Errno) -> Int32 {
+        let temporary = path + ".tmp"
+        try Sys.unlink(temporary)
+        let fd = try Sys.open(temporary, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+        do throws(Errno) {
+            try writeAll(fd, bytes)
+            try Sys.fsync(fd)
+            try Sys.rename(temporary, path)
+            try syncDirectory(containing: path)
+        } catch {
+            Sys.close(fd)
+            try? Sys.unlink(temporary)
+            throw error
+        }
+        return fd
+    }
+
+    /// Appends `bytes` and returns once they are on disk (write, then fsync).
+    public static func appendDurably(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
+        try writeAll(fd, bytes)
+        try Sys.fsync(fd)
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = try Sys.typed { try bytes.withUnsafeBytes { try Sys.write(fd, UnsafeRawBufferPointer(rebasing: $0[offset...])) } }
+            // A regular file never takes zero bytes unless it cannot take more.
+            guard written > 0 else { throw Errno(ENOSPC, "write") }
+            offset += written
+        }
+    }
+
+    private static func syncDirectory(containing path: String) throws(Errno) {
+        let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let dir = try Sys.open(folder.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : folder, O_RDONLY | O_DIRECTORY)
+        defer { Sys.close(dir) }
+        try Sys.fsync(dir)
+    }
+
+    /// Removes a name without following it; a missing name is fine.
+    public static func removeFile(_ path: String) throws(Errno) { try Sys.unlink(path) }
+
+    /// Makes sure `path` is a directory this process can create files in: created (mode 0700)
+    /// when missing, opened as a directory (ENOTDIR when it names a file), and probed by creating
+    /// and removing a file exclusively — permission bits alone would not tell (root, read-only
+    /// mounts).
+    public static func prepareDirectory(_ path: String) throws(Errno) {
+        try Sys.mkdir(path)
+        let dir = try Sys.open(path, O_RDONLY | O_DIRECTORY)
+        Sys.close(dir)
+        let probe = directoryProbe(path)
+        try Sys.unlink(probe)
+        let fd = try Sys.open(probe, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+        Sys.close(fd)
+        try Sys.unlink(probe)
+    }
+
+    /// The name of the probe file ``prepareDirectory(_:)`` creates in `path` (for tests).
+    public static func directoryProbe(_ path: String) -> String { "\(path)/.starling-probe-\(getpid())" }
+}

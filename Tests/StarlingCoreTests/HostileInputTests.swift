@@ -383,3 +383,38 @@ final class HostileInputTests: XCTestCase {
         rawHeader(type: .heartbeat, stamp: stamp, sender: sender, payload: [0, 0, 0, 150, 0, 1] + [UInt8](repeating: 0, count: 12) + [0])
     }
 }
+
+/// The bounds' rate limits themselves (issue 14 items 13, 15).
+final class TokenBucketTests: XCTestCase {
+    /// Found by the `attack` bench: a bucket asked more often than it earns a whole token never
+    /// refilled, so after 1,024 admissions a busy peer admitted no real joiner again.
+    func testFrequentCallsStillRefill() {
+        var bucket = TokenBucket(capacity: 10, perSecond: 256, now: 0)
+        bucket.take(10, now: 0)
+        var now: UInt64 = 0
+        for _ in 0..<1_000 {
+            now += 1_000_000  // every millisecond: 0.256 of a token each time
+            bucket.refill(now: now)
+        }
+        XCTAssertEqual(bucket.tokens, 10, "one second at 256/s refills a bucket of 10")
+        bucket.take(10, now: now)
+        for _ in 0..<20 {
+            now += 1_000_000
+            bucket.refill(now: now)
+        }
+        XCTAssertEqual(bucket.tokens, 5, "20 ms at 256/s is 5.12 tokens")
+    }
+
+    func testExtremeValuesNeverTrap() {
+        var bucket = TokenBucket(capacity: .max, perSecond: .max, now: 0)
+        bucket.take(.max, now: 1)
+        bucket.refill(now: .max)
+        XCTAssertEqual(bucket.tokens, .max)
+        var still = TokenBucket(capacity: 5, perSecond: 0, now: 0)
+        still.take(5, now: 0)
+        still.refill(now: .max)
+        XCTAssertEqual(still.tokens, 0)
+        still.refill(now: 3)
+        XCTAssertEqual(still.tokens, 0, "time going back adds nothing")
+    }
+}

@@ -65,6 +65,13 @@ struct RunOnceTable: Sendable {
         for (key, entry) in entries where entry.expires <= now { forget(key) }
     }
 
+    /// Drops every kept reply; the entries stay, so a repeat goes unanswered rather than run
+    /// again (used when the shell withheld replies it could not stand behind).
+    mutating func dropKeptReplies() {
+        for key in entries.keys { entries.modify(key) { $0.body = nil } }
+        keptBytes = 0
+    }
+
     private mutating func forget(_ key: RequestKey) {
         guard let old = entries.removeValue(forKey: key) else { return }
         keptBytes -= old.body?.utf8.count ?? 0

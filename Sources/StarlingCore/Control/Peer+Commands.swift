@@ -21,6 +21,7 @@ extension Peer {
         case "members":
             return (.ok, JSON.object([name, ("members", .array(memberRows(now: now)))]).serialized())
         case "revoke":
+            if let durabilityError { return (.error, Responder.error("not stored: this agent cannot keep revoked ids (\(durabilityError))")) }
             guard !request.args.isEmpty, request.args.allSatisfy({ Limits.revokedIDBytes.contains($0.utf8.count) }) else {
                 return (.error, Responder.error("revoke takes ids of 1 to 128 bytes"))
             }

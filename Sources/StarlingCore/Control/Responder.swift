@@ -147,6 +147,10 @@ struct Responder: Sendable {
         }
     }
 
+    /// Forgets the reply bodies kept for repeats (the shell withheld replies it could not stand
+    /// behind); the requests stay remembered, so a repeat goes unanswered rather than run again.
+    mutating func dropKeptReplies() { recent.dropKeptReplies() }
+
     /// Forgets expired entries of the control tables.
     mutating func tick(now: Now) {
         recent.prune(now: now.nanos)

@@ -26,6 +26,8 @@ public struct Peer: Sendable {
     public internal(set) var stopped = false
     /// Extra `stats` fields the shell knows (interface, group, resident memory).
     public var hostInfo: [(String, JSON)] = []
+    /// Why revokes cannot be kept durably right now; nil when they can (Peer+Durability.swift).
+    public internal(set) var durabilityError: String? = nil
 
     public init(config: PeerConfig, clock: UInt64 = 0, revoked: [RevokedEntry] = [], nowMillis: UInt64 = 0) {
         self.config = config

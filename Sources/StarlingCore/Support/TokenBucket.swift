@@ -13,17 +13,27 @@ struct TokenBucket: Sendable {
         self.updatedAt = now
     }
 
-    /// Tokens after refilling up to `now` (the clock never runs backwards here; a stale `now`
-    /// adds nothing).
+    /// Tokens after refilling up to `now`. Only whole tokens are added, and the clock of the
+    /// bucket moves by the time they took, so that frequent calls do not lose the fractions
+    /// (a bucket of 256/s asked every millisecond must still refill). A stale `now` adds nothing.
     mutating func refill(now: UInt64) {
         guard now > updatedAt else { return }
+        guard tokens < capacity, perSecond > 0 else {
+            updatedAt = now
+            return
+        }
         let elapsed = now - updatedAt
-        // elapsed · perSecond / 1e9 without overflow: whole seconds and the remainder apart.
-        let whole = (elapsed / 1_000_000_000).multipliedReportingOverflow(by: perSecond)
-        let part = (elapsed % 1_000_000_000) * min(perSecond, 1 << 32) / 1_000_000_000
-        let added = whole.overflow ? capacity : min(capacity, whole.partialValue &+ part)
-        tokens = min(capacity, tokens &+ added)
-        updatedAt = now
+        let (product, overflow) = elapsed.multipliedReportingOverflow(by: perSecond)
+        let added = overflow ? capacity : product / 1_000_000_000
+        guard added > 0 else { return }
+        if added >= capacity - tokens {
+            tokens = capacity
+            updatedAt = now
+            return
+        }
+        tokens += added
+        let (spent, wraps) = added.multipliedReportingOverflow(by: 1_000_000_000)
+        updatedAt = wraps ? now : min(now, updatedAt + spent / perSecond)
     }
 
     /// True when at least one token is left (a request may run; its cost is charged after).

@@ -7,6 +7,8 @@ public struct RevokedSet: Sendable {
     private(set) var entries: [ByteString: UInt64] = [:]
     private(set) var buckets: [SetDigest] = Array(repeating: .empty, count: Limits.digestBuckets)
     private var sortedCache: [String]?
+    /// Changes not yet taken by the shell's durable log; nil unless the shell asked (RevokedSet+Journal.swift).
+    var journal: RevokedJournal?
 
     public init(maxCount: Int = 50_000, maxAgeMillis: UInt64 = 3 * 3_600_000) {
         self.maxCount = maxCount
@@ -70,8 +72,10 @@ public struct RevokedSet: Sendable {
                 entries[key] = existing
                 return false
             }
+            journal?.record(id, revokedAtMillis)
             return true
         }
+        journal?.record(id, revokedAtMillis)
         let hash = Self.hash(id)
         let bucket = Int(hash >> 58)
         buckets[bucket].count &+= 1
