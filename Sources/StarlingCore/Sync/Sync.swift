@@ -60,9 +60,11 @@ struct Sync: Sendable {
         let others = view.members.values.lazy.filter {
             $0.status == .alive && $0.id != sender && now.nanos &- $0.lastHeard <= 2 * $0.interval
         }.count
-        let sample = view.members.values.lazy.filter { $0.isLive && $0.id != sender }.smallest(8) { $0.id < $1.id }.map { $0.entry() }
+        // Picked by id alone: selecting whole members moved them around on every comparison.
+        let sample = view.members.values.lazy.filter { $0.isLive && $0.id != sender }.map(\.id).smallest(8, by: <)
+            .compactMap { view.members[$0]?.entry() }
         let reply = HelloReply(requestID: hello.requestID, memberCount: UInt16(clamping: others + 1),
-            revoked: revoked.digest, members: Array(sample))
+            revoked: revoked.digest, members: sample)
         out.send(.helloReply(reply), to: .peer(replyTo))
     }
 
