@@ -63,7 +63,7 @@ extension PeerFuzzInterpreter {
         config.id = NodeID(high: 0x5000, low: UInt64(slot + 1) + 16 * slots[slot].restarts)
         let clock = input.below(4) == 0 ? input.integer(UInt64.self) : old.clock.value
         slots[slot].peer = Peer(config: config, clock: clock, revoked: old.revokedEntries(), nowMillis: wallMillis)
-        slots[slot].lastClock = clock
+        slots[slot].lastClock = slots[slot].peer.clock.value
         slots[slot].lastSequence = 0
         slots[slot].lastIncarnation = 0
         slots[slot].terms = [:]
@@ -79,7 +79,7 @@ extension PeerFuzzInterpreter {
     /// tables the invariants bound (issue 14 items 11–13).
     mutating func spray(_ input: inout FuzzInput, to slot: Int) {
         guard let (template, _) = structured(&input, for: slot) else { return }
-        // Mostly small: sprays are slow (today 4,096 candidacies for new topics cost seconds).
+        // Mostly small: sprays are slow (before issue 14, 4,096 candidacies for new topics took seconds).
         let count = min(input.pick([4, 16, 64, 256, 4, 16, 64, 1_024]), FuzzBounds.sprayBudget - sprayed)
         let vary = input.byte()
         step = "spray \(count) \(template.payload.type.name) vary \(vary)"

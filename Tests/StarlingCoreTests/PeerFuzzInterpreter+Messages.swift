@@ -167,7 +167,18 @@ extension PeerFuzzInterpreter {
             default: args.append(input.text(0...300))
             }
         }
-        return ControlRequest(requestID: requestID(&input), command: command, target: input.pick(FuzzPools.targets), args: args)
+        let id = requestID(&input)
+        // The issue time follows from the request id, so that the input layout stays as it was
+        // before CONTROL_REQUEST carried one: mostly now, sometimes unknown, stale, early or absurd.
+        let issued: UInt64
+        switch id % 8 {
+        case 0: issued = 0
+        case 1: issued = wallMillis &- 31_000
+        case 2: issued = wallMillis &+ 31_000
+        case 3: issued = UInt64.max
+        default: issued = wallMillis
+        }
+        return ControlRequest(requestID: id, issuedMillis: issued, command: command, target: input.pick(FuzzPools.targets), args: args)
     }
 
     /// A header from a fake sender, mostly in the receiver's cluster and in sequence.
@@ -181,22 +192,50 @@ extension PeerFuzzInterpreter {
             cluster: cluster, name: name(&input))
     }
 
-    /// Encodes with `codec`, cutting lists back until the datagram fits (the fuzzer cannot
-    /// send what no codec would accept, so it sends the largest that fits). Nil when even the
-    /// cut message does not encode.
+    /// Encodes with `codec`, cutting lists back until the datagram fits and lowering stamps and
+    /// terms the encoder refuses to the ceiling (the fuzzer cannot send what no codec writes, so
+    /// it sends the nearest that it does; mutated bytes cover the rest). Nil when even that does
+    /// not encode.
     static func encode(_ message: Message, with codec: Codec) -> [UInt8]? {
         var message = message
+        var lowered = false
         for _ in 0..<300 {
             do {
                 return try codec.encode(message)
             } catch .oversized(_) {
                 guard let smaller = shrink(message.payload) else { return nil }
                 message.payload = smaller
+            } catch .invalidValue(_) where !lowered {
+                message = Self.lowered(message)
+                lowered = true
             } catch {
                 return nil
             }
         }
         return nil
+    }
+
+    /// The message with its stamps and terms at most 2^63 − 1 (Protocol.md §4.2, §6.4).
+    static func lowered(_ message: Message) -> Message {
+        var message = message
+        let ceiling = LamportClock.max
+        message.header.stamp = min(message.header.stamp, ceiling)
+        switch message.payload {
+        case .candidacy(var candidacy):
+            candidacy.term = min(candidacy.term, Limits.maxTerm)
+            message.payload = .candidacy(candidacy)
+        case .leader(var leader):
+            leader.term = min(leader.term, Limits.maxTerm)
+            leader.leaderStamp = min(leader.leaderStamp, ceiling)
+            message.payload = .leader(leader)
+        case .vote(var vote):
+            vote.term = min(vote.term, Limits.maxTerm)
+            vote.candidateStamp = min(vote.candidateStamp, ceiling)
+            message.payload = .vote(vote)
+        default:
+            break
+        }
+        return message
     }
 
     /// The payload with one element fewer in its list field; nil when it has none.

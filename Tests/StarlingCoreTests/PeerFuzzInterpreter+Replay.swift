@@ -1,7 +1,8 @@
 // A model of the replay window of Protocol.md §7.3 for the stateful Peer fuzz target: with a key,
-// an unseen sequence among the 256 below the highest is accepted (issue 14 item 10), a seen one
-// or one below the window is dropped as `replay`. The model assumes the order of §5.1: decode
-// (tag included), cluster, own id, then the window, before anything else can drop a datagram.
+// an unseen sequence in the window H − 255 … H (H the highest accepted) or above it is accepted,
+// a seen one or one below the window is dropped as `replay` (issue 14 item 10 made the spec say
+// exactly which 256). The model assumes the order of §5.1: decode (tag included), cluster, own
+// id, then the window, before anything else can drop a datagram.
 #if canImport(StarlingCore)
 @testable import StarlingCore
 #endif
@@ -15,13 +16,13 @@ struct FuzzReplayWindow {
     func admits(_ sequence: UInt64) -> Bool {
         if sequence > highest { return true }
         if accepted.contains(sequence) { return false }
-        return highest - sequence <= 256
+        return highest - sequence <= 255
     }
 
     mutating func record(_ sequence: UInt64) {
         highest = max(highest, sequence)
         accepted.insert(sequence)
-        if accepted.count > 600 { accepted = accepted.filter { highest - $0 <= 256 } }
+        if accepted.count > 600 { accepted = accepted.filter { highest - $0 <= 255 } }
     }
 }
 
@@ -37,7 +38,7 @@ extension PeerFuzzInterpreter {
         let chosen: UInt64
         switch input.below(16) {
         case 0: chosen = input.integer(UInt64.self)
-        case 1: chosen = top &- 257 &+ UInt64(input.byte() % 4)
+        case 1: chosen = top &- 257 &+ UInt64(input.byte() % 4)  // H − 257 … H − 254
         case 2: chosen = top &- UInt64(input.byte())
         default: chosen = top &+ 1
         }
@@ -73,7 +74,7 @@ extension PeerFuzzInterpreter {
         }
         let highest = slots[slot].windows[sender]?.highest ?? 0
         if expected, droppedAsReplay {
-            return fail("replay_window: peer \(slot) dropped unseen sequence \(sequence) (highest \(highest)) as a replay (issue 14 item 10, §7.3)")
+            return fail("replay_window: peer \(slot) dropped unseen sequence \(sequence) (highest \(highest)) as a replay (issue 14 item 10, §7.3: H − 255 … H)")
         }
         if !expected, !droppedAsReplay {
             return fail("replay_accepted: peer \(slot) accepted sequence \(sequence) again or below its window (highest \(highest))")

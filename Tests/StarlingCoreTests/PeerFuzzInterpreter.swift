@@ -10,21 +10,24 @@
 @testable import StarlingCore
 #endif
 
-/// Table sizes no input may push a peer past.
-/// TODO(issue 14 items 11–15): set these to the numbers of Protocol.md's "Limits" section once it
-/// lands; until then they are generous ceilings that only an unbounded table reaches.
+/// Bounds no input may push a peer past: Protocol.md §6.6 (the peer's `config.limits` where it
+/// has them), plus generous ceilings for tables §6.6 does not list.
 enum FuzzBounds {
-    static let members = 10_000
-    static let elections = 10_000
-    static let perPeerTable = 10_000
-    /// Bytes one input call (one datagram, one tick, one API call) may make a peer send.
-    static let bytesPerCall = 4 << 20
+    static let watchers = 64
+    static let electWaiters = 1_024
+    static let requests = 1_024
+    static let runOnce = 8_192
+    /// Tables bounded only through others (reaped and replaced ids, the gossip queue).
+    static let derivedTable = 4 * 16_384
+    /// Bytes one datagram may make a peer send: one destination's answer burst (§6.6) plus
+    /// 1 MiB of the peer's own traffic (beats, watch events, leader announcements).
+    static let bytesPerDatagram = (4 << 20) + (1 << 20)
+    /// Bytes any other call may make a peer send: the whole peer's answer burst plus 1 MiB.
+    static let bytesPerCall = (16 << 20) + (1 << 20)
     /// Datagrams one input may spray at the peers (sprays probe the bounds above).
     static let sprayBudget = 12_000
-    /// How far past the latest wall time seen a stored revoke time may lie (issue 14 item 14).
-    static let revokedSkewMillis: UInt64 = 86_400_000
-    /// The longest heartbeat interval a member may be held to (issue 14 item 11).
-    static let intervalMillis: UInt32 = 3_600_000
+    /// How far past the latest wall time seen a stored revoke time may lie (§6.3.4).
+    static let revokedSkewMillis = RevokedSet.maxFutureSkewMillis
 }
 
 struct PeerFuzzInterpreter {
@@ -36,7 +39,7 @@ struct PeerFuzzInterpreter {
         var lastClock: UInt64
         var lastIncarnation: UInt32 = 0
         var lastSequence: UInt64 = 0
-        var terms: [String: UInt64] = [:]
+        var terms: [ByteString: UInt64] = [:]
         var restarts: UInt64 = 0
         /// The replay-window model (PeerFuzzInterpreter+Replay.swift).
         var windows: [NodeID: FuzzReplayWindow] = [:]
@@ -107,7 +110,10 @@ struct PeerFuzzInterpreter {
     mutating func setUp(_ input: inout FuzzInput) {
         let flags = input.byte()
         let count = flags & 1 == 1 ? 2 : 1
-        let quorum = 1 + input.below(5)
+        // The quorum byte's top bit also asks for small §6.6 limits, so that a few sprays reach them.
+        let quorumByte = input.byte()
+        let quorum = 1 + Int(quorumByte) % 5
+        let smallLimits = quorumByte & 0x80 != 0
         let cluster = flags & 0x80 != 0 ? FuzzPools.nfc : "starling"
         var endpoints = (0..<count).map { Endpoint(address: 0x7F00_0001, port: 9000 + UInt16($0)) }
         for index in 0..<count {
@@ -121,9 +127,20 @@ struct PeerFuzzInterpreter {
                 config.seeds = endpoints.filter { $0 != endpoints[index] }
             }
             config.autoReelect = flags & 0x40 == 0
+            if smallLimits {
+                config.limits.members = 64
+                config.limits.admissionBurst = 32
+                config.limits.topics = 8
+                config.limits.relays = 8
+                config.limits.replayWindows = 16
+                config.limits.answerBytesBurst = 16 << 10
+                config.limits.answerDestinations = 8
+            }
             config.randomSeed = UInt64(input.byte()) + 1
             let clock = input.below(4) == 0 ? input.integer(UInt64.self) : 0
-            slots.append(Slot(peer: Peer(config: config, clock: clock), endpoint: endpoints[index], lastClock: clock))
+            // A persisted clock above the ceiling is lowered when loaded; from there it only grows.
+            let peer = Peer(config: config, clock: clock)
+            slots.append(Slot(peer: peer, endpoint: endpoints[index], lastClock: peer.clock.value))
         }
         endpoints.removeAll()
         for index in slots.indices { absorb(slots[index].peer.start(now: time), from: index) }
@@ -286,7 +303,7 @@ struct PeerFuzzInterpreter {
         let before = slots[slot].peer.counters
         let message = try? slots[slot].codec.decode(bytes)
         let expectation = message.flatMap { replayExpectation($0, at: slot) }
-        absorb(slots[slot].peer.onDatagram(bytes, from: source, now: time), from: slot)
+        absorb(slots[slot].peer.onDatagram(bytes, from: source, now: time), from: slot, datagram: true)
         checkDrops(before: before, expected: mustDrop ? 1 : 0, at: slot)
         guard let message, slots[slot].peer.counters.datagramsIn > before.datagramsIn else { return }
         let after = slots[slot].peer.counters.drops
@@ -310,7 +327,7 @@ struct PeerFuzzInterpreter {
     // MARK: Actions and invariants
 
     /// Checks every datagram a peer sends and hands it to the other peer.
-    mutating func absorb(_ actions: [Action], from index: Int) {
+    mutating func absorb(_ actions: [Action], from index: Int, datagram: Bool = false) {
         var bytesOut = 0
         var shutdown = false
         for action in actions {
@@ -339,7 +356,9 @@ struct PeerFuzzInterpreter {
                 break
             }
         }
-        if bytesOut > FuzzBounds.bytesPerCall { fail("amplification: one call made peer \(index) send \(bytesOut) bytes") }
+        if bytesOut > (datagram ? FuzzBounds.bytesPerDatagram : FuzzBounds.bytesPerCall) {
+            fail("amplification: one \(datagram ? "datagram" : "call") made peer \(index) send \(bytesOut) bytes (§6.6)")
+        }
         // The shell stops a peer after carrying out what came before the shutdown.
         if shutdown { absorb(slots[index].peer.stop(now: time), from: index) }
     }
@@ -363,13 +382,16 @@ struct PeerFuzzInterpreter {
             return fail("clock_decreased: peer \(index) clock \(slots[index].lastClock) -> \(peer.clock.value)")
         }
         slots[index].lastClock = peer.clock.value
+        if peer.clock.value > LamportClock.max || peer.elections.values.contains(where: { $0.term > Limits.maxTerm }) {
+            return fail("ceiling: peer \(index) clock \(peer.clock.value) or a term above 2^63 − 1 (§4.2, §6.4)")
+        }
         if peer.incarnation < slots[index].lastIncarnation {
             return fail("incarnation_decreased: peer \(index) incarnation \(slots[index].lastIncarnation) -> \(peer.incarnation)")
         }
         slots[index].lastIncarnation = peer.incarnation
         for (topic, election) in peer.elections {
             if let last = slots[index].terms[topic], election.term < last {
-                return fail("term_decreased: peer \(index) topic \(Array(topic.utf8)) term \(last) -> \(election.term)")
+                return fail("term_decreased: peer \(index) topic \(Array(topic.string.utf8)) term \(last) -> \(election.term)")
             }
             slots[index].terms[topic] = election.term
         }
@@ -380,19 +402,20 @@ struct PeerFuzzInterpreter {
         if peer.revoked.count <= 5_000, let latest = peer.revoked.entries.values.max(), latest > latestWall &+ FuzzBounds.revokedSkewMillis {
             return fail("revoked_future: peer \(index) holds a revoke time \(latest) ms, wall clock \(latestWall) ms (issue 14 item 14)")
         }
-        if let member = peer.members.values.first(where: { $0.intervalMillis > FuzzBounds.intervalMillis }) {
+        if let member = peer.members.values.first(where: { !Limits.intervalMillis.contains($0.intervalMillis) }) {
             return fail("interval_unclamped: peer \(index) holds member interval \(member.intervalMillis) ms (issue 14 item 11)")
         }
         let live = peer.members.values.filter(\.isLive).count
         if peer.liveCount != live + 1 { return fail("live_count: \(peer.liveCount) but \(live) live members + self") }
+        let limits = peer.config.limits
         let tables: [(String, Int, Int)] = [
-            ("members", peer.members.count, FuzzBounds.members), ("elections", peer.elections.count, FuzzBounds.elections),
-            ("revoked", peer.revoked.count, peer.config.revokedMaxCount), ("watchers", peer.watchers.count, FuzzBounds.perPeerTable),
-            ("requests", peer.requests.count, FuzzBounds.perPeerTable), ("recentRequests", peer.recentRequests.count, FuzzBounds.perPeerTable),
-            ("replay", peer.replay.count, FuzzBounds.perPeerTable), ("relays", peer.relays.count, FuzzBounds.perPeerTable),
-            ("reaped", peer.reaped.count, FuzzBounds.perPeerTable), ("replaced", peer.replaced.count, FuzzBounds.perPeerTable),
-            ("gossipQueue", peer.gossipQueue.count, FuzzBounds.perPeerTable),
-            ("pendingElectReplies", peer.pendingElectReplies.values.reduce(0) { $0 + $1.count }, FuzzBounds.perPeerTable),
+            ("members", peer.members.count, limits.members), ("elections", peer.elections.count, limits.topics),
+            ("revoked", peer.revoked.count, peer.config.revokedMaxCount), ("watchers", peer.watchers.count, FuzzBounds.watchers),
+            ("requests", peer.requests.count, FuzzBounds.requests), ("recentRequests", peer.recentRequests.count, FuzzBounds.runOnce),
+            ("replay", peer.replay.count, limits.replayWindows), ("relays", peer.relays.count, limits.relays),
+            ("pendingElectReplies", peer.pendingElectReplies.count, FuzzBounds.electWaiters),
+            ("reaped", peer.reaped.count, FuzzBounds.derivedTable), ("replaced", peer.replaced.count, FuzzBounds.derivedTable),
+            ("gossipQueue", peer.gossipQueue.count, FuzzBounds.derivedTable),
         ]
         if let (table, size, bound) = tables.first(where: { $0.1 > $0.2 }) {
             fail("unbounded_\(table): peer \(index) holds \(size) > \(bound)")
