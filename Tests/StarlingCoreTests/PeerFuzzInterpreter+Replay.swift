@@ -27,9 +27,6 @@ struct FuzzReplayWindow {
 }
 
 extension PeerFuzzInterpreter {
-    /// Senders the model follows at one peer; past this many the peer's table may have been
-    /// cleared (§7.3: at most 4096 senders), so the model stops judging.
-    static let modelledSenders = 4_000
 
     /// A sequence for `sender`: mostly the next one, sometimes an edge value or one at the edge of
     /// the window below the highest sent so far.
@@ -67,7 +64,10 @@ extension PeerFuzzInterpreter {
     mutating func judgeReplay(_ message: Message, expected: Bool?, droppedAsReplay: Bool, at slot: Int) {
         let sender = message.header.sender
         let sequence = message.header.sequence
-        guard let expected else {
+        // Once the peer may have forgotten a sender to make room (§7.3, §6.6), the model stops.
+        let held = slots[slot].windows.count + slots[slot].unmodelled.count
+        if held + 1 >= slots[slot].peer.config.limits.replayWindows { slots[slot].replayModelOff = true }
+        guard let expected, !slots[slot].replayModelOff else {
             // Not modelled: whatever the peer did to this sender's window is unknown from now on.
             if !slots[slot].peer.config.keys.isEmpty { slots[slot].unmodelled.insert(sender) }
             return
@@ -81,6 +81,5 @@ extension PeerFuzzInterpreter {
         }
         guard !droppedAsReplay else { return }
         slots[slot].windows[sender, default: FuzzReplayWindow()].record(sequence)
-        if slots[slot].windows.count >= Self.modelledSenders { slots[slot].replayModelOff = true }
     }
 }
