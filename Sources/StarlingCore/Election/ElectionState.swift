@@ -81,4 +81,17 @@ public struct ElectionState: Sendable {
         self.nextAnnounceAt = nextAnnounceAt
         return changed
     }
+
+    /// Whether a tick at `now` has work to do for this topic.
+    func hasDueWork(now: UInt64) -> Bool {
+        guard let wake = nextWake else { return false }
+        return now >= wake
+    }
+
+    /// Moves whatever is due at `now` to `later` (a tick whose topic budget is spent).
+    mutating func postponeDueWork(now: UInt64, to later: UInt64) {
+        if (phase == .collecting || phase == .voting), deadline <= now { deadline = later }
+        if phase == .decided, nextAnnounceAt <= now { nextAnnounceAt = later }
+        if let retryAt, retryAt <= now { self.retryAt = later }
+    }
 }

@@ -75,11 +75,23 @@ struct Elections: Sendable {
         return takeDecided()
     }
 
+    /// Topics whose due work (a decision, a re-announcement, a retry) one tick carries out; the
+    /// others wait a millisecond. Each such step can send a datagram to every member (without
+    /// multicast), so 256 topics falling due together would otherwise make one tick send
+    /// 256 × N datagrams (found by the stateful fuzzer, Protocol.md §6.6).
+    static let topicsPerTick = 16
+
     mutating func tick(context: ElectionContext, out: inout Outbox) -> [Decision] {
         let now = context.now
+        var budget = Self.topicsPerTick
         for key in Array(table.keys) {
             let topic = key.string
             guard let election = table[key] else { continue }
+            if budget == 0 {
+                table.modify(key) { $0.postponeDueWork(now: now.nanos, to: now.nanos + 1_000_000) }
+                continue
+            }
+            if election.hasDueWork(now: now.nanos) { budget -= 1 }
             switch election.phase {
             case .collecting where now.nanos >= election.deadline:
                 decide(topic, context: context, out: &out)

@@ -1,0 +1,432 @@
+// The stateful fuzz target for the Peer core (issue 14, "Tests and checks that must exist after
+// this"). Fuzz bytes are a program: set up one or two peers, then steps that move time, tick,
+// deliver structured or mutated datagrams, call the public API and restart peers. After every
+// step the invariants below must hold; a trap in the core is the first thing it finds.
+//
+// Built two ways from the same files:
+//   swift test --filter PeerFuzzCorpusTests     replays Tests/Fuzz/peer-corpus and peer-regressions
+//   libFuzzer: see Tests/Fuzz/FuzzPeer.swift (compiled with the core as one module)
+#if canImport(StarlingCore)
+@testable import StarlingCore
+#endif
+
+/// Bounds no input may push a peer past: Protocol.md §6.6 (the peer's `config.limits` where it
+/// has them), plus generous ceilings for tables §6.6 does not list.
+enum FuzzBounds {
+    static let watchers = 64
+    static let electWaiters = 1_024
+    static let requests = 1_024
+    static let runOnce = 8_192
+    /// Tables bounded only through others (reaped and replaced ids, the gossip queue).
+    static let derivedTable = 4 * 16_384
+    /// Bytes one datagram may make a peer send: one destination's answer burst (§6.6) plus
+    /// 1 MiB of the peer's own traffic (beats, watch events, leader announcements).
+    static let bytesPerDatagram = (4 << 20) + (1 << 20)
+    /// Bytes any other call may make a peer send: the whole peer's answer burst plus 1 MiB.
+    static let bytesPerCall = (16 << 20) + (1 << 20)
+    /// Datagrams one input may spray at the peers (sprays probe the bounds above).
+    static let sprayBudget = 12_000
+    /// How far past the latest wall time seen a stored revoke time may lie (§6.3.4).
+    static let revokedSkewMillis = RevokedSet.maxFutureSkewMillis
+}
+
+struct PeerFuzzInterpreter {
+    /// One peer under test and what the invariants remember about it.
+    struct Slot {
+        var peer: Peer
+        var endpoint: Endpoint
+        var inbox: [([UInt8], Endpoint)] = []
+        var lastClock: UInt64
+        var lastIncarnation: UInt32 = 0
+        var lastSequence: UInt64 = 0
+        var terms: [ByteString: UInt64] = [:]
+        var restarts: UInt64 = 0
+        /// The replay-window model (PeerFuzzInterpreter+Replay.swift).
+        var windows: [NodeID: FuzzReplayWindow] = [:]
+        var unmodelled: Set<NodeID> = []
+        var replayModelOff = false
+        var codec: Codec { Codec(keys: peer.config.keys) }
+    }
+
+    /// What one run did, for tests that check the interpreter itself.
+    struct Report {
+        var violation: String?
+        var steps = 0
+        /// Datagrams the peers accepted past decoding, by type.
+        var delivered: [MessageType: Int] = [:]
+        /// The first few of them with the step that delivered each (1-based).
+        var accepted: [(step: Int, type: MessageType)] = []
+    }
+
+    var slots: [Slot] = []
+    var memory = FuzzMemory()
+    var sequences: [NodeID: UInt64] = [:]
+    var now: UInt64 = 1_000_000_000
+    /// Wall clock = base + monotonic time + offset (NTP may step it either way).
+    var wallOffset: Int64 = 0
+    var sprayed = 0
+    /// Set during sprays: most sends are only size-checked, not decoded (decoding every reply to
+    /// a thousand datagrams made sprays the fuzzer's bottleneck).
+    var quickSends = false
+    /// The latest wall-clock time the peers were given (the wall clock may step back).
+    var latestWall: UInt64 = 0
+    var report = Report()
+    var step = "setup"
+    /// Invariant names not to report (to hunt for other failures while a known one is unfixed).
+    var ignoring: Set<String> = []
+
+    static let maxNow: UInt64 = 1 << 61
+    var time: Now { Now(nanos: now, wallMillis: wallMillis) }
+    var wallMillis: UInt64 {
+        UInt64(clamping: max(0, min(Int64(1) << 53, 1_800_000_000_000 + Int64(now / 1_000_000) + wallOffset)))
+    }
+
+    /// Runs `bytes` as a program; the report holds the first broken invariant, if any.
+    /// `observe` sees each step and the peers' state after it (for triage: it has printed the
+    /// path before a trap).
+    static func run(_ bytes: [UInt8], ignoring: Set<String> = [], observe: ((String) -> Void)? = nil) -> Report {
+        var input = FuzzInput(bytes)
+        var world = PeerFuzzInterpreter()
+        world.ignoring = ignoring
+        world.setUp(&input)
+        while !input.isEmpty, world.report.violation == nil, world.report.steps < 256 {
+            world.report.steps += 1
+            world.step(&input)
+            observe?("\(world.report.steps) \(world.step): \(world.summary)")
+        }
+        return world.report
+    }
+
+    var summary: String {
+        slots.map { slot in
+            let peer = slot.peer
+            return "[clock \(peer.clock.value) inc \(peer.incarnation) members \(peer.members.count) live \(peer.liveCount) "
+                + "elections \(peer.elections.mapValues(\.term)) revoked \(peer.revoked.count) drops \(peer.counters.drops)]"
+        }.joined(separator: " ") + " now \(now)"
+    }
+
+    // MARK: Setup
+
+    mutating func setUp(_ input: inout FuzzInput) {
+        let flags = input.byte()
+        let count = flags & 1 == 1 ? 2 : 1
+        // The quorum byte's top bit also asks for small §6.6 limits, so that a few sprays reach them.
+        let quorumByte = input.byte()
+        let quorum = 1 + Int(quorumByte) % 5
+        let smallLimits = quorumByte & 0x80 != 0
+        let cluster = flags & 0x80 != 0 ? FuzzPools.nfc : "starling"
+        var endpoints = (0..<count).map { Endpoint(address: 0x7F00_0001, port: 9000 + UInt16($0)) }
+        for index in 0..<count {
+            var config = PeerConfig(name: input.pick(FuzzPools.names), id: NodeID(high: 0x5000, low: UInt64(index + 1)))
+            config.cluster = cluster
+            config.replyPort = endpoints[index].port
+            if flags & (2 << index) != 0 { config.keys = [FuzzPools.key] }
+            if flags & (8 << index) != 0 { config.quorum = quorum }
+            if flags & 0x20 != 0 {
+                config.multicast = false
+                config.seeds = endpoints.filter { $0 != endpoints[index] }
+            }
+            config.autoReelect = flags & 0x40 == 0
+            if smallLimits {
+                config.limits.members = 64
+                config.limits.admissionBurst = 32
+                config.limits.topics = 8
+                config.limits.relays = 8
+                config.limits.replayWindows = 16
+                config.limits.answerBytesBurst = 16 << 10
+                config.limits.answerDestinations = 8
+            }
+            config.randomSeed = UInt64(input.byte()) + 1
+            let clock = input.below(4) == 0 ? input.integer(UInt64.self) : 0
+            // A persisted clock above the ceiling is lowered when loaded; from there it only grows.
+            let peer = Peer(config: config, clock: clock)
+            slots.append(Slot(peer: peer, endpoint: endpoints[index], lastClock: peer.clock.value))
+        }
+        endpoints.removeAll()
+        for index in slots.indices { absorb(slots[index].peer.start(now: time), from: index) }
+        checkAll()
+    }
+
+    // MARK: Steps
+
+    mutating func step(_ input: inout FuzzInput) {
+        let slot = input.below(slots.count)
+        switch input.below(16) {
+        case 0:
+            step = "advance small"
+            advance(by: UInt64(input.raw(UInt16.self) % 5_000) * 1_000_000)
+        case 1:
+            step = "advance large"
+            advance(by: input.pick([10_000, 60_000, 3_600_000, 86_400_000, 31_536_000_000, UInt64(UInt32.max)]) * 1_000_000)
+        case 2:
+            step = "tick"
+            absorb(slots[slot].peer.onTick(now: time), from: slot)
+        case 3, 4, 5, 6:
+            deliverStructured(&input, to: slot)
+        case 7:
+            deliverMutated(&input, to: slot)
+        case 8:
+            deliverBatch(&input, to: slot)
+        case 9:
+            step = "route"
+            route(limit: 1 + input.below(64))
+        case 10:
+            elect(&input, slot: slot)
+        case 11:
+            revoke(&input, slot: slot)
+        case 12:
+            request(&input, slot: slot)
+        case 13:
+            restart(&input, slot: slot)
+        case 14:
+            spray(&input, to: slot)
+        default:
+            step = "wall clock step"
+            let jump = Int64(input.pick([1_000, 3_600_000, 86_400_000, 31_536_000_000, Int64(1) << 40]))
+            wallOffset = max(-(Int64(1) << 50), min(Int64(1) << 50, wallOffset + (input.byte() & 1 == 0 ? jump : -jump)))
+        }
+        checkAll()
+    }
+
+    /// Moves time forward running every timer that falls due, as an event loop would, with the
+    /// other peer's datagrams delivered between ticks. A long jump is a stalled process: it
+    /// ticks at most 64 times on the way.
+    mutating func advance(by delta: UInt64) {
+        let end = min(now + delta, Self.maxNow)
+        var ticks = 0
+        var sameInstant = 0
+        while ticks < 64, report.violation == nil {
+            guard let (index, deadline) = slots.indices.map({ ($0, slots[$0].peer.nextDeadline) }).min(by: { $0.1 < $1.1 }),
+                deadline <= end
+            else { break }
+            if deadline <= now {
+                sameInstant += 1
+                if sameInstant > 8 { return fail("timer_livelock: peer \(index) keeps asking for a tick at \(now)") }
+            } else {
+                sameInstant = 0
+            }
+            now = max(now, deadline)
+            absorb(slots[index].peer.onTick(now: time), from: index)
+            route(limit: 64)
+            ticks += 1
+        }
+        now = end
+    }
+
+    /// Delivers what the peers sent each other (in order, at most `limit` datagrams).
+    mutating func route(limit: Int) {
+        var left = limit
+        for index in slots.indices {
+            while left > 0, !slots[index].inbox.isEmpty, report.violation == nil {
+                let (bytes, source) = slots[index].inbox.removeFirst()
+                deliver(bytes, from: source, to: index, mustDrop: false)
+                left -= 1
+            }
+        }
+    }
+
+    mutating func deliverStructured(_ input: inout FuzzInput, to slot: Int) {
+        guard let (message, bytes) = structured(&input, for: slot) else { return }
+        step = "deliver \(message.payload.type.name) from \(message.header.sender.short)"
+        let source = input.below(4) == 0 ? endpoint(&input) : Endpoint(address: 0x7F00_0001, port: message.header.replyPort)
+        deliver(bytes, from: source, to: slot, mustDrop: mustDrop(message, at: slot))
+    }
+
+    /// A structured message for `slot` and its bytes under that peer's codec.
+    mutating func structured(_ input: inout FuzzInput, for slot: Int) -> (Message, [UInt8])? {
+        let type = MessageType.allCases[input.below(MessageType.allCases.count)]
+        let message = Message(header: header(&input, for: slot), payload: payload(type, &input, for: slot))
+        guard let bytes = Self.encode(message, with: slots[slot].codec) else { return nil }
+        return (message, bytes)
+    }
+
+    /// Datagrams a correct peer refuses whatever its state: another cluster's (compared as
+    /// bytes: issue 14 item 9) and its own looped back.
+    func mustDrop(_ message: Message, at slot: Int) -> Bool {
+        let config = slots[slot].peer.config
+        return !message.header.cluster.utf8.elementsEqual(config.cluster.utf8) || message.header.sender == config.id
+    }
+
+    /// A valid datagram with a few bytes changed, re-tagged half of the time so that a keyed
+    /// peer reads past the tag check into a payload no encoder would write.
+    mutating func deliverMutated(_ input: inout FuzzInput, to slot: Int) {
+        step = "deliver mutated bytes"
+        var bytes: [UInt8]
+        if input.below(4) == 0 {
+            bytes = (0..<input.below(256)).map { _ in input.byte() }
+        } else {
+            let type = MessageType.allCases[input.below(MessageType.allCases.count)]
+            let message = Message(header: header(&input, for: slot), payload: payload(type, &input, for: slot))
+            guard let plain = Self.encode(message, with: Codec()) else { return }
+            bytes = plain
+            for _ in 0..<(1 + input.below(8)) where !bytes.isEmpty {
+                let at = input.below(min(bytes.count, 256)) + (bytes.count > 256 ? input.below(bytes.count - 255) : 0)
+                switch input.below(6) {
+                case 0: bytes[at] ^= 1 << UInt8(input.below(8))
+                case 1: bytes[at] = input.pick([0, 1, 0x7F, 0x80, 0xFE, 0xFF])
+                case 2: bytes.insert(input.byte(), at: at)
+                case 3: bytes.remove(at: at)
+                case 4: bytes.removeLast(bytes.count - at)
+                default: bytes.append(contentsOf: (0..<input.below(8)).map { _ in input.byte() })
+                }
+            }
+            if let key = slots[slot].peer.config.keys.first, bytes.count > 7, input.byte() & 1 == 1 {
+                bytes[7] |= 1
+                bytes += key.tag(bytes)
+            }
+        }
+        deliver(bytes, from: Endpoint(address: 0x7F00_0001, port: 9100), to: slot, mustDrop: false)
+    }
+
+    /// Several datagrams received together (`onDatagrams`, tags checked in lanes).
+    mutating func deliverBatch(_ input: inout FuzzInput, to slot: Int) {
+        step = "deliver batch"
+        var datagrams: [[UInt8]] = []
+        var drops = 0
+        for _ in 0..<(2 + input.below(5)) {
+            guard let (message, bytes) = structured(&input, for: slot) else { continue }
+            datagrams.append(bytes)
+            if mustDrop(message, at: slot) { drops += 1 }
+            // The model judges datagrams one at a time; a batch's senders leave it.
+            judgeReplay(message, expected: nil, droppedAsReplay: false, at: slot)
+        }
+        let source = Endpoint(address: 0x7F00_0001, port: 9100)
+        let before = slots[slot].peer.counters
+        let actions = Codec.withBuffers(datagrams) { buffers in
+            slots[slot].peer.onDatagrams(buffers.map { ($0, source) }, now: time)
+        }
+        absorb(actions, from: slot)
+        checkDrops(before: before, expected: drops, at: slot)
+    }
+
+    mutating func deliver(_ bytes: [UInt8], from source: Endpoint, to slot: Int, mustDrop: Bool) {
+        let before = slots[slot].peer.counters
+        let message = try? slots[slot].codec.decode(bytes)
+        let expectation = message.flatMap { replayExpectation($0, at: slot) }
+        absorb(slots[slot].peer.onDatagram(bytes, from: source, now: time), from: slot, datagram: true)
+        checkDrops(before: before, expected: mustDrop ? 1 : 0, at: slot)
+        guard let message, slots[slot].peer.counters.datagramsIn > before.datagramsIn else { return }
+        let after = slots[slot].peer.counters.drops
+        let replayed = (after["replay"] ?? 0) > (before.drops["replay"] ?? 0)
+        judgeReplay(message, expected: expectation, droppedAsReplay: replayed, at: slot)
+        if after == before.drops {
+            report.delivered[message.payload.type, default: 0] += 1
+            if report.accepted.count < 64 { report.accepted.append((report.steps, message.payload.type)) }
+        }
+    }
+
+    mutating func checkDrops(before: Counters, expected: Int, at slot: Int) {
+        let peer = slots[slot].peer
+        guard expected > 0, !peer.stopped, peer.counters.datagramsIn > before.datagramsIn else { return }
+        let dropped = peer.counters.drops.values.reduce(0, +) - before.drops.values.reduce(0, +)
+        if dropped < UInt64(expected) {
+            fail("foreign_accepted: peer \(slot) (cluster \(Array(peer.config.cluster.utf8))) accepted a datagram of another cluster (as bytes) or its own id")
+        }
+    }
+
+    // MARK: Actions and invariants
+
+    /// Checks every datagram a peer sends and hands it to the other peer.
+    mutating func absorb(_ actions: [Action], from index: Int, datagram: Bool = false) {
+        var bytesOut = 0
+        var shutdown = false
+        for action in actions {
+            switch action {
+            case .send(let bytes, let destination):
+                bytesOut += bytes.count
+                guard bytes.count <= Limits.maxDatagram else { return fail("send_oversized: \(bytes.count) bytes") }
+                if quickSends {
+                    route(bytes, to: destination, from: index)
+                    continue
+                }
+                guard let message = try? slots[index].codec.decode(bytes) else {
+                    return fail("send_undecodable: peer \(index) sent bytes its own codec refuses")
+                }
+                let header = message.header
+                // One datagram sent to several destinations repeats its sequence; it never goes back.
+                guard header.sender == slots[index].peer.config.id, header.sequence >= slots[index].lastSequence else {
+                    return fail("send_header: sequence \(header.sequence) after \(slots[index].lastSequence)")
+                }
+                slots[index].lastSequence = header.sequence
+                memory.note(message.payload)
+                route(bytes, to: destination, from: index)
+            case .shutdown:
+                shutdown = true
+            case .emit, .stateChanged:
+                break
+            }
+        }
+        if bytesOut > (datagram ? FuzzBounds.bytesPerDatagram : FuzzBounds.bytesPerCall) {
+            fail("amplification: one \(datagram ? "datagram" : "call") made peer \(index) send \(bytesOut) bytes (§6.6)")
+        }
+        // The shell stops a peer after carrying out what came before the shutdown.
+        if shutdown { absorb(slots[index].peer.stop(now: time), from: index) }
+    }
+
+    /// Queues a datagram for the other peer if it goes there.
+    mutating func route(_ bytes: [UInt8], to destination: Destination, from index: Int) {
+        for other in slots.indices where other != index {
+            let reaches = destination == .group || destination == .peer(slots[other].endpoint)
+            if reaches, slots[other].inbox.count < 256 { slots[other].inbox.append((bytes, slots[index].endpoint)) }
+        }
+    }
+
+    mutating func checkAll() {
+        for index in slots.indices where report.violation == nil { check(index) }
+    }
+
+    /// What must hold after every step (issue 14 items 3, 4, 6, 9, 11–13).
+    mutating func check(_ index: Int) {
+        let peer = slots[index].peer
+        if peer.clock.value < slots[index].lastClock {
+            return fail("clock_decreased: peer \(index) clock \(slots[index].lastClock) -> \(peer.clock.value)")
+        }
+        slots[index].lastClock = peer.clock.value
+        if peer.clock.value > LamportClock.max || peer.elections.values.contains(where: { $0.term > Limits.maxTerm }) {
+            return fail("ceiling: peer \(index) clock \(peer.clock.value) or a term above 2^63 − 1 (§4.2, §6.4)")
+        }
+        if peer.incarnation < slots[index].lastIncarnation {
+            return fail("incarnation_decreased: peer \(index) incarnation \(slots[index].lastIncarnation) -> \(peer.incarnation)")
+        }
+        slots[index].lastIncarnation = peer.incarnation
+        // Terms only grow while a topic is held; a full topic table may forget one (§6.6) and
+        // start it again lower, so a step that ends with the table full only takes note.
+        let topicsFull = peer.elections.count >= peer.config.limits.topics
+        for (topic, election) in peer.elections {
+            if !topicsFull, let last = slots[index].terms[topic], election.term < last {
+                return fail("term_decreased: peer \(index) topic \(Array(topic.string.utf8)) term \(last) -> \(election.term)")
+            }
+        }
+        slots[index].terms = peer.elections.mapValues(\.term)
+        if let drop = peer.counters.drops.keys.first(where: { $0.hasPrefix("encode_") }) {
+            return fail("encode_drop: peer \(index) counted \(drop) (issue 14 item 6: an encode drop must fail tests)")
+        }
+        latestWall = max(latestWall, wallMillis)
+        if peer.revoked.count <= 5_000, let latest = peer.revoked.entries.values.max(), latest > latestWall &+ FuzzBounds.revokedSkewMillis {
+            return fail("revoked_future: peer \(index) holds a revoke time \(latest) ms, wall clock \(latestWall) ms (issue 14 item 14)")
+        }
+        if let member = peer.members.values.first(where: { !Limits.intervalMillis.contains($0.intervalMillis) }) {
+            return fail("interval_unclamped: peer \(index) holds member interval \(member.intervalMillis) ms (issue 14 item 11)")
+        }
+        let live = peer.members.values.filter(\.isLive).count
+        if peer.liveCount != live + 1 { return fail("live_count: \(peer.liveCount) but \(live) live members + self") }
+        let limits = peer.config.limits
+        let tables: [(String, Int, Int)] = [
+            ("members", peer.members.count, limits.members), ("elections", peer.elections.count, limits.topics),
+            ("revoked", peer.revoked.count, peer.config.revokedMaxCount), ("watchers", peer.watchers.count, FuzzBounds.watchers),
+            ("requests", peer.requests.count, FuzzBounds.requests), ("recentRequests", peer.recentRequests.count, FuzzBounds.runOnce),
+            ("replay", peer.replay.count, limits.replayWindows), ("relays", peer.relays.count, limits.relays),
+            ("pendingElectReplies", peer.pendingElectReplies.count, FuzzBounds.electWaiters),
+            ("reaped", peer.reaped.count, FuzzBounds.derivedTable), ("replaced", peer.replaced.count, FuzzBounds.derivedTable),
+            ("gossipQueue", peer.gossipQueue.count, FuzzBounds.derivedTable),
+        ]
+        if let (table, size, bound) = tables.first(where: { $0.1 > $0.2 }) {
+            fail("unbounded_\(table): peer \(index) holds \(size) > \(bound)")
+        }
+    }
+
+    mutating func fail(_ message: String) {
+        if let name = message.split(separator: ":").first, ignoring.contains(String(name)) { return }
+        if report.violation == nil { report.violation = "\(message) [step \(report.steps): \(step)]" }
+    }
+}
