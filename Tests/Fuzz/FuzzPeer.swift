@@ -1,12 +1,13 @@
 // libFuzzer target for the Peer core as a state machine (issue 14: "a stateful fuzz target").
-// The interpreter lives in Tests/StarlingCoreTests/PeerFuzzInterpreter*.swift so that `swift test` replays
-// the same corpus (PeerFuzzCorpusTests); here it is compiled with the core as one module:
+// The interpreter lives in Tests/StarlingCoreTests/PeerFuzzInterpreter*.swift so that `swift test`
+// replays the same inputs (PeerFuzzCorpusTests); here it is compiled with the core as one module
+// (more in Tests/Fuzz/README.md):
 //
-//   swiftc -sanitize=fuzzer,address -parse-as-library -O \
+//   swiftc -sanitize=fuzzer,address -parse-as-library -O -wmo \
 //       $(find Sources/StarlingCore -name '*.swift') Tests/StarlingCoreTests/PeerFuzzInterpreter*.swift \
 //       Tests/Fuzz/FuzzPeer.swift -o .build/fuzz-peer
-//   .build/fuzz-peer Tests/Fuzz/peer-corpus -max_total_time=600        # fuzz, new inputs kept
-//   .build/fuzz-peer Tests/Fuzz/peer-corpus/* Tests/Fuzz/peer-regressions/* -runs=0   # replay (CI)
+//   .build/fuzz-peer /tmp/peer-corpus -max_total_time=600       # fuzz (a copy of peer-corpus*/)
+//   .build/fuzz-peer Tests/Fuzz/peer-corpus*/* Tests/Fuzz/peer-regressions/* -runs=0   # replay (CI)
 //
 // A broken invariant is a crash whose message starts with the invariant's name (clock_decreased,
 // encode_drop, unbounded_members, ...). Keep each new crash as a named file in
