@@ -76,8 +76,54 @@ final class ElectionTests: XCTestCase {
         h.receive(.leader(LeaderAnnouncement(term: 1, leader: low, leaderStamp: 1, topic: "t", leaderName: "low")), from: low, name: "low")
         h.clearSent()
         h.receive(.goodbye, from: low, name: "low")
+        // The next term starts in the timer pass due at once (within the topic budget, §6.6).
+        XCTAssertLessThanOrEqual(h.peer.nextDeadline, h.now)
+        h.advance(0)
         XCTAssertTrue(h.sentPayloads().contains(.candidacy(Candidacy(term: 2, topic: "t"))))
         XCTAssertEqual(h.peer.leader(of: "t").id, h.peer.config.id)
+    }
+
+    /// Issue 14 item 12 (the fuzzer's storm): leaders of many topics gone at once re-elect
+    /// within the per-pass topic budget (§6.6), not all in the datagram or pass that saw them go.
+    func testLeadersGoneTogetherReelectWithinTheTopicBudget() {
+        var h = started()
+        let topics = 48
+        for index in 0..<topics {
+            let leader = NodeID(high: 1, low: UInt64(index))
+            h.beat(from: leader, name: "l\(index)")
+            h.receive(.leader(LeaderAnnouncement(term: 1, leader: leader, leaderStamp: 1, topic: "t\(index)", leaderName: "l\(index)")),
+                from: leader, name: "l\(index)")
+        }
+        h.clearSent()
+        for index in 0..<topics { h.receive(.goodbye, from: NodeID(high: 1, low: UInt64(index)), name: "l\(index)") }
+        XCTAssertFalse(h.sentPayloads().contains { if case .candidacy = $0 { true } else { false } })
+        h.advance(0)
+        let first = h.sentPayloads().filter { if case .candidacy = $0 { true } else { false } }.count
+        XCTAssertEqual(first, 16)
+        h.advance(10 * ms)
+        for index in 0..<topics { XCTAssertEqual(h.peer.leader(of: "t\(index)").term, 2, "topic t\(index)") }
+    }
+
+    /// Without multicast a broadcast goes to every member: one input queues at most
+    /// `sendBytesPerInput` (§6.6), the rest is counted as `send_budget`.
+    func testUnicastBroadcastsStayWithinTheSendBudget() {
+        var h = PeerHarness { config in
+            config.multicast = false
+            config.limits.sendBytesPerInput = 20_000
+        }
+        h.start()
+        h.advance(300 * ms)
+        for index in 0..<400 {
+            let interval = UInt32(150)
+            h.receive(.heartbeat(Beat(intervalMillis: interval, memberCount: 2, revoked: h.peer.revoked.digest, gossip: [])),
+                from: NodeID(high: 2, low: UInt64(index)), name: "m\(index)", port: UInt16(10_000 + index))
+        }
+        h.clearSent()
+        h.record(h.peer.elect("t", now: h.time))
+        let bytes = h.sent.reduce(0) { $0 + ((try? h.codec.encode($1.0))?.count ?? 0) }
+        XCTAssertLessThanOrEqual(bytes, 20_000)
+        XCTAssertGreaterThan(h.sent.count, 0)
+        XCTAssertGreaterThan(h.peer.counters.drops["send_budget"] ?? 0, 0)
     }
 
     func testQuorumNeedsMajorityAndSaysSo() {

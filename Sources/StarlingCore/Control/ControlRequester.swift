@@ -14,7 +14,7 @@ public struct ControlRequester: Sendable {
         var rng = SplitMix64(seed: config.randomSeed)
         outbox = Outbox(config: config, clock: LamportClock(), firstRequestID: UInt32(truncatingIfNeeded: rng.next()) | 1)
         intake = Intake(config: config)
-        view = MemberView(members: [:], me: config.id, liveCount: 1, multicast: config.multicast, seeds: config.seeds)
+        view = MemberView(members: [:], me: config.id, liveCount: 1, aliveCount: 0, multicast: config.multicast, seeds: config.seeds)
     }
 
     public var counters: Counters { outbox.counters }

@@ -16,6 +16,8 @@ public struct ElectionState: Sendable {
     public internal(set) var leaderName: String?
     var nextAnnounceAt: UInt64 = 0
     var retryAt: UInt64?
+    /// When to look again whether every live member has a candidacy in (a member went away).
+    var recheckAt: UInt64?
     /// When this peer entered the current term.
     var startedAt: UInt64 = 0
     /// Elections in a row that found no quorum: each waits twice as long before the next.
@@ -29,6 +31,7 @@ public struct ElectionState: Sendable {
         var wake: UInt64? = nil
         if phase == .collecting || phase == .voting { wake = deadline }
         if let retryAt { wake = min(wake ?? retryAt, retryAt) }
+        if phase == .collecting, let recheckAt { wake = min(wake ?? recheckAt, recheckAt) }
         if phase == .decided, leader != nil { wake = min(wake ?? nextAnnounceAt, nextAnnounceAt) }
         return wake
     }
@@ -47,6 +50,7 @@ public struct ElectionState: Sendable {
         votes = [:]
         votedFor = nil
         retryAt = nil
+        recheckAt = nil
         self.deadline = deadline
         startedAt = now
     }
@@ -93,5 +97,6 @@ public struct ElectionState: Sendable {
         if (phase == .collecting || phase == .voting), deadline <= now { deadline = later }
         if phase == .decided, nextAnnounceAt <= now { nextAnnounceAt = later }
         if let retryAt, retryAt <= now { self.retryAt = later }
+        if let recheckAt, recheckAt <= now { self.recheckAt = later }
     }
 }

@@ -35,7 +35,10 @@ extension Elections {
     /// Decides once every live member has a candidacy in, or at the deadline with what is held.
     mutating func checkElection(_ topic: String, context: ElectionContext, out: inout Outbox) {
         guard let election = table[ByteString(topic)], election.phase == .collecting else { return }
-        let complete = context.view.members.values.allSatisfy { $0.status != .alive || election.candidates[$0.id] != nil }
+        // Fewer candidacies than alive members (and this peer) cannot cover them: no scan of the
+        // view per CANDIDACY while an election fills up.
+        let complete = election.candidates.count > context.view.aliveCount
+            && context.view.members.values.allSatisfy { $0.status != .alive || election.candidates[$0.id] != nil }
         guard complete || context.now.nanos >= election.deadline else { return }
         decide(topic, context: context, out: &out)
     }

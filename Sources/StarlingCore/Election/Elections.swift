@@ -95,6 +95,9 @@ struct Elections: Sendable {
             switch election.phase {
             case .collecting where now.nanos >= election.deadline:
                 decide(topic, context: context, out: &out)
+            case .collecting where now.nanos >= election.recheckAt ?? .max:
+                table.modify(key) { $0.recheckAt = nil }
+                checkElection(topic, context: context, out: &out)
             case .voting where now.nanos >= election.deadline:
                 // No majority of votes in time: try again at a higher term.
                 table.modify(ByteString(topic)) { $0.pause(until: now.nanos + config.electionTimeout) }
@@ -115,6 +118,9 @@ struct Elections: Sendable {
 
     /// A member went dead or left: drop it from open elections, and re-elect where it led. In
     /// quorum mode a peer that no longer sees a majority holds no leader at all and says so.
+    /// What this sends waits for the next timer pass (within its topic budget): a thousand
+    /// members gone in one pass, each a candidate on every topic, must not make every topic
+    /// decide and announce to every member at once (found by the stateful fuzzer).
     mutating func apply(_ change: MembershipChange, context: ElectionContext, out: inout Outbox) -> [Decision] {
         guard case .gone(let id) = change else { return [] }
         let now = context.now
@@ -135,12 +141,14 @@ struct Elections: Sendable {
         for key in Array(table.keys) {
             let topic = key.string
             guard let election = table[key] else { continue }
-            if election.phase == .collecting {
-                checkElection(topic, context: context, out: &out)
+            if election.phase == .collecting, election.recheckAt == nil {
+                table.modify(key) { $0.recheckAt = now.nanos }
             } else if election.phase == .decided, election.leader?.node == id {
-                table.modify(ByteString(topic)) { $0.dropLeader() }
+                table.modify(key) { election in
+                    election.dropLeader()
+                    if config.autoReelect { election.retryAt = now.nanos }
+                }
                 out.emit(.leaderChanged(topic: topic, leader: nil, leaderID: nil, term: election.term))
-                if config.autoReelect { startElection(topic, term: nil, context: context, out: &out) }
             }
         }
         return takeDecided()

@@ -5,6 +5,8 @@ struct MemberView: Sendable {
     let me: NodeID
     /// Members alive or suspect, this peer included.
     let liveCount: Int
+    /// Members with status alive, this peer not included.
+    let aliveCount: Int
     let multicast: Bool
     let seeds: [Endpoint]
 

@@ -18,6 +18,9 @@ struct Outbox: Sendable {
     var nextRequestID: UInt32
     /// The actions of the input being handled; taken by ``take()`` when it returns.
     var actions: [Action] = []
+    /// Bytes the input being handled may still queue (Protocol.md §6.6).
+    let sendBytesPerInput: Int
+    var sendBytesLeft: Int
 
     init(config: PeerConfig, clock: LamportClock, firstRequestID: UInt32) {
         codec = Codec(keys: config.keys)
@@ -29,7 +32,12 @@ struct Outbox: Sendable {
             + (config.keys.isEmpty ? 0 : Limits.tagLength)
         self.clock = clock
         nextRequestID = firstRequestID
+        sendBytesPerInput = max(0, config.limits.sendBytesPerInput)
+        sendBytesLeft = sendBytesPerInput
     }
+
+    /// A new input begins: its send budget is whole again.
+    mutating func beginInput() { sendBytesLeft = sendBytesPerInput }
 
     /// Stamps, encodes and queues one datagram. Encoding can only fail on a value the caller let
     /// through unchecked; it is counted, never trapped on.
@@ -42,6 +50,11 @@ struct Outbox: Sendable {
         do {
             let bytes = try codec.encode(Message(header: header, payload: payload))
             for destination in destinations {
+                guard sendBytesLeft >= bytes.count else {
+                    counters.drop("send_budget")
+                    continue
+                }
+                sendBytesLeft -= bytes.count
                 counters.datagramsOut += 1
                 counters.bytesOut += UInt64(bytes.count)
                 actions.append(.send(bytes, destination))
@@ -69,7 +82,10 @@ struct Outbox: Sendable {
 
     /// The actions queued since the last take.
     mutating func take() -> [Action] {
-        defer { actions = [] }
+        defer {
+            actions = []
+            beginInput()
+        }
         return actions
     }
 }

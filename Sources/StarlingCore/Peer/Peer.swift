@@ -124,6 +124,7 @@ public struct Peer: Sendable {
     // MARK: Receiving
 
     private mutating func handle(_ decoded: Result<Message, WireError>, size: Int, from source: Endpoint, now: Now) {
+        outbox.beginInput()
         let mark = outbox.actions.count
         let message: Message
         switch intake.admit(decoded, size: size, from: source, now: now, out: &outbox) {

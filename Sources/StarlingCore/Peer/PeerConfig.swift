@@ -66,6 +66,10 @@ public struct PeerConfig: Sendable {
         public var answerDestinations = 1_024
         /// Pages served for one PAGE_REQUEST, whatever `max_pages` asks.
         public var pagesPerRequest: UInt8 = 32
+        /// Bytes one input (a datagram, a timer pass, an API call) may queue to send
+        /// (`send_budget`): without multicast a broadcast goes to every member, and a view of
+        /// forged members must not turn one input into hundreds of megabytes.
+        public var sendBytesPerInput = 4 << 20
 
         public init() {}
     }
