@@ -1,0 +1,33 @@
+/// Lifeguard's local health multiplier (Protocol.md §6.1, version 2). A peer that misses its
+/// own deadlines — probes unanswered even by the helpers' nacks, suspicions of itself it had to
+/// refute — is more likely slow itself than surrounded by failures, so it scales its probe
+/// timeouts and its suspicion timeouts up by (score + 1) instead of accusing others faster.
+struct LocalHealth: Sendable, Equatable {
+    /// Lifeguard's cap: at most nine times slower verdicts.
+    static let maximum = 8
+    private(set) var score = 0
+
+    enum Event: Sendable {
+        /// A probe answered in time: things look normal.
+        case probeAnswered
+        /// A probe with no ack and no nack from any helper: this peer's own receive path is suspect.
+        case probeUnanswered
+        /// A helper that should have sent a nack did not.
+        case nackMissed
+        /// Someone suspected this peer and it had to refute: it was slow to answer.
+        case refuted
+    }
+
+    mutating func note(_ event: Event) {
+        switch event {
+        case .probeAnswered: score = max(0, score - 1)
+        case .probeUnanswered, .nackMissed, .refuted: score = min(Self.maximum, score + 1)
+        }
+    }
+
+    /// `duration` scaled by the multiplier, saturating.
+    func scaled(_ duration: UInt64) -> UInt64 {
+        let (product, overflow) = duration.multipliedReportingOverflow(by: UInt64(score + 1))
+        return overflow ? .max : product
+    }
+}
