@@ -23,7 +23,8 @@ public struct Codec: Sendable {
         writer.raw(Limits.magic)
         writer.u8(Limits.version)
         writer.u8(message.payload.type.rawValue)
-        let flags = keys.isEmpty ? header.flags & ~Limits.flagAuthenticated : header.flags | Limits.flagAuthenticated
+        var flags = keys.isEmpty ? header.flags & ~Limits.flagAuthenticated : header.flags | Limits.flagAuthenticated
+        flags = message.extensions.isEmpty ? flags & ~Limits.flagExtensions : flags | Limits.flagExtensions
         writer.u16(flags)
         writer.u64(header.sequence)
         writer.u64(header.stamp)
@@ -38,6 +39,7 @@ public struct Codec: Sendable {
         writer.u16(0)
         try PayloadCodec.encode(message.payload, into: &writer)
         let payloadLength = writer.bytes.count - lengthAt - 2
+        try Self.encode(message.extensions, into: &writer)
         let total = writer.bytes.count + (keys.isEmpty ? 0 : Limits.tagLength)
         guard total <= Limits.maxDatagram else { throw .oversized(length: total) }
         writer.patch16(at: lengthAt, UInt16(payloadLength))
@@ -45,6 +47,27 @@ public struct Codec: Sendable {
             writer.raw(key.tag(writer.bytes))
         }
         return writer.bytes
+    }
+
+    /// Writes the extension area: `ext_len u16`, then `type u8, len u8, value` per entry.
+    private static func encode(_ extensions: [Extension], into writer: inout ByteWriter) throws(WireError) {
+        guard !extensions.isEmpty else { return }
+        var seen: Set<UInt8> = []
+        var length = 0
+        for entry in extensions {
+            guard seen.insert(entry.type).inserted else { throw .invalidValue(field: "extension") }
+            guard Limits.extensionValueBytes.contains(entry.value.count) else {
+                throw .badLength(field: "extension", length: entry.value.count)
+            }
+            length += 2 + entry.value.count
+        }
+        guard length <= Int(UInt16.max) else { throw .oversized(length: length) }
+        writer.u16(UInt16(length))
+        for entry in extensions {
+            writer.u8(entry.type)
+            writer.u8(UInt8(entry.value.count))
+            writer.raw(entry.value)
+        }
     }
 
     private func check(_ text: String, _ field: String, _ bounds: ClosedRange<Int>) throws(WireError) {
@@ -147,6 +170,7 @@ public struct Codec: Sendable {
         var header: Header
         var typeCode: UInt8
         var payloadStart: Int
+        var payloadEnd: Int
         var bodyEnd: Int
         var authenticated: Bool
 
@@ -180,10 +204,17 @@ public struct Codec: Sendable {
         let name = try reader.string(length: nameLength, "name", bounds: Limits.nameBytes)
         let payloadLength = Int(try reader.u16("payload_len"))
         let payloadStart = reader.offset
-        let bodyEnd = payloadStart + payloadLength
+        let payloadEnd = payloadStart + payloadLength
+        if raw.count < payloadEnd { throw .truncated(field: "payload") }
+        // The extension area's length follows the payload (appendix A.2).
+        var bodyEnd = payloadEnd
+        if flags & Limits.flagExtensions != 0 {
+            var extensionReader = ByteReader(raw, offset: payloadEnd)
+            bodyEnd = payloadEnd + 2 + Int(try extensionReader.u16("ext_len"))
+        }
         let authenticated = flags & Limits.flagAuthenticated != 0
         let expected = bodyEnd + (authenticated ? Limits.tagLength : 0)
-        if raw.count < bodyEnd { throw .truncated(field: "payload") }
+        if raw.count < bodyEnd { throw .truncated(field: "extension") }
         if raw.count < expected { throw .truncatedTag }
         if raw.count > expected { throw .trailingBytes(count: raw.count - expected) }
         if keys.isEmpty, authenticated { throw .unexpectedTag }
@@ -191,7 +222,8 @@ public struct Codec: Sendable {
         let header = Header(
             flags: flags, sequence: sequence, stamp: stamp, sender: sender, incarnation: incarnation,
             replyPort: replyPort, cluster: cluster, name: name)
-        return Frame(header: header, typeCode: typeCode, payloadStart: payloadStart, bodyEnd: bodyEnd, authenticated: authenticated)
+        return Frame(header: header, typeCode: typeCode, payloadStart: payloadStart, payloadEnd: payloadEnd, bodyEnd: bodyEnd,
+            authenticated: authenticated)
     }
 
     /// The checks after the tag: message type, payload, nothing left over.
@@ -199,9 +231,27 @@ public struct Codec: Sendable {
         guard let type = MessageType(rawValue: frame.typeCode) else { throw .unknownType(frame.typeCode) }
         // A stamp above the clock's ceiling could only wrap or freeze every clock (§4.2).
         guard frame.header.stamp <= LamportClock.max else { throw .invalidValue(field: "stamp") }
-        var payloadReader = ByteReader(frame.body(raw), offset: frame.payloadStart)
+        var payloadReader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[0..<frame.payloadEnd]), offset: frame.payloadStart)
         let payload = try PayloadCodec.decode(type, from: &payloadReader)
         if payloadReader.remaining > 0 { throw .trailingBytes(count: payloadReader.remaining) }
-        return Message(header: frame.header, payload: payload)
+        let extensions = try decodeExtensions(frame, raw)
+        return Message(header: frame.header, payload: payload, extensions: extensions)
+    }
+
+    /// The extension area's entries: each within `ext_len`, no type twice, `ext_len` not 0.
+    private func decodeExtensions(_ frame: Frame, _ raw: UnsafeRawBufferPointer) throws(WireError) -> [Extension] {
+        guard frame.header.flags & Limits.flagExtensions != 0 else { return [] }
+        var reader = ByteReader(frame.body(raw), offset: frame.payloadEnd + 2)
+        guard reader.remaining > 0 else { throw .invalidValue(field: "ext_len") }
+        var extensions: [Extension] = []
+        var seen: Set<UInt8> = []
+        while reader.remaining > 0 {
+            let type = try reader.u8("extension_type")
+            let length = Int(try reader.u8("extension_len"))
+            let value = try reader.raw(length, "extension")
+            guard seen.insert(type).inserted else { throw .invalidValue(field: "extension") }
+            extensions.append(Extension(type: type, value: value))
+        }
+        return extensions
     }
 }

@@ -129,9 +129,24 @@ public enum Payload: Equatable, Sendable {
 public struct Message: Equatable, Sendable {
     public var header: Header
     public var payload: Payload
+    /// The extension area (Protocol.md appendix A.2), in the order sent; each type at most once.
+    /// Types this peer does not know are kept here and ignored by the layers above.
+    public var extensions: [Extension]
 
-    public init(header: Header, payload: Payload) {
+    public init(header: Header, payload: Payload, extensions: [Extension] = []) {
         self.header = header
         self.payload = payload
+        self.extensions = extensions
+    }
+}
+
+/// One entry of the extension area: a type and up to 255 bytes of value.
+public struct Extension: Equatable, Sendable {
+    public var type: UInt8
+    public var value: [UInt8]
+
+    public init(type: UInt8, value: [UInt8]) {
+        self.type = type
+        self.value = value
     }
 }
