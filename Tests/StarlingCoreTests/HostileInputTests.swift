@@ -366,7 +366,7 @@ final class HostileInputTests: XCTestCase {
     // MARK: Raw datagrams the encoder refuses to make
 
     static func rawHeader(type: MessageType, stamp: UInt64, sender: NodeID, payload: [UInt8]) -> [UInt8] {
-        var bytes = Array("STRL".utf8) + [1, type.rawValue, 0, 0]
+        var bytes = Array("STRL".utf8) + [Limits.version, type.rawValue, 0, 0]
         bytes += withUnsafeBytes(of: UInt64(1).bigEndian, Array.init)
         bytes += withUnsafeBytes(of: stamp.bigEndian, Array.init)
         bytes += withUnsafeBytes(of: sender.high.bigEndian, Array.init) + withUnsafeBytes(of: sender.low.bigEndian, Array.init)

@@ -12,7 +12,7 @@ final class SpecWireTests: XCTestCase {
     /// A whole datagram, built byte by byte so that any field can hold any value.
     func datagram(type: UInt8, payload: [UInt8], cluster: [UInt8] = Array("starling".utf8),
         name: [UInt8] = Array("worker-1".utf8), clusterLength: UInt8? = nil, nameLength: UInt8? = nil) -> [UInt8] {
-        var bytes: [UInt8] = Array("STRL".utf8) + [1, type, 0, 0]
+        var bytes: [UInt8] = Array("STRL".utf8) + [Limits.version, type, 0, 0]
         bytes += be(UInt64(7), 8) + be(UInt64(42), 8)
         bytes += be(sender.high, 8) + be(sender.low, 8)
         bytes += be(UInt64(3), 4) + be(UInt64(40123), 2)
@@ -41,7 +41,7 @@ final class SpecWireTests: XCTestCase {
     }
 
     func entry(name: String = "worker-2", status: UInt8 = 0, interval: UInt32 = 150) -> [UInt8] {
-        be(1, 16) + be(0, 4) + [status] + be(0x7F00_0001, 4) + be(9100, 2) + be(UInt64(interval), 4)
+        be(1, 16) + be(0, 4) + [status] + [4] + be(0x7F00_0001, 4) + be(9100, 2) + be(UInt64(interval), 4)
             + [UInt8(name.utf8.count)] + Array(name.utf8)
     }
 
@@ -61,13 +61,13 @@ final class SpecWireTests: XCTestCase {
         XCTAssertEqual(Array(bytes[66..<68]), [0, 0])
     }
 
-    func testMemberEntryTakes32BytesPlusName() throws {
+    func testMemberEntryTakes33BytesPlusNameForIPv4() throws {
         let header = Header(sequence: 1, stamp: 1, sender: sender, incarnation: 0, replyPort: 1, cluster: "starling", name: "w")
         let member = MemberEntry(id: sender, incarnation: 1, status: .alive, endpoint: Endpoint(address: 1, port: 2), intervalMillis: 150, name: "worker-001")
         let empty = try Codec().encode(Message(header: header, payload: .heartbeat(Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: []))))
         let one = try Codec().encode(Message(header: header, payload: .heartbeat(Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: [member]))))
-        XCTAssertEqual(one.count - empty.count, 32 + 10, "31 fixed bytes, the name's length byte, the name")
-        XCTAssertEqual(entry(name: "worker-001").count, 42, "this test's own builder agrees")
+        XCTAssertEqual(one.count - empty.count, 33 + 10, "32 fixed bytes with an IPv4 address, the name's length byte, the name")
+        XCTAssertEqual(entry(name: "worker-001").count, 43, "this test's own builder agrees")
     }
 
     // MARK: §5.1 order of checks
@@ -76,7 +76,7 @@ final class SpecWireTests: XCTestCase {
         XCTAssertEqual(reason([]), "truncated")
         XCTAssertEqual(reason(Array("STR".utf8)), "truncated")
         XCTAssertEqual(reason(Array("STRL".utf8)), "truncated", "version byte missing")
-        XCTAssertEqual(reason(Array("STRL".utf8) + [2]), "unsupported_version")
+        XCTAssertEqual(reason(Array("STRL".utf8) + [1]), "unsupported_version")
         XCTAssertEqual(reason(Array("XTRL".utf8) + [1]), "bad_magic")
     }
 
@@ -127,8 +127,14 @@ final class SpecWireTests: XCTestCase {
             ("CONTROL_REPLY page = page_count", 0x31, be(1, 4) + [0] + be(1, 2) + be(1, 2) + be(1, 2) + be(0, 2), "invalid_value"),
             ("CONTROL_REPLY page_count 0", 0x31, be(1, 4) + [0] + be(1, 2) + be(0, 2) + be(0, 2) + be(0, 2), "invalid_value"),
             ("CONTROL_REPLY body cut inside UTF-8", 0x31, be(1, 4) + [0] + be(1, 2) + be(0, 2) + be(2, 2) + be(1, 2) + [0xC3], "accepted"),
-            ("HELLO_REPLY with 9 entries", 0x11, be(1, 4) + be(1, 2) + be(0, 12) + [9] + (0..<9).flatMap { _ in entry() }, "accepted"),
+            ("HELLO_REPLY with 9 entries", 0x11, [2, 2] + be(1, 4) + be(1, 2) + be(0, 12) + [9] + (0..<9).flatMap { _ in entry() }, "accepted"),
             ("HEARTBEAT with 9 gossip entries", 0x02, beat((0..<9).map { _ in entry() }), "accepted"),
+            // Version 2 (Protocol.md appendix A.2): the address family and the version range.
+            ("member family 5", 0x02, beat([Array(entry()[0..<21]) + [5] + Array(entry()[22...])]), "invalid_value"),
+            ("member family 6", 0x02, beat([Array(entry()[0..<21]) + [6] + be(0, 12) + Array(entry()[22...])]), "accepted"),
+            ("HELLO versions 3…2", 0x10, [3, 2] + be(1, 4) + be(0, 12), "invalid_value"),
+            ("HELLO versions 0…2", 0x10, [0, 2] + be(1, 4) + be(0, 12), "invalid_value"),
+            ("HELLO versions 2…9", 0x10, [2, 9] + be(1, 4) + be(0, 12), "accepted"),
         ]
         for (label, type, payload, expected) in cases {
             XCTAssertEqual(reason(datagram(type: type, payload: payload)), expected, "issue 14 spec clarity: \(label)")

@@ -71,6 +71,11 @@ final class VectorTests: XCTestCase {
         let signed = Samples.encode(.goodbye, keys: [Samples.key])
         valid.append(.object([("name", .string("goodbye-authenticated")), ("key", .string(Hex.encode(Samples.key.bytes))),
             ("hex", .string(Hex.encode(signed))), ("fields", try! Codec(keys: [Samples.key]).decode(signed).fields)]))
+        let extended = Message(header: Samples.header(), payload: .candidacy(Candidacy(term: 4, topic: "scheduler")),
+            extensions: [Extension(type: 0x01, value: Array("role=db".utf8)), Extension(type: 0x90, value: [])])
+        let extendedBytes = try! Codec().encode(extended)
+        valid.append(.object([("name", .string("candidacy-with-extensions")), ("hex", .string(Hex.encode(extendedBytes))),
+            ("fields", try! Codec().decode(extendedBytes).fields)]))
         return .object([
             ("protocol_version", .int(Limits.version)),
             ("note", .string("Generated from Tests/StarlingCoreTests/Samples.swift; see Protocol.md section 8.")),
@@ -94,8 +99,10 @@ final class VectorTests: XCTestCase {
         }
         var badMagic = beat; badMagic[0] = UInt8(ascii: "X")
         add("bad-magic", badMagic, "bad_magic")
-        var version = beat; version[4] = 2
+        var version = beat; version[4] = 9
         add("unknown-version", version, "unsupported_version")
+        var old = beat; old[4] = 1
+        add("version-1", old, "unsupported_version")
         var type = beat; type[5] = 0x7F
         add("unknown-type", type, "unknown_type")
         var overrun = beat; overrun[headerEnd] = 0xFF
@@ -111,8 +118,20 @@ final class VectorTests: XCTestCase {
         inner[inner.count - 1] = 1
         add("payload-longer-than-fields", inner + [0xAB], "trailing_bytes")
         add("oversized", beat + [UInt8](repeating: 0, count: Limits.maxDatagram + 1 - beat.count), "oversized")
-        var status = beat; status[headerEnd + 2 + 4 + 2 + 12 + 1 + 16 + 4] = 9
+        let entryStart = headerEnd + 2 + 4 + 2 + 12 + 1
+        var status = beat; status[entryStart + 16 + 4] = 9
         add("member-status-unknown", status, "invalid_value")
+        var family = beat; family[entryStart + 16 + 4 + 1] = 5
+        add("member-family-unknown", family, "invalid_value")
+        // The extension area (appendix A.2): flag bit 1 set and the area missing, empty,
+        // overrun by an entry, or holding a type twice.
+        let candidacy = Samples.encode(.candidacy(Candidacy(term: 3, topic: "jobs")))
+        var flagged = candidacy; flagged[7] |= 0x02
+        add("extension-area-missing", flagged, "truncated")
+        add("extension-area-empty", flagged + [0, 0], "invalid_value")
+        add("extension-entry-overruns", flagged + [0, 3, 0x01, 4, 0x41], "truncated")
+        add("extension-type-twice", flagged + [0, 6, 0x05, 1, 0x41, 0x05, 1, 0x42], "invalid_value")
+        add("extension-area-short", flagged + [0, 5, 0x05, 1, 0x41], "truncated")
         var zeroInterval = beat; zeroInterval[headerEnd + 5] = 0; zeroInterval[headerEnd + 4] = 0
         add("heartbeat-interval-zero", zeroInterval, "invalid_value")
         let signed = Samples.encode(.goodbye, keys: [Samples.key])

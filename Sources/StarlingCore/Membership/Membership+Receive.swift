@@ -105,16 +105,20 @@ extension Membership {
             return []
         }
         var entry = entry
-        if entry.endpoint.address == 0 { entry.endpoint.address = source }
+        // An IPv6 member cannot be reached from this peer (issue 19): the entry is skipped.
+        guard let endpoint = entry.endpoint(source: source) else {
+            out.drop("unsupported_family")
+            return []
+        }
         entry.intervalMillis = Member.clampInterval(entry.intervalMillis)
         guard let member = members[entry.id] else {
             // Learn of a member second-hand only while it is live and not just reaped.
             guard entry.status.isLiveStatus, reaped[entry.id] == nil, replaced[entry.id] == nil, admitNewMember(now: now, out: &out) else { return [] }
-            store(Member(id: entry.id, name: entry.name, endpoint: entry.endpoint,
+            store(Member(id: entry.id, name: entry.name, endpoint: endpoint,
                 incarnation: entry.incarnation, status: entry.status, intervalMillis: entry.intervalMillis,
                 lastHeard: now.nanos, statusSince: now.nanos), for: entry.id)
             enqueueGossip(entry.id)
-            out.emit(.joined(name: entry.name, id: entry.id, endpoint: entry.endpoint))
+            out.emit(.joined(name: entry.name, id: entry.id, endpoint: endpoint))
             return []
         }
         let overrides: Bool

@@ -8,14 +8,19 @@ extension Message {
             ("stamp", .int(h.stamp)), ("sender", .string(h.sender.description)), ("incarnation", .int(h.incarnation)),
             ("reply_port", .int(h.replyPort)), ("cluster", .string(h.cluster)), ("name", .string(h.name)),
         ])
-        return .object([("header", headerJSON), ("payload", payload.fields)])
+        guard !extensions.isEmpty else { return .object([("header", headerJSON), ("payload", payload.fields)]) }
+        let area = extensions.map { JSON.object([("type", .int($0.type)), ("value", .string(Hex.encode($0.value)))]) }
+        return .object([("header", headerJSON), ("payload", payload.fields), ("extensions", .array(area))])
     }
 }
 
 extension Payload {
     public var fields: JSON {
         switch self {
-        case .announce(let beat), .heartbeat(let beat):
+        case .announce(let beat):
+            return .object([("versions", beat.versions.fields), ("interval_ms", .int(beat.intervalMillis)), ("member_count", .int(beat.memberCount)),
+                ("revoked", beat.revoked.fields), ("gossip", .array(beat.gossip.map(\.fields)))])
+        case .heartbeat(let beat):
             return .object([("interval_ms", .int(beat.intervalMillis)), ("member_count", .int(beat.memberCount)),
                 ("revoked", beat.revoked.fields), ("gossip", .array(beat.gossip.map(\.fields)))])
         case .goodbye:
@@ -26,9 +31,9 @@ extension Payload {
             return .object([("reply_wanted", .bool(page.replyWanted)), ("page", .int(page.page)), ("page_count", .int(page.pageCount)),
                 ("entries", .array(page.entries.map(\.fields)))])
         case .hello(let hello):
-            return .object([("request_id", .int(hello.requestID)), ("revoked", hello.revoked.fields)])
+            return .object([("versions", hello.versions.fields), ("request_id", .int(hello.requestID)), ("revoked", hello.revoked.fields)])
         case .helloReply(let reply):
-            return .object([("request_id", .int(reply.requestID)), ("member_count", .int(reply.memberCount)),
+            return .object([("versions", reply.versions.fields), ("request_id", .int(reply.requestID)), ("member_count", .int(reply.memberCount)),
                 ("revoked", reply.revoked.fields), ("members", .array(reply.members.map(\.fields)))])
         case .pageRequest(let request):
             return .object([("request_id", .int(request.requestID)), ("bucket_mask", .string(hex64(request.bucketMask))),
@@ -59,6 +64,10 @@ extension Payload {
     }
 }
 
+extension VersionRange {
+    var fields: JSON { .object([("lowest", .int(lowest)), ("highest", .int(highest))]) }
+}
+
 extension SetDigest {
     var fields: JSON { .object([("count", .int(count)), ("hash", .string(hex64(hash)))]) }
 }
@@ -66,7 +75,19 @@ extension SetDigest {
 extension MemberEntry {
     var fields: JSON {
         .object([("id", .string(id.description)), ("incarnation", .int(incarnation)), ("status", .string(status.name)),
-            ("address", .string(endpoint.description)), ("interval_ms", .int(intervalMillis)), ("name", .string(name))])
+            ("family", .int(address.family)), ("address", .string(addressText)), ("port", .int(port)),
+            ("interval_ms", .int(intervalMillis)), ("name", .string(name))])
+    }
+
+    /// Dotted quad for IPv4; eight groups of four hex digits for IPv6 (no shortening: vectors
+    /// compare text).
+    var addressText: String {
+        switch address {
+        case .ipv4(let value): "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
+        case .ipv6(let high, let low):
+            [high, low].flatMap { word in stride(from: 48, through: 0, by: -16).map { hex64(word >> UInt64($0) & 0xFFFF).suffix(4) } }
+                .joined(separator: ":")
+        }
     }
 }
 

@@ -5,6 +5,7 @@ enum PayloadCodec {
         switch payload {
         case .announce(let beat), .heartbeat(let beat):
             guard beat.intervalMillis > 0 else { throw .invalidValue(field: "interval") }
+            if payload.type == .announce { try versions(beat.versions, into: &writer) }
             writer.u32(beat.intervalMillis)
             writer.u16(beat.memberCount)
             digest(beat.revoked, into: &writer)
@@ -20,9 +21,11 @@ enum PayloadCodec {
             writer.u8(page.pageCount)
             try entries(page.entries, into: &writer)
         case .hello(let hello):
+            try versions(hello.versions, into: &writer)
             writer.u32(hello.requestID)
             digest(hello.revoked, into: &writer)
         case .helloReply(let reply):
+            try versions(reply.versions, into: &writer)
             writer.u32(reply.requestID)
             writer.u16(reply.memberCount)
             digest(reply.revoked, into: &writer)
@@ -94,7 +97,11 @@ enum PayloadCodec {
 
     static func decode(_ type: MessageType, from reader: inout ByteReader) throws(WireError) -> Payload {
         switch type {
-        case .announce: return .announce(try beat(&reader))
+        case .announce:
+            let spoken = try versions(&reader)
+            var beat = try beat(&reader)
+            beat.versions = spoken
+            return .announce(beat)
         case .heartbeat: return .heartbeat(try beat(&reader))
         case .goodbye: return .goodbye
         case .probe: return .probe(try probe(&reader))
@@ -107,12 +114,14 @@ enum PayloadCodec {
             guard page < count else { throw .invalidValue(field: "page") }
             return .members(MembersPage(replyWanted: flags == 1, page: page, pageCount: count, entries: try entries(&reader)))
         case .hello:
-            return .hello(Hello(requestID: try reader.u32("request_id"), revoked: try digest(&reader)))
+            let spoken = try versions(&reader)
+            return .hello(Hello(versions: spoken, requestID: try reader.u32("request_id"), revoked: try digest(&reader)))
         case .helloReply:
+            let spoken = try versions(&reader)
             let requestID = try reader.u32("request_id")
             let memberCount = try reader.u16("member_count")
             let revoked = try digest(&reader)
-            return .helloReply(HelloReply(requestID: requestID, memberCount: memberCount, revoked: revoked, members: try entries(&reader)))
+            return .helloReply(HelloReply(versions: spoken, requestID: requestID, memberCount: memberCount, revoked: revoked, members: try entries(&reader)))
         case .pageRequest:
             let requestID = try reader.u32("request_id")
             let mask = try reader.u64("bucket_mask")
@@ -211,8 +220,12 @@ enum PayloadCodec {
             writer.nodeID(entry.id)
             writer.u32(entry.incarnation)
             writer.u8(entry.status.rawValue)
-            writer.u32(entry.endpoint.address)
-            writer.u16(entry.endpoint.port)
+            writer.u8(entry.address.family)
+            switch entry.address {
+            case .ipv4(let address): writer.u32(address)
+            case .ipv6(let high, let low): writer.nodeID(NodeID(high: high, low: low))
+            }
+            writer.u16(entry.port)
             writer.u32(entry.intervalMillis)
             try string8(entry.name, "member_name", Limits.nameBytes, into: &writer)
         }
@@ -227,15 +240,36 @@ enum PayloadCodec {
             let incarnation = try reader.u32("member_incarnation")
             let statusCode = try reader.u8("member_status")
             guard let status = MemberStatus(rawValue: statusCode) else { throw .invalidValue(field: "member_status") }
-            let address = try reader.u32("member_address")
+            let address: EntryAddress
+            switch try reader.u8("member_family") {
+            case 4: address = .ipv4(try reader.u32("member_address"))
+            case 6:
+                let bytes = try reader.nodeID("member_address")
+                address = .ipv6(high: bytes.high, low: bytes.low)
+            default: throw .invalidValue(field: "member_family")
+            }
             let port = try reader.u16("member_port")
             let interval = try reader.u32("member_interval")
             guard interval > 0 else { throw .invalidValue(field: "member_interval") }
             let name = try reader.string8("member_name", bounds: Limits.nameBytes)
             list.append(MemberEntry(id: id, incarnation: incarnation, status: status,
-                endpoint: Endpoint(address: address, port: port), intervalMillis: interval, name: name))
+                address: address, port: port, intervalMillis: interval, name: name))
         }
         return list
+    }
+
+    /// `lowest u8`, `highest u8`; a range upside down or starting at 0 is `invalid_value`.
+    private static func versions(_ reader: inout ByteReader) throws(WireError) -> VersionRange {
+        let lowest = try reader.u8("lowest_version")
+        let highest = try reader.u8("highest_version")
+        guard lowest > 0, lowest <= highest else { throw .invalidValue(field: "versions") }
+        return VersionRange(lowest: lowest, highest: highest)
+    }
+
+    private static func versions(_ range: VersionRange, into writer: inout ByteWriter) throws(WireError) {
+        guard range.lowest > 0, range.lowest <= range.highest else { throw .invalidValue(field: "versions") }
+        writer.u8(range.lowest)
+        writer.u8(range.highest)
     }
 
     private static func beat(_ reader: inout ByteReader) throws(WireError) -> Beat {

@@ -51,31 +51,70 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A member's address as an entry carries it (Protocol.md appendix A.2): IPv4 or IPv6, so that
+/// IPv6 clusters (issue 19) need no further wire change. All zero means "the source address of
+/// the datagram that carried the entry".
+public enum EntryAddress: Hashable, Sendable {
+    case ipv4(UInt32)
+    case ipv6(high: UInt64, low: UInt64)
+
+    /// The `family` byte on the wire.
+    public var family: UInt8 {
+        switch self {
+        case .ipv4: 4
+        case .ipv6: 6
+        }
+    }
+
+    /// Address bytes on the wire after the family byte.
+    var byteCount: Int {
+        switch self {
+        case .ipv4: 4
+        case .ipv6: 16
+        }
+    }
+}
+
 /// One member as gossiped (Protocol.md §3.1, MEMBER ENTRY).
 public struct MemberEntry: Equatable, Sendable {
     public var id: NodeID
     public var incarnation: UInt32
     public var status: MemberStatus
-    public var endpoint: Endpoint
+    public var address: EntryAddress
+    public var port: UInt16
     public var intervalMillis: UInt32
     public var name: String
 
     public init(
-        id: NodeID, incarnation: UInt32, status: MemberStatus, endpoint: Endpoint, intervalMillis: UInt32,
+        id: NodeID, incarnation: UInt32, status: MemberStatus, address: EntryAddress, port: UInt16, intervalMillis: UInt32,
         name: String
     ) {
         self.id = id
         self.incarnation = incarnation
         self.status = status
-        self.endpoint = endpoint
+        self.address = address
+        self.port = port
         self.intervalMillis = intervalMillis
         self.name = name
     }
 
-    /// Bytes on the wire: id 16, incarnation 4, status 1, address 4, port 2, interval 4, name
-    /// length 1, then the name (Protocol.md §3.1).
-    var encodedSize: Int { Self.fixedSize + name.utf8.count }
-    static let fixedSize = 32
+    /// An entry for an IPv4 member.
+    public init(id: NodeID, incarnation: UInt32, status: MemberStatus, endpoint: Endpoint, intervalMillis: UInt32, name: String) {
+        self.init(id: id, incarnation: incarnation, status: status, address: .ipv4(endpoint.address), port: endpoint.port,
+            intervalMillis: intervalMillis, name: name)
+    }
+
+    /// The member's IPv4 endpoint, an all-zero address taken as `source`; nil for an IPv6
+    /// member, which this version's peers cannot reach yet (issue 19).
+    public func endpoint(source: UInt32) -> Endpoint? {
+        guard case .ipv4(let address) = address else { return nil }
+        return Endpoint(address: address == 0 ? source : address, port: port)
+    }
+
+    /// Bytes on the wire: id 16, incarnation 4, status 1, family 1, address 4 or 16, port 2,
+    /// interval 4, name length 1, then the name (Protocol.md §3.1, appendix A.2).
+    var encodedSize: Int { Self.fixedSize + address.byteCount + name.utf8.count }
+    static let fixedSize = 29
 }
 
 /// Count and order-independent hash of a revoked set (Protocol.md §3.2).
@@ -93,17 +132,35 @@ public struct SetDigest: Equatable, Sendable {
 
 /// ANNOUNCE and HEARTBEAT payload.
 public struct Beat: Equatable, Sendable {
+    /// The versions the sender speaks; on the wire in ANNOUNCE only.
+    public var versions: VersionRange
     public var intervalMillis: UInt32
     public var memberCount: UInt16
     public var revoked: SetDigest
     public var gossip: [MemberEntry]
 
-    public init(intervalMillis: UInt32, memberCount: UInt16, revoked: SetDigest, gossip: [MemberEntry]) {
+    public init(versions: VersionRange = .spoken, intervalMillis: UInt32, memberCount: UInt16, revoked: SetDigest, gossip: [MemberEntry]) {
+        self.versions = versions
         self.intervalMillis = intervalMillis
         self.memberCount = memberCount
         self.revoked = revoked
         self.gossip = gossip
     }
+}
+
+/// The protocol versions a peer speaks, lowest and highest (Protocol.md appendix A.2), carried
+/// by the messages that open an acquaintance: ANNOUNCE, HELLO and HELLO_REPLY.
+public struct VersionRange: Equatable, Sendable {
+    public var lowest: UInt8
+    public var highest: UInt8
+
+    public init(lowest: UInt8, highest: UInt8) {
+        self.lowest = lowest
+        self.highest = highest
+    }
+
+    /// What this implementation speaks.
+    public static let spoken = VersionRange(lowest: Limits.version, highest: Limits.version)
 }
 
 /// PROBE and PROBE_ACK payload.
@@ -135,10 +192,12 @@ public struct MembersPage: Equatable, Sendable {
 
 /// HELLO payload (mingle, Protocol.md §3.2).
 public struct Hello: Equatable, Sendable {
+    public var versions: VersionRange
     public var requestID: UInt32
     public var revoked: SetDigest
 
-    public init(requestID: UInt32, revoked: SetDigest) {
+    public init(versions: VersionRange = .spoken, requestID: UInt32, revoked: SetDigest) {
+        self.versions = versions
         self.requestID = requestID
         self.revoked = revoked
     }
@@ -146,12 +205,14 @@ public struct Hello: Equatable, Sendable {
 
 /// HELLO_REPLY payload.
 public struct HelloReply: Equatable, Sendable {
+    public var versions: VersionRange
     public var requestID: UInt32
     public var memberCount: UInt16
     public var revoked: SetDigest
     public var members: [MemberEntry]
 
-    public init(requestID: UInt32, memberCount: UInt16, revoked: SetDigest, members: [MemberEntry]) {
+    public init(versions: VersionRange = .spoken, requestID: UInt32, memberCount: UInt16, revoked: SetDigest, members: [MemberEntry]) {
+        self.versions = versions
         self.requestID = requestID
         self.memberCount = memberCount
         self.revoked = revoked

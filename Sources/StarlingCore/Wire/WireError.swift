@@ -35,9 +35,9 @@ public enum WireError: Error, Equatable, Sendable {
     }
 }
 
-/// Fixed limits of protocol version 1 (Protocol.md §2 and §3).
+/// Fixed limits of protocol version 2 (Protocol.md §2 and §3).
 public enum Limits {
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     public static let magic: [UInt8] = Array("STRL".utf8)
     /// No datagram is sent or accepted above this size, so nothing fragments on a 1500-byte LAN.
     public static let maxDatagram = 1400
