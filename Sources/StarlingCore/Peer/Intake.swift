@@ -7,6 +7,9 @@ struct Intake: Sendable {
     let keyed: Bool
     let replayWindowLimit: Int
     var replay: [NodeID: ReplayWindow] = [:]
+    /// Endpoints already named in the log for speaking another version (appendix A.2).
+    var otherVersions: Set<Endpoint> = []
+    static let otherVersionsNamed = 64
 
     init(config: PeerConfig) {
         cluster = config.cluster
@@ -50,6 +53,13 @@ struct Intake: Sendable {
             }
         }
         return .accepted(message)
+    }
+
+    /// A datagram of another version: its sender is named once (at most 64 senders are
+    /// remembered; past that only the counter says more).
+    mutating func noteOtherVersion(_ version: UInt8, name: String?, from source: Endpoint, out: inout Outbox) {
+        guard otherVersions.count < Self.otherVersionsNamed, otherVersions.insert(source).inserted else { return }
+        out.emit(.otherVersion(version: version, name: name, from: source))
     }
 
     private func drop(_ reason: String, from source: Endpoint, out: inout Outbox) {

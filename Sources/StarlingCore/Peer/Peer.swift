@@ -70,7 +70,7 @@ public struct Peer: Sendable {
     /// Feeds one received datagram.
     public mutating func onDatagram(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Now) -> [Action] {
         guard !stopped else { return [] }
-        handle(Result { () throws(WireError) in try outbox.codec.decode(bytes) }, size: bytes.count, from: source, now: now)
+        handle(Result { () throws(WireError) in try outbox.codec.decode(bytes) }, raw: bytes, from: source, now: now)
         return outbox.take()
     }
 
@@ -80,7 +80,7 @@ public struct Peer: Sendable {
         guard !stopped else { return [] }
         let results = outbox.codec.decode(batch: datagrams.map(\.bytes))
         for (datagram, result) in zip(datagrams, results) where !stopped {
-            handle(result, size: datagram.bytes.count, from: datagram.source, now: now)
+            handle(result, raw: datagram.bytes, from: datagram.source, now: now)
         }
         return outbox.take()
     }
@@ -123,11 +123,14 @@ public struct Peer: Sendable {
 
     // MARK: Receiving
 
-    private mutating func handle(_ decoded: Result<Message, WireError>, size: Int, from source: Endpoint, now: Now) {
+    private mutating func handle(_ decoded: Result<Message, WireError>, raw: UnsafeRawBufferPointer, from source: Endpoint, now: Now) {
         outbox.beginInput()
         let mark = outbox.actions.count
+        if case .failure(.unsupportedVersion(let version)) = decoded {
+            intake.noteOtherVersion(version, name: Codec.senderName(ofDatagram: raw), from: source, out: &outbox)
+        }
         let message: Message
-        switch intake.admit(decoded, size: size, from: source, now: now, out: &outbox) {
+        switch intake.admit(decoded, size: raw.count, from: source, now: now, out: &outbox) {
         case .dropped: return
         case .own(let own):
             // A GOODBYE in our name while we run is someone else's word: outbid it (§6.1.3).

@@ -16,6 +16,8 @@ public enum PeerEvent: Sendable, Equatable {
     case requestFinished(requestID: UInt32, reason: RequestEnd, replies: Int, expected: Int?)
     case dropped(reason: String, from: Endpoint)
     case stalled(millis: UInt64)
+    /// A peer speaks another protocol version; said once per sender (Protocol.md §5).
+    case otherVersion(version: UInt8, name: String?, from: Endpoint)
 
     /// The event's name: the `event` field of the event log and of `watch`.
     public var kind: String { rendering.name }
@@ -78,6 +80,9 @@ extension PeerEvent {
             return row("request_finished", nil, .debug, nil)
         case .dropped(let reason, let from):
             return row("dropped", nil, .debug, "dropped datagram from \(from): \(reason)")
+        case .otherVersion(let version, let name, let from):
+            return row("other_version", nil, .warning,
+                "\(name.map { "peer \($0)" } ?? "a peer") at \(from) speaks protocol version \(version), this one \(Limits.version): its datagrams are dropped")
         case .stalled(let millis):
             return row("stalled", [("millis", .int(millis))], .warning, "event loop stalled for \(millis) ms; silence clocks moved on")
         }

@@ -165,6 +165,18 @@ public struct Codec: Sendable {
         }
     }
 
+    /// The sender's name in a datagram of another version, read where version 1 and 2 put it
+    /// (the header's layout did not change), so that the log can say who still speaks it; nil
+    /// when the bytes do not hold a name.
+    public static func senderName(ofDatagram raw: UnsafeRawBufferPointer) -> String? {
+        guard raw.count >= Limits.fixedHeader else { return nil }
+        let clusterLength = Int(raw[Limits.fixedHeader - 2])
+        let nameLength = Int(raw[Limits.fixedHeader - 1])
+        let start = Limits.fixedHeader + clusterLength
+        guard Limits.nameBytes.contains(nameLength), raw.count >= start + nameLength else { return nil }
+        return String(validating: UnsafeRawBufferPointer(rebasing: raw[start..<(start + nameLength)]), as: UTF8.self)
+    }
+
     /// What the fixed header says, checked in the order of Protocol.md §5.1 up to the tag.
     struct Frame {
         var header: Header
