@@ -1,0 +1,74 @@
+@testable import StarlingCore
+import XCTest
+
+/// Piggyback queue and deadline heap for version 2's membership (appendix A.3, A.4; issue 16).
+final class DisseminationTests: XCTestCase {
+    func id(_ n: Int) -> NodeID { NodeID(high: 5, low: UInt64(n)) }
+
+    func testTransmissionsGrowWithTheLogOfTheView() {
+        XCTAssertEqual(Dissemination.transmissions(members: 0), 3)
+        XCTAssertEqual(Dissemination.transmissions(members: 9), 3)
+        XCTAssertEqual(Dissemination.transmissions(members: 10), 6)
+        XCTAssertEqual(Dissemination.transmissions(members: 99), 6)
+        XCTAssertEqual(Dissemination.transmissions(members: 10_000), 15)
+        XCTAssertEqual(Dissemination.transmissions(members: -5), 3)
+        XCTAssertEqual(Dissemination.transmissions(members: .max), 57)
+    }
+
+    func testEachChangeIsSentItsCountThenLeavesFreshOnesFirst() {
+        var queue = Dissemination()
+        queue.enqueue(id(1), members: 5)
+        XCTAssertEqual(queue.take(8), [id(1)])
+        XCTAssertEqual(queue.take(8), [id(1)])
+        queue.enqueue(id(2), members: 5)
+        XCTAssertEqual(queue.take(1), [id(2)], "the fresh change goes before the one sent twice")
+        XCTAssertEqual(queue.take(8), [id(2), id(1)])
+        XCTAssertEqual(queue.take(8), [id(2)])
+        XCTAssertTrue(queue.isEmpty)
+        // A newer state of a member replaces the queued one: one entry per member.
+        queue.enqueue(id(3), members: 5)
+        queue.enqueue(id(3), members: 5)
+        XCTAssertEqual(queue.count, 1)
+        queue.remove(id(3))
+        XCTAssertEqual(queue.take(8), [])
+        XCTAssertEqual(queue.take(-1), [])
+    }
+
+    enum Kind: Hashable, Sendable { case suspicion, reap }
+
+    func testDeadlinesComeOutInOrderAndMovedOrCancelledOnesDoNot() {
+        var deadlines = Deadlines<Kind>()
+        deadlines.set(id(1), .suspicion, at: 300)
+        deadlines.set(id(2), .suspicion, at: 100)
+        deadlines.set(id(3), .reap, at: 200)
+        deadlines.set(id(1), .reap, at: 250)
+        XCTAssertEqual(deadlines.next, 100)
+        deadlines.set(id(2), .suspicion, at: 400)
+        deadlines.cancel(id(3), .reap)
+        XCTAssertEqual(deadlines.due(now: 260).map(\.member), [id(1)])
+        XCTAssertEqual(deadlines.due(now: 260), [])
+        let rest = deadlines.due(now: 1_000)
+        XCTAssertEqual(rest.map(\.at), [300, 400])
+        XCTAssertEqual(rest.map(\.kind), [.suspicion, .suspicion])
+        XCTAssertNil(deadlines.next)
+        XCTAssertEqual(deadlines.count, 0)
+    }
+
+    func testStaleEntriesDoNotPileUp() {
+        var deadlines = Deadlines<Kind>()
+        var rng = SplitMix64(seed: 1)
+        for round in 0..<20_000 {
+            deadlines.set(id(round % 50), .suspicion, at: rng.next() % 1_000_000)
+        }
+        XCTAssertEqual(deadlines.count, 50)
+        XCTAssertLessThanOrEqual(deadlines.stored, 2 * 50 + 64 + 1)
+        var last: UInt64 = 0
+        let all = deadlines.due(now: .max)
+        XCTAssertEqual(all.count, 50)
+        for entry in all {
+            XCTAssertGreaterThanOrEqual(entry.at, last)
+            last = entry.at
+            XCTAssertEqual(all.filter { $0.member == entry.member }.count, 1)
+        }
+    }
+}
