@@ -38,4 +38,11 @@ final class HexTests: XCTestCase {
         XCTAssertNil(NodeID(hex: String(id.description.dropLast())))
         XCTAssertNil(NodeID(hex: "é" + String(id.description.dropFirst(2))))
     }
+
+    func testJSONUnicodeEscapeIsFourDigits() throws {
+        XCTAssertEqual(try JSON.parse("\"\\u00e9\\u00E9\""), .string("éé"))
+        XCTAssertThrowsError(try JSON.parse("\"\\u+0e9\""))
+        XCTAssertThrowsError(try JSON.parse("\"\\u00\""))
+        XCTAssertEqual(JSON.string("\u{7F}\u{2028}").serialized(), "\"\\u007f\\u2028\"")
+    }
 }
