@@ -24,17 +24,19 @@ let package = Package(
         .target(name: "StarlingPOSIX", dependencies: ["StarlingCore"]),
         // The embeddable agent: core + shell.
         .target(name: "Starling", dependencies: ["StarlingCore", "StarlingPOSIX"]),
+        // What tests, `starling demo` and the benchmark share: loopback agent processes.
+        .target(name: "StarlingTestSupport", dependencies: ["Starling"]),
         // Virtual-time, lossy in-memory network driving the same core.
         .target(name: "StarlingSimulator", dependencies: ["StarlingCore"]),
-        .executableTarget(name: "StarlingCLI", dependencies: ["Starling"], linkerSettings: staticStdlib),
+        .executableTarget(name: "StarlingCLI", dependencies: ["Starling", "StarlingTestSupport"], linkerSettings: staticStdlib),
         .executableTarget(
             name: "StarlingConformance", dependencies: ["Starling"], linkerSettings: staticStdlib),
         .executableTarget(
-            name: "StarlingBench", dependencies: ["Starling", "StarlingSimulator"],
+            name: "StarlingBench", dependencies: ["Starling", "StarlingSimulator", "StarlingTestSupport"],
             path: "Benchmarks/StarlingBench"),
         .testTarget(name: "StarlingCoreTests", dependencies: ["StarlingCore"], exclude: ["Vectors"]),
         .testTarget(name: "StarlingSimulatorTests", dependencies: ["StarlingSimulator"]),
-        .testTarget(name: "StarlingAgentTests", dependencies: ["Starling"]),
+        .testTarget(name: "StarlingAgentTests", dependencies: ["Starling", "StarlingTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 import Starling
 import StarlingCore
 import StarlingPOSIX
+import StarlingTestSupport
 
 /// Agent processes on loopback for one scenario, each with an event log; all are stopped when
 /// the scenario ends, whatever happens.
@@ -14,7 +15,7 @@ final class AgentCluster {
 
     init(binary: String) throws {
         self.binary = binary
-        group = Endpoint(address: AgentConfiguration.defaultGroup.address, port: UInt16(20_000 + System.randomUInt64() % 40_000))
+        group = LoopbackAgents.randomGroup()
         folder = "/tmp/starling-bench-\(System.processID)-\(group.port)"
         try? System.makeDirectory(folder)
         client = try ControlClient(group: group)
@@ -22,14 +23,13 @@ final class AgentCluster {
 
     deinit { stopAll() }
 
-    func events(_ name: String) -> String { "\(folder)/\(name).events" }
+    func events(_ name: String) -> String { LoopbackAgents.eventLog(folder: folder, name: name) }
 
     /// Starts one agent; returns the wall µs just before the spawn.
     @discardableResult
     func start(_ name: String, _ extra: [String] = []) throws -> UInt64 {
         let at = System.wallMicros()
-        agents[name] = try ChildProcess(binary, ["agent", "--name", name, "--group", group.description, "--log-level", "warning",
-            "--event-log", events(name)] + extra, stderr: "\(folder)/\(name).log")
+        agents[name] = try LoopbackAgents.spawn(binary, name: name, group: group, folder: folder, extra: extra)
         spawnedAt[name] = at
         return at
     }

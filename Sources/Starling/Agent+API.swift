@@ -148,3 +148,11 @@ extension Agent {
         wakePipe.wake()
     }
 }
+
+extension Reply {
+    /// The reply a `.reply` event carries and the request it answers; nil for any other event.
+    static func carried(by event: PeerEvent) -> (request: UInt32, reply: Reply)? {
+        guard case .reply(let requestID, let from, let id, let status, let body) = event else { return nil }
+        return (requestID, Reply(name: from, id: id, status: status, body: body))
+    }
+}

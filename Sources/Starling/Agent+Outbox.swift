@@ -94,10 +94,7 @@ extension Agent {
     /// Sends one datagram. A refusal (EAGAIN on a full buffer, ENOBUFS, an unreachable network)
     /// loses it as the wire would, but is counted (`send_failed`) and logged at most every 10 s.
     private func transmit(_ bytes: [UInt8], to destination: Destination) {
-        let target = switch destination {
-        case .group: configuration.group
-        case .peer(let endpoint): endpoint
-        }
+        let target = destination.endpoint(group: configuration.group)
         let failure: Errno
         do {
             if try unicast.send(bytes, to: target) { return }

@@ -317,26 +317,42 @@ public final class Agent: Sendable {
     /// carried out by ``flush(waitingForOthers:)`` once it is released.
     func perform(_ actions: [Action], state: inout LoopState, now: Now, immediate: Bool = false) {
         keepRevokesBeforeAcknowledging(actions, state: &state)
-        for action in actions {
-            switch action {
-            case .send(let bytes, let destination):
-                let target: Endpoint? = if case .peer(let endpoint) = destination { endpoint } else { nil }
-                if state.faults.dropOutgoing(to: target) { continue }
-                if state.faults.settings.delayNanos > 0, !immediate {
-                    let due = now.nanos + state.faults.settings.delayNanos
-                    let index = state.delayed.firstIndex { $0.due > due } ?? state.delayed.endIndex
-                    state.delayed.insert((due, bytes, destination), at: index)
-                } else {
-                    state.outbox.append(.send(bytes, destination))
-                }
-            case .emit(let event):
-                route(event, state: &state, now: now)
-            case .stateChanged:
-                if store != nil, state.persistAt == nil { state.persistAt = now.nanos + .millis(50) }
-            case .shutdown(let requester):
-                queueLog(.warning, "shutdown requested by \(requester)", state: &state)
-                state.stopRequested = true
+        // The state moves into the shell and back: a copy would make the core's tables copy
+        // themselves on the next write.
+        var shell = LoopShell(agent: self, state: consume state, now: now, immediate: immediate)
+        shell.perform(actions)
+        state = shell.state
+    }
+
+    /// The agent's meaning of each action: sends pass the fault injector and become effects,
+    /// events are routed, a changed revoked set schedules a save, shutdown stops the loop.
+    struct LoopShell: ActionShell {
+        let agent: Agent
+        var state: LoopState
+        let now: Now
+        /// Sends now, past any injected delay (at shutdown).
+        let immediate: Bool
+
+        mutating func send(_ datagram: [UInt8], to destination: Destination) {
+            if state.faults.dropOutgoing(to: destination.peer) { return }
+            if state.faults.settings.delayNanos > 0, !immediate {
+                let due = now.nanos + state.faults.settings.delayNanos
+                let index = state.delayed.firstIndex { $0.due > due } ?? state.delayed.endIndex
+                state.delayed.insert((due, datagram, destination), at: index)
+            } else {
+                state.outbox.append(.send(datagram, destination))
             }
+        }
+
+        mutating func emit(_ event: PeerEvent) { agent.route(event, state: &state, now: now) }
+
+        mutating func revokedSetChanged() {
+            if agent.store != nil, state.persistAt == nil { state.persistAt = now.nanos + .millis(50) }
+        }
+
+        mutating func shutdown(requestedBy requester: String) {
+            agent.queueLog(.warning, "shutdown requested by \(requester)", state: &state)
+            state.stopRequested = true
         }
     }
 
@@ -349,19 +365,18 @@ public final class Agent: Sendable {
 
     /// Feeds request waiters and queues the event's log line, event-log record and handler calls.
     private func route(_ event: PeerEvent, state: inout LoopState, now: Now) {
-        switch event {
-        case .reply(let requestID, let from, let id, let status, let body):
-            state.waiters[requestID]?.add(Reply(name: from, id: id, status: status, body: body))
-        case .requestFinished(let requestID, let reason, _, let expected):
+        if let (requestID, reply) = Reply.carried(by: event) {
+            state.waiters[requestID]?.add(reply)
+        } else if case .requestFinished(let requestID, let reason, _, let expected) = event {
             state.waiters.removeValue(forKey: requestID)?.finish(reason, expected: expected)
-        case .dropped(let reason, let from):
+        } else if case .dropped(let reason, let from) = event {
             // Counted always; logged at most once per reason every 10 s.
             if now.nanos &- (state.lastDropLog[reason] ?? 0) > .millis(10_000) || state.lastDropLog[reason] == nil {
                 state.lastDropLog[reason] = now.nanos
                 queueLog(.info, "dropping datagrams: \(reason) (latest from \(from)); see stats for counts", state: &state)
             }
-        default:
-            if let (level, text) = Logger.describe(event) { queueLog(level, text, state: &state) }
+        } else if let (level, text) = Logger.describe(event) {
+            queueLog(level, text, state: &state)
         }
         if eventLog >= 0, let json = Peer.eventJSON(event, source: configuration.name, wallMillis: now.wallMillis) {
             state.outbox.append(.record(json, micros: System.wallMicros(), monoNanos: now.nanos))

@@ -39,53 +39,74 @@ public final class ControlClient {
         _ command: String, args: [String] = [], target: String = "", to: Endpoint? = nil,
         options: RequestOptions = RequestOptions(), onReply: (Reply) -> Bool = { _ in true }
     ) -> RequestResult {
-        var replies: [Reply] = []
-        let (requestID, first) = core.request(command, args: args, target: target, to: to, options: options, now: System.now())
-        var pending = first
-        responders = [:]
-        // The core forgets a request when it finishes: keep its last progress to report.
-        var progress = core.progress(ofRequest: requestID)
-        func finished(_ reason: RequestEnd, expected: Int?) -> RequestResult {
-            return RequestResult(replies: replies, reason: reason, expected: expected, incomplete: progress?.partial ?? [])
-        }
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        while true {
-            for action in pending {
-                switch action {
-                case .send(let bytes, let destination):
-                    switch destination {
-                    case .group: _ = try? socket.send(bytes, to: group)
-                    case .peer(let endpoint): _ = try? socket.send(bytes, to: endpoint)
-                    }
-                case .emit(.reply(let id, let from, let node, let status, let body)) where id == requestID:
-                    let reply = Reply(name: from, id: node, status: status, body: body)
-                    replies.append(reply)
-                    if !onReply(reply) {
+        withoutActuallyEscaping(onReply) { onReply in
+            let (requestID, first) = core.request(command, args: args, target: target, to: to, options: options, now: System.now())
+            var shell = RequestShell(socket: socket, group: group, requestID: requestID, onReply: onReply)
+            var pending = first
+            responders = [:]
+            // The core forgets a request when it finishes: keep its last progress to report.
+            var progress = core.progress(ofRequest: requestID)
+            var buffer = [UInt8](repeating: 0, count: 2048)
+            while true {
+                shell.perform(pending)
+                if let end = shell.end {
+                    if shell.declined {
                         progress = core.progress(ofRequest: requestID) ?? progress
                         core.cancelRequest(requestID)
-                        return finished(.limit, expected: nil)
                     }
-                case .emit(.requestFinished(let id, let reason, _, let expected)) where id == requestID:
-                    return finished(reason, expected: expected)
-                default:
-                    break
+                    return RequestResult(replies: shell.replies, reason: end.reason, expected: end.expected, incomplete: progress?.partial ?? [])
                 }
-            }
-            pending = []
-            let deadline = core.nextDeadline
-            let now = System.now().nanos
-            let ready = (try? Poller.wait([socket.descriptor], timeoutNanos: deadline &- min(deadline, now))) ?? []
-            if !ready.isEmpty {
-                while let (count, source) = buffer.withUnsafeMutableBytes({ try? socket.receive(into: $0) }) ?? nil {
-                    let length = min(count, buffer.count)
-                    let actions = buffer.withUnsafeBytes { core.onDatagram(UnsafeRawBufferPointer(rebasing: $0[0..<length]), from: source, now: System.now()) }
-                    for case .emit(.reply(let id, _, let node, _, _)) in actions where id == requestID { responders[node] = source }
-                    pending += actions
+                pending = []
+                let deadline = core.nextDeadline
+                let now = System.now().nanos
+                let ready = (try? Poller.wait([socket.descriptor], timeoutNanos: deadline &- min(deadline, now))) ?? []
+                if !ready.isEmpty {
+                    while let (count, source) = buffer.withUnsafeMutableBytes({ try? socket.receive(into: $0) }) ?? nil {
+                        let length = min(count, buffer.count)
+                        let actions = buffer.withUnsafeBytes { core.onDatagram(UnsafeRawBufferPointer(rebasing: $0[0..<length]), from: source, now: System.now()) }
+                        for case .emit(.reply(let id, _, let node, _, _)) in actions where id == requestID { responders[node] = source }
+                        pending += actions
+                    }
+                    progress = core.progress(ofRequest: requestID) ?? progress
                 }
-                progress = core.progress(ofRequest: requestID) ?? progress
+                pending += core.onTick(now: System.now())
             }
-            pending += core.onTick(now: System.now())
         }
+    }
+
+    /// The client's meaning of each action for one request: sends go out on its socket; the
+    /// request's replies are kept, and its end (or `onReply` declining more) ends the request:
+    /// nothing after it is carried out.
+    struct RequestShell: ActionShell {
+        let socket: UDPSocket
+        let group: Endpoint
+        let requestID: UInt32
+        let onReply: (Reply) -> Bool
+        var replies: [Reply] = []
+        var end: (reason: RequestEnd, expected: Int?)?
+        /// `onReply` asked to stop: the core still collects the request until cancelled.
+        var declined = false
+
+        mutating func send(_ datagram: [UInt8], to destination: Destination) {
+            guard end == nil else { return }
+            _ = try? socket.send(datagram, to: destination.endpoint(group: group))
+        }
+
+        mutating func emit(_ event: PeerEvent) {
+            guard end == nil else { return }
+            if let (id, reply) = Reply.carried(by: event), id == requestID {
+                replies.append(reply)
+                if !onReply(reply) {
+                    declined = true
+                    end = (.limit, nil)
+                }
+            } else if case .requestFinished(let id, let reason, _, let expected) = event, id == requestID {
+                end = (reason, expected)
+            }
+        }
+
+        /// A requester is not a member: no command reaches it.
+        mutating func shutdown(requestedBy requester: String) {}
     }
 
     /// Groups of `args` that each fit one request (see ``Peer/requestBatches(_:command:target:)``).

@@ -1,3 +1,5 @@
+import StarlingCore
+
 /// Display escaping for text that came from outside (names, ids, topics, bodies, command names,
 /// error messages) before it reaches a log line, an event log or a table. A remote sender must
 /// not be able to forge a log line (newline), move the cursor (ESC), reorder what is shown
@@ -20,14 +22,14 @@ public enum Escape {
         var index = bytes.startIndex
         while index != bytes.endIndex {
             guard let (scalar, next) = decode(bytes, at: index) else {
-                hex(bytes[index], into: &out)
+                out += "\\x" + Hex.encode(CollectionOfOne(bytes[index]))
                 index = bytes.index(after: index)
                 continue
             }
             index = next
             switch scalar.value {
             case 0x5C: out += "\\\\"
-            case 0x00...0x1F, 0x7F: hex(UInt8(truncatingIfNeeded: scalar.value), into: &out)
+            case 0x00...0x1F, 0x7F: out += "\\x" + Hex.encode(CollectionOfOne(UInt8(truncatingIfNeeded: scalar.value)))
             case 0x80...0x9F, 0x2028, 0x2029, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069:
                 out += "\\u{" + String(scalar.value, radix: 16) + "}"
             default: out.unicodeScalars.append(scalar)
@@ -38,13 +40,6 @@ public enum Escape {
 
     /// The same escaping for a string (its UTF-8 bytes).
     public static func display(_ text: some StringProtocol) -> String { display(text.utf8) }
-
-    private static func hex(_ byte: UInt8, into out: inout String) {
-        let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
-        out += "\\x"
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 0x0F)])
-    }
 
     /// One well-formed UTF-8 scalar at `index` (no overlongs, surrogates or values past U+10FFFF),
     /// or nil when the bytes there are not one.

@@ -9,10 +9,7 @@ public enum KeyFile {
 
     /// A fresh 256-bit key in its text form.
     public static func generate() throws(Errno) -> String {
-        try System.randomBytes(32).map { byte in
-            let digits = String(byte, radix: 16)
-            return digits.count == 1 ? "0" + digits : digits
-        }.joined()
+        Hex.encode(try System.randomBytes(32))
     }
 
     /// Loads keys, refusing a file that group or others may read, and anything but a regular
@@ -49,28 +46,10 @@ public enum KeyFile {
             while let last = line.last, isBlank(last) { line = line.dropLast() }
             if line.isEmpty { continue }
             guard line.count == 64 else { throw .keyFile("\(path):\(number + 1): a key is 64 hex digits") }
-            var key: [UInt8] = []
-            key.reserveCapacity(32)
-            var index = line.startIndex
-            while index < line.endIndex {
-                guard let high = hexValue(line[index]), let low = hexValue(line[index + 1]) else {
-                    throw .keyFile("\(path):\(number + 1): not hex")
-                }
-                key.append(high << 4 | low)
-                index += 2
-            }
+            guard let key = try? Hex.decode(utf8: line) else { throw .keyFile("\(path):\(number + 1): not hex") }
             keys.append(AuthKey(key))
         }
         guard !keys.isEmpty else { throw .keyFile("\(path) holds no key") }
         return keys
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }

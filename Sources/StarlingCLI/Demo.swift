@@ -1,6 +1,7 @@
 import Starling
 import StarlingCore
 import StarlingPOSIX
+import StarlingTestSupport
 
 /// `starling demo`: a guided tour on loopback. Every agent it starts is a child process on a
 /// group port of its own, and every one is stopped before it returns.
@@ -8,8 +9,7 @@ enum Demo {
     static func run(_ args: Arguments) throws(CLIError) -> Int32 {
         let count: Int
         do { count = try args.number("--peers", 2...30) ?? 5 } catch { throw .usage(error) }
-        let port = UInt16(20_000 + System.randomUInt64() % 40_000)
-        let group = Endpoint(address: AgentConfiguration.defaultGroup.address, port: port)
+        let group = LoopbackAgents.randomGroup()
         let folder = "/tmp/starling-demo-\(System.processID)"
         try? System.makeDirectory(folder)
         let client: ControlClient
@@ -21,8 +21,7 @@ enum Demo {
         }
         func spawn(_ name: String) throws(CLIError) {
             do {
-                let child = try ChildProcess(System.executablePath(), ["agent", "--name", name, "--group", group.description,
-                    "--log-level", "warning", "--event-log", "\(folder)/\(name).events"], stderr: "\(folder)/\(name).log")
+                let child = try LoopbackAgents.spawn(System.executablePath(), name: name, group: group, folder: folder)
                 children.append((name, child))
             } catch {
                 throw .failed("cannot start an agent: \(error)")
@@ -37,7 +36,7 @@ enum Demo {
         guard waitFor(deadlineMillis: 5_000, { alive(client) == Set((1..<count).map { "demo-\($0)" }) && allSee(client, count - 1) }) != nil else {
             throw .failed("agents did not discover each other within 5 s (see \(folder))")
         }
-        let joins = (1..<count).flatMap { index in EventLog.read("\(folder)/demo-\(index).events").filter { $0.kind == "joined" }.map(\.micros) }
+        let joins = (1..<count).flatMap { index in EventLog.read(LoopbackAgents.eventLog(folder: folder, name: "demo-\(index)")).filter { $0.kind == "joined" }.map(\.micros) }
         let lastJoin = joins.max() ?? lastSpawn
         Output.line("1. discovery: \(count - 1) agents started in \(Output.millis(nanos(from: firstSpawn, to: lastSpawn))); each listed all others alive \(Output.millis(nanos(from: lastSpawn, to: lastJoin))) after the last start")
         var started = System.now().nanos
@@ -54,7 +53,7 @@ enum Demo {
         let spawnedAt = System.wallMicros()
         try spawn(joiner)
         guard waitFor(deadlineMillis: 5_000, { holds(client, joiner, task) && allSee(client, count) }) != nil,
-            let synced = EventLog.first("\(folder)/\(joiner).events", { $0.kind == "synced" })
+            let synced = EventLog.first(LoopbackAgents.eventLog(folder: folder, name: joiner), { $0.kind == "synced" })
         else {
             throw .failed("\(joiner) did not sync within 5 s")
         }

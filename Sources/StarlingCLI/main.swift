@@ -66,7 +66,7 @@ func main() -> Int32 {
         return 0
     }
     if name == "--version" {
-        Output.line("starling 0.1.0 (protocol version \(Limits.version))")
+        Output.line("starling \(PeerConfig.softwareVersion) (protocol version \(Limits.version))")
         return 0
     }
     guard let spec = specs.first(where: { $0.name == name }) else {

@@ -14,10 +14,8 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static func == (lhs: Errno, rhs: Errno) -> Bool { lhs.rawValue == rhs.rawValue }
     public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
-    public static let interrupted = Errno(EINTR)
     public static let wouldBlock = Errno(EAGAIN)
     public static let addressInUse = Errno(EADDRINUSE)
-    public static let noSuchDevice = Errno(ENODEV)
     public static let noEntry = Errno(ENOENT)
     public static let ioError = Errno(EIO)
     /// An agent started a second time (an Agent runs one loop, once).

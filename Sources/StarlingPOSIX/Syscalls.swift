@@ -317,6 +317,19 @@ enum Sys {
 }
 
 extension Sys {
+    /// The terminal settings of `fd`; nil when it is not a terminal.
+    static func terminalAttributes(_ fd: Int32) -> termios? {
+        var attributes = termios()
+        return tcgetattr(fd, &attributes) == 0 ? attributes : nil
+    }
+
+    /// Applies terminal settings at once; a failure leaves the terminal as it was, which is all
+    /// a caller could do about it.
+    static func setTerminalAttributes(_ fd: Int32, _ attributes: termios) {
+        var attributes = attributes
+        _ = tcsetattr(fd, TCSANOW, &attributes)
+    }
+
     /// Starts a detached thread running `body`.
     static func thread(_ body: @escaping @Sendable () -> Void) throws(Errno) {
         final class Box: Sendable {

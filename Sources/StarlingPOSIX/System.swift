@@ -82,13 +82,6 @@ public enum System {
         }
     }
 
-    /// Permission bits of a file.
-    public static func fileMode(_ path: String) throws(Errno) -> UInt32 {
-        let fd = try Sys.open(path, O_RDONLY)
-        defer { Sys.close(fd) }
-        return UInt32(try Sys.fstat(fd).st_mode) & 0o777
-    }
-
     /// Replaces `path` atomically: write a temporary file, fsync it, rename over, fsync the folder.
     public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(Errno) {
         let temporary = path + ".tmp"

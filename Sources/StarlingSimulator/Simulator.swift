@@ -197,25 +197,34 @@ public final class Simulator {
     }
 
     private func apply(_ actions: [Action], from index: Int) {
-        for action in actions {
-            switch action {
-            case .send(let bytes, let destination):
-                switch destination {
-                case .group:
-                    for target in nodes.indices where target != index { transmit(bytes, from: index, to: target) }
-                case .peer(let endpoint):
-                    let target = Int(endpoint.address &- 0x7F01_0000)
-                    if target >= 0, target < nodes.count, nodes[target].endpoint == endpoint { transmit(bytes, from: index, to: target) }
+        var shell = NodeShell(simulator: self, index: index)
+        shell.perform(actions)
+    }
+
+    /// The simulator's meaning of each action: datagrams go on the in-memory network, events
+    /// are recorded (drops are only counted), a shutdown command takes the node down.
+    struct NodeShell: ActionShell {
+        let simulator: Simulator
+        let index: Int
+
+        func send(_ datagram: [UInt8], to destination: Destination) {
+            switch destination {
+            case .group:
+                for target in simulator.nodes.indices where target != index { simulator.transmit(datagram, from: index, to: target) }
+            case .peer(let endpoint):
+                let target = Int(endpoint.address &- 0x7F01_0000)
+                if target >= 0, target < simulator.nodes.count, simulator.nodes[target].endpoint == endpoint {
+                    simulator.transmit(datagram, from: index, to: target)
                 }
-            case .emit(let event):
-                if case .dropped = event { continue }
-                nodes[index].events.append((now, event))
-            case .stateChanged:
-                break
-            case .shutdown:
-                nodes[index].crashed = true
             }
         }
+
+        func emit(_ event: PeerEvent) {
+            if case .dropped = event { return }
+            simulator.nodes[index].events.append((simulator.now, event))
+        }
+
+        func shutdown(requestedBy requester: String) { simulator.nodes[index].crashed = true }
     }
 
     private func transmit(_ bytes: [UInt8], from: Int, to: Int) {

@@ -1,7 +1,7 @@
 // libFuzzer target for the datagram decoder (Protocol.md §5). Built together with the core's
 // sources as one module, so it needs no package machinery:
 //
-//   swiftc -sanitize=fuzzer,address -parse-as-library -O \
+//   swiftc -sanitize=fuzzer,address -package-name starling -parse-as-library -O \
 //       Sources/StarlingCore/*.swift Tests/Fuzz/FuzzDecode.swift -o .build/fuzz-decode
 //   .build/fuzz-decode Tests/Fuzz/corpus -max_total_time=60     # fuzz (new inputs go to the corpus)
 //   .build/fuzz-decode Tests/Fuzz/corpus/* -runs=0               # replay the corpus only (CI)

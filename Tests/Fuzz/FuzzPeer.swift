@@ -3,7 +3,7 @@
 // replays the same inputs (PeerFuzzCorpusTests); here it is compiled with the core as one module
 // (more in Tests/Fuzz/README.md):
 //
-//   swiftc -sanitize=fuzzer,address -parse-as-library -O -wmo \
+//   swiftc -sanitize=fuzzer,address -package-name starling -parse-as-library -O -wmo \
 //       $(find Sources/StarlingCore -name '*.swift') Tests/StarlingCoreTests/PeerFuzzInterpreter*.swift \
 //       Tests/Fuzz/FuzzPeer.swift -o .build/fuzz-peer
 //   .build/fuzz-peer /tmp/peer-corpus -max_total_time=600       # fuzz (a copy of peer-corpus*/)

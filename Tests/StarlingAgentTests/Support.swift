@@ -2,15 +2,14 @@ import Foundation
 import Starling
 import StarlingCore
 import StarlingPOSIX
+import StarlingTestSupport
 import XCTest
 
 /// Helpers for real-socket tests on loopback: unique groups, polling with generous deadlines,
 /// and the built `starling` binary.
 enum Loopback {
     /// A group port no other test uses at the same time.
-    static func group() -> Endpoint {
-        Endpoint(address: AgentConfiguration.defaultGroup.address, port: UInt16(20_000 + System.randomUInt64() % 40_000))
-    }
+    static func group() -> Endpoint { LoopbackAgents.randomGroup() }
 
     /// Waits until `condition` holds, polling every 10 ms; false after `seconds`.
     static func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
@@ -77,8 +76,7 @@ final class Cluster {
     }
 
     func start(_ name: String, _ extra: [String] = []) throws {
-        children[name] = try ChildProcess(Loopback.binary, ["agent", "--name", name, "--group", group.description, "--log-level", "info",
-            "--event-log", "\(folder)/\(name).events"] + extra, stderr: "\(folder)/\(name).log")
+        children[name] = try LoopbackAgents.spawn(Loopback.binary, name: name, group: group, folder: folder, logLevel: "info", extra: extra)
     }
 
     func kill(_ name: String) {

@@ -37,7 +37,9 @@ public struct PeerConfig: Sendable {
     public var multicast = true
     public var gossipPerBeat = 8
     public var randomSeed: UInt64 = 1
-    public var version = "0.1.0"
+    public var version = PeerConfig.softwareVersion
+    /// Starling's own version, the one place it is written: `stats` and `--version` show it.
+    public static let softwareVersion = "0.1.0"
     /// Test-only fault switches for the conformance suite's "can the case fail" check.
     public var faults: Set<Fault> = []
     /// Bounds on every table an outsider can grow and on what it can make this peer send.

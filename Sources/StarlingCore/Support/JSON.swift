@@ -114,8 +114,8 @@ public enum JSON: Equatable, Sendable {
                 // C0 must be escaped; DEL, C1 and U+2028/2029 are too, so that a JSON line from
                 // hostile text is plain on a terminal and one line for every reader.
                 if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    // All of these are below U+10000: four digits.
+                    out += "\\u" + Hex.encode([UInt8(truncatingIfNeeded: scalar.value >> 8), UInt8(truncatingIfNeeded: scalar.value)])
                 } else {
                     out.unicodeScalars.append(scalar)
                 }
@@ -241,9 +241,10 @@ public enum JSON: Equatable, Sendable {
                     case UInt8(ascii: "b"): scalars.append("\u{8}")
                     case UInt8(ascii: "f"): scalars.append("\u{c}")
                     case UInt8(ascii: "u"):
-                        guard index + 4 <= bytes.count, let text = String(validating: bytes[index..<(index + 4)], as: UTF8.self),
-                            let code = UInt32(text, radix: 16)
-                        else { throw error("bad \\u escape") }
+                        guard index + 4 <= bytes.count, let pair = try? Hex.decode(utf8: bytes[index..<(index + 4)]) else {
+                            throw error("bad \\u escape")
+                        }
+                        let code = UInt32(pair[0]) << 8 | UInt32(pair[1])
                         index += 4
                         scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
                     default: scalars.append(Unicode.Scalar(escape))

@@ -36,7 +36,7 @@ extension Payload {
             return .object([("versions", reply.versions.fields), ("request_id", .int(reply.requestID)), ("member_count", .int(reply.memberCount)),
                 ("revoked", reply.revoked.fields), ("members", .array(reply.members.map(\.fields)))])
         case .pageRequest(let request):
-            return .object([("request_id", .int(request.requestID)), ("bucket_mask", .string(hex64(request.bucketMask))),
+            return .object([("request_id", .int(request.requestID)), ("bucket_mask", .string(Hex.encode(request.bucketMask))),
                 ("max_pages", .int(request.maxPages)), ("cursor", .string(request.cursor)), ("until", .string(request.until))])
         case .page(let page):
             return .object([("request_id", .int(page.requestID)), ("index", .int(page.index)), ("last", .bool(page.last)),
@@ -69,7 +69,7 @@ extension VersionRange {
 }
 
 extension SetDigest {
-    var fields: JSON { .object([("count", .int(count)), ("hash", .string(hex64(hash)))]) }
+    var fields: JSON { .object([("count", .int(count)), ("hash", .string(Hex.encode(hash)))]) }
 }
 
 extension MemberEntry {
@@ -89,10 +89,4 @@ extension MemberEntry {
                 .joined(separator: ":")
         }
     }
-}
-
-/// 16 lowercase hex digits: 64-bit values exceed what JSON numbers carry exactly.
-func hex64(_ value: UInt64) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: 16 - digits.count) + digits
 }

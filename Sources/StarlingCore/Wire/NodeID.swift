@@ -19,21 +19,17 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// 32 lowercase hex digits, the form used in logs and JSON.
-    public var description: String { hex(high) + hex(low) }
+    public var description: String { Hex.encode(high) + Hex.encode(low) }
 
     /// The first 8 hex digits: enough to tell peers apart in a table.
     public var short: String { String(description.prefix(8)) }
 
-    /// Parses the 32-hex-digit form.
+    /// Parses the 32-hex-digit form (either case); nil for anything else.
     public init?(hex text: String) {
-        guard text.utf8.count == 32, let high = UInt64(text.prefix(16), radix: 16),
-            let low = UInt64(text.suffix(16), radix: 16)
+        let digits = text.utf8
+        guard digits.count == 32, let high = Hex.decodeUInt64(utf8: digits.prefix(16)),
+            let low = Hex.decodeUInt64(utf8: digits.suffix(16))
         else { return nil }
         self.init(high: high, low: low)
-    }
-
-    private func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }
