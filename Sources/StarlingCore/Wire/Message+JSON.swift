@@ -85,7 +85,7 @@ extension MemberEntry {
         switch address {
         case .ipv4(let value): "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
         case .ipv6(let high, let low):
-            [high, low].flatMap { word in stride(from: 48, through: 0, by: -16).map { hex64(word >> UInt64($0) & 0xFFFF).suffix(4) } }
+            [high, low].flatMap { word in stride(from: 48, through: 0, by: -16).map { Hex.encode(word >> UInt64($0) & 0xFFFF).suffix(4) } }
                 .joined(separator: ":")
         }
     }
