@@ -317,18 +317,25 @@ public final class Agent: Sendable {
     /// carried out by ``flush(waitingForOthers:)`` once it is released.
     func perform(_ actions: [Action], state: inout LoopState, now: Now, immediate: Bool = false) {
         keepRevokesBeforeAcknowledging(actions, state: &state)
-        // The state moves into the shell and back: a copy would make the core's tables copy
-        // themselves on the next write.
-        var shell = LoopShell(agent: self, state: consume state, now: now, immediate: immediate)
-        shell.perform(actions)
-        state = shell.state
+        // The shell works on the caller's state in place: moving the state into a shell and
+        // back copied the whole loop state (every table retained and released) once per batch,
+        // 10 % of the agent's CPU per datagram under a flood.
+        withUnsafeMutablePointer(to: &state) { pointer in
+            var shell = LoopShell(agent: self, pointer: pointer, now: now, immediate: immediate)
+            shell.perform(actions)
+        }
     }
 
     /// The agent's meaning of each action: sends pass the fault injector and become effects,
     /// events are routed, a changed revoked set schedules a save, shutdown stops the loop.
     struct LoopShell: ActionShell {
         let agent: Agent
-        var state: LoopState
+        /// The caller's state, valid only during ``perform(_:state:now:immediate:)``.
+        let pointer: UnsafeMutablePointer<LoopState>
+        var state: LoopState {
+            _read { yield pointer.pointee }
+            nonmutating _modify { yield &pointer.pointee }
+        }
         let now: Now
         /// Sends now, past any injected delay (at shutdown).
         let immediate: Bool
