@@ -3,7 +3,7 @@
 // pseudo-random sequence) whose first step delivers a datagram of that type that the peer
 // accepts. Run once:
 //
-//   swiftc -parse-as-library -O $(find Sources/StarlingCore -name '*.swift') \
+//   swiftc -package-name starling -parse-as-library -O $(find Sources/StarlingCore -name '*.swift') \
 //       Tests/StarlingCoreTests/PeerFuzzInterpreter*.swift Tests/Fuzz/MakePeerSeeds.swift -o .build/make-peer-seeds
 //   .build/make-peer-seeds Tests/Fuzz/peer-corpus
 
@@ -18,7 +18,7 @@ enum MakePeerSeeds {
         // Setup bytes: flags, quorum, then per peer a name, a random seed and "clock 0".
         let setups: [(String, [UInt8])] = [("plain", [0x00, 0, 0, 1, 1]), ("keyed-pair", [0x07, 2, 0, 1, 1, 1, 2, 1])]
         for (label, setup) in setups {
-            for (index, type) in MessageType.allCases.enumerated() {
+            for (index, type) in PeerFuzzInterpreter.messageTypes.enumerated() {
                 // Two peers spend one byte picking the receiver; op 3 delivers a structured datagram.
                 let prefix = setup + (setup[0] & 1 == 1 ? [0] : []) + [3, UInt8(index)]
                 var found = false

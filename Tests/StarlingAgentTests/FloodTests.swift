@@ -173,6 +173,11 @@ struct FloodGenerator {
         case .goodbye: return .goodbye
         case .probe: return .probe(Probe(probeID: edge(UInt32.self), target: id(index)))
         case .probeAck: return .probeAck(Probe(probeID: edge(UInt32.self), target: id(index)))
+        case .pingRequest: return .pingRequest(Probe(probeID: edge(UInt32.self), target: id(index)))
+        case .nack: return .nack(Probe(probeID: edge(UInt32.self), target: id(index)))
+        case .change:
+            let list = entries(index)
+            return list.isEmpty ? .goodbye : .change(list)
         case .members: return .members(MembersPage(replyWanted: rng.next() % 2 == 0, page: 0, pageCount: max(1, edge(UInt8.self)), entries: entries(index)))
         case .hello: return .hello(Hello(requestID: edge(UInt32.self), revoked: digest))
         case .helloReply: return .helloReply(HelloReply(requestID: edge(UInt32.self), memberCount: edge(UInt16.self), revoked: digest, members: entries(index)))

@@ -104,6 +104,14 @@ extension PeerFuzzInterpreter {
             var probe = Probe(probeID: input.integer(UInt32.self), target: nodeID(&input, for: slot))
             if !memory.probes.isEmpty, input.below(2) == 0 { probe = input.pick(memory.probes) }
             return type == .probe ? .probe(probe) : .probeAck(probe)
+        case .pingRequest, .nack:
+            var probe = Probe(probeID: input.integer(UInt32.self), target: nodeID(&input, for: slot))
+            if !memory.probes.isEmpty, input.below(2) == 0 { probe = input.pick(memory.probes) }
+            return type == .pingRequest ? .pingRequest(probe) : .nack(probe)
+        case .change:
+            let list = entries(&input, for: slot)
+            return .change(list.isEmpty ? [MemberEntry(id: nodeID(&input, for: slot), incarnation: 0, status: .alive,
+                endpoint: endpoint(&input), intervalMillis: 150, name: name(&input))] : list)
         case .members:
             let pageCount = max(1, input.integer(UInt8.self, near: 1))
             return .members(MembersPage(replyWanted: input.byte() & 1 == 1, page: UInt8(input.below(Int(pageCount))),

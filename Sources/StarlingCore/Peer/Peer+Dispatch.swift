@@ -45,6 +45,8 @@ extension Peer {
         case .leader(let leader): answer(leadership.onLeader(leader, replyTo: replyTo, context: electionContext(now), out: &outbox))
         case .vote(let vote): answer(leadership.onVote(vote, from: sender, context: electionContext(now), out: &outbox))
         case .controlRequest, .controlReply, .goodbye: break
+        // Version 2's detector (appendix A.8, step 2) is not wired yet: counted as received, no effect.
+        case .pingRequest, .nack, .change: break
         }
     }
 

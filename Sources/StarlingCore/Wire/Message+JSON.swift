@@ -25,7 +25,9 @@ extension Payload {
                 ("revoked", beat.revoked.fields), ("gossip", .array(beat.gossip.map(\.fields)))])
         case .goodbye:
             return .object([])
-        case .probe(let probe), .probeAck(let probe):
+        case .change(let entries):
+            return .object([("entries", .array(entries.map(\.fields)))])
+        case .probe(let probe), .probeAck(let probe), .pingRequest(let probe), .nack(let probe):
             return .object([("probe_id", .int(probe.probeID)), ("target", .string(probe.target.description))])
         case .members(let page):
             return .object([("reply_wanted", .bool(page.replyWanted)), ("page", .int(page.page)), ("page_count", .int(page.pageCount)),

@@ -7,6 +7,9 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case probe = 0x04
     case probeAck = 0x05
     case members = 0x06
+    case pingRequest = 0x07
+    case nack = 0x08
+    case change = 0x09
     case hello = 0x10
     case helloReply = 0x11
     case pageRequest = 0x12
@@ -24,7 +27,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     /// and a MEMBERS page a whole view, so they count too.
     public var isRequest: Bool {
         switch self {
-        case .announce, .probe, .members, .hello, .pageRequest, .digestRequest, .leader, .controlRequest: true
+        case .announce, .probe, .pingRequest, .members, .hello, .pageRequest, .digestRequest, .leader, .controlRequest: true
         default: false
         }
     }
@@ -38,6 +41,9 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
         case .probe: "PROBE"
         case .probeAck: "PROBE_ACK"
         case .members: "MEMBERS"
+        case .pingRequest: "PING_REQ"
+        case .nack: "NACK"
+        case .change: "CHANGE"
         case .hello: "HELLO"
         case .helloReply: "HELLO_REPLY"
         case .pageRequest: "PAGE_REQUEST"
@@ -90,6 +96,12 @@ public enum Payload: Equatable, Sendable {
     case probe(Probe)
     case probeAck(Probe)
     case members(MembersPage)
+    /// Version 2 (appendix A.2): ask a helper to probe `target` (its address from the helper's view).
+    case pingRequest(Probe)
+    /// Version 2: a helper could not reach the target by 80 % of its timeout.
+    case nack(Probe)
+    /// Version 2: the sender's own verdicts, multicast once.
+    case change([MemberEntry])
     case hello(Hello)
     case helloReply(HelloReply)
     case pageRequest(PageRequest)
@@ -110,6 +122,9 @@ public enum Payload: Equatable, Sendable {
         case .probe: .probe
         case .probeAck: .probeAck
         case .members: .members
+        case .pingRequest: .pingRequest
+        case .nack: .nack
+        case .change: .change
         case .hello: .hello
         case .helloReply: .helloReply
         case .pageRequest: .pageRequest

@@ -12,9 +12,12 @@ enum PayloadCodec {
             try entries(beat.gossip, into: &writer)
         case .goodbye:
             break
-        case .probe(let probe), .probeAck(let probe):
+        case .probe(let probe), .probeAck(let probe), .pingRequest(let probe), .nack(let probe):
             writer.u32(probe.probeID)
             writer.nodeID(probe.target)
+        case .change(let entries):
+            guard !entries.isEmpty else { throw .invalidValue(field: "entry_count") }
+            try self.entries(entries, into: &writer)
         case .members(let page):
             writer.u8(page.replyWanted ? 1 : 0)
             writer.u8(page.page)
@@ -106,6 +109,12 @@ enum PayloadCodec {
         case .goodbye: return .goodbye
         case .probe: return .probe(try probe(&reader))
         case .probeAck: return .probeAck(try probe(&reader))
+        case .pingRequest: return .pingRequest(try probe(&reader))
+        case .nack: return .nack(try probe(&reader))
+        case .change:
+            let list = try entries(&reader)
+            guard !list.isEmpty else { throw .invalidValue(field: "entry_count") }
+            return .change(list)
         case .members:
             let flags = try reader.u8("reply_wanted")
             guard flags <= 1 else { throw .invalidValue(field: "reply_wanted") }
