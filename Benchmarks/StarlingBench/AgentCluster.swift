@@ -6,30 +6,25 @@ import StarlingTestSupport
 /// Agent processes on loopback for one scenario, each with an event log; all are stopped when
 /// the scenario ends, whatever happens.
 final class AgentCluster {
-    let group: Endpoint
-    let folder: String
-    let binary: String
-    private(set) var agents: [String: ChildProcess] = [:]
+    let agents: LoopbackCluster
+    var group: Endpoint { agents.group }
+    var folder: String { agents.folder }
     private(set) var spawnedAt: [String: UInt64] = [:]
     let client: ControlClient
 
     init(binary: String) throws {
-        self.binary = binary
-        group = LoopbackAgents.randomGroup()
-        folder = "/tmp/starling-bench-\(System.processID)-\(group.port)"
-        try? System.makeDirectory(folder)
+        let group = LoopbackCluster.randomGroup()
+        agents = LoopbackCluster(binary: binary, folder: "/tmp/starling-bench-\(System.processID)-\(group.port)", group: group)
         client = try ControlClient(group: group)
     }
 
-    deinit { stopAll() }
-
-    func events(_ name: String) -> String { LoopbackAgents.eventLog(folder: folder, name: name) }
+    func events(_ name: String) -> String { agents.eventLog(name) }
 
     /// Starts one agent; returns the wall µs just before the spawn.
     @discardableResult
     func start(_ name: String, _ extra: [String] = []) throws -> UInt64 {
         let at = System.wallMicros()
-        agents[name] = try LoopbackAgents.spawn(binary, name: name, group: group, folder: folder, extra: extra)
+        try agents.start(name, extra)
         spawnedAt[name] = at
         return at
     }
@@ -37,25 +32,16 @@ final class AgentCluster {
     /// kill -9; returns the wall µs just before the signal.
     func kill(_ name: String) -> UInt64 {
         let at = System.wallMicros()
-        agents[name]?.kill()
-        agents[name]?.wait()
-        agents[name] = nil
+        agents.kill(name)
         return at
     }
 
     /// SIGTERM (the agent says GOODBYE) and wait for the exit; kill -9 after 3 s.
-    func stop(_ name: String) {
-        agents[name]?.stop()
-        agents[name] = nil
-    }
+    func stop(_ name: String) { agents.stop(name) }
 
-    func stopAll() {
-        for child in agents.values { child.signal() }
-        for child in agents.values where child.wait(timeoutMillis: 3_000) == nil { child.kill(); child.wait() }
-        agents.removeAll()
-    }
+    func stopAll() { agents.stopAll() }
 
-    var names: [String] { agents.keys.sorted() }
+    var names: [String] { agents.children.keys.sorted() }
 
     func request(_ command: String, args: [String] = [], target: String = "", expected: Int? = nil, deadlineMillis: UInt64 = 2_000) -> RequestResult {
         client.request(command, args: args, target: target,
@@ -95,7 +81,7 @@ final class AgentCluster {
         return out
     }
 
-    func pid(_ name: String) -> Int32? { agents[name]?.pid }
+    func pid(_ name: String) -> Int32? { agents.children[name]?.pid }
 
     /// Polls `name`'s event log until a record logged at or after `since` matches, for at most
     /// `timeoutMillis`.
@@ -122,14 +108,6 @@ final class AgentCluster {
 
 /// /proc readings of another process.
 enum ProcessInfo {
-    static func residentKB(_ pid: Int32) -> Double {
-        guard let bytes = try? System.readFile("/proc/\(pid)/status") else { return 0 }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
-        }
-        return 0
-    }
-
     /// utime + stime in clock ticks (1/100 s on Linux).
     static func cpuTicks(_ pid: Int32) -> Double {
         guard let bytes = try? System.readFile("/proc/\(pid)/stat") else { return 0 }

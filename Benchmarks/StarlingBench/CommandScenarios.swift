@@ -2,6 +2,7 @@ import Starling
 import StarlingCore
 import StarlingPOSIX
 import StarlingSimulator
+import StarlingTestSupport
 
 extension ClusterScenarios {
     /// revoke, ping and election against one cluster of `n` agents. A round without a reply
@@ -37,12 +38,8 @@ extension ClusterScenarios {
         for _ in 0..<(quick ? 3 : 10) {
             let start = System.now().nanos
             let child = try ChildProcess(binary, ["ping", "--group", cluster.group.description], stdout: "/dev/null", stderr: "/dev/null")
-            // Polled every millisecond (ChildProcess.wait polls every 5 ms, too coarse here).
-            var status: Int32?
-            while status == nil && System.now().nanos < start + .millis(10_000) {
-                status = child.wait(timeoutMillis: 0)
-                if status == nil { System.sleep(millis: 1) }
-            }
+            // Polled every millisecond (the default 5 ms is too coarse here).
+            let status = child.wait(timeoutMillis: 10_000, pollMillis: 1)
             let elapsed = Double(System.now().nanos - start) / 1e6
             switch status {
             case 0: cli.add(elapsed)
@@ -102,7 +99,7 @@ extension ClusterScenarios {
             let statsAfter = cluster.request("stats", expected: n).replies.map(\.json)
             let cpu = zip(pids.map(ProcessInfo.cpuTicks), before).map { ($0 - $1) / 100 / elapsed * 100 }
             report.summary("idle", "CPU per agent", Samples(cpu), "% of a core", n: n)
-            report.summary("idle", "resident memory per agent", Samples(pids.map { ProcessInfo.residentKB($0) / 1024 }), "MB", n: n)
+            report.summary("idle", "resident memory per agent", Samples(pids.map { Double(System.residentBytes(of: $0)) / 1_048_576 }), "MB", n: n)
             if statsAfter.count < n || statsBefore.count < n {
                 report.summary("idle", "stats replies (traffic figures average those)", .failing("missing reply"), "", n: n)
             }

@@ -9,23 +9,17 @@ enum Demo {
     static func run(_ args: Arguments) throws(CLIError) -> Int32 {
         let count: Int
         do { count = try args.number("--peers", 2...30) ?? 5 } catch { throw .usage(error) }
-        let group = LoopbackAgents.randomGroup()
-        let folder = "/tmp/starling-demo-\(System.processID)"
-        try? System.makeDirectory(folder)
+        let cluster = LoopbackCluster(binary: System.executablePath(), folder: "/tmp/starling-demo-\(System.processID)")
+        let (group, folder) = (cluster.group, cluster.folder)
         let client: ControlClient
         do { client = try ControlClient(interface: "lo", group: group) } catch { throw .failed(error.description) }
-        var children: [(String, ChildProcess)] = []
         defer {
-            for (_, child) in children { child.stop() }
-            Output.line("stopped \(children.count) agents; logs in \(folder)")
+            let stopped = cluster.children.count
+            cluster.stopAll()
+            Output.line("stopped \(stopped) agents; logs in \(folder)")
         }
         func spawn(_ name: String) throws(CLIError) {
-            do {
-                let child = try LoopbackAgents.spawn(System.executablePath(), name: name, group: group, folder: folder)
-                children.append((name, child))
-            } catch {
-                throw .failed("cannot start an agent: \(error)")
-            }
+            do { try cluster.start(name) } catch { throw .failed("cannot start an agent: \(error)") }
         }
         Output.line("starling demo: \(count) agents on loopback, group \(group)\n")
 
@@ -36,7 +30,7 @@ enum Demo {
         guard waitFor(deadlineMillis: 5_000, { alive(client) == Set((1..<count).map { "demo-\($0)" }) && allSee(client, count - 1) }) != nil else {
             throw .failed("agents did not discover each other within 5 s (see \(folder))")
         }
-        let joins = (1..<count).flatMap { index in EventLog.read(LoopbackAgents.eventLog(folder: folder, name: "demo-\(index)")).filter { $0.kind == "joined" }.map(\.micros) }
+        let joins = (1..<count).flatMap { index in EventLog.read(cluster.eventLog("demo-\(index)")).filter { $0.kind == "joined" }.map(\.micros) }
         let lastJoin = joins.max() ?? lastSpawn
         Output.line("1. discovery: \(count - 1) agents started in \(Output.millis(nanos(from: firstSpawn, to: lastSpawn))); each listed all others alive \(Output.millis(nanos(from: lastSpawn, to: lastJoin))) after the last start")
         var started = System.now().nanos
@@ -53,7 +47,7 @@ enum Demo {
         let spawnedAt = System.wallMicros()
         try spawn(joiner)
         guard waitFor(deadlineMillis: 5_000, { holds(client, joiner, task) && allSee(client, count) }) != nil,
-            let synced = EventLog.first(LoopbackAgents.eventLog(folder: folder, name: joiner), { $0.kind == "synced" })
+            let synced = EventLog.first(cluster.eventLog(joiner), { $0.kind == "synced" })
         else {
             throw .failed("\(joiner) did not sync within 5 s")
         }
@@ -67,16 +61,15 @@ enum Demo {
         Output.line("4. election 'demo': \(election.replies.count) agents agree on \(leader) in \(Output.millis(System.now().nanos &- started)) (lowest Lamport stamp wins)")
 
         // 5. Failure detection and re-election.
-        guard let victim = children.first(where: { $0.0 == leader }) else { throw .failed("leader \(leader) is not ours") }
+        guard cluster.children[leader] != nil else { throw .failed("leader \(leader) is not ours") }
         let killedAt = System.wallMicros()
-        victim.1.kill()
-        victim.1.wait()
+        cluster.kill(leader)
         guard waitFor(deadlineMillis: 5_000, { deadEverywhere(client, leader, survivors: count - 1) }) != nil else {
             throw .failed("the kill of \(leader) was not detected within 5 s")
         }
-        let survivors = children.map(\.0).filter { $0 != leader }
+        let survivors = cluster.children.keys.sorted()
         let deaths = survivors.compactMap { name in
-            EventLog.first("\(folder)/\(name).events", since: killedAt) { $0.kind == "dead" && $0.event["name"]?.stringValue == leader }?.micros
+            EventLog.first(cluster.eventLog(name), since: killedAt) { $0.kind == "dead" && $0.event["name"]?.stringValue == leader }?.micros
         }
         Output.line("5. kill -9 \(leader): every survivor marked it dead within \(Output.millis(nanos(from: killedAt, to: deaths.max() ?? killedAt))) (first after \(Output.millis(nanos(from: killedAt, to: deaths.min() ?? killedAt))))")
         guard waitFor(deadlineMillis: 5_000, { agreedLeader(client, "demo", excluding: leader) != nil }) != nil else {
@@ -84,10 +77,9 @@ enum Demo {
         }
         let newLeader = agreedLeader(client, "demo", excluding: leader) ?? "?"
         let adopted = survivors.compactMap { name in
-            EventLog.first("\(folder)/\(name).events", since: killedAt) { $0.kind == "leader" && $0.event["leader"]?.stringValue == newLeader }?.micros
+            EventLog.first(cluster.eventLog(name), since: killedAt) { $0.kind == "leader" && $0.event["leader"]?.stringValue == newLeader }?.micros
         }
         Output.line("   new leader \(newLeader) agreed by all survivors \(Output.millis(nanos(from: killedAt, to: adopted.max() ?? killedAt))) after the kill")
-        children.removeAll { $0.0 == leader }
         Output.line("")
         return 0
     }

@@ -54,6 +54,8 @@ public enum Signals {
     public static let quit = SIGQUIT
     public static let user1 = SIGUSR1
     public static let pipe = SIGPIPE
+    /// Not handled (it cannot be): what the tests and the benchmark send to end an agent hard.
+    public static let kill = SIGKILL
 
     /// `SIGTERM` for 15, and so on; `signal N` for the others.
     public static func name(_ number: Int32) -> String {

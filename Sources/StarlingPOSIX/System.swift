@@ -31,9 +31,10 @@ public enum System {
         return value
     }
 
-    /// Resident set size of this process in bytes (from /proc/self/statm).
-    public static func residentBytes() -> UInt64 {
-        guard let text = try? readFile("/proc/self/statm"), let bytes = String(validating: text, as: UTF8.self) else { return 0 }
+    /// Resident set size in bytes of this process, or of the process `pid` (a child the tests
+    /// or the benchmark measure), from /proc/…/statm; 0 when it cannot be read (a process gone).
+    public static func residentBytes(of pid: Int32? = nil) -> UInt64 {
+        guard let text = try? readFile("/proc/\(pid.map(String.init) ?? "self")/statm"), let bytes = String(validating: text, as: UTF8.self) else { return 0 }
         let fields = bytes.split(separator: " ")
         guard fields.count > 1, let pages = UInt64(fields[1]) else { return 0 }
         return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
@@ -130,46 +131,25 @@ public enum System {
     }
 }
 
-/// A child process started by the demo, the tests or the benchmark harness.
-public final class ChildProcess: Sendable {
-    public let pid: Int32
-
-    /// Starts `path` with `args`; stdin is /dev/null, stdout and stderr go to files if given.
-    public init(_ path: String, _ args: [String], stdout: String? = nil, stderr: String? = nil) throws(Errno) {
-        pid = try Sys.spawn(path, args, stdoutPath: stdout, stderrPath: stderr)
+/// Child processes, for StarlingTestSupport's `ChildProcess` (the tests, the demo and the
+/// benchmark start agents and CLI calls with it); the calls are in Syscalls.swift.
+extension System {
+    /// Starts `path` with `args` and returns its pid; stdin is /dev/null, stdout and stderr go to
+    /// files (created or truncated) if given, else to this process's.
+    public static func spawn(_ path: String, _ args: [String], stdout: String? = nil, stderr: String? = nil) throws(Errno) -> Int32 {
+        try Sys.spawn(path, args, stdoutPath: stdout, stderrPath: stderr)
     }
 
-    /// Sends a signal (SIGTERM by default); a process already gone is not an error.
-    public func signal(_ signal: Int32 = SIGTERM) {
-        try? Sys.kill(pid, signal)
-    }
+    /// Sends `signal` to `pid`; a process already gone is not an error.
+    public static func signal(_ pid: Int32, _ signal: Int32) { try? Sys.kill(pid, signal) }
 
-    public func kill() { signal(SIGKILL) }
-
-    /// Waits for the exit and returns the exit code (128+signal when killed), or nil if it is still
-    /// running after `timeoutMillis`.
-    @discardableResult
-    public func wait(timeoutMillis: UInt64 = 10_000) -> Int32? {
-        var waited: UInt64 = 0
-        while true {
-            guard let (reaped, status) = try? Sys.waitpid(pid, WNOHANG) else { return -1 }
-            if reaped == pid {
-                let signal = status & 0x7f
-                return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-            }
-            if waited >= timeoutMillis { return nil }
-            System.sleep(millis: 5)
-            waited += 5
-        }
-    }
-
-    /// Stops the child: SIGTERM, then SIGKILL if it has not gone within `graceMillis`.
-    public func stop(graceMillis: UInt64 = 3_000) {
-        signal(SIGTERM)
-        if wait(timeoutMillis: graceMillis) == nil {
-            kill()
-            wait(timeoutMillis: 2_000)
-        }
+    /// Reaps `pid` without blocking: nil while it runs, else its exit code (128+signal when a
+    /// signal ended it) and that signal (0 when it exited).
+    public static func reap(_ pid: Int32) throws(Errno) -> (code: Int32, signal: Int32)? {
+        let (reaped, status) = try Sys.waitpid(pid, WNOHANG)
+        guard reaped == pid else { return nil }
+        let signal = status & 0x7f
+        return (signal == 0 ? (status >> 8) & 0xff : 128 + signal, signal)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Starling
 import StarlingCore
+import StarlingTestSupport
 import XCTest
 
 /// The built `starling` binary against bad flags, forged replies, lost pages and 50,000 revoked
@@ -10,28 +11,10 @@ final class CLIHostileTests: XCTestCase {
 
     /// Runs the CLI with a deadline (a flag that is wrongly accepted must not hang the test on a
     /// running agent): (exit code, stdout, stderr, ended by a signal).
-    func run(_ args: [String], seconds: Double = 20) throws -> (code: Int32, out: String, err: String, signalled: Bool) {
-        let folder = NSTemporaryDirectory() + "starling-cli-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        FileManager.default.createFile(atPath: folder + "/out", contents: nil)
-        FileManager.default.createFile(atPath: folder + "/err", contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Loopback.binary)
-        process.arguments = args
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/out"))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/err"))
-        try process.run()
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            XCTFail("\(args) still ran after \(seconds) s")
-        }
-        process.waitUntilExit()
-        return (process.terminationStatus, (try? String(contentsOfFile: folder + "/out", encoding: .utf8)) ?? "",
-                (try? String(contentsOfFile: folder + "/err", encoding: .utf8)) ?? "", process.terminationReason == .uncaughtSignal)
+    func run(_ args: [String], seconds: UInt64 = 20) throws -> (code: Int32, out: String, err: String, signalled: Bool) {
+        let finished = try ChildProcess.run(Loopback.binary, args, timeoutMillis: seconds * 1_000)
+        if finished.timedOut { XCTFail("\(args) still ran after \(seconds) s") }
+        return (finished.code, finished.stdout, finished.stderr, finished.signal != 0)
     }
 
     func testIssue14Item26BadFlagsExitTwoWithAUsageLine() throws {

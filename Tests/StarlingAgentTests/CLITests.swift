@@ -75,7 +75,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(key.trimmingCharacters(in: .whitespacesAndNewlines).count, 64)
         let path = cluster.folder + "/cluster.key"
         FileManager.default.createFile(atPath: path, contents: Data(key.utf8), attributes: [.posixPermissions: 0o644])
-        var (status, _, errors) = try Loopback.run(["agent", "--name", "k", "--group", cluster.group.description, "--key-file", path])
+        var (status, _, errors) = try cluster.run("k", ["--key-file", path])
         XCTAssertEqual(status, 2)
         XCTAssertTrue(errors.contains("chmod 600"), errors)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)

@@ -1,6 +1,7 @@
 import Foundation
 import Starling
 import StarlingCore
+import StarlingTestSupport
 import XCTest
 
 /// Runs `starling-conformance` against real agents on loopback — and against agents with a
@@ -15,15 +16,8 @@ final class ConformanceTests: XCTestCase {
     func runSuite(agentArgs: [String] = [], suiteArgs: [String] = []) throws -> (Int32, String) {
         let cluster = Cluster()
         try cluster.start("target", agentArgs)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: suite)
-        process.arguments = ["--group", cluster.group.description, "--interface", "lo"] + suiteArgs
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        let finished = try ChildProcess.run(suite, ["--group", cluster.group.description, "--interface", "lo"] + suiteArgs)
+        return (finished.code, finished.stdout)
     }
 
     func testStarlingAgentPassesEveryCase() throws {

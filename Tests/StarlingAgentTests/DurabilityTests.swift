@@ -100,10 +100,11 @@ final class DurabilityTests: XCTestCase {
         let dir = folder()
         try "x".write(toFile: dir + "/plain", atomically: false, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: dir + "/state/revoked.json", withIntermediateDirectories: true)
-        let group = Loopback.group().description
+        let cluster = Cluster()
+        let group = cluster.group.description
         for (args, message) in [(["--state-dir", ""], "--state-dir needs a path"), (["--state-dir", dir + "/plain"], "Not a directory"),
                                 (["--state-dir", dir + "/state"], "is a directory, not a regular file")] {
-            let (code, _, errors) = try Loopback.run(["agent", "--name", "s", "--group", group] + args)
+            let (code, _, errors) = try cluster.run("s", args)
             XCTAssertEqual(code, 2, "\(args): \(errors)")
             XCTAssertTrue(errors.contains(message), "\(args): \(errors)")
         }

@@ -104,10 +104,7 @@ final class FloodTests: XCTestCase {
 
     /// Resident bytes of an agent process, from /proc (0 once it is gone).
     func resident(_ cluster: Cluster, _ name: String) -> UInt64 {
-        guard let pid = cluster.children[name]?.pid,
-            let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
-        let fields = text.split(separator: " ")
-        return fields.count > 1 ? (UInt64(fields[1]) ?? 0) * UInt64(sysconf(Int32(_SC_PAGESIZE))) : 0
+        cluster.children[name].map { System.residentBytes(of: $0.pid) } ?? 0
     }
 }
 

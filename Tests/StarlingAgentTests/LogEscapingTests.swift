@@ -27,8 +27,8 @@ final class LogEscapingTests: XCTestCase {
             XCTAssertFalse(line.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }, line.debugDescription)
         }
         // The event log is JSON lines: one record per line, the name intact inside it.
-        let records = EventLog.read(LoopbackAgents.eventLog(folder: cluster.folder, name: "honest"))
-        let raw = (try? String(contentsOfFile: LoopbackAgents.eventLog(folder: cluster.folder, name: "honest"), encoding: .utf8)) ?? ""
+        let records = EventLog.read(cluster.agents.eventLog("honest"))
+        let raw = (try? String(contentsOfFile: cluster.agents.eventLog("honest"), encoding: .utf8)) ?? ""
         XCTAssertEqual(records.count, raw.split(separator: "\n").count, raw)
         XCTAssertTrue(records.contains { $0.event["name"]?.stringValue == name }, raw)
         XCTAssertFalse(raw.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || (0x7F...0x9F).contains($0.value) }, raw)

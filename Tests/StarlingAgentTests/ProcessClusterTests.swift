@@ -49,7 +49,7 @@ final class ProcessClusterTests: XCTestCase {
         let dir = "\(cluster.folder)/state"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "{not json".write(toFile: "\(dir)/revoked.json", atomically: true, encoding: .utf8)
-        let (code, _, errors) = try Loopback.run(["agent", "--name", "c1", "--group", cluster.group.description, "--state-dir", dir, "--strict-state"])
+        let (code, _, errors) = try cluster.run("c1", ["--state-dir", dir, "--strict-state"])
         XCTAssertEqual(code, 2)
         XCTAssertTrue(errors.contains("unreadable"), errors)
         try cluster.start("c1", ["--state-dir", dir])

@@ -3,6 +3,7 @@ import Glibc
 import Starling
 import StarlingCore
 import StarlingPOSIX
+import StarlingTestSupport
 import XCTest
 
 /// Signals sent to `starling agent` child processes (issue 14 item 22). Only children are
@@ -72,8 +73,8 @@ final class SignalTests: XCTestCase {
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
         let reader = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // not inherited: the child must not be a reader
         XCTAssertGreaterThanOrEqual(reader, 0)
-        let child = try ChildProcess(Loopback.binary, ["agent", "--name", "pipe", "--group", cluster.group.description], stderr: fifo)
-        cluster.children["pipe"] = child
+        try cluster.start("pipe", stderr: fifo)
+        let child = try XCTUnwrap(cluster.children["pipe"])
         XCTAssertTrue(Loopback.eventually { (try? cluster.cli(["ping", "--to", "pipe"]).0) == 0 }, "agent did not start")
         close(reader)
         child.signal(SIGUSR1)  // a log line into the closed pipe: EPIPE, no longer SIGPIPE

@@ -2,6 +2,7 @@ import Foundation
 @testable import Starling
 import StarlingCore
 import StarlingPOSIX
+import StarlingTestSupport
 import XCTest
 
 /// Durable state files (Protocol.md §6.3.5), driven directly with an injected wall clock: no
@@ -244,12 +245,8 @@ final class StateStoreTests: XCTestCase {
     }
 
     func run(_ tool: String, _ args: String...) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = args
-        try process.run()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "\(tool) \(args)")
+        let finished = try ChildProcess.run(tool, args)
+        XCTAssertEqual(finished.code, 0, "\(tool) \(args): \(finished.stderr)")
     }
 }
 

@@ -9,7 +9,7 @@ import XCTest
 /// and the built `starling` binary.
 enum Loopback {
     /// A group port no other test uses at the same time.
-    static func group() -> Endpoint { LoopbackAgents.randomGroup() }
+    static func group() -> Endpoint { LoopbackCluster.randomGroup() }
 
     /// Waits until `condition` holds, polling every 10 ms; false after `seconds`.
     static func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
@@ -44,56 +44,45 @@ enum Loopback {
     }
 
     /// Runs the CLI to completion: (exit code, stdout, stderr).
-    static func run(_ args: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    static func run(_ args: [String]) throws -> (Int32, String, String) {
+        let finished = try ChildProcess.run(binary, args)
+        return (finished.code, finished.stdout, finished.stderr)
     }
 }
 
-/// Agent processes started by a test and always stopped by it.
+/// Agent processes started by a test and always stopped by it (kill -9), their folder removed.
 final class Cluster {
-    let group: Endpoint
-    let folder: String
-    var children: [String: ChildProcess] = [:]
+    let agents: LoopbackCluster
+    var group: Endpoint { agents.group }
+    var folder: String { agents.folder }
+    var children: [String: ChildProcess] {
+        get { agents.children }
+        set { agents.children = newValue }
+    }
 
     init() {
-        group = Loopback.group()
-        folder = NSTemporaryDirectory() + "starling-test-\(UUID().uuidString)"
+        let folder = NSTemporaryDirectory() + "starling-test-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        agents = LoopbackCluster(binary: Loopback.binary, folder: folder, logLevel: "info")
     }
 
-    func start(_ name: String, _ extra: [String] = []) throws {
-        children[name] = try LoopbackAgents.spawn(Loopback.binary, name: name, group: group, folder: folder, logLevel: "info", extra: extra)
+    /// Starts agent `name`; its stderr goes to its log unless `stderr` names another file.
+    func start(_ name: String, _ extra: [String] = [], stderr: String? = nil) throws { try agents.start(name, extra, stderr: stderr) }
+
+    /// Runs agent `name` to completion (a start that must fail): (exit code, stdout, stderr).
+    func run(_ name: String, _ extra: [String] = []) throws -> (Int32, String, String) {
+        let finished = try agents.run(name, extra)
+        return (finished.code, finished.stdout, finished.stderr)
     }
 
-    func kill(_ name: String) {
-        children[name]?.kill()
-        children[name]?.wait()
-        children[name] = nil
-    }
+    func kill(_ name: String) { agents.kill(name) }
 
-    func stop(_ name: String) {
-        children[name]?.stop()
-        children[name] = nil
-    }
+    func stop(_ name: String) { agents.stop(name) }
 
-    func log(_ name: String) -> String { (try? String(contentsOfFile: "\(folder)/\(name).log", encoding: .utf8)) ?? "" }
+    func log(_ name: String) -> String { (try? String(contentsOfFile: agents.logFile(name), encoding: .utf8)) ?? "" }
 
     deinit {
-        for child in children.values { child.kill(); child.wait() }
+        agents.killAll()
         try? FileManager.default.removeItem(atPath: folder)
     }
 
