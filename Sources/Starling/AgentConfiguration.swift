@@ -15,7 +15,8 @@ public struct AgentConfiguration: Sendable {
     /// Unicast port; 0 picks an ephemeral one.
     public var port: UInt16 = 0
     public var ttl: UInt8 = 1
-    public var heartbeatMillis: UInt64 = 150
+    /// SWIM's protocol period: one member probed per period; the ping timeout is a quarter of it.
+    public var protocolPeriodMillis: UInt64 = 200
     public var seeds: [Endpoint] = []
     /// Send to the group; false for networks without multicast (then `seeds` are required).
     public var multicast = true
@@ -46,9 +47,8 @@ public struct AgentConfiguration: Sendable {
         var config = PeerConfig(name: name, id: id)
         config.cluster = cluster
         config.replyPort = replyPort
-        config.heartbeatInterval = .millis(heartbeatMillis)
-        config.probeInterval = .millis(max(10, heartbeatMillis / 3))
-        config.probeTimeout = .millis(max(100, heartbeatMillis * 2))
+        config.protocolPeriod = .millis(protocolPeriodMillis)
+        config.pingTimeout = .millis(max(1, protocolPeriodMillis / 4))
         config.seeds = seeds
         config.multicast = multicast
         config.keys = keys

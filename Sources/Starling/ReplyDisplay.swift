@@ -66,7 +66,7 @@ package enum Display {
     package static func memberRows(_ body: JSON) -> [[String]] {
         (body["members"]?.arrayValue ?? []).map { row in
             [cell(row["name"]), cell(row["status"]), cell(row["address"]), count(row["incarnation"]), count(row["clock"]),
-             count(row["heartbeat_age_ms"]) + " ms"]
+             count(row["last_heard_ms"]) + " ms"]
         }
     }
 

@@ -6,14 +6,14 @@ import StarlingPOSIX
 enum AgentCommand {
     static let spec = CommandSpec(
         name: "agent", summary: "run a peer in the foreground",
-        usage: "starling agent [--name NAME] [--interface NAME|IPV4] [--group ADDR:PORT] [--port PORT] [--heartbeat-interval SECONDS] [--seed HOST:PORT]... [--key-file FILE] [--state-dir DIR] [--log-level LEVEL]",
+        usage: "starling agent [--name NAME] [--interface NAME|IPV4] [--group ADDR:PORT] [--port PORT] [--protocol-period SECONDS] [--seed HOST:PORT]... [--key-file FILE] [--state-dir DIR] [--log-level LEVEL]",
         details: """
           --name NAME               node name, 1 to 64 bytes without control characters (default: starling-PID); unique in the cluster
           --interface NAME|IPV4     interface to join the group on (default: lo; env STARLING_INTERFACE)
           --group ADDR:PORT         multicast group (default: 239.255.83.84:5354; env STARLING_GROUP)
           --port PORT               unicast port (default: ephemeral)
           --cluster NAME            cluster name carried in every datagram, 1 to 32 bytes (default: starling)
-          --heartbeat-interval S    seconds between heartbeats (default: 0.15)
+          --protocol-period S       seconds between probes of one member (default: 0.2)
           --seed HOST:PORT          announce to this agent by unicast (repeatable; for networks without multicast)
           --no-multicast            send only by unicast to seeds and known members
           --key-file FILE           cluster keys, one per line (env STARLING_KEY_FILE); see starling keygen
@@ -31,7 +31,7 @@ enum AgentCommand {
           --delay-ms MS             fault injection: delay every sent datagram
           --block HOST:PORT         fault injection: neither send to nor hear this address (repeatable)
         """,
-        values: ["--name", "--interface", "--group", "--port", "--cluster", "--heartbeat-interval", "--seed", "--key-file",
+        values: ["--name", "--interface", "--group", "--port", "--cluster", "--protocol-period", "--seed", "--key-file",
                  "--state-dir", "--quorum", "--expect", "--max-revoked", "--revoked-max-age", "--event-log", "--log-level",
                  "--drop-rate", "--send-drop-rate", "--delay-ms", "--block", "--test-fault", "--election-timeout"],
         flags: ["--no-multicast", "--strict-state", "--no-auto-elect"])
@@ -45,7 +45,7 @@ enum AgentCommand {
             config.group = try args.group()
             config.port = try args.number("--port", UInt16(0)...UInt16.max) ?? 0
             config.cluster = try args.cluster()
-            if let seconds = try args.seconds("--heartbeat-interval", 0.01...60) { config.heartbeatMillis = UInt64(seconds * 1000) }
+            if let seconds = try args.seconds("--protocol-period", 0.01...60) { config.protocolPeriodMillis = UInt64(seconds * 1000) }
             config.seeds = try (args.values["--seed"] ?? []).map { (text) throws(UsageError) in try args.endpoint(text, "--seed", defaultPort: nil) }
             config.multicast = !args.has("--no-multicast")
             if !config.multicast && config.seeds.isEmpty { throw UsageError("--no-multicast needs at least one --seed") }

@@ -89,7 +89,7 @@ final class CLIDisplayTests: XCTestCase {
     func testIssue14Item5MembersStatsPingWithForgedBodies() throws {
         let members = try body("""
             {"name":"a","members":[{"name":"x\\u001b[31m","status":"alive","address":"127.0.0.1:1","incarnation":-1,"clock":1e30,
-             "heartbeat_age_ms":"soon"},{"name":1e30},[],null,{"incarnation":4294967295,"clock":7,"heartbeat_age_ms":2.5}]}
+             "last_heard_ms":"soon"},{"name":1e30},[],null,{"incarnation":4294967295,"clock":7,"last_heard_ms":2.5}]}
             """)
         let rows = Display.memberRows(members)
         XCTAssertEqual(rows.count, 5)

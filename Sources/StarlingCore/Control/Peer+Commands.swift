@@ -130,13 +130,13 @@ extension Peer {
         var rows: [JSON] = [.object([
             ("name", .string(config.name)), ("id", .string(config.id.description)), ("status", .string("alive")),
             ("address", .string(Endpoint(address: config.advertisedAddress, port: config.replyPort).description)), ("incarnation", .int(incarnation)),
-            ("clock", .int(clock.value)), ("heartbeat_age_ms", .int(0)), ("self", .bool(true)),
+            ("clock", .int(clock.value)), ("last_heard_ms", .int(0)), ("self", .bool(true)),
         ])]
         for member in members.values.sorted(by: { ($0.name, $0.id) < ($1.name, $1.id) }) {
             rows.append(.object([
                 ("name", .string(member.name)), ("id", .string(member.id.description)), ("status", .string(member.status.name)),
                 ("address", .string(member.endpoint.description)), ("incarnation", .int(member.incarnation)),
-                ("clock", .int(member.clock)), ("heartbeat_age_ms", .int((now.nanos &- member.lastHeard) / 1_000_000)),
+                ("clock", .int(member.clock)), ("last_heard_ms", .int((now.nanos &- member.lastHeard) / 1_000_000)),
                 ("self", .bool(false)),
             ]))
         }

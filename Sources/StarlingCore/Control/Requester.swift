@@ -36,7 +36,7 @@ struct Requester: Sendable {
         pending.useMemberCount = target.isEmpty && to == nil
         pending.expected = options.expected ?? (isMember && pending.useMemberCount ? view.liveCount - 1 : nil)
         requests[id] = pending
-        out.send(.controlRequest(request), to: to.map { [.peer($0)] } ?? view.beatDestinations())
+        out.send(.controlRequest(request), to: to.map { [.peer($0)] } ?? view.groupDestinations())
         return id
     }
 

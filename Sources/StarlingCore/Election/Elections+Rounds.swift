@@ -28,7 +28,7 @@ extension Elections {
         // The candidacy's own stamp is the one that competes (Protocol.md §4.3).
         election.addCandidate(config.id, stamp: out.clock.next, name: config.name)
         table[ByteString(topic)] = election
-        out.send(.candidacy(Candidacy(term: newTerm, topic: topic)), to: context.view.beatDestinations())
+        out.send(.candidacy(Candidacy(term: newTerm, topic: topic)), to: context.view.groupDestinations())
         checkElection(topic, context: context, out: &out)
     }
 
@@ -71,7 +71,7 @@ extension Elections {
                 if choice.node == config.id { election.votes[config.id] = config.id }
             }
             let vote = Vote(term: election.term, candidate: choice.node, candidateStamp: choice.value, topic: topic)
-            out.send(.vote(vote), to: context.view.beatDestinations())
+            out.send(.vote(vote), to: context.view.groupDestinations())
             countVotes(topic, context: context, out: &out)
             return
         }
@@ -102,7 +102,7 @@ extension Elections {
         guard let election = table[ByteString(topic)], let leader = election.leader else { return }
         let announcement = LeaderAnnouncement(term: election.term, leader: leader.node, leaderStamp: leader.value,
             topic: topic, leaderName: election.leaderName ?? config.name)
-        out.send(.leader(announcement), to: context.view.beatDestinations())
+        out.send(.leader(announcement), to: context.view.groupDestinations())
         table.modify(ByteString(topic)) { $0.nextAnnounceAt = now.nanos + config.leaderAnnounceInterval }
     }
 

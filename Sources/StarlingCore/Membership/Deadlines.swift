@@ -57,6 +57,12 @@ struct Deadlines<Kind: Hashable & Sendable>: Sendable {
         return out
     }
 
+    /// Moves every deadline later by `gap` (this peer's own loop stalled). O(n), and rare.
+    mutating func shift(by gap: UInt64) {
+        for key in Array(current.keys) { current[key] = current[key].map { $0.saturatingAdd(gap) } }
+        rebuild()
+    }
+
     private mutating func rebuild() {
         heap = []
         for (key, at) in current { push(Entry(at: at, member: key.member, kind: key.kind)) }

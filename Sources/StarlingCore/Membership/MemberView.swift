@@ -15,17 +15,17 @@ struct MemberView: Sendable {
 
     func isLive(_ node: NodeID) -> Bool { members[node]?.isLive == true }
 
-    /// Where beats and announcements go: the group, or every known member when multicast is off.
-    func beatDestinations() -> [Destination] {
+    /// Where group messages go: the group, or every live member when multicast is off.
+    func groupDestinations() -> [Destination] {
         if multicast { return [.group] }
         var targets = Set(members.values.filter(\.isLive).map(\.endpoint))
         targets.formUnion(seeds)
         return targets.map { .peer($0) }
     }
 
-    /// ``beatDestinations()`` and, with multicast, the seeds too (announce and hello).
+    /// ``groupDestinations()`` and, with multicast, the seeds too (announce and hello).
     func searchDestinations() -> [Destination] {
-        var destinations = beatDestinations()
+        var destinations = groupDestinations()
         if multicast { destinations.append(contentsOf: seeds.map { .peer($0) }) }
         return destinations
     }

@@ -1,152 +1,176 @@
-/// Membership: failure detection, probes and push-pull anti-entropy (Protocol.md §6.1).
+/// Membership: the timer side of failure detection (Protocol.md §6.1) — this period's probe,
+/// witness verdicts, relayed NACKs, suspicion timeouts, reaping and push-pull. Nothing here
+/// walks the whole view: each due thing comes off a heap or the probe in flight.
 extension Membership {
-    /// Announces and beats that are due.
-    mutating func tickBeats(now: Now, digest: SetDigest, out: inout Outbox) {
+    /// Everything due at `now`. Returns the members that went away, for the other components.
+    mutating func tick(now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
         if announcesLeft > 0, now.nanos >= nextAnnounceAt { sendAnnounce(now: now, digest: digest, out: &out) }
-        if now.nanos >= nextBeatAt { sendHeartbeat(now: now, digest: digest, out: &out) }
+        probe(now: now, digest: digest, out: &out)
+        if now.nanos >= nextRelayAt { tickRelays(now: now, out: &out) }
+        for due in deadlines.due(now: now.nanos) {
+            switch due.kind {
+            case .suspicion: suspicionRanOut(due.member, now: now, out: &out)
+            case .reap: reap(due.member, now: now, out: &out)
+            }
+        }
+        if now.nanos >= nextPushPullAt { pushPull(now: now, digest: digest, out: &out) }
+        if now.nanos >= nextHousekeepingAt {
+            nextHousekeepingAt = now.nanos.saturatingAdd(.millis(1_000))
+            reaped = reaped.filter { now.nanos &- $0.value < config.reapAfter }
+            replaced = replaced.filter { now.nanos &- $0.value < config.reapAfter }
+        }
+        return takeChanges()
     }
 
-    /// Push-pull and the expiry of relays, when due (after the check pass).
-    mutating func tickPushPull(now: Now, digest: SetDigest, out: inout Outbox) {
-        if now.nanos >= nextPushPullAt { pushPull(now: now, digest: digest, out: &out) }
-        if now.nanos >= nextRelayExpiryAt {
-            nextRelayExpiryAt = now.nanos + .millis(1_000)
-            relays = relays.filter { $0.value.expires > now.nanos }
+    // MARK: Probing
+
+    private mutating func probe(now: Now, digest: SetDigest, out: inout Outbox) {
+        let members = self.members
+        var helperRNG = SplitMix64(seed: rng.next())
+        let alive = aliveList
+        let steps = probing.tick(now: now.nanos, rng: &rng,
+            endpoint: { id in members[id].flatMap { $0.isLive ? $0.endpoint : nil } },
+            helpers: { count, target in
+                // At random among the alive, in O(count) whatever the size of the view.
+                var picked: [Endpoint] = []
+                var chosen: Set<NodeID> = []
+                var tries = 0
+                while picked.count < min(count, alive.count), tries < count * 4 {
+                    tries += 1
+                    let helper = alive[Int(helperRNG.next() % UInt64(alive.count))]
+                    guard helper != target, chosen.insert(helper).inserted, let endpoint = members[helper]?.endpoint else { continue }
+                    picked.append(endpoint)
+                }
+                return picked
+            })
+        for step in steps {
+            switch step {
+            case .ping(let probeID, let target, let endpoint):
+                sendPing(probeID: probeID, target: target, to: endpoint, digest: digest, out: &out)
+            case .pingRequest(let probeID, let target, _, let helpers):
+                out.send(.pingRequest(Probe(probeID: probeID, target: target)), to: helpers.map { .peer($0) })
+            case .suspect(let id):
+                accuse(id, now: now, out: &out)
+            }
         }
     }
 
-    // MARK: The check pass
-
-    /// One pass over the view: suspect the silent, probe the suspect, bury the unanswered, reap
-    /// the long gone. It runs member by member (``check(_:in:now:out:)``) so that each member's
-    /// change reaches the other components before the next member is looked at.
-    struct CheckPass: Sendable {
-        let ids: [NodeID]
-        /// The earliest moment anything can change.
-        var next: UInt64
+    mutating func sendPing(probeID: UInt32, target: NodeID, to endpoint: Endpoint, digest: SetDigest, out: inout Outbox) {
+        let piggyback = piggyback(first: target, incarnation: out.incarnation, overhead: out.overhead)
+        out.send(.ping(Ping(probeID: probeID, target: target, revoked: digest, piggyback: piggyback)), to: .peer(endpoint))
     }
 
-    /// The pass to run now, or nil when none is due.
-    func checkPass(now: Now) -> CheckPass? {
-        guard now.nanos >= nextCheckAt else { return nil }
-        return CheckPass(ids: Array(members.keys), next: now.nanos + config.heartbeatInterval)
-    }
-
-    mutating func check(_ id: NodeID, in pass: inout CheckPass, now: Now, out: inout Outbox) -> [MembershipChange] {
-        guard let member = members[id] else { return [] }
+    /// This peer's own probe of `id` went unanswered for a whole period.
+    private mutating func accuse(_ id: NodeID, now: Now, out: inout Outbox) {
+        guard let member = members[id] else { return }
         switch member.status {
         case .alive:
-            let due = member.lastHeard &+ member.interval * config.suspectAfterMissed
-            if now.nanos >= due {
-                setStatus(id, .suspect, now: now, out: &out)
-                startProbe(id, now: now, out: &out)
-                if let probe = members[id]?.probe { pass.next = min(pass.next, probe.nextAt) }
-            } else {
-                pass.next = min(pass.next, due)
-            }
+            suspect(id, at: member.incarnation, by: config.id, accused: true, now: now, out: &out)
+            if let entry = members[id]?.entry() { sendChange([entry], out: &out) }
         case .suspect:
-            guard var probe = member.probe else {
-                startProbe(id, now: now, out: &out)
-                return []
-            }
-            if now.nanos >= probe.deadline {
-                setStatus(id, .dead, now: now, out: &out)
-                return takeChanges()
-            }
-            if now.nanos >= probe.nextAt {
-                probe.nextAt = now.nanos + config.probeInterval
-                members.modify(id) { $0.probe = probe }
-                out.send(.probe(Probe(probeID: probe.probeID, target: id)), to: .peer(member.endpoint))
-            }
-            pass.next = min(pass.next, probe.nextAt, probe.deadline)
+            // Someone accused first: this failed probe is one more independent confirmation.
+            confirm(id, by: config.id, now: now)
         case .dead, .left:
-            let due = member.statusSince &+ config.reapAfter
-            if now.nanos >= due {
-                store(nil, for: id)
-                gossipQueue[id] = nil
-                reaped[id] = now.nanos
-                out.emit(.reaped(name: member.name, id: id))
-            } else {
-                pass.next = min(pass.next, due)
+            break
+        }
+    }
+
+    /// Marks a member suspect at `incarnation` and starts its suspicion timeout (Lifeguard):
+    /// from the maximum, shrinking with confirmations; both scaled by local health.
+    mutating func suspect(_ id: NodeID, at incarnation: UInt32, by suspector: NodeID, accused: Bool, now: Now, out: inout Outbox) {
+        members.modify(id) { $0.incarnation = max($0.incarnation, incarnation) }
+        setStatus(id, .suspect, now: now, out: &out)
+        let bounds = Suspicion.bounds(members: liveCount, period: config.protocolPeriod,
+            alpha: config.suspicionAlpha, beta: config.suspicionBeta)
+        let suspicion = Suspicion(by: suspector, now: now.nanos, minimum: probing.health.scaled(bounds.minimum),
+            maximum: probing.health.scaled(bounds.maximum), wanted: config.confirmationsWanted)
+        suspicions[id] = Held(suspicion: suspicion, incarnation: members[id]?.incarnation ?? incarnation, accused: accused)
+        deadlines.set(id, .suspicion, at: suspicion.deadline)
+    }
+
+    /// An independent confirmation of a suspicion this peer holds: its deadline may come closer.
+    mutating func confirm(_ id: NodeID, by confirmer: NodeID, now: Now) {
+        guard var held = suspicions[id], held.suspicion.confirm(by: confirmer) else { return }
+        suspicions[id] = held
+        deadlines.set(id, .suspicion, at: max(held.suspicion.deadline, now.nanos))
+    }
+
+    private mutating func suspicionRanOut(_ id: NodeID, now: Now, out: inout Outbox) {
+        guard let held = suspicions[id], let member = members[id], member.status == .suspect else { return }
+        setStatus(id, .dead, now: now, out: &out)
+        // Only the first accuser multicasts the death; every other peer timed it out alike.
+        if held.accused, let entry = members[id]?.entry() { sendChange([entry], out: &out) }
+    }
+
+    private mutating func reap(_ id: NodeID, now: Now, out: inout Outbox) {
+        guard let member = members[id], !member.isLive else { return }
+        store(nil, for: id)
+        reaped[id] = now.nanos
+        out.emit(.reaped(name: member.name, id: id))
+    }
+
+    // MARK: Pings for others
+
+    /// PINGs sent for a requester (helper) or as a witness: NACKs and witness verdicts due,
+    /// expired entries dropped.
+    private mutating func tickRelays(now: Now, out: inout Outbox) {
+        var next = UInt64.max
+        for (probeID, relay) in relays {
+            if let at = relay.verdictAt, now.nanos >= at {
+                relays[probeID]?.verdictAt = nil
+                if let requester = relay.requester {
+                    out.send(.nack(Probe(probeID: relay.probeID, target: relay.target)), to: .peer(requester))
+                } else {
+                    witnessFailed(relay.target, now: now, out: &out)
+                }
             }
+            if now.nanos >= relay.expires {
+                relays[probeID] = nil
+                continue
+            }
+            next = min(next, relays[probeID]?.verdictAt ?? relay.expires, relay.expires)
         }
-        return []
+        nextRelayAt = next
     }
 
-    mutating func finish(_ pass: CheckPass, now: Now) {
-        reaped = reaped.filter { now.nanos &- $0.value < config.reapAfter }
-        replaced = replaced.filter { now.nanos &- $0.value < config.reapAfter }
-        nextCheckAt = max(pass.next, now.nanos + 1)
-    }
-
-    // MARK: Probes
-
-    /// Probes a suspect directly and through up to `indirectProbes` other live members.
-    mutating func startProbe(_ id: NodeID, now: Now, out: inout Outbox) {
-        guard let member = members[id], member.status == .suspect, member.probe == nil else { return }
-        let probeID = nextProbeID
-        nextProbeID &+= 1
-        members.modify(id) { $0.probe = Member.ProbeState(probeID: probeID, nextAt: now.nanos + config.probeInterval, deadline: now.nanos + config.probeTimeout) }
-        out.send(.probe(Probe(probeID: probeID, target: id)), to: .peer(member.endpoint))
-        // Helpers at random among the alive, in O(indirectProbes) whatever the size of the view.
-        var picked: [Destination] = []
-        var chosen: Set<NodeID> = []
-        var tries = 0
-        while picked.count < min(config.indirectProbes, aliveList.count), tries < config.indirectProbes * 4 {
-            tries += 1
-            let helper = aliveList[Int(rng.next() % UInt64(aliveList.count))]
-            guard helper != id, chosen.insert(helper).inserted, let endpoint = members[helper]?.endpoint else { continue }
-            picked.append(.peer(endpoint))
-        }
-        out.send(.probe(Probe(probeID: probeID, target: id)), to: picked)
-        nextCheckAt = min(nextCheckAt, now.nanos + config.probeInterval)
-    }
-
-    mutating func onProbe(_ probe: Probe, replyTo: Endpoint, now: Now, out: inout Outbox) {
-        if config.faults.contains(.ignoreProbes) { return }
-        if probe.target == config.id {
-            out.send(.probeAck(probe), to: .peer(replyTo))
-            return
-        }
-        // An indirect probe: ask the target ourselves and relay its answer.
-        guard let target = members[probe.target], target.status != .dead, target.status != .left else { return }
+    /// Starts a PING for someone else; false when the relay table is full.
+    mutating func startRelay(_ relay: Relay, digest: SetDigest, at endpoint: Endpoint, out: inout Outbox) -> Bool {
         guard relays.count < config.limits.relays else {
             out.drop("relays_full")
-            return
+            return false
         }
-        let relayID = nextProbeID
-        nextProbeID &+= 1
-        relays[relayID] = Relay(requester: replyTo, probeID: probe.probeID, target: probe.target, expires: now.nanos + config.probeTimeout)
-        out.send(.probe(Probe(probeID: relayID, target: probe.target)), to: .peer(target.endpoint))
+        // Upper half of the probe-id space (see ``Probing/maxProbeID``).
+        nextRelayID = nextRelayID &+ 1
+        let probeID = 0x8000_0000 | nextRelayID
+        relays[probeID] = relay
+        nextRelayAt = min(nextRelayAt, relay.verdictAt ?? relay.expires, relay.expires)
+        sendPing(probeID: probeID, target: relay.target, to: endpoint, digest: digest, out: &out)
+        return true
     }
 
-    mutating func onProbeAck(_ ack: Probe, header: Header, now: Now, out: inout Outbox) {
-        if let relay = relays.removeValue(forKey: ack.probeID), relay.target == ack.target {
-            out.send(.probeAck(Probe(probeID: relay.probeID, target: ack.target)), to: .peer(relay.requester))
-        }
-        guard ack.target != header.sender, let member = members[ack.target], member.probe?.probeID == ack.probeID else { return }
-        // Relayed proof of life: as good as hearing the member itself.
-        members.modify(ack.target) { $0.lastHeard = now.nanos }
-        setStatus(ack.target, .alive, now: now, out: &out)
+    /// A witness could not reach the suspect either: it confirms in its own name, by multicast.
+    private mutating func witnessFailed(_ id: NodeID, now: Now, out: inout Outbox) {
+        guard let member = members[id], member.status == .suspect else { return }
+        confirm(id, by: config.id, now: now)
+        sendChange([member.entry()], out: &out)
     }
 
     // MARK: Push-pull anti-entropy
 
     private mutating func pushPull(now: Now, digest: SetDigest, out: inout Outbox) {
-        nextPushPullAt = now.nanos + config.pushPullInterval
-        let live = members.values.filter { $0.status == .alive }.map(\.id).sorted()
-        if let pick = live.isEmpty ? nil : live[Int(rng.next() % UInt64(live.count))], let member = members[pick] {
-            sendMembers(to: member.endpoint, replyWanted: true, out: &out)
+        nextPushPullAt = now.nanos.saturatingAdd(pushPullInterval)
+        if !aliveList.isEmpty {
+            let pick = aliveList[Int(rng.next() % UInt64(aliveList.count))]
+            if let member = members[pick] { sendMembers(to: member.endpoint, replyWanted: true, out: &out) }
         } else if !config.seeds.isEmpty {
-            for seed in config.seeds { out.send(.announce(makeBeat(gossip: [], digest: digest)), to: .peer(seed)) }
+            let announcement = Announcement(memberCount: UInt16(clamping: liveCount), revoked: digest)
+            for seed in config.seeds { out.send(.announce(announcement), to: .peer(seed)) }
         }
     }
 
     /// Sends this peer's whole view, self included, in as many MEMBERS pages as it takes.
     func sendMembers(to endpoint: Endpoint, replyWanted: Bool, out: inout Outbox) {
-        let me = MemberEntry(id: config.id, incarnation: out.incarnation, status: .alive,
-            endpoint: Endpoint(address: 0, port: config.replyPort), intervalMillis: config.intervalMillis, name: config.name)
-        let entries = [me] + members.values.sorted { $0.id < $1.id }.map { $0.entry() }
+        let entries = [ownEntry(incarnation: out.incarnation)] + members.values.sorted { $0.id < $1.id }.map { $0.entry() }
         let budget = Limits.maxDatagram - out.overhead - 4
         let pages = paginate(entries, budget: budget, maxPerPage: 255, size: \.encodedSize)
         for (index, page) in pages.prefix(255).enumerated() {

@@ -1,13 +1,12 @@
 /// Membership: what other peers' datagrams tell (Protocol.md §6.1.1–§6.1.3).
 extension Membership {
     /// Any datagram from a peer proves it alive at its header's incarnation.
-    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, intervalMillis: UInt32?, now: Now, out: inout Outbox) {
+    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, now: Now, out: inout Outbox) {
         let id = header.sender
         if var member = members[id] {
             member.lastHeard = now.nanos
             member.clock = max(member.clock, header.stamp)
             member.endpoint = endpoint
-            if let intervalMillis { member.intervalMillis = Member.clampInterval(intervalMillis) }
             let revives: Bool
             switch member.status {
             case .alive: revives = false
@@ -18,11 +17,11 @@ extension Membership {
             members.modify(id) { $0 = member }
             if revives {
                 setStatus(id, .alive, now: now, out: &out)
-            } else if !member.isLive, gossipQueue[id] == nil {
+            } else if !member.isLive, dissemination.pending[id] == nil {
                 // It talks, so it is not dead or gone, but only it can outbid the verdict: gossip
                 // the verdict again so that it hears it and refutes (after a partition heals, or
                 // after a GOODBYE forged in its name).
-                enqueueGossip(id)
+                disseminate(id)
             }
             return
         }
@@ -38,9 +37,8 @@ extension Membership {
             replaceSameName(header.name, newID: id, address: endpoint.address, now: now, out: &out)
         }
         store(Member(id: id, name: header.name, endpoint: endpoint, incarnation: header.incarnation,
-            status: .alive, intervalMillis: Member.clampInterval(intervalMillis ?? config.intervalMillis), lastHeard: now.nanos,
-            statusSince: now.nanos, clock: header.stamp), for: id)
-        enqueueGossip(id)
+            status: .alive, lastHeard: now.nanos, statusSince: now.nanos, clock: header.stamp), for: id)
+        disseminate(id)
         out.emit(.joined(name: header.name, id: id, endpoint: endpoint))
     }
 
@@ -49,8 +47,8 @@ extension Membership {
     private mutating func replaceSameName(_ name: String, newID: NodeID, address: UInt32, now: Now, out: inout Outbox) {
         guard let oldID = byName[ByteString(name)], oldID != newID, let old = members[oldID] else { return }
         if old.endpoint.address == address {
+            if old.isLive { changes.append(.gone(oldID)) }
             store(nil, for: oldID)
-            gossipQueue[oldID] = nil
             reaped[oldID] = now.nanos
             replaced[oldID] = now.nanos
             out.emit(.replaced(name: name, old: oldID, new: newID))
@@ -59,26 +57,101 @@ extension Membership {
         }
     }
 
-    /// Notes the revoked-set digest a member's beat carries (`digest` is this peer's own).
-    mutating func noteBeat(_ beat: Beat, from id: NodeID, digest: SetDigest) {
+    /// Notes the revoked-set digest a member's PING or ACK carries (`digest` is this peer's own).
+    mutating func noteDigest(_ revoked: SetDigest, from id: NodeID, digest: SetDigest) {
         members.modify(id) { member in
-            member.revoked = beat.revoked
-            member.digestMismatches = beat.revoked == digest ? 0 : min(member.digestMismatches, 1_000) + 1
+            member.revoked = revoked
+            member.digestMismatches = revoked == digest ? 0 : min(member.digestMismatches, 1_000) + 1
         }
     }
 
-    /// Answers a newcomer's ANNOUNCE at once, by unicast, so it learns of us before its start-up ends.
-    mutating func answerAnnounce(from replyTo: Endpoint, digest: SetDigest, out: inout Outbox) {
-        out.send(.heartbeat(makeBeat(gossip: [], digest: digest)), to: .peer(replyTo))
-        if !config.multicast { sendMembers(to: replyTo, replyWanted: false, out: &out) }
-    }
-
-    /// The endpoint of `id` when its beats showed a different digest twice in a row while it is
-    /// alive: its differences are worth pulling. The count starts again.
+    /// The endpoint of `id` when its digests differed twice in a row while it is alive: its
+    /// differences are worth pulling. The count starts again.
     mutating func takeDiverged(_ id: NodeID) -> Endpoint? {
         guard let member = members[id], member.status == .alive, member.digestMismatches >= 2 else { return nil }
         members.modify(id) { $0.digestMismatches = 0 }
         return member.endpoint
+    }
+
+    /// A newcomer's ANNOUNCE is answered with the whole view by its `witnesses` rendezvous
+    /// responders only (every peer computes the same choice), or by everyone who hears it when
+    /// multicast is off (it came to a seed, and nobody else may have heard it).
+    func answerAnnounce(from sender: NodeID, replyTo: Endpoint, out: inout Outbox) {
+        guard !config.multicast || Rendezvous.isChosen(config.id, count: config.witnesses, for: sender, among: aliveList) else { return }
+        sendMembers(to: replyTo, replyWanted: false, out: &out)
+    }
+
+    // MARK: Probes
+
+    mutating func onPing(_ ping: Ping, from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
+        noteDigest(ping.revoked, from: sender, digest: digest)
+        mergeAll(ping.piggyback, source: replyTo.address, now: now, digest: digest, out: &out)
+        // A PING for an earlier life of this peer (same address, old id) gets no answer.
+        guard ping.target == config.id, !config.faults.contains(.ignoreProbes) else { return takeChanges() }
+        let piggyback = piggyback(first: sender, incarnation: out.incarnation, overhead: out.overhead)
+        out.send(.ack(Ping(probeID: ping.probeID, target: config.id, revoked: digest, piggyback: piggyback)), to: .peer(replyTo))
+        return takeChanges()
+    }
+
+    mutating func onAck(_ ack: Ping, from sender: NodeID, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
+        noteDigest(ack.revoked, from: sender, digest: digest)
+        mergeAll(ack.piggyback, source: 0, now: now, digest: digest, out: &out)
+        if let relay = relays[ack.probeID], relay.target == ack.target, ack.target == sender {
+            relays[ack.probeID] = nil
+            if let requester = relay.requester {
+                let piggyback = piggyback(first: nil, incarnation: out.incarnation, overhead: out.overhead)
+                out.send(.ack(Ping(probeID: relay.probeID, target: ack.target, revoked: digest, piggyback: piggyback)), to: .peer(requester))
+            }
+        } else if probing.onAck(probeID: ack.probeID, target: ack.target), ack.target != sender,
+                  let member = members[ack.target], member.status == .suspect {
+            // Relayed proof of life at the incarnation suspected: as good as hearing the member.
+            members.modify(ack.target) { $0.lastHeard = now.nanos }
+            setStatus(ack.target, .alive, now: now, out: &out)
+        }
+        return takeChanges()
+    }
+
+    /// A PING_REQ: probe the target for the requester, only if it is a member this peer holds
+    /// live (Protocol.md §3.1: the address is never taken from the request).
+    mutating func onPingRequest(_ request: Probe, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) {
+        guard request.target != config.id else {
+            // Asked to probe ourselves: answer as the target would.
+            out.send(.ack(Ping(probeID: request.probeID, target: config.id, revoked: digest)), to: .peer(replyTo))
+            return
+        }
+        guard let target = members[request.target], target.isLive else { return }
+        let timeout = probing.health.scaled(config.pingTimeout)
+        let relay = Relay(requester: replyTo, probeID: request.probeID, target: request.target,
+            verdictAt: now.nanos.saturatingAdd(timeout / 5 * 4), expires: now.nanos.saturatingAdd(config.protocolPeriod))
+        _ = startRelay(relay, digest: digest, at: target.endpoint, out: &out)
+    }
+
+    mutating func onNack(_ nack: Probe) {
+        probing.onNack(probeID: nack.probeID, target: nack.target)
+    }
+
+    /// A CHANGE carries its sender's own verdicts: a suspicion, a confirmation, a death, a
+    /// refutation (Protocol.md §6.1). A first-hand suspicion is checked at once by the
+    /// suspect's witnesses and counts as a confirmation of one this peer already holds.
+    mutating func onChange(_ entries: [MemberEntry], from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
+        for entry in entries {
+            guard entry.status == .suspect, entry.id != config.id, entry.id != sender, let before = members[entry.id] else {
+                merge(entry, source: replyTo.address, from: sender, now: now, digest: digest, out: &out)
+                continue
+            }
+            let wasAlive = before.status == .alive
+            merge(entry, source: replyTo.address, from: sender, now: now, digest: digest, out: &out)
+            guard let held = suspicions[entry.id], held.incarnation == entry.incarnation else { continue }
+            confirm(entry.id, by: sender, now: now)
+            if wasAlive, let member = members[entry.id],
+               Rendezvous.isChosen(config.id, count: config.witnesses, for: entry.id, among: aliveList.lazy.filter { $0 != sender }) {
+                let relay = Relay(requester: nil, probeID: 0, target: entry.id,
+                    verdictAt: now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod)),
+                    expires: now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod)))
+                _ = startRelay(relay, digest: digest, at: member.endpoint, out: &out)
+            }
+        }
+        return takeChanges()
     }
 
     mutating func onGoodbye(_ header: Header, now: Now, out: inout Outbox) -> [MembershipChange] {
@@ -93,33 +166,37 @@ extension Membership {
         return takeChanges()
     }
 
-    /// Applies one gossiped entry by the SWIM precedence rules (Protocol.md §6.1.3).
-    mutating func merge(_ entry: MemberEntry, source: UInt32, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
+    /// Second-hand entries (piggyback, MEMBERS, HELLO_REPLY), one at a time.
+    mutating func mergeAll(_ entries: [MemberEntry], source: UInt32, now: Now, digest: SetDigest, out: inout Outbox) {
+        for entry in entries { merge(entry, source: source, from: nil, now: now, digest: digest, out: &out) }
+    }
+
+    /// Applies one entry by the SWIM precedence rules (Protocol.md §6.1.3). `sender` is the
+    /// author of a first-hand verdict (CHANGE), nil for hearsay.
+    mutating func merge(_ entry: MemberEntry, source: UInt32, from sender: NodeID?, now: Now, digest: SetDigest, out: inout Outbox) {
         // A claim against a member at the highest incarnation could never be refuted (§6.1.3).
         if entry.status != .alive, entry.incarnation == UInt32.max {
             out.drop("unrefutable")
-            return []
+            return
         }
         if entry.id == config.id {
-            if entry.status != .alive, entry.incarnation >= out.incarnation { refute(claimedAt: entry.incarnation, now: now, digest: digest, out: &out) }
-            return []
+            if entry.status != .alive, entry.incarnation >= out.incarnation { refute(claimedAt: entry.incarnation, out: &out) }
+            return
         }
-        var entry = entry
         // An IPv6 member cannot be reached from this peer (issue 19): the entry is skipped.
         guard let endpoint = entry.endpoint(source: source) else {
             out.drop("unsupported_family")
-            return []
+            return
         }
-        entry.intervalMillis = Member.clampInterval(entry.intervalMillis)
         guard let member = members[entry.id] else {
             // Learn of a member second-hand only while it is live and not just reaped.
-            guard entry.status.isLiveStatus, reaped[entry.id] == nil, replaced[entry.id] == nil, admitNewMember(now: now, out: &out) else { return [] }
-            store(Member(id: entry.id, name: entry.name, endpoint: endpoint,
-                incarnation: entry.incarnation, status: entry.status, intervalMillis: entry.intervalMillis,
-                lastHeard: now.nanos, statusSince: now.nanos), for: entry.id)
-            enqueueGossip(entry.id)
+            guard entry.status.isLiveStatus, reaped[entry.id] == nil, replaced[entry.id] == nil, admitNewMember(now: now, out: &out) else { return }
+            store(Member(id: entry.id, name: entry.name, endpoint: endpoint, incarnation: entry.incarnation,
+                status: .alive, lastHeard: now.nanos, statusSince: now.nanos), for: entry.id)
+            disseminate(entry.id)
             out.emit(.joined(name: entry.name, id: entry.id, endpoint: endpoint))
-            return []
+            if entry.status == .suspect { suspect(entry.id, at: entry.incarnation, by: sender ?? entry.id, accused: false, now: now, out: &out) }
+            return
         }
         let overrides: Bool
         switch entry.status {
@@ -131,27 +208,29 @@ extension Membership {
             overrides = member.status.isLiveStatus && entry.incarnation >= member.incarnation
                 || (entry.incarnation > member.incarnation)
         }
-        guard overrides else { return [] }
-        // A member we heard from directly within its interval is not taken for suspect on hearsay.
-        if entry.status == .suspect, now.nanos &- member.lastHeard < member.interval { return [] }
+        guard overrides else { return }
+        if entry.status == .suspect {
+            suspect(entry.id, at: entry.incarnation, by: sender ?? entry.id, accused: false, now: now, out: &out)
+            return
+        }
         members.modify(entry.id) { $0.incarnation = entry.incarnation }
         if entry.status != member.status {
             setStatus(entry.id, entry.status, now: now, out: &out)
-            if entry.status == .suspect { startProbe(entry.id, now: now, out: &out) }
         } else {
-            enqueueGossip(entry.id)
+            disseminate(entry.id)
         }
-        return takeChanges()
     }
 
     /// Someone claims this peer suspect, dead or left at `claimed`: outbid that with a higher
-    /// incarnation. Claims at the highest incarnation are ignored by every receiver (§6.1.3), so
-    /// there is always a higher one to take. (Only inputs of a running peer reach here.)
-    mutating func refute(claimedAt claimed: UInt32, now: Now, digest: SetDigest, out: inout Outbox) {
+    /// incarnation, multicast at once. Claims at the highest incarnation are ignored by every
+    /// receiver (§6.1.3), so there is always a higher one to take.
+    mutating func refute(claimedAt claimed: UInt32, out: inout Outbox) {
         guard claimed >= out.incarnation, claimed < UInt32.max else { return }
         out.incarnation = claimed + 1
         out.emit(.refuted(incarnation: out.incarnation))
-        sendHeartbeat(now: now, digest: digest, out: &out)
+        probing.noteRefuted()
+        disseminate(config.id)
+        sendChange([ownEntry(incarnation: out.incarnation)], out: &out)
     }
 
     mutating func setStatus(_ id: NodeID, _ status: MemberStatus, now: Now, out: inout Outbox) {
@@ -159,11 +238,19 @@ extension Membership {
         let old = member.status
         member.status = status
         member.statusSince = now.nanos
-        if status == .alive { member.probe = nil; member.lastHeard = now.nanos }
-        if !status.isLiveStatus { member.probe = nil }
+        if status == .alive { member.lastHeard = now.nanos }
         store(member, for: id)
-        enqueueGossip(id)
+        if status != .suspect {
+            suspicions[id] = nil
+            deadlines.cancel(id, .suspicion)
+        }
+        if status.isLiveStatus {
+            deadlines.cancel(id, .reap)
+        } else {
+            deadlines.set(id, .reap, at: now.nanos.saturatingAdd(config.reapAfter))
+        }
+        disseminate(id)
         out.emit(.statusChanged(name: member.name, id: id, from: old, to: status))
-        if !status.isLiveStatus { changes.append(.gone(id)) }
+        if !status.isLiveStatus, old.isLiveStatus { changes.append(.gone(id)) }
     }
 }

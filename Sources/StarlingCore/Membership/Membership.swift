@@ -1,7 +1,9 @@
-/// Membership (Protocol.md §3.1, §6.1): the view of the other members, heartbeats and
-/// announcements, gossip, suspicion and probes, refutation, goodbye and push-pull. It owns its
-/// state; what it needs of the rest of the peer (the revoked-set digest its beats carry) comes
-/// in as values, and the changes other components act on go out as ``MembershipChange`` values.
+/// Membership (Protocol.md §3.1, §6.1): the view of the other members, kept by SWIM probing
+/// with Lifeguard's refinements. Failures are found by ``Probing`` (one member per period),
+/// checked by witnesses, decided by ``Suspicion`` timeouts held in a ``Deadlines`` heap, and
+/// changes are multicast once in a CHANGE and piggybacked on PING and ACK (``Dissemination``).
+/// What it needs of the rest of the peer (the revoked-set digest) comes in as values, and the
+/// changes other components act on go out as ``MembershipChange`` values.
 struct Membership: Sendable {
     let config: PeerConfig
     var members: [NodeID: Member] = [:]
@@ -9,35 +11,58 @@ struct Membership: Sendable {
     private(set) var liveMembers = 0
     /// The latest node id seen under each name (as bytes), to spot restarts without scanning the view.
     private(set) var byName: [ByteString: NodeID] = [:]
-    /// Members with status alive, in a list for picking probe helpers at random in O(1).
-    var aliveList: [NodeID] = []
-    var aliveIndex: [NodeID: Int] = [:]
+    /// Members with status alive, in a list for picking helpers at random in O(1).
+    private(set) var aliveList: [NodeID] = []
+    private var aliveIndex: [NodeID: Int] = [:]
     /// New members admitted per second (Protocol.md §6.6).
     var admissions: TokenBucket
     /// Ids replaced by a restart under the same name, with the time of replacement (kept one
     /// reap time, to refuse second-hand gossip that would bring them back).
     var replaced: [NodeID: UInt64] = [:]
     var reaped: [NodeID: UInt64] = [:]
-    var gossipQueue: [NodeID: Int] = [:]
-    var nextProbeID: UInt32 = 1
-    /// Indirect probes this peer relays: its own probe id → (requester endpoint, requester's id).
+    var probing: Probing
+    /// Suspicion timeouts and reaping, per member.
+    var deadlines = Deadlines<MemberTimer>()
+    /// The suspicion of each suspect member (only while it is suspect).
+    var suspicions: [NodeID: Held] = [:]
+    var dissemination = Dissemination()
+    /// PINGs this peer sends for others (helper of a PING_REQ) or as a witness, by probe id.
     var relays: [UInt32: Relay] = [:]
+    var nextRelayID: UInt32 = 0
+    /// The earliest NACK, witness verdict or expiry among `relays`.
+    var nextRelayAt: UInt64 = .max
     var rng: SplitMix64
     /// Changes made by the call in progress, returned by it.
     var changes: [MembershipChange] = []
 
-    // Timers.
-    var nextBeatAt: UInt64 = 0
-    var nextCheckAt: UInt64 = 0
     var nextPushPullAt: UInt64 = 0
-    var nextRelayExpiryAt: UInt64 = 0
+    var nextHousekeepingAt: UInt64 = 0
     var announcesLeft = 0
     var nextAnnounceAt: UInt64 = 0
 
+    enum MemberTimer: Hashable, Sendable {
+        /// A suspect's suspicion runs out: it is dead.
+        case suspicion
+        /// A dead or departed member leaves the view.
+        case reap
+    }
+
+    /// A suspicion as this peer holds it.
+    struct Held: Sendable {
+        var suspicion: Suspicion
+        /// The incarnation suspected.
+        var incarnation: UInt32
+        /// This peer accused first: it multicasts the verdict when the timeout runs out.
+        var accused: Bool
+    }
+
+    /// A PING this peer sends on behalf of another (`requester` set) or as a witness.
     struct Relay: Sendable {
-        var requester: Endpoint
+        var requester: Endpoint?
         var probeID: UInt32
         var target: NodeID
+        /// A helper's NACK, or a witness's verdict, is due then (nil once done).
+        var verdictAt: UInt64?
         var expires: UInt64
     }
 
@@ -45,10 +70,12 @@ struct Membership: Sendable {
         self.config = config
         self.rng = rng
         admissions = TokenBucket(capacity: config.limits.admissionBurst, perSecond: config.limits.admissionsPerSecond, now: 0)
+        probing = Probing(settings: Probing.Settings(period: config.protocolPeriod, pingTimeout: config.pingTimeout,
+            helpers: config.indirectProbes), start: 0)
     }
 
     /// Members alive or suspect, this peer included. Kept as a counter: recounting the view on
-    /// every beat and gossip entry made a 1,000-node simulation cubic.
+    /// every input made a 1,000-node simulation cubic.
     var liveCount: Int { liveMembers + 1 }
 
     var view: MemberView {
@@ -56,7 +83,8 @@ struct Membership: Sendable {
     }
 
     var nextDeadline: UInt64 {
-        var deadline = min(nextBeatAt, nextCheckAt, nextPushPullAt, nextRelayExpiryAt)
+        var deadline = min(probing.nextDeadline, nextPushPullAt, nextHousekeepingAt, nextRelayAt)
+        if let at = deadlines.next { deadline = min(deadline, at) }
         if announcesLeft > 0 { deadline = min(deadline, nextAnnounceAt) }
         return deadline
     }
@@ -65,14 +93,19 @@ struct Membership: Sendable {
     mutating func start(now: Now, digest: SetDigest, out: inout Outbox) {
         announcesLeft = config.announceCount
         nextAnnounceAt = now.nanos
-        nextBeatAt = now.nanos + config.heartbeatInterval
-        nextCheckAt = now.nanos + config.heartbeatInterval
-        nextPushPullAt = now.nanos + config.pushPullInterval
-        nextRelayExpiryAt = now.nanos + .millis(1_000)
+        probing = Probing(settings: probing.settings, start: now.nanos)
+        nextPushPullAt = now.nanos.saturatingAdd(pushPullInterval)
+        nextHousekeepingAt = now.nanos.saturatingAdd(.millis(1_000))
         sendAnnounce(now: now, digest: digest, out: &out)
     }
 
-    /// Adds, replaces or removes a member, keeping the live counter exact.
+    /// Anti-entropy grows with log10 of the view (Protocol.md §6.1), so its cost per peer stays flat.
+    var pushPullInterval: UInt64 {
+        UInt64(clampingNanos: Double(config.pushPullInterval) * Logarithm.nodeScale(liveCount))
+    }
+
+    /// Adds, replaces or removes a member, keeping the live counter, the alive list and the
+    /// probe order exact.
     mutating func store(_ member: Member?, for id: NodeID) {
         if let old = members[id] {
             if old.isLive { liveMembers -= 1 }
@@ -87,12 +120,20 @@ struct Membership: Sendable {
             }
         }
         if let member {
-            if member.isLive { liveMembers += 1 }
+            if member.isLive {
+                liveMembers += 1
+                probing.add(id, rng: &rng)
+            }
             byName[ByteString(member.name)] = id
             if member.status == .alive {
                 aliveIndex[id] = aliveList.count
                 aliveList.append(id)
             }
+        } else {
+            dissemination.remove(id)
+            deadlines.cancel(id, .suspicion)
+            deadlines.cancel(id, .reap)
+            suspicions[id] = nil
         }
         members[id] = member
     }
@@ -107,7 +148,6 @@ struct Membership: Sendable {
                 return false
             }
             store(nil, for: gone.id)
-            gossipQueue[gone.id] = nil
         }
         guard admissions.hasTokens(now: now.nanos) else {
             out.drop("admission_limited")
@@ -117,57 +157,73 @@ struct Membership: Sendable {
         return true
     }
 
-    /// A peer whose own loop was late moves every member's silence clock forward by the gap.
+    /// A peer whose own loop was late moves its own verdicts forward by the gap: the silence
+    /// of others while it was away is its fault, not theirs.
     mutating func shift(by gap: UInt64) {
-        for id in members.keys {
-            members[id]?.shift(by: gap)
+        probing.shift(by: gap)
+        deadlines.shift(by: gap)
+        for id in Array(suspicions.keys) { suspicions[id]?.suspicion.shift(by: gap) }
+        for (id, var relay) in relays {
+            relay.verdictAt = relay.verdictAt.map { $0.saturatingAdd(gap) }
+            relay.expires = relay.expires.saturatingAdd(gap)
+            relays[id] = relay
         }
+        nextRelayAt = nextRelayAt.saturatingAdd(gap)
     }
 
-    // MARK: Beats and gossip
+    // MARK: Sending
 
-    func makeBeat(gossip: [MemberEntry], digest: SetDigest) -> Beat {
-        Beat(intervalMillis: config.intervalMillis, memberCount: UInt16(clamping: liveCount), revoked: digest, gossip: gossip)
+    /// This peer's own entry, alive at its incarnation.
+    func ownEntry(incarnation: UInt32) -> MemberEntry {
+        MemberEntry(id: config.id, incarnation: incarnation, status: .alive,
+            endpoint: Endpoint(address: 0, port: config.replyPort), name: config.name)
     }
 
-    /// Takes up to `gossipPerBeat` queued changes, most-needed first, and counts them sent.
-    mutating func takeGossip() -> [MemberEntry] {
-        guard !gossipQueue.isEmpty else { return [] }
-        // The most-needed entries first (ties by id), without sorting the whole queue.
-        let picked = gossipQueue.smallest(config.gossipPerBeat) { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
+    /// Queues a member's current state to ride on the next PINGs and ACKs.
+    mutating func disseminate(_ id: NodeID) {
+        dissemination.enqueue(id, members: liveCount)
+    }
+
+    /// Up to `piggybackPerPing` queued changes that fit one datagram, `first` (the target of
+    /// a PING, when this peer suspects it: Lifeguard's buddy system) ahead of the queue.
+    mutating func piggyback(first: NodeID?, incarnation: UInt32, overhead: Int) -> [MemberEntry] {
         var entries: [MemberEntry] = []
-        for (id, left) in picked {
-            if left <= 1 { gossipQueue[id] = nil } else { gossipQueue[id] = left - 1 }
-            if let member = members[id] { entries.append(member.entry()) }
+        var room = Limits.maxDatagram - overhead - Ping.fixedSize
+        func add(_ entry: MemberEntry) {
+            guard entry.encodedSize <= room, !entries.contains(where: { $0.id == entry.id }) else { return }
+            room -= entry.encodedSize
+            entries.append(entry)
+        }
+        if let first, let member = members[first], member.status == .suspect { add(member.entry()) }
+        for id in dissemination.take(config.piggybackPerPing - entries.count) {
+            if id == config.id {
+                add(ownEntry(incarnation: incarnation))
+            } else if let member = members[id] {
+                add(member.entry())
+            }
         }
         return entries
     }
 
-    /// Queues a member's current state for piggybacking on the next beats, about 3·log2(N) times.
-    mutating func enqueueGossip(_ id: NodeID) {
-        var transmissions = 3
-        var n = liveCount
-        while n > 1 { transmissions += 3; n /= 2 }
-        gossipQueue[id] = transmissions
+    /// Multicasts this peer's own verdicts (or its refutation) once.
+    func sendChange(_ entries: [MemberEntry], out: inout Outbox) {
+        guard !entries.isEmpty else { return }
+        out.send(.change(entries), to: view.groupDestinations())
     }
 
     mutating func sendAnnounce(now: Now, digest: SetDigest, out: inout Outbox) {
-        out.send(.announce(makeBeat(gossip: [], digest: digest)), to: view.searchDestinations())
+        let announcement = Announcement(memberCount: UInt16(clamping: liveCount), revoked: digest)
+        out.send(.announce(announcement), to: view.searchDestinations())
         announcesLeft -= 1
         // Repeats spread over ~100 ms with jitter so two peers started together still meet.
-        let spread = UInt64.millis(30) * UInt64(config.announceCount - announcesLeft)
+        let spread = UInt64.millis(30) * UInt64(max(0, config.announceCount - announcesLeft))
         nextAnnounceAt = now.nanos + spread + rng.next() % .millis(20)
-    }
-
-    mutating func sendHeartbeat(now: Now, digest: SetDigest, out: inout Outbox) {
-        out.send(.heartbeat(makeBeat(gossip: takeGossip(), digest: digest)), to: view.beatDestinations())
-        nextBeatAt = now.nanos + config.heartbeatInterval
     }
 
     /// Says goodbye three times so that a single lost datagram does not turn a clean stop into
     /// a death.
     func sendGoodbye(out: inout Outbox) {
-        for _ in 0..<3 { out.send(.goodbye, to: view.beatDestinations()) }
+        for _ in 0..<3 { out.send(.goodbye, to: view.groupDestinations()) }
     }
 
     /// Takes the changes the call in progress made.

@@ -20,9 +20,9 @@ struct Probing: Sendable {
         let target: NodeID
         let sentAt: UInt64
         /// When to ask helpers (the ping timeout, scaled by local health).
-        let indirectAt: UInt64
+        var indirectAt: UInt64
         /// When an unanswered target becomes suspect (the period, scaled by local health).
-        let verdictAt: UInt64
+        var verdictAt: UInt64
         var helpersAsked = 0
         var nacks = 0
     }
@@ -50,6 +50,21 @@ struct Probing: Sendable {
     var nextDeadline: UInt64 {
         guard let probe = inFlight else { return nextPeriodAt }
         return probe.helpersAsked == 0 && probe.indirectAt < probe.verdictAt ? probe.indirectAt : probe.verdictAt
+    }
+
+    /// This peer's own probe ids stay in 1 ... 2^31 − 1; ids of the upper half are left to the
+    /// pings a peer sends for others (relays, witnesses), so that an ACK is never taken for the
+    /// wrong one.
+    static let maxProbeID: UInt32 = 0x7FFF_FFFF
+
+    /// This peer's own loop stalled for `gap`: its silence says nothing about the target, so
+    /// the probe's deadlines and the next period move forward by the gap.
+    mutating func shift(by gap: UInt64) {
+        nextPeriodAt = nextPeriodAt &+ gap
+        guard var probe = inFlight else { return }
+        probe.indirectAt = probe.indirectAt &+ gap
+        probe.verdictAt = probe.verdictAt &+ gap
+        inFlight = probe
     }
 
     /// A member to probe from now on (joined, or alive again).
@@ -89,7 +104,7 @@ struct Probing: Sendable {
             nextPeriodAt = now &+ health.scaled(settings.period)
             if let target = order.next(rng: &rng, keep: { endpoint($0) != nil }), let at = endpoint(target) {
                 let probeID = nextProbeID
-                nextProbeID = nextProbeID == .max ? 1 : nextProbeID + 1
+                nextProbeID = nextProbeID >= Self.maxProbeID ? 1 : nextProbeID + 1
                 inFlight = InFlight(probeID: probeID, target: target, sentAt: now,
                     indirectAt: now &+ health.scaled(settings.pingTimeout), verdictAt: nextPeriodAt)
                 steps.append(.ping(probeID: probeID, target: target, to: at))

@@ -4,7 +4,7 @@
 /// logarithmically (the first confirmations count most). A lone suspector, perhaps the one with
 /// the bad link, waits longest; the suspect has all that time to hear of it and refute.
 struct Suspicion: Sendable, Equatable {
-    let startedAt: UInt64
+    private(set) var startedAt: UInt64
     let minimum: UInt64
     let maximum: UInt64
     /// Confirmations that bring the timeout down to `minimum` (Lifeguard's K).
@@ -53,4 +53,7 @@ struct Suspicion: Sendable, Equatable {
     }
 
     func hasExpired(now: UInt64) -> Bool { now >= deadline }
+
+    /// This peer's own loop stalled: the time it was away does not count.
+    mutating func shift(by gap: UInt64) { startedAt = startedAt &+ gap }
 }

@@ -16,20 +16,25 @@ extension Peer {
             break
         }
         // Every other type comes from a peer: it proves the sender alive.
-        let intervalHint: UInt32?
-        switch message.payload {
-        case .announce(let beat), .heartbeat(let beat): intervalHint = beat.intervalMillis
-        default: intervalHint = nil
-        }
-        membership.heardFrom(header, at: replyTo, intervalMillis: intervalHint, now: now, out: &outbox)
+        membership.heardFrom(header, at: replyTo, now: now, out: &outbox)
+        apply(membership.takeChanges(), now: now)
         // A sender the view has no room for is heard no further.
         guard membership.members[header.sender] != nil else { return }
         let sender = header.sender
+        let digest = sync.revoked.digest
         switch message.payload {
-        case .announce(let beat): onBeat(beat, from: sender, announce: true, replyTo: replyTo, now: now)
-        case .heartbeat(let beat): onBeat(beat, from: sender, announce: false, replyTo: replyTo, now: now)
-        case .probe(let probe): membership.onProbe(probe, replyTo: replyTo, now: now, out: &outbox)
-        case .probeAck(let probe): membership.onProbeAck(probe, header: header, now: now, out: &outbox)
+        case .announce:
+            membership.answerAnnounce(from: sender, replyTo: replyTo, out: &outbox)
+        case .ping(let ping):
+            apply(membership.onPing(ping, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
+            pullIfDiverged(sender, now: now)
+        case .ack(let ack):
+            apply(membership.onAck(ack, from: sender, now: now, digest: digest, out: &outbox), now: now)
+            pullIfDiverged(sender, now: now)
+        case .pingRequest(let request): membership.onPingRequest(request, replyTo: replyTo, now: now, digest: digest, out: &outbox)
+        case .nack(let nack): membership.onNack(nack)
+        case .change(let entries):
+            apply(membership.onChange(entries, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
         case .members(let page):
             merge(page.entries, source: replyTo.address, now: now)
             if page.replyWanted, page.page == 0 { membership.sendMembers(to: replyTo, replyWanted: false, out: &outbox) }
@@ -45,29 +50,23 @@ extension Peer {
         case .leader(let leader): answer(leadership.onLeader(leader, replyTo: replyTo, context: electionContext(now), out: &outbox))
         case .vote(let vote): answer(leadership.onVote(vote, from: sender, context: electionContext(now), out: &outbox))
         case .controlRequest, .controlReply, .goodbye: break
-        // Version 2's detector (appendix A.8, step 2) is not wired yet: counted as received, no effect.
-        case .pingRequest, .nack, .change: break
         }
     }
 
-    /// A beat: the sender's digest, its gossip, an answer to an announcement, and a pull of the
-    /// sender's revoked entries when its digest keeps differing.
-    private mutating func onBeat(_ beat: Beat, from id: NodeID, announce: Bool, replyTo: Endpoint, now: Now) {
-        let digest = sync.revoked.digest
-        membership.noteBeat(beat, from: id, digest: digest)
-        merge(beat.gossip, source: replyTo.address, now: now)
-        if announce { membership.answerAnnounce(from: replyTo, digest: digest, out: &outbox) }
+    /// Pulls the sender's revoked entries when its digests keep differing from ours.
+    private mutating func pullIfDiverged(_ id: NodeID, now: Now) {
         if sync.mayPull(from: id, now: now), let endpoint = membership.takeDiverged(id) {
             sync.startPull(from: id, at: endpoint, forMingle: false, now: now, out: &outbox)
         }
     }
 
-    /// Gossiped entries, one at a time: each change reaches the elections before the next entry.
+    /// Second-hand entries, one at a time: each change reaches the elections before the next entry.
     private mutating func merge(_ entries: [MemberEntry], source: UInt32, now: Now) {
         guard !entries.isEmpty else { return }
         let digest = sync.revoked.digest
         for entry in entries {
-            apply(membership.merge(entry, source: source, now: now, digest: digest, out: &outbox), now: now)
+            membership.merge(entry, source: source, from: nil, now: now, digest: digest, out: &outbox)
+            apply(membership.takeChanges(), now: now)
         }
     }
 

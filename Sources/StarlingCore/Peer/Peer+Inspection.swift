@@ -4,7 +4,8 @@ extension Peer {
     var relays: [UInt32: Membership.Relay] { membership.relays }
     var replaced: [NodeID: UInt64] { membership.replaced }
     var reaped: [NodeID: UInt64] { membership.reaped }
-    var gossipQueue: [NodeID: Int] { membership.gossipQueue }
+    var dissemination: [NodeID: Int] { membership.dissemination.pending }
+    var suspicions: [NodeID: Membership.Held] { membership.suspicions }
     var requests: [UInt32: PendingRequest] { requester.requests }
     var recentRequests: RunOnceTable { responder.recent }
     var watchers: [Endpoint: Watcher] { responder.watchers }

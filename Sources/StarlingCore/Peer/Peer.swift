@@ -48,7 +48,7 @@ public struct Peer: Sendable {
 
     // MARK: Inputs
 
-    /// Starts the peer: announce (repeated with jitter), search for neighbours, begin beating.
+    /// Starts the peer: announce (repeated with jitter), search for neighbours, begin probing.
     public mutating func start(now: Now) -> [Action] {
         outbox.actions.reserveCapacity(8)
         started = now
@@ -94,16 +94,7 @@ public struct Peer: Sendable {
     public mutating func onTick(now: Now) -> [Action] {
         guard !stopped else { return [] }
         checkStall(now: now)
-        let digest = sync.revoked.digest
-        membership.tickBeats(now: now, digest: digest, out: &outbox)
-        if var pass = membership.checkPass(now: now) {
-            for id in pass.ids {
-                let changes = membership.check(id, in: &pass, now: now, out: &outbox)
-                apply(changes, now: now)
-            }
-            membership.finish(pass, now: now)
-        }
-        membership.tickPushPull(now: now, digest: digest, out: &outbox)
+        apply(membership.tick(now: now, digest: sync.revoked.digest, out: &outbox), now: now)
         sync.tick(now: now, view: membership.view, out: &outbox)
         answer(leadership.tick(context: electionContext(now), out: &outbox))
         requester.tick(now: now, view: membership.view, out: &outbox)
@@ -135,7 +126,7 @@ public struct Peer: Sendable {
         case .own(let own):
             // A GOODBYE in our name while we run is someone else's word: outbid it (§6.1.3).
             if own.payload.type == .goodbye, started != nil {
-                membership.refute(claimedAt: own.header.incarnation, now: now, digest: sync.revoked.digest, out: &outbox)
+                membership.refute(claimedAt: own.header.incarnation, out: &outbox)
             }
             return
         case .accepted(let accepted): message = accepted
@@ -167,7 +158,7 @@ public struct Peer: Sendable {
         guard let last = lastActivity else { return }
         let gap = now.nanos &- last
         lastActivity = max(last, now.nanos)
-        let limit = max(config.heartbeatInterval * 3, .millis(500))
+        let limit = max(config.protocolPeriod.saturatingAdd(config.protocolPeriod).saturatingAdd(config.protocolPeriod), .millis(500))
         guard gap > limit else { return }
         membership.shift(by: gap)
         outbox.emit(.stalled(millis: gap / 1_000_000))

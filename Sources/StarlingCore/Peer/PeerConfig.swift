@@ -8,13 +8,20 @@ public struct PeerConfig: Sendable {
     public var replyPort: UInt16 = 0
     /// This peer's own IPv4 address where the shell knows it (for listings only; 0 if unknown).
     public var advertisedAddress: UInt32 = 0
-    public var heartbeatInterval: UInt64 = .millis(150)
-    /// A member is suspect after this many of its own intervals without a datagram from it.
-    public var suspectAfterMissed: UInt64 = 4
-    public var probeInterval: UInt64 = .millis(50)
-    /// A suspect that answers no probe for this long is dead.
-    public var probeTimeout: UInt64 = .millis(300)
+    /// SWIM's protocol period T: one member probed per period (Protocol.md §6.1).
+    public var protocolPeriod: UInt64 = .millis(200)
+    /// No ACK by then (× local health): ask helpers to probe the target.
+    public var pingTimeout: UInt64 = .millis(50)
+    /// Helpers asked to probe a member that did not answer (k).
     public var indirectProbes = 3
+    /// Members that check a fresh suspicion at once and confirm it when they cannot reach the
+    /// suspect (w), and members that answer a newcomer's ANNOUNCE (r).
+    public var witnesses = 3
+    /// Lifeguard's suspicion bounds: minimum = α · max(1, log10 n) · T, maximum = β · minimum.
+    public var suspicionAlpha = 1.5
+    public var suspicionBeta = 6.0
+    /// Independent confirmations that bring a suspicion down to its minimum (K).
+    public var confirmationsWanted = 3
     public var reapAfter: UInt64 = .millis(60_000)
     public var announceCount = 3
     public var pushPullInterval: UInt64 = .millis(5_000)
@@ -33,9 +40,11 @@ public struct PeerConfig: Sendable {
     public var keys: [AuthKey] = []
     /// Unicast addresses to announce to, for networks without multicast.
     public var seeds: [Endpoint] = []
-    /// Send to the multicast group; when false, beats go by unicast to every known member.
+    /// Send to the multicast group; when false, what would go to the group goes by unicast to
+    /// every known member.
     public var multicast = true
-    public var gossipPerBeat = 8
+    /// Membership changes piggybacked on one PING or ACK at most.
+    public var piggybackPerPing = 8
     public var randomSeed: UInt64 = 1
     public var version = PeerConfig.softwareVersion
     /// Starling's own version, the one place it is written: `stats` and `--version` show it.
@@ -80,7 +89,7 @@ public struct PeerConfig: Sendable {
     public enum Fault: String, Sendable, CaseIterable {
         /// Do not adjust the Lamport clock on receive.
         case noClockAdjust = "no-clock-adjust"
-        /// Do not answer probes.
+        /// Do not answer PINGs.
         case ignoreProbes = "ignore-probes"
         /// Vote for the highest stamp instead of the lowest.
         case electHighest = "elect-highest"
@@ -90,6 +99,4 @@ public struct PeerConfig: Sendable {
         self.name = name
         self.id = id
     }
-
-    var intervalMillis: UInt32 { UInt32(clamping: heartbeatInterval / 1_000_000) }
 }

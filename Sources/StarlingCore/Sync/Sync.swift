@@ -54,16 +54,18 @@ struct Sync: Sendable {
         mingle.nextHelloAt = now.nanos + .millis(40) << UInt64(min(mingle.helloSends - 1, 4))
     }
 
+    /// A joiner's HELLO is answered by its `witnesses` rendezvous responders only (Protocol.md
+    /// §6.2; every member computes the same choice from its view), or by everyone who hears it
+    /// when multicast is off. The reply's member count tells the joiner how many answers to
+    /// wait for.
     func onHello(_ hello: Hello, from sender: NodeID, replyTo: Endpoint, now: Now, view: MemberView, out: inout Outbox) {
-        // Only members heard from lately can answer the joiner: one that crashed a moment ago
-        // is still alive in the view, and counting it would make the joiner wait for it.
-        let others = view.members.values.lazy.filter {
-            $0.status == .alive && $0.id != sender && now.nanos &- $0.lastHeard <= 2 * $0.interval
-        }.count
+        let alive = view.members.values.lazy.filter { $0.status == .alive && $0.id != sender }.map(\.id)
+        if view.multicast, !Rendezvous.isChosen(view.me, count: config.witnesses, for: sender, among: alive) { return }
+        let responders = view.multicast ? min(config.witnesses, alive.count + 1) : alive.count + 1
         // Picked by id alone: selecting whole members moved them around on every comparison.
         let sample = view.members.values.lazy.filter { $0.isLive && $0.id != sender }.map(\.id).smallest(8, by: <)
             .compactMap { view.members[$0]?.entry() }
-        let reply = HelloReply(requestID: hello.requestID, memberCount: UInt16(clamping: others + 1),
+        let reply = HelloReply(requestID: hello.requestID, memberCount: UInt16(clamping: responders),
             revoked: revoked.digest, members: sample)
         out.send(.helloReply(reply), to: .peer(replyTo))
     }

@@ -17,17 +17,17 @@ extension Message {
 extension Payload {
     public var fields: JSON {
         switch self {
-        case .announce(let beat):
-            return .object([("versions", beat.versions.fields), ("interval_ms", .int(beat.intervalMillis)), ("member_count", .int(beat.memberCount)),
-                ("revoked", beat.revoked.fields), ("gossip", .array(beat.gossip.map(\.fields)))])
-        case .heartbeat(let beat):
-            return .object([("interval_ms", .int(beat.intervalMillis)), ("member_count", .int(beat.memberCount)),
-                ("revoked", beat.revoked.fields), ("gossip", .array(beat.gossip.map(\.fields)))])
+        case .announce(let announcement):
+            return .object([("versions", announcement.versions.fields), ("member_count", .int(announcement.memberCount)),
+                ("revoked", announcement.revoked.fields)])
+        case .ping(let ping), .ack(let ping):
+            return .object([("probe_id", .int(ping.probeID)), ("target", .string(ping.target.description)),
+                ("revoked", ping.revoked.fields), ("piggyback", .array(ping.piggyback.map(\.fields)))])
         case .goodbye:
             return .object([])
         case .change(let entries):
             return .object([("entries", .array(entries.map(\.fields)))])
-        case .probe(let probe), .probeAck(let probe), .pingRequest(let probe), .nack(let probe):
+        case .pingRequest(let probe), .nack(let probe):
             return .object([("probe_id", .int(probe.probeID)), ("target", .string(probe.target.description))])
         case .members(let page):
             return .object([("reply_wanted", .bool(page.replyWanted)), ("page", .int(page.page)), ("page_count", .int(page.pageCount)),
@@ -78,7 +78,7 @@ extension MemberEntry {
     var fields: JSON {
         .object([("id", .string(id.description)), ("incarnation", .int(incarnation)), ("status", .string(status.name)),
             ("family", .int(address.family)), ("address", .string(addressText)), ("port", .int(port)),
-            ("interval_ms", .int(intervalMillis)), ("name", .string(name))])
+            ("name", .string(name))])
     }
 
     /// Dotted quad for IPv4; eight groups of four hex digits for IPv6 (no shortening: vectors

@@ -2,10 +2,9 @@
 /// standard, 0x80–0xFF for private extensions; a peer that does not know a type drops it.
 public enum MessageType: UInt8, Sendable, CaseIterable {
     case announce = 0x01
-    case heartbeat = 0x02
     case goodbye = 0x03
-    case probe = 0x04
-    case probeAck = 0x05
+    case ping = 0x04
+    case ack = 0x05
     case members = 0x06
     case pingRequest = 0x07
     case nack = 0x08
@@ -27,7 +26,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     /// and a MEMBERS page a whole view, so they count too.
     public var isRequest: Bool {
         switch self {
-        case .announce, .probe, .pingRequest, .members, .hello, .pageRequest, .digestRequest, .leader, .controlRequest: true
+        case .announce, .ping, .pingRequest, .members, .hello, .pageRequest, .digestRequest, .leader, .controlRequest: true
         default: false
         }
     }
@@ -36,10 +35,9 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     public var name: String {
         switch self {
         case .announce: "ANNOUNCE"
-        case .heartbeat: "HEARTBEAT"
         case .goodbye: "GOODBYE"
-        case .probe: "PROBE"
-        case .probeAck: "PROBE_ACK"
+        case .ping: "PING"
+        case .ack: "ACK"
         case .members: "MEMBERS"
         case .pingRequest: "PING_REQ"
         case .nack: "NACK"
@@ -90,11 +88,12 @@ public struct Header: Equatable, Sendable {
 
 /// A message body, one case per type.
 public enum Payload: Equatable, Sendable {
-    case announce(Beat)
-    case heartbeat(Beat)
+    case announce(Announcement)
     case goodbye
-    case probe(Probe)
-    case probeAck(Probe)
+    /// A probe: is the receiver alive? It carries the sender's digest and piggybacked changes.
+    case ping(Ping)
+    /// The answer to a PING, direct or relayed by a helper.
+    case ack(Ping)
     case members(MembersPage)
     /// Version 2 (appendix A.2): ask a helper to probe `target` (its address from the helper's view).
     case pingRequest(Probe)
@@ -117,10 +116,9 @@ public enum Payload: Equatable, Sendable {
     public var type: MessageType {
         switch self {
         case .announce: .announce
-        case .heartbeat: .heartbeat
         case .goodbye: .goodbye
-        case .probe: .probe
-        case .probeAck: .probeAck
+        case .ping: .ping
+        case .ack: .ack
         case .members: .members
         case .pingRequest: .pingRequest
         case .nack: .nack

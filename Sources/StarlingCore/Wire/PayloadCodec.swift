@@ -3,16 +3,18 @@
 enum PayloadCodec {
     static func encode(_ payload: Payload, into writer: inout ByteWriter) throws(WireError) {
         switch payload {
-        case .announce(let beat), .heartbeat(let beat):
-            guard beat.intervalMillis > 0 else { throw .invalidValue(field: "interval") }
-            if payload.type == .announce { try versions(beat.versions, into: &writer) }
-            writer.u32(beat.intervalMillis)
-            writer.u16(beat.memberCount)
-            digest(beat.revoked, into: &writer)
-            try entries(beat.gossip, into: &writer)
+        case .announce(let announcement):
+            try versions(announcement.versions, into: &writer)
+            writer.u16(announcement.memberCount)
+            digest(announcement.revoked, into: &writer)
+        case .ping(let ping), .ack(let ping):
+            writer.u32(ping.probeID)
+            writer.nodeID(ping.target)
+            digest(ping.revoked, into: &writer)
+            try entries(ping.piggyback, into: &writer)
         case .goodbye:
             break
-        case .probe(let probe), .probeAck(let probe), .pingRequest(let probe), .nack(let probe):
+        case .pingRequest(let probe), .nack(let probe):
             writer.u32(probe.probeID)
             writer.nodeID(probe.target)
         case .change(let entries):
@@ -102,13 +104,10 @@ enum PayloadCodec {
         switch type {
         case .announce:
             let spoken = try versions(&reader)
-            var beat = try beat(&reader)
-            beat.versions = spoken
-            return .announce(beat)
-        case .heartbeat: return .heartbeat(try beat(&reader))
+            return .announce(Announcement(versions: spoken, memberCount: try reader.u16("member_count"), revoked: try digest(&reader)))
         case .goodbye: return .goodbye
-        case .probe: return .probe(try probe(&reader))
-        case .probeAck: return .probeAck(try probe(&reader))
+        case .ping: return .ping(try ping(&reader))
+        case .ack: return .ack(try ping(&reader))
         case .pingRequest: return .pingRequest(try probe(&reader))
         case .nack: return .nack(try probe(&reader))
         case .change:
@@ -225,7 +224,6 @@ enum PayloadCodec {
         guard list.count <= Int(UInt8.max) else { throw .badLength(field: "entries", length: list.count) }
         writer.u8(UInt8(list.count))
         for entry in list {
-            guard entry.intervalMillis > 0 else { throw .invalidValue(field: "member_interval") }
             writer.nodeID(entry.id)
             writer.u32(entry.incarnation)
             writer.u8(entry.status.rawValue)
@@ -235,7 +233,6 @@ enum PayloadCodec {
             case .ipv6(let high, let low): writer.nodeID(NodeID(high: high, low: low))
             }
             writer.u16(entry.port)
-            writer.u32(entry.intervalMillis)
             try string8(entry.name, "member_name", Limits.nameBytes, into: &writer)
         }
     }
@@ -258,11 +255,9 @@ enum PayloadCodec {
             default: throw .invalidValue(field: "member_family")
             }
             let port = try reader.u16("member_port")
-            let interval = try reader.u32("member_interval")
-            guard interval > 0 else { throw .invalidValue(field: "member_interval") }
             let name = try reader.string8("member_name", bounds: Limits.nameBytes)
             list.append(MemberEntry(id: id, incarnation: incarnation, status: status,
-                address: address, port: port, intervalMillis: interval, name: name))
+                address: address, port: port, name: name))
         }
         return list
     }
@@ -281,12 +276,9 @@ enum PayloadCodec {
         writer.u8(range.highest)
     }
 
-    private static func beat(_ reader: inout ByteReader) throws(WireError) -> Beat {
-        let interval = try reader.u32("interval")
-        guard interval > 0 else { throw .invalidValue(field: "interval") }
-        let memberCount = try reader.u16("member_count")
-        let revoked = try digest(&reader)
-        return Beat(intervalMillis: interval, memberCount: memberCount, revoked: revoked, gossip: try entries(&reader))
+    private static func ping(_ reader: inout ByteReader) throws(WireError) -> Ping {
+        Ping(probeID: try reader.u32("probe_id"), target: try reader.nodeID("target"), revoked: try digest(&reader),
+            piggyback: try entries(&reader))
     }
 
     /// Terms and stamps stay at or below 2^63 − 1 (Protocol.md §4.2, §6.4): a term at the top

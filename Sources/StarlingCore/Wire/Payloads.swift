@@ -82,26 +82,20 @@ public struct MemberEntry: Equatable, Sendable {
     public var status: MemberStatus
     public var address: EntryAddress
     public var port: UInt16
-    public var intervalMillis: UInt32
     public var name: String
 
-    public init(
-        id: NodeID, incarnation: UInt32, status: MemberStatus, address: EntryAddress, port: UInt16, intervalMillis: UInt32,
-        name: String
-    ) {
+    public init(id: NodeID, incarnation: UInt32, status: MemberStatus, address: EntryAddress, port: UInt16, name: String) {
         self.id = id
         self.incarnation = incarnation
         self.status = status
         self.address = address
         self.port = port
-        self.intervalMillis = intervalMillis
         self.name = name
     }
 
     /// An entry for an IPv4 member.
-    public init(id: NodeID, incarnation: UInt32, status: MemberStatus, endpoint: Endpoint, intervalMillis: UInt32, name: String) {
-        self.init(id: id, incarnation: incarnation, status: status, address: .ipv4(endpoint.address), port: endpoint.port,
-            intervalMillis: intervalMillis, name: name)
+    public init(id: NodeID, incarnation: UInt32, status: MemberStatus, endpoint: Endpoint, name: String) {
+        self.init(id: id, incarnation: incarnation, status: status, address: .ipv4(endpoint.address), port: endpoint.port, name: name)
     }
 
     /// The member's IPv4 endpoint, an all-zero address taken as `source`; nil for an IPv6
@@ -112,9 +106,9 @@ public struct MemberEntry: Equatable, Sendable {
     }
 
     /// Bytes on the wire: id 16, incarnation 4, status 1, family 1, address 4 or 16, port 2,
-    /// interval 4, name length 1, then the name (Protocol.md §3.1, appendix A.2).
+    /// name length 1, then the name (Protocol.md §3.1).
     var encodedSize: Int { Self.fixedSize + address.byteCount + name.utf8.count }
-    static let fixedSize = 29
+    static let fixedSize = 25
 }
 
 /// Count and order-independent hash of a revoked set (Protocol.md §3.2).
@@ -130,22 +124,39 @@ public struct SetDigest: Equatable, Sendable {
     public static let empty = SetDigest(count: 0, hash: 0)
 }
 
-/// ANNOUNCE and HEARTBEAT payload.
-public struct Beat: Equatable, Sendable {
-    /// The versions the sender speaks; on the wire in ANNOUNCE only.
+/// ANNOUNCE payload: a peer arriving (Protocol.md §3.1).
+public struct Announcement: Equatable, Sendable {
+    /// The versions the sender speaks.
     public var versions: VersionRange
-    public var intervalMillis: UInt32
+    /// Members the sender holds live, itself included.
     public var memberCount: UInt16
     public var revoked: SetDigest
-    public var gossip: [MemberEntry]
 
-    public init(versions: VersionRange = .spoken, intervalMillis: UInt32, memberCount: UInt16, revoked: SetDigest, gossip: [MemberEntry]) {
+    public init(versions: VersionRange = .spoken, memberCount: UInt16, revoked: SetDigest) {
         self.versions = versions
-        self.intervalMillis = intervalMillis
         self.memberCount = memberCount
         self.revoked = revoked
-        self.gossip = gossip
     }
+}
+
+/// PING and ACK payload (Protocol.md §3.1): the probe, the sender's revoked-set digest, and
+/// membership changes piggybacked to repair the loss of their multicast.
+public struct Ping: Equatable, Sendable {
+    public var probeID: UInt32
+    /// The member probed: the receiver of a PING, the sender of a direct ACK.
+    public var target: NodeID
+    public var revoked: SetDigest
+    public var piggyback: [MemberEntry]
+
+    public init(probeID: UInt32, target: NodeID, revoked: SetDigest, piggyback: [MemberEntry] = []) {
+        self.probeID = probeID
+        self.target = target
+        self.revoked = revoked
+        self.piggyback = piggyback
+    }
+
+    /// Bytes of the payload before the piggybacked entries: probe id, target, digest, count.
+    static let fixedSize = 4 + 16 + 12 + 1
 }
 
 /// The protocol versions a peer speaks, lowest and highest (Protocol.md appendix A.2), carried
@@ -163,7 +174,7 @@ public struct VersionRange: Equatable, Sendable {
     public static let spoken = VersionRange(lowest: Limits.version, highest: Limits.version)
 }
 
-/// PROBE and PROBE_ACK payload.
+/// PING_REQ and NACK payload: a probe and its target (Protocol.md §3.1).
 public struct Probe: Equatable, Sendable {
     public var probeID: UInt32
     public var target: NodeID

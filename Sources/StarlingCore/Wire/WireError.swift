@@ -54,9 +54,6 @@ public enum Limits {
     public static let maxArgs = 64
     /// The highest election term (2^63 − 1); larger terms are refused as `invalid_value`.
     public static let maxTerm: UInt64 = UInt64(Int64.max)
-    /// Heartbeat intervals, as any peer's or gossip entry's `interval_ms` is clamped to
-    /// (Protocol.md §6.2): a sender cannot make itself look alive for days with one beat.
-    public static let intervalMillis: ClosedRange<UInt32> = 10...10_000
     public static let digestBuckets = 64
     /// Flag bit 0: an HMAC-SHA256 trailer follows the payload.
     public static let flagAuthenticated: UInt16 = 0x0001
