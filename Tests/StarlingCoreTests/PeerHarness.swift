@@ -63,8 +63,9 @@ struct PeerHarness {
         record(peer.onDatagram(bytes, from: Endpoint(address: address, port: port), now: time))
     }
 
-    mutating func beat(from id: NodeID, name: String, incarnation: UInt32 = 0, gossip: [MemberEntry] = [], interval: UInt32 = 150) {
-        receive(.heartbeat(Beat(intervalMillis: interval, memberCount: 2, revoked: peer.revoked.digest, gossip: gossip)), from: id, name: name, incarnation: incarnation)
+    /// A PING from a fake member (it proves the member alive and carries `gossip` piggybacked).
+    mutating func ping(from id: NodeID, name: String, incarnation: UInt32 = 0, gossip: [MemberEntry] = [], probeID: UInt32 = 1) {
+        receive(.ping(Ping(probeID: probeID, target: peer.config.id, revoked: peer.revoked.digest, piggyback: gossip)), from: id, name: name, incarnation: incarnation)
     }
 
     func sentPayloads() -> [Payload] { sent.map(\.0.payload) }

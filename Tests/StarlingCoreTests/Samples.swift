@@ -12,21 +12,21 @@ enum Samples {
     }
 
     static let entry = MemberEntry(id: other, incarnation: 2, status: .suspect, endpoint: Endpoint(address: 0x7F00_0001, port: 40500),
-        intervalMillis: 150, name: "worker-2")
+        name: "worker-2")
     static let digest = SetDigest(count: 2, hash: 0x0A0B_0C0D_0E0F_1011)
 
     static let payloads: [(String, Payload)] = [
-        ("announce", .announce(Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: []))),
-        ("heartbeat", .heartbeat(Beat(intervalMillis: 150, memberCount: 2, revoked: digest, gossip: [entry]))),
+        ("announce", .announce(Announcement(memberCount: 1, revoked: .empty))),
         ("goodbye", .goodbye),
-        ("probe", .probe(Probe(probeID: 9, target: other))),
-        ("probe-ack", .probeAck(Probe(probeID: 9, target: other))),
+        ("ping", .ping(Ping(probeID: 9, target: other, revoked: digest, piggyback: [entry]))),
+        ("ping-empty", .ping(Ping(probeID: 9, target: other, revoked: .empty))),
+        ("ack", .ack(Ping(probeID: 9, target: other, revoked: digest))),
         ("ping-request", .pingRequest(Probe(probeID: 10, target: other))),
         ("nack", .nack(Probe(probeID: 10, target: other))),
         ("change", .change([entry])),
         ("members", .members(MembersPage(replyWanted: true, page: 0, pageCount: 1, entries: [entry]))),
         ("members-ipv6", .members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: [MemberEntry(id: other, incarnation: 1,
-            status: .alive, address: .ipv6(high: 0xFE80_0000_0000_0000, low: 0x0211_22FF_FE33_4455), port: 40500, intervalMillis: 150,
+            status: .alive, address: .ipv6(high: 0xFE80_0000_0000_0000, low: 0x0211_22FF_FE33_4455), port: 40500,
             name: "worker-6")]))),
         ("hello", .hello(Hello(requestID: 77, revoked: .empty))),
         ("hello-reply", .helloReply(HelloReply(requestID: 77, memberCount: 2, revoked: digest, members: [entry]))),
