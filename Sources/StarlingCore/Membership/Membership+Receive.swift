@@ -119,7 +119,12 @@ extension Membership {
             out.send(.ack(Ping(probeID: request.probeID, target: config.id, revoked: digest)), to: .peer(replyTo))
             return
         }
-        guard let target = members[request.target], target.isLive else { return }
+        guard let target = members[request.target], target.isLive else {
+            // Not a member this peer can vouch for: say so at once, so that the requester
+            // learns its own path works (Lifeguard: a NACK is proof of the requester's health).
+            out.send(.nack(request), to: .peer(replyTo))
+            return
+        }
         let timeout = probing.health.scaled(config.pingTimeout)
         let relay = Relay(requester: replyTo, probeID: request.probeID, target: request.target,
             verdictAt: now.nanos.saturatingAdd(timeout / 5 * 4), expires: now.nanos.saturatingAdd(config.protocolPeriod))
@@ -135,21 +140,24 @@ extension Membership {
     /// suspect's witnesses and counts as a confirmation of one this peer already holds.
     mutating func onChange(_ entries: [MemberEntry], from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
         for entry in entries {
-            guard entry.status == .suspect, entry.id != config.id, entry.id != sender, let before = members[entry.id] else {
-                merge(entry, source: replyTo.address, from: sender, now: now, digest: digest, out: &out)
-                continue
-            }
-            let wasAlive = before.status == .alive
             merge(entry, source: replyTo.address, from: sender, now: now, digest: digest, out: &out)
-            guard let held = suspicions[entry.id], held.incarnation == entry.incarnation else { continue }
+            guard entry.status == .suspect, entry.id != sender, suspicions[entry.id]?.incarnation == entry.incarnation else { continue }
             confirm(entry.id, by: sender, now: now)
-            if wasAlive, let member = members[entry.id],
-               Rendezvous.isChosen(config.id, count: config.witnesses, for: entry.id, among: aliveList.lazy.filter { $0 != sender }) {
-                let relay = Relay(requester: nil, probeID: 0, target: entry.id,
-                    verdictAt: now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod)),
-                    expires: now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod)))
-                _ = startRelay(relay, digest: digest, at: member.endpoint, out: &out)
-            }
+            guard var held = suspicions[entry.id] else { continue }
+            // The witnesses are chosen without the first accuser heard first-hand (its CHANGE comes
+            // a period before any confirmation), so that every peer names the same three; a
+            // witness checks once, even if hearsay made it hold the suspicion before.
+            let accuser = held.accuser ?? sender
+            held.accuser = accuser
+            suspicions[entry.id] = held
+            guard !held.accused, !held.witnessing, let member = members[entry.id],
+                  Rendezvous.isChosen(config.id, count: config.witnesses, for: entry.id, among: aliveList.lazy.filter { $0 != accuser })
+            else { continue }
+            held.witnessing = true
+            suspicions[entry.id] = held
+            let verdictAt = now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod))
+            _ = startRelay(Relay(requester: nil, probeID: 0, target: entry.id, verdictAt: verdictAt, expires: verdictAt),
+                digest: digest, at: member.endpoint, out: &out)
         }
         return takeChanges()
     }

@@ -36,6 +36,8 @@ struct Membership: Sendable {
     var changes: [MembershipChange] = []
 
     var nextPushPullAt: UInt64 = 0
+    /// Where the next push-pull slice starts in the probe order.
+    var pushPullCursor = 0
     var nextHousekeepingAt: UInt64 = 0
     var announcesLeft = 0
     var nextAnnounceAt: UInt64 = 0
@@ -54,6 +56,10 @@ struct Membership: Sendable {
         var incarnation: UInt32
         /// This peer accused first: it multicasts the verdict when the timeout runs out.
         var accused: Bool
+        /// This peer is one of the suspect's witnesses and has pinged it.
+        var witnessing = false
+        /// The first peer heard accusing first-hand (nil while only hearsay is known).
+        var accuser: NodeID?
     }
 
     /// A PING this peer sends on behalf of another (`requester` set) or as a witness.

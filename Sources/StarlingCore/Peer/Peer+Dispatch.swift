@@ -37,7 +37,7 @@ extension Peer {
             apply(membership.onChange(entries, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
         case .members(let page):
             merge(page.entries, source: replyTo.address, now: now)
-            if page.replyWanted, page.page == 0 { membership.sendMembers(to: replyTo, replyWanted: false, out: &outbox) }
+            if page.replyWanted, page.page == 0 { membership.sendSlice(to: replyTo, replyWanted: false, out: &outbox) }
         case .hello(let hello): sync.onHello(hello, from: sender, replyTo: replyTo, now: now, view: membership.view, out: &outbox)
         case .helloReply(let reply):
             merge(reply.members, source: replyTo.address, now: now)
