@@ -73,11 +73,10 @@ extension Membership {
         return member.endpoint
     }
 
-    /// A newcomer's ANNOUNCE is answered with the whole view by its `witnesses` rendezvous
-    /// responders only (every peer computes the same choice), or by everyone who hears it when
-    /// multicast is off (it came to a seed, and nobody else may have heard it).
+    /// A newcomer's ANNOUNCE is answered with the whole view by its responders only
+    /// (``responders(for:)``).
     func answerAnnounce(from sender: NodeID, replyTo: Endpoint, out: inout Outbox) {
-        guard !config.multicast || Rendezvous.isChosen(config.id, count: config.witnesses, for: sender, among: aliveList) else { return }
+        guard responders(for: sender) != nil else { return }
         sendMembers(to: replyTo, replyWanted: false, out: &out)
     }
 
@@ -151,7 +150,7 @@ extension Membership {
             held.accuser = accuser
             suspicions[entry.id] = held
             guard !held.accused, !held.witnessing, let member = members[entry.id],
-                  Rendezvous.isChosen(config.id, count: config.witnesses, for: entry.id, among: aliveList.lazy.filter { $0 != accuser })
+                  ring.successors(of: entry.id, count: config.witnesses, excluding: accuser).contains(config.id)
             else { continue }
             held.witnessing = true
             suspicions[entry.id] = held

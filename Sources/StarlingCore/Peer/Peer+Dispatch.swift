@@ -38,7 +38,8 @@ extension Peer {
         case .members(let page):
             merge(page.entries, source: replyTo.address, now: now)
             if page.replyWanted, page.page == 0 { membership.sendSlice(to: replyTo, replyWanted: false, out: &outbox) }
-        case .hello(let hello): sync.onHello(hello, from: sender, replyTo: replyTo, now: now, view: membership.view, out: &outbox)
+        case .hello(let hello):
+            sync.onHello(hello, from: sender, replyTo: replyTo, responders: membership.responders(for: sender), view: membership.view, out: &outbox)
         case .helloReply(let reply):
             merge(reply.members, source: replyTo.address, now: now)
             sync.onHelloReply(reply, from: sender, replyTo: replyTo, now: now, out: &outbox)
