@@ -92,9 +92,9 @@ extension Membership {
         return takeChanges()
     }
 
-    mutating func onAck(_ ack: Ping, from sender: NodeID, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
+    mutating func onAck(_ ack: Ping, from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
         noteDigest(ack.revoked, from: sender, digest: digest)
-        mergeAll(ack.piggyback, source: 0, now: now, digest: digest, out: &out)
+        mergeAll(ack.piggyback, source: replyTo.address, now: now, digest: digest, out: &out)
         if let relay = relays[ack.probeID], relay.target == ack.target, ack.target == sender {
             relays[ack.probeID] = nil
             if let requester = relay.requester {

@@ -29,7 +29,7 @@ extension Peer {
             apply(membership.onPing(ping, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
             pullIfDiverged(sender, now: now)
         case .ack(let ack):
-            apply(membership.onAck(ack, from: sender, now: now, digest: digest, out: &outbox), now: now)
+            apply(membership.onAck(ack, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
             pullIfDiverged(sender, now: now)
         case .pingRequest(let request): membership.onPingRequest(request, replyTo: replyTo, now: now, digest: digest, out: &outbox)
         case .nack(let nack): membership.onNack(nack)
