@@ -1,7 +1,7 @@
 import StarlingCore
 import XCTest
 
-/// The extension area of protocol version 2 (Protocol.md appendix A.2, issue 16): optional
+/// The extension area of protocol version 2 (Protocol.md §3.4, issue 16): optional
 /// type-length-value entries after the payload that an older peer skips, covered by the tag.
 final class ExtensionAreaTests: XCTestCase {
     let tags = Extension(type: 0x01, value: Array("role=db".utf8))

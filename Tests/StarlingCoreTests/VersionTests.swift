@@ -1,7 +1,7 @@
 import StarlingCore
 import XCTest
 
-/// Versions (Protocol.md §2.2, §5, appendix A.2; issue 16): a version-1 datagram is dropped and
+/// Versions (Protocol.md §2.2, §3.1, §5; issue 16): a version-1 datagram is dropped and
 /// counted, and its sender named once in the log.
 final class VersionTests: XCTestCase {
     func versionOne(name: String) throws -> [UInt8] {
