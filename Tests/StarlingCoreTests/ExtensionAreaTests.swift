@@ -65,4 +65,16 @@ final class ExtensionAreaTests: XCTestCase {
         XCTAssertThrowsError(try Codec().encode(message((0..<6).map { Extension(type: UInt8($0), value: Array(repeating: 0, count: 255)) })),
             "larger than a datagram")
     }
+
+    /// Issue 16: the area follows any payload, a PING with piggybacked entries (IPv4 and IPv6)
+    /// included, and payload_len still ends the payload exactly.
+    func testAreaAfterAPingWithPiggyback() throws {
+        for keys in [[], [Samples.key]] {
+            let codec = Codec(keys: keys)
+            let sent = Message(header: Samples.header(), payload: Samples.payload("ack-piggyback"), extensions: [tags, empty])
+            let received = try codec.decode(try codec.encode(sent))
+            XCTAssertEqual(received.payload, sent.payload)
+            XCTAssertEqual(received.extensions, sent.extensions)
+        }
+    }
 }
