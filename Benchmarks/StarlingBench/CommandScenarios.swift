@@ -129,7 +129,9 @@ enum SimScenario {
             let converged = sim.runUntil(limit: spread + .millis(60_000), step: step) { sim.viewViolations().isEmpty }
             report.summary("sim", "virtual time to converge after the last start (starts spread over \(spread / 1_000_000_000 == 0 ? "0.5" : String(spread / 1_000_000_000)) s)",
                 converged.map { Samples([Double($0 &- min($0, spread)) / 1e6]) } ?? .failing("did not converge within 60 s virtual"), "ms", n: n)
-            // Idle: what each node receives per second once the views agree.
+            // Idle: what each node receives per second once the views agree and the last
+            // announcements and their answers are over.
+            sim.advance(.millis(3_000))
             let before = sim.delivered
             sim.advance(.millis(10_000))
             report.add("sim", "datagrams received per node per second at idle", Double(sim.delivered - before) / Double(n) / 10, "/s", n: n)
