@@ -62,6 +62,18 @@ final class ProbingTests: XCTestCase {
         XCTAssertEqual(p.health.score, 1, "one missing nack")
     }
 
+    /// Found porting the tests (issue 16): with no helper to ask (a view of one other member),
+    /// the ping timeout stayed the next deadline after it passed, and the loop spun until the
+    /// period's end.
+    func testNoHelperToAskMovesTheDeadlineToTheVerdict() {
+        var p = probing()
+        guard case .ping(_, let target, _) = tick(&p, at: 200 * ms).first else { return XCTFail() }
+        alive = [target]
+        XCTAssertEqual(tick(&p, at: 250 * ms), [])
+        XCTAssertEqual(p.nextDeadline, 400 * ms, "the verdict, not the ping timeout again")
+        XCTAssertEqual(tick(&p, at: 400 * ms).first, .suspect(target))
+    }
+
     func testARelayedAckSavesTheTarget() {
         var p = probing()
         guard case .ping(let probeID, let target, _) = tick(&p, at: 200 * ms).first else { return XCTFail() }
