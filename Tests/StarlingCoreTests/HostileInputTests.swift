@@ -262,6 +262,49 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(h.peer.counters.drops["relays_full"], 6)
     }
 
+    /// Issue 16: a forged CHANGE cannot make the peer send more than one datagram per entry:
+    /// witness PINGs go only to members of its view (never an address from the CHANGE), only
+    /// for the suspects it witnesses, within the relay table; a claim against itself costs one
+    /// CHANGE; replaying the same CHANGE sends nothing more.
+    func testAForgedChangeCannotAmplify() {
+        var h = started { $0.limits.relays = 4 }
+        let fakes = h.join(30)
+        let forger = fakes[0]
+        let me = h.peer.config.id
+        let elsewhere = Endpoint(address: 0x0A00_0001, port: 1)
+        var claims: [MemberEntry] = fakes.dropFirst().map { MemberEntry(id: $0, incarnation: 0, status: .suspect, endpoint: elsewhere, name: "x") }
+        claims.append(MemberEntry(id: me, incarnation: 0, status: .suspect, endpoint: elsewhere, name: "me"))
+        h.clearSent()
+        h.change(claims, from: forger)
+        XCTAssertLessThanOrEqual(h.pings.count, 4, "bounded by the relay table")
+        XCTAssertEqual(h.peer.relays.count, h.pings.count, "each witness PING is a relay entry")
+        XCTAssertEqual(h.changes.count, 1, "the refutation")
+        XCTAssertLessThanOrEqual(h.sent.count, claims.count + 1)
+        for (message, destination) in h.sent {
+            if case .peer(let endpoint) = destination {
+                XCTAssertEqual(endpoint.address, PeerHarness.loopback, "never at an address taken from the CHANGE")
+                XCTAssertNotNil(h.fakes[endpoint.port], "\(message.payload)")
+            }
+        }
+        h.clearSent()
+        h.change(claims.dropLast(), from: forger)
+        XCTAssertTrue(h.sent.isEmpty, "the same verdicts again send nothing")
+    }
+
+    /// Issue 16: a forged PING is answered by one ACK to its sender, only when it is for this
+    /// peer; a PING for someone else (an earlier life at this address) gets nothing.
+    func testAForgedPingGetsOneAckOrNothing() {
+        var h = started()
+        h.clearSent()
+        h.ping(from: alice, name: "alice", gossip: (0..<40).map { MemberEntry(id: NodeID(high: 0xC00, low: UInt64($0)),
+            incarnation: 0, status: .suspect, endpoint: Endpoint(address: 0x0A00_0001, port: 1), name: "g\($0)") })
+        XCTAssertEqual(h.sent.count, 1)
+        XCTAssertEqual(h.acks.count, 1)
+        h.clearSent()
+        h.receive(.ping(Ping(probeID: 2, target: NodeID(high: 0xC01, low: 1), revoked: .empty)), from: alice, name: "alice")
+        XCTAssertTrue(h.sent.isEmpty)
+    }
+
     /// Item 25/13: a full replay table forgets the least recently heard sender, not all of them,
     /// so old datagrams of the others stay refused.
     func testReplayTableForgetsOneSenderAtATime() {

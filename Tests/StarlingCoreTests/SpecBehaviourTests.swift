@@ -237,6 +237,62 @@ final class SpecBehaviourTests: XCTestCase {
         XCTAssertEqual(h.peer.leader(of: "t").name, "a", "decided at once: the alive view holds only a")
     }
 
+    // MARK: §6.2 rendezvous responders (issue 16)
+
+    /// Whether the harness peer is one of the 3 rendezvous responders for `newcomer` among
+    /// the members it holds alive (the newcomer excluded), itself included.
+    func isResponder(_ h: PeerHarness, for newcomer: NodeID) -> Bool {
+        let alive = h.peer.members.values.filter { $0.status == .alive && $0.id != newcomer }.map(\.id) + [h.peer.config.id]
+        return Rendezvous.choose(3, for: newcomer, among: alive).contains(h.peer.config.id)
+    }
+
+    /// Issue 16: with multicast, an ANNOUNCE is answered (MEMBERS) and a HELLO (HELLO_REPLY,
+    /// counting 3 responders) only by the newcomer's 3 rendezvous responders.
+    func testAnnounceAndHelloAreAnsweredOnlyByTheRendezvousResponders() {
+        var h = PeerHarness()
+        h.start()
+        _ = h.join(10)
+        var answered = 0
+        for index in 0..<40 {
+            let newcomer = NodeID(high: 0xA00, low: UInt64(index))
+            let hello = index % 2 == 0
+            h.clearSent()
+            h.receive(hello ? .hello(Hello(requestID: 5, revoked: .empty)) : .announce(Announcement(memberCount: 1, revoked: .empty)),
+                from: newcomer, name: "n\(index)", port: 9900)
+            let chosen = isResponder(h, for: newcomer)
+            let replies = h.sentPayloads().filter {
+                switch $0 {
+                case .members, .helloReply: true
+                default: false
+                }
+            }
+            XCTAssertEqual(!replies.isEmpty, chosen, "newcomer \(index)")
+            if chosen { answered += 1 }
+            for case .helloReply(let reply) in replies { XCTAssertEqual(reply.memberCount, 3, "three responders to expect") }
+            h.receive(.goodbye, from: newcomer, name: "n\(index)", port: 9900)
+        }
+        XCTAssertGreaterThan(answered, 0)
+        XCTAssertLessThan(answered, 40, "not everyone answers everyone")
+    }
+
+    /// Issue 16: without multicast every member answers, and a HELLO_REPLY counts every alive
+    /// member (the responder included) as a responder.
+    func testWithoutMulticastEveryMemberAnswers() {
+        var h = PeerHarness { $0.multicast = false }
+        h.start()
+        _ = h.join(10)
+        for index in 0..<10 {
+            let newcomer = NodeID(high: 0xA00, low: UInt64(index))
+            h.clearSent()
+            h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: newcomer, name: "a\(index)", port: 9900)
+            XCTAssertTrue(h.sentPayloads().contains { if case .members = $0 { true } else { false } })
+            h.clearSent()
+            h.receive(.hello(Hello(requestID: 5, revoked: .empty)), from: NodeID(high: 0xB00, low: UInt64(index)), name: "h\(index)", port: 9901)
+            let counts = h.sentPayloads().compactMap { if case .helloReply(let reply) = $0 { reply.memberCount } else { nil } }
+            XCTAssertEqual(counts, [UInt16(h.peer.members.values.filter { $0.status == .alive }.count)], "alive others + 1")
+        }
+    }
+
     // MARK: §6.3 mingle
 
     func testHelloIsResentAtGapsOf40_80_160_320Milliseconds() {
