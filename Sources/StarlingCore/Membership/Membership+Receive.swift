@@ -209,8 +209,10 @@ extension Membership {
         switch entry.status {
         case .alive: overrides = entry.incarnation > member.incarnation
         case .suspect:
+            // A suspicion at a higher incarnation is a new one (the member refuted the old
+            // and was suspected again), also over a suspicion held at a lower one.
             overrides = (member.status == .alive && entry.incarnation >= member.incarnation)
-                || (entry.incarnation > member.incarnation && member.status != .suspect)
+                || entry.incarnation > member.incarnation
         case .dead, .left:
             overrides = member.status.isLiveStatus && entry.incarnation >= member.incarnation
                 || (entry.incarnation > member.incarnation)

@@ -80,13 +80,18 @@ struct Probing: Sendable {
                        helpers: (Int, NodeID) -> [Endpoint]) -> [Step] {
         var steps: [Step] = []
         if var probe = inFlight {
-            if probe.helpersAsked == 0, now >= probe.indirectAt, now < probe.verdictAt, let at = endpoint(probe.target) {
-                let picked = helpers(settings.helpers, probe.target)
-                if !picked.isEmpty {
+            if probe.helpersAsked == 0, now >= probe.indirectAt, now < probe.verdictAt {
+                let at = endpoint(probe.target)
+                let picked = at == nil ? [] : helpers(settings.helpers, probe.target)
+                if let at, !picked.isEmpty {
                     probe.helpersAsked = picked.count
-                    inFlight = probe
                     steps.append(.pingRequest(probeID: probe.probeID, target: probe.target, at: at, helpers: picked))
+                } else {
+                    // Nobody to ask: wait for the verdict, or `nextDeadline` would stay in the
+                    // past and the loop would spin until the period's end.
+                    probe.indirectAt = probe.verdictAt
                 }
+                inFlight = probe
             }
             if now >= probe.verdictAt {
                 // Nobody answered: each helper that did not even send a NACK counts against this
