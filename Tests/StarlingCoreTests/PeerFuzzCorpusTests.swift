@@ -37,7 +37,7 @@ final class PeerFuzzCorpusTests: XCTestCase {
         }
     }
 
-    /// The interpreter itself: its structured datagrams of all 17 types pass framing and the
+    /// The interpreter itself: its structured datagrams of all 19 types pass framing and the
     /// tag check (with a key and without), so the fuzzer reaches the protocol logic.
     func testSeedsDeliverEveryMessageTypeWithAndWithoutAKey() throws {
         let seeds = try inputs("peer-corpus").filter { $0.0.hasPrefix("seed-") }
