@@ -80,13 +80,18 @@ struct Probing: Sendable {
                        helpers: (Int, NodeID) -> [Endpoint]) -> [Step] {
         var steps: [Step] = []
         if var probe = inFlight {
-            if probe.helpersAsked == 0, now >= probe.indirectAt, now < probe.verdictAt, let at = endpoint(probe.target) {
-                let picked = helpers(settings.helpers, probe.target)
-                if !picked.isEmpty {
-                    probe.helpersAsked = picked.count
-                    inFlight = probe
-                    steps.append(.pingRequest(probeID: probe.probeID, target: probe.target, at: at, helpers: picked))
+            if probe.helpersAsked == 0, now >= probe.indirectAt, now < probe.verdictAt {
+                // Helpers are asked once: with none to ask (or the target gone) the probe waits
+                // for its verdict instead of asking for a tick at every input until then.
+                probe.indirectAt = probe.verdictAt
+                if let at = endpoint(probe.target) {
+                    let picked = helpers(settings.helpers, probe.target)
+                    if !picked.isEmpty {
+                        probe.helpersAsked = picked.count
+                        steps.append(.pingRequest(probeID: probe.probeID, target: probe.target, at: at, helpers: picked))
+                    }
                 }
+                inFlight = probe
             }
             if now >= probe.verdictAt {
                 // Nobody answered: each helper that did not even send a NACK counts against this
