@@ -17,19 +17,18 @@ struct Suite {
     let keyed: Bool
     let wrongKey: Codec
 
-    func beat(gossip: [MemberEntry] = []) -> Payload {
-        .heartbeat(Beat(intervalMillis: 150, memberCount: 2, revoked: .empty, gossip: gossip))
-    }
-
     var cases: [(String, () -> Verdict)] {
         [
-            ("6.1.2/heartbeats-at-advertised-interval", heartbeats),
-            ("6.1.2/answers-announce-by-unicast", answersAnnounce),
+            // Membership of version 2 (appendix A), while the target's local health is fresh.
+            ("A.3/probes-announced-newcomer-within-2n-periods", probesNewcomer),
+            ("A.6/answers-announce-with-members", answersAnnounce),
+            ("A.3/answers-ping-with-ack", answersPing),
+            ("A.3/acks-ping-req-about-itself", acksPingRequestAboutItself),
+            ("A.3/ping-req-relays-ack-of-live-member", relaysPingRequest),
+            ("A.3/refutes-suspicion-with-change-alive", refutesWithChange),
             ("6.3.1/hello-reply-carries-clock-and-digest", helloReply),
             ("4.2/adjusts-clock-past-received-stamp", adjustsClock),
             ("4.1/stamps-increase", stampsIncrease),
-            ("3.1/answers-probe", answersProbe),
-            ("6.1.3/refutes-suspicion-with-higher-incarnation", refutes),
             ("3.2/serves-revoked-pages", servesPages),
             ("6.3.2/survives-lost-page-request", survivesLostPage),
             ("6.1.2/goodbye-means-left", goodbyeIsLeft),
@@ -61,34 +60,6 @@ struct Suite {
 
     // MARK: Membership
 
-    func heartbeats() -> Verdict {
-        var times: [UInt64] = []
-        var interval: UInt32 = 0
-        _ = peer.expect(3_000) { received in
-            guard case .heartbeat(let beat) = received.message.payload, !received.unicast else { return false }
-            interval = beat.intervalMillis
-            times.append(received.at)
-            return times.count >= 6
-        }
-        guard times.count >= 6, interval > 0 else { return .fail("fewer than 6 group heartbeats in 3 s (saw \(times.count))") }
-        let gaps = zip(times.dropFirst(), times).map { Double($0 - $1) / 1e6 }
-        let mean = gaps.reduce(0, +) / Double(gaps.count)
-        guard mean > Double(interval) * 0.5, mean < Double(interval) * 1.5 else {
-            return .fail("advertised \(interval) ms, mean gap \(Int(mean)) ms")
-        }
-        return .pass
-    }
-
-    func answersAnnounce() -> Verdict {
-        peer.drain()
-        peer.toGroup(.announce(Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: [])))
-        let reply = peer.expect(1_000) { received in
-            if case .heartbeat = received.message.payload { return received.unicast }
-            return false
-        }
-        return reply == nil ? .fail("no unicast HEARTBEAT within 1 s of an ANNOUNCE") : .pass
-    }
-
     func helloReply() -> Verdict {
         let stamp = peer.stamp + 10
         peer.toGroup(.hello(Hello(requestID: 4242, revoked: .empty)), stamp: stamp)
@@ -101,9 +72,9 @@ struct Suite {
 
     func adjustsClock() -> Verdict {
         let high = peer.stamp + 1_000_000
-        peer.send(.probe(Probe(probeID: 77, target: peer.targetID ?? peer.id)), stamp: high)
+        peer.send(.ping(Ping(probeID: 77, target: peer.targetID ?? peer.id, revoked: .empty)), stamp: high)
         let next = peer.expect(1_000) { _ in true }
-        guard let next else { return .fail("no datagram after the probe") }
+        guard let next else { return .fail("no datagram after the PING") }
         return next.message.header.stamp > high ? .pass : .fail("stamp \(next.message.header.stamp) not past received \(high)")
     }
 
@@ -118,28 +89,12 @@ struct Suite {
         return ok && last > 0 ? .pass : .fail("stamps did not strictly increase")
     }
 
-    func answersProbe() -> Verdict {
-        guard let target = peer.targetID else { return .skip("target unknown") }
-        peer.send(.probe(Probe(probeID: 991, target: target)))
-        let ack = peer.expect(1_000) { if case .probeAck(let a) = $0.message.payload { a.probeID == 991 && a.target == target } else { false } }
-        return ack == nil ? .fail("no PROBE_ACK with probe id 991") : .pass
-    }
-
-    func refutes() -> Verdict {
-        guard let target = peer.targetID, let endpoint = peer.target else { return .skip("target unknown") }
-        var current: UInt32 = 0
-        _ = peer.expect(1_000) { current = $0.message.header.incarnation; return true }
-        let rumour = MemberEntry(id: target, incarnation: current, status: .suspect, endpoint: endpoint, intervalMillis: 150, name: "target")
-        peer.send(beat(gossip: [rumour]))
-        let raised = peer.expect(1_000) { $0.message.header.incarnation > current }
-        return raised == nil ? .fail("incarnation stayed \(current) after a suspicion at it") : .pass
-    }
-
     func goodbyeIsLeft() -> Verdict {
         let leaver = try? FakePeer(interface: interface, group: peer.group, cluster: peer.cluster, keys: peer.codec.keys, name: "conformance-leaver")
         guard let leaver else { return .skip("cannot open a second fake peer") }
         leaver.target = peer.target
-        leaver.send(beat())
+        leaver.targetID = peer.targetID
+        leaver.ping()
         System.sleep(millis: 100)
         leaver.toGroup(.goodbye)
         System.sleep(millis: 100)
@@ -187,7 +142,7 @@ struct Suite {
 
     func dropped(_ reason: String, _ mutate: (inout [UInt8]) -> Void) -> Verdict {
         let before = peer.drops(reason)
-        var bytes = peer.encode(.probe(Probe(probeID: 1, target: peer.targetID ?? peer.id)))
+        var bytes = peer.encode(.ping(Ping(probeID: 1, target: peer.targetID ?? peer.id, revoked: .empty)))
         mutate(&bytes)
         peer.sendRaw(bytes)
         System.sleep(millis: 50)
@@ -208,18 +163,17 @@ struct Suite {
         // Our candidacy carries a stamp lower than anything the agent can answer with, so by
         // §4.3 it must win.
         let topic = "conformance-\(System.randomUInt64() % 1_000_000)"
-        // This fake peer beats only now and then, so the target may hold it dead: come back
-        // with a higher incarnation (§6.1.3) before standing.
-        peer.incarnation += 1
-        peer.send(beat())
+        // This fake peer answers PINGs only while it reads, so the target may hold it dead: come
+        // back with a higher incarnation (§6.1.3) before standing.
+        peer.revive()
         System.sleep(millis: 50)
         peer.toGroup(.candidacy(Candidacy(term: 1, topic: topic)))
-        // Decided well before this fake peer (which beats no more) could be suspected.
+        // Decided well before this fake peer could be suspected.
         let answer = peer.expect(150) { received in
             if case .leader(let l) = received.message.payload, l.topic == topic { return true }
             return false
         }
-        peer.send(beat())
+        peer.ping()
         let view = peer.control("leader", [topic])?.1
         if let answer, case .leader(let l) = answer.message.payload, l.leader != peer.id {
             return .fail("announced \(l.leaderName) over our lower stamp")
@@ -277,7 +231,7 @@ struct Suite {
     func answersMembers() -> Verdict {
         guard let target = peer.targetID else { return .skip("target unknown") }
         let me = MemberEntry(id: peer.id, incarnation: peer.incarnation, status: .alive, endpoint: Endpoint(address: 0, port: peer.unicast.local.port),
-            intervalMillis: 150, name: peer.name)
+            name: peer.name)
         peer.send(.members(MembersPage(replyWanted: true, page: 0, pageCount: 1, entries: [me])))
         let reply = peer.expect(500) { received in
             guard case .members(let page) = received.message.payload else { return false }
@@ -288,8 +242,7 @@ struct Suite {
 
     func joinsHigherTerm() -> Verdict {
         let topic = "conformance-term-\(System.randomUInt64() % 1_000_000)"
-        peer.incarnation += 1
-        peer.send(beat())
+        peer.revive()
         peer.toGroup(.candidacy(Candidacy(term: 7, topic: topic)))
         let own = peer.expect(500) { if case .candidacy(let c) = $0.message.payload { c.topic == topic && c.term == 7 } else { false } }
         return own == nil ? .fail("no CANDIDACY of term 7 after one arrived") : .pass
@@ -297,11 +250,10 @@ struct Suite {
 
     func ignoresStaleTerm() -> Verdict {
         let topic = "conformance-stale-\(System.randomUInt64() % 1_000_000)"
-        peer.incarnation += 1
-        peer.send(beat())
+        peer.revive()
         peer.toGroup(.candidacy(Candidacy(term: 5, topic: topic)))
         System.sleep(millis: 100)
-        peer.send(beat())
+        peer.ping()
         let before = peer.control("leader", [topic])?.1
         let stranger = NodeID(high: 0, low: 0)
         peer.toGroup(.leader(LeaderAnnouncement(term: 4, leader: stranger, leaderStamp: 0, topic: topic, leaderName: "stale-leader")))
@@ -318,25 +270,25 @@ struct Suite {
     func tagCase(_ reason: String, sign: Signing) -> Verdict {
         guard keyed, let target = peer.targetID else { return .skip("applies to a keyed target: run with --key-file against an agent that has the key") }
         let header = peer.header()
-        let message = Message(header: header, payload: .probe(Probe(probeID: 31, target: target)))
+        let message = Message(header: header, payload: .ping(Ping(probeID: 31, target: target, revoked: .empty)))
         let bytes = (try? (sign == .none ? Codec() : wrongKey).encode(message)) ?? []
         let before = peer.drops(reason)
         peer.sendRaw(bytes)
-        let ack = peer.expect(300) { if case .probeAck(let a) = $0.message.payload { a.probeID == 31 } else { false } }
+        let ack = peer.expect(300) { if case .ack(let a) = $0.message.payload { a.probeID == 31 } else { false } }
         if ack != nil { return .fail("answered a datagram with \(sign == .none ? "no" : "a wrong") tag") }
         return peer.drops(reason) > before ? .pass : .fail("drops.\(reason) did not grow")
     }
 
     func replay() -> Verdict {
         guard keyed, let target = peer.targetID else { return .skip("applies to a keyed target: run with --key-file against an agent that has the key") }
-        let bytes = peer.encode(.probe(Probe(probeID: 41, target: target)))
+        let bytes = peer.encode(.ping(Ping(probeID: 41, target: target, revoked: .empty)))
         peer.sendRaw(bytes)
-        guard peer.expect(500, { if case .probeAck(let a) = $0.message.payload { a.probeID == 41 } else { false } }) != nil else {
+        guard peer.expect(500, { if case .ack(let a) = $0.message.payload { a.probeID == 41 } else { false } }) != nil else {
             return .fail("the original datagram was not answered")
         }
         let before = peer.drops("replay")
         peer.sendRaw(bytes)
-        if peer.expect(300, { if case .probeAck(let a) = $0.message.payload { a.probeID == 41 } else { false } }) != nil {
+        if peer.expect(300, { if case .ack(let a) = $0.message.payload { a.probeID == 41 } else { false } }) != nil {
             return .fail("the replayed datagram was answered")
         }
         return peer.drops("replay") > before ? .pass : .fail("drops.replay did not grow")

@@ -3,7 +3,8 @@ import StarlingCore
 import StarlingPOSIX
 
 /// A fake peer on the wire: it writes its own datagrams (with the shared codec) and reads the
-/// target's, both from the group and on its unicast socket.
+/// target's, both from the group and on its unicast socket. While it reads, it answers the
+/// target's PINGs as a member would (Protocol.md appendix A.3), so that it stays alive.
 final class FakePeer {
     let codec: Codec
     let cluster: String
@@ -15,11 +16,14 @@ final class FakePeer {
     var sequence: UInt64 = 0
     var stamp: UInt64 = 1
     var incarnation: UInt32 = 0
-    /// The agent under test: (unicast endpoint, node id), found from its beats.
+    /// The agent under test: (unicast endpoint, node id), found from its ANNOUNCE, its answer to
+    /// ours (MEMBERS) or its PINGs.
     var target: Endpoint?
     var targetID: NodeID?
     var targetName: String?
     var buffer = [UInt8](repeating: 0, count: 2048)
+    /// Answer the target's PINGs while reading (off for a case that wants to see them unanswered).
+    var answersPings = true
 
     init(interface: Interface, group: Endpoint, cluster: String, keys: [AuthKey], name: String) throws {
         codec = Codec(keys: keys)
@@ -67,18 +71,53 @@ final class FakePeer {
             for socket in [unicast, listener] where ready.contains(socket.descriptor) {
                 while let (count, source) = (buffer.withUnsafeMutableBytes { try? socket.receive(into: $0) }) ?? nil {
                     guard let message = try? codec.decode(Array(buffer[0..<min(count, buffer.count)])), message.header.sender != id else { continue }
-                    if targetID == nil, case .heartbeat = message.payload {
+                    if targetID == nil, Self.revealsTarget(message.payload, me: id) {
                         targetID = message.header.sender
                         targetName = message.header.name
                         target = target ?? Endpoint(address: source.address, port: message.header.replyPort)
                     }
                     guard message.header.sender == targetID else { continue }
+                    if answersPings, case .ping(let ping) = message.payload, ping.target == id {
+                        send(.ack(Ping(probeID: ping.probeID, target: id, revoked: .empty)),
+                            to: Endpoint(address: source.address, port: message.header.replyPort))
+                    }
                     let received = Received(message: message, unicast: socket === unicast, at: System.now().nanos)
                     if match(received) { return received }
                 }
             }
         }
         return nil
+    }
+
+    /// What an agent sends unasked to a newcomer that announced itself: its own ANNOUNCE, the
+    /// answer to ours (MEMBERS), or a PING to us (version 2 has no heartbeats to listen for).
+    static func revealsTarget(_ payload: Payload, me: NodeID) -> Bool {
+        switch payload {
+        case .announce, .members: true
+        case .ping(let ping): ping.target == me
+        default: false
+        }
+    }
+
+    /// Arrives (ANNOUNCE to the group, and to the target when its address is known).
+    func announce() {
+        let payload = Payload.announce(Announcement(memberCount: 1, revoked: .empty))
+        toGroup(payload)
+        if let target { send(payload, to: target) }
+    }
+
+    /// Proves this fake peer alive to the target (any datagram does, §6.1.2): a PING, which the
+    /// target answers with an ACK.
+    func ping(_ probeID: UInt32 = 1) {
+        guard let targetID else { return }
+        send(.ping(Ping(probeID: probeID, target: targetID, revoked: .empty)))
+    }
+
+    /// Comes back after the target may have declared this fake peer dead (it answers PINGs only
+    /// while it reads): a higher incarnation outbids the verdict (§6.1.3).
+    func revive() {
+        incarnation += 1
+        ping()
     }
 
     /// Empties both sockets.

@@ -44,7 +44,9 @@ if let target = options["--target"] {
     guard let endpoint = Endpoint(parsing: target, defaultPort: nil) else { usage() }
     peer.target = endpoint
 }
-// Find the target from its heartbeats (and its node id).
+// Find the target (and its node id): version 2 agents send nothing periodically to the group, so
+// announce ourselves and take the first agent that answers (MEMBERS) or probes us (PING).
+peer.announce()
 guard peer.expect(3_000, { _ in true }) != nil, peer.targetID != nil else {
     System.write("starling-conformance: no agent heard on \(group) within 3 s\n", to: 2)
     System.exit(1)

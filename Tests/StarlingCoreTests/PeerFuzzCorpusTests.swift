@@ -1,5 +1,5 @@
 import Foundation
-import StarlingCore
+@testable import StarlingCore
 import XCTest
 
 /// Replays the stateful Peer fuzz target's inputs (issue 14, "Tests and checks": the stateful
@@ -37,7 +37,7 @@ final class PeerFuzzCorpusTests: XCTestCase {
         }
     }
 
-    /// The interpreter itself: its structured datagrams of all 17 types pass framing and the
+    /// The interpreter itself: its structured datagrams of all 19 types pass framing and the
     /// tag check (with a key and without), so the fuzzer reaches the protocol logic.
     func testSeedsDeliverEveryMessageTypeWithAndWithoutAKey() throws {
         let seeds = try inputs("peer-corpus").filter { $0.0.hasPrefix("seed-") }
@@ -51,5 +51,24 @@ final class PeerFuzzCorpusTests: XCTestCase {
                 XCTAssertTrue(report.accepted.contains { $0.step == 1 && $0.type == type }, "\(label) \(type.name): \(report.accepted)")
             }
         }
+    }
+
+    /// Issue 16 (found by the fuzzer on 5c824e1, Tests/Fuzz/peer-regressions/
+    /// issue16-probe-without-helpers-spins): a probe past its ping timeout with no helper to ask
+    /// kept that timeout as its deadline, so a peer with one member asked for a tick at every
+    /// instant until the period's end (a busy loop in the agent).
+    func testProbeWithoutHelpersWaitsForItsVerdict() {
+        let settings = Probing.Settings(period: .millis(200), pingTimeout: .millis(50), helpers: 3)
+        var probing = Probing(settings: settings, start: 0)
+        var rng = SplitMix64(seed: 16)
+        let target = NodeID(high: 16, low: 1)
+        probing.add(target, rng: &rng)
+        let endpoint = Endpoint(address: 0x7F00_0001, port: 9_001)
+        let sent = probing.tick(now: .millis(200), rng: &rng, endpoint: { _ in endpoint }, helpers: { _, _ in [] })
+        XCTAssertEqual(sent.count, 1, "the period's PING")
+        let late: UInt64 = .millis(260)
+        let asked = probing.tick(now: late, rng: &rng, endpoint: { _ in endpoint }, helpers: { _, _ in [] })
+        XCTAssertTrue(asked.isEmpty, "no helper, no PING_REQ: \(asked)")
+        XCTAssertGreaterThan(probing.nextDeadline, late)
     }
 }

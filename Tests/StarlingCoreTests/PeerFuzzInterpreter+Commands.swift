@@ -103,9 +103,13 @@ extension PeerFuzzInterpreter {
                 request.requestID = serial
                 if vary & 4 != 0 { request.args = ["t\(index)"] }
                 message.payload = .controlRequest(request)
-            case .probe(var probe) where vary & 8 != 0:
+            case .ping(var ping) where vary & 8 != 0:
+                ping.probeID = serial
+                message.payload = .ping(ping)
+            case .pingRequest(var probe) where vary & 8 != 0:
+                // Many members to probe for others: the relay table's bound (§6.6).
                 probe.probeID = serial
-                message.payload = .probe(probe)
+                message.payload = .pingRequest(probe)
             default:
                 break
             }

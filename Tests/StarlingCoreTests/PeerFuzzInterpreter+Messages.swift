@@ -1,6 +1,8 @@
-// Structured datagrams for the stateful Peer fuzz target: any of the 17 message types, fields
-// at the edges of their widths, ids and names that collide, encoded with the receiving peer's
-// own codec so that they pass framing and tag checks and reach the protocol logic.
+// Structured datagrams for the stateful Peer fuzz target: any of the 19 message types of
+// version 2, fields at the edges of their widths, ids and names that collide (the receiver's own
+// id in CHANGE and piggyback entries: suspicions and deaths to refute), probe ids the peer sent,
+// encoded with the receiving peer's own codec so that they pass framing and tag checks and reach
+// the protocol logic.
 #if canImport(StarlingCore)
 @testable import StarlingCore
 #endif
@@ -19,7 +21,9 @@ struct FuzzMemory {
         case .pageRequest(let request): Self.push(request.requestID, to: &requestIDs)
         case .digestRequest(let requestID): Self.push(requestID, to: &requestIDs)
         case .controlRequest(let request): Self.push(request.requestID, to: &requestIDs)
-        case .probe(let probe): Self.push(probe, to: &probes)
+        // A fake target can ACK the peer's PING, a fake helper relay it or NACK it.
+        case .ping(let ping): Self.push(Probe(probeID: ping.probeID, target: ping.target), to: &probes)
+        case .pingRequest(let probe): Self.push(probe, to: &probes)
         case .candidacy(let candidacy): Self.push(candidacy.term, to: &terms); Self.push(candidacy.topic, to: &topics)
         case .leader(let leader): Self.push(leader.term, to: &terms); Self.push(leader.topic, to: &topics)
         case .vote(let vote): Self.push(vote.term, to: &terms); Self.push(vote.topic, to: &topics)
@@ -80,12 +84,41 @@ extension PeerFuzzInterpreter {
     /// Member entries: none, one, a few or more than any datagram holds (cut back to fit).
     mutating func entries(_ input: inout FuzzInput, for slot: Int) -> [MemberEntry] {
         let count = input.pick([0, 1, 2, 8, 64, Int(input.byte() % 70)])
+        return (0..<count).map { _ in entry(&input, for: slot) }
+    }
+
+    /// One member entry: any id (the receiver's own among them), status and incarnation near
+    /// the receiver's, an IPv4 endpoint, sometimes an IPv6 address (unreachable in this version).
+    mutating func entry(_ input: inout FuzzInput, for slot: Int) -> MemberEntry {
         let me = slots[slot].peer
-        return (0..<count).map { _ in
-            MemberEntry(id: nodeID(&input, for: slot), incarnation: input.integer(UInt32.self, near: me.incarnation),
-                status: MemberStatus(rawValue: input.byte() % 4)!, endpoint: endpoint(&input),
-                intervalMillis: input.integer(UInt32.self, near: 150), name: name(&input))
+        let id = nodeID(&input, for: slot)
+        let incarnation = input.integer(UInt32.self, near: me.incarnation)
+        let status = MemberStatus(rawValue: input.byte() % 4)!
+        let at = endpoint(&input)
+        var entry = MemberEntry(id: id, incarnation: incarnation, status: status, endpoint: at, name: name(&input))
+        if at.port == 1 { entry.address = .ipv6(high: input.raw(UInt64.self), low: 1) }
+        return entry
+    }
+
+    /// A probe id and target: mostly one this peer sent (so that ACKs and NACKs match), or edges.
+    mutating func probe(_ input: inout FuzzInput, for slot: Int) -> Probe {
+        var probe = Probe(probeID: input.integer(UInt32.self), target: nodeID(&input, for: slot))
+        if !memory.probes.isEmpty, input.below(2) == 0 { probe = input.pick(memory.probes) }
+        return probe
+    }
+
+    /// An extension area now and then (appendix A.2): types this version does not know, which a
+    /// peer must skip, empty or at the longest value.
+    func extensions(_ input: inout FuzzInput) -> [Extension] {
+        guard input.below(8) == 0 else { return [] }
+        return (0..<(1 + input.below(3))).map { index in
+            Extension(type: input.byte() &+ UInt8(index), value: [UInt8](repeating: input.byte(), count: input.pick([0, 1, 255])))
         }
+    }
+
+    /// Version ranges: mostly what this implementation speaks, sometimes none it does.
+    func versions(_ input: inout FuzzInput) -> VersionRange {
+        input.below(4) > 0 ? .spoken : VersionRange(lowest: input.integer(UInt8.self), highest: input.integer(UInt8.self))
     }
 
     // MARK: Messages
@@ -94,32 +127,32 @@ extension PeerFuzzInterpreter {
     mutating func payload(_ type: MessageType, _ input: inout FuzzInput, for slot: Int) -> Payload {
         let me = slots[slot].peer
         switch type {
-        case .announce, .heartbeat:
-            let beat = Beat(intervalMillis: input.integer(UInt32.self, near: 150), memberCount: input.integer(UInt16.self),
-                revoked: digest(&input, for: slot), gossip: entries(&input, for: slot))
-            return type == .announce ? .announce(beat) : .heartbeat(beat)
+        case .announce:
+            return .announce(Announcement(versions: versions(&input), memberCount: input.integer(UInt16.self),
+                revoked: digest(&input, for: slot)))
         case .goodbye:
             return .goodbye
-        case .probe, .probeAck:
-            var probe = Probe(probeID: input.integer(UInt32.self), target: nodeID(&input, for: slot))
-            if !memory.probes.isEmpty, input.below(2) == 0 { probe = input.pick(memory.probes) }
-            return type == .probe ? .probe(probe) : .probeAck(probe)
+        case .ping, .ack:
+            // A PING names the receiver as its target (or not); an ACK echoes a probe it sent.
+            let probe = probe(&input, for: slot)
+            let target = type == .ping && input.below(2) == 0 ? me.config.id : probe.target
+            let ping = Ping(probeID: probe.probeID, target: target, revoked: digest(&input, for: slot), piggyback: entries(&input, for: slot))
+            return type == .ping ? .ping(ping) : .ack(ping)
         case .pingRequest, .nack:
-            var probe = Probe(probeID: input.integer(UInt32.self), target: nodeID(&input, for: slot))
-            if !memory.probes.isEmpty, input.below(2) == 0 { probe = input.pick(memory.probes) }
+            let probe = probe(&input, for: slot)
             return type == .pingRequest ? .pingRequest(probe) : .nack(probe)
         case .change:
+            // Never empty on the wire (appendix A.2).
             let list = entries(&input, for: slot)
-            return .change(list.isEmpty ? [MemberEntry(id: nodeID(&input, for: slot), incarnation: 0, status: .alive,
-                endpoint: endpoint(&input), intervalMillis: 150, name: name(&input))] : list)
+            return .change(list.isEmpty ? [entry(&input, for: slot)] : list)
         case .members:
             let pageCount = max(1, input.integer(UInt8.self, near: 1))
             return .members(MembersPage(replyWanted: input.byte() & 1 == 1, page: UInt8(input.below(Int(pageCount))),
                 pageCount: pageCount, entries: entries(&input, for: slot)))
         case .hello:
-            return .hello(Hello(requestID: requestID(&input), revoked: digest(&input, for: slot)))
+            return .hello(Hello(versions: versions(&input), requestID: requestID(&input), revoked: digest(&input, for: slot)))
         case .helloReply:
-            return .helloReply(HelloReply(requestID: requestID(&input), memberCount: input.integer(UInt16.self),
+            return .helloReply(HelloReply(versions: versions(&input), requestID: requestID(&input), memberCount: input.integer(UInt16.self),
                 revoked: digest(&input, for: slot), members: entries(&input, for: slot)))
         case .pageRequest:
             return .pageRequest(PageRequest(requestID: requestID(&input), bucketMask: input.integer(UInt64.self),
@@ -249,10 +282,14 @@ extension PeerFuzzInterpreter {
     /// The payload with one element fewer in its list field; nil when it has none.
     static func shrink(_ payload: Payload) -> Payload? {
         switch payload {
-        case .announce(var beat), .heartbeat(var beat):
-            guard !beat.gossip.isEmpty else { return nil }
-            beat.gossip.removeLast()
-            if case .announce = payload { return .announce(beat) } else { return .heartbeat(beat) }
+        case .ping(var ping), .ack(var ping):
+            guard !ping.piggyback.isEmpty else { return nil }
+            ping.piggyback.removeLast()
+            if case .ping = payload { return .ping(ping) } else { return .ack(ping) }
+        case .change(var entries):
+            guard entries.count > 1 else { return nil }
+            entries.removeLast()
+            return .change(entries)
         case .members(var page):
             guard !page.entries.isEmpty else { return nil }
             page.entries.removeLast()

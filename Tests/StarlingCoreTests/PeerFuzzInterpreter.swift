@@ -17,7 +17,7 @@ enum FuzzBounds {
     static let electWaiters = 1_024
     static let requests = 1_024
     static let runOnce = 8_192
-    /// Tables bounded only through others (reaped and replaced ids, the gossip queue).
+    /// Tables bounded only through others (reaped and replaced ids).
     static let derivedTable = 4 * 16_384
     /// Bytes one datagram may make a peer send: one destination's answer burst (§6.6) plus
     /// 1 MiB of the peer's own traffic (beats, watch events, leader announcements).
@@ -77,9 +77,11 @@ struct PeerFuzzInterpreter {
 
     static let maxNow: UInt64 = 1 << 61
     /// Message types as the input's bytes pick them: version 1's in their old order, newer ones
-    /// after, so that a new type does not change what the stored corpus programs do.
+    /// after, so that a new type does not change what the stored corpus programs do. A type that
+    /// version 2 dropped keeps its slot under its successor: HEARTBEAT (slot 1) and PROBE (slot 3)
+    /// became PING, PROBE_ACK (slot 4) became ACK.
     static let messageTypes: [MessageType] = [
-        .announce, .heartbeat, .goodbye, .probe, .probeAck, .members, .hello, .helloReply, .pageRequest, .page,
+        .announce, .ping, .goodbye, .ping, .ack, .members, .hello, .helloReply, .pageRequest, .page,
         .digestRequest, .digestReply, .candidacy, .leader, .vote, .controlRequest, .controlReply,
         .pingRequest, .nack, .change,
     ]
@@ -167,7 +169,7 @@ struct PeerFuzzInterpreter {
             advance(by: input.pick([10_000, 60_000, 3_600_000, 86_400_000, 31_536_000_000, UInt64(UInt32.max)]) * 1_000_000)
         case 2:
             step = "tick"
-            absorb(slots[slot].peer.onTick(now: time), from: slot)
+            tick(slot)
         case 3, 4, 5, 6:
             deliverStructured(&input, to: slot)
         case 7:
@@ -213,11 +215,22 @@ struct PeerFuzzInterpreter {
                 sameInstant = 0
             }
             now = max(now, deadline)
-            absorb(slots[index].peer.onTick(now: time), from: index)
+            tick(index)
             route(limit: 64)
             ticks += 1
         }
         now = end
+    }
+
+    /// Runs a peer's timers at `now`: afterwards none may lie in the past (work the tick skipped,
+    /// or a timer that fires at every input). One at `now` itself may be a bounded burst (a
+    /// request with idle timeout 0 retries twice at once); `advance` catches one that never ends.
+    mutating func tick(_ index: Int) {
+        absorb(slots[index].peer.onTick(now: time), from: index)
+        let deadline = slots[index].peer.nextDeadline
+        if report.violation == nil, deadline < now {
+            fail("deadline_past: peer \(index) asks for a tick at \(deadline), before the one it just had at \(now)")
+        }
     }
 
     /// Delivers what the peers sent each other (in order, at most `limit` datagrams).
@@ -242,7 +255,8 @@ struct PeerFuzzInterpreter {
     /// A structured message for `slot` and its bytes under that peer's codec.
     mutating func structured(_ input: inout FuzzInput, for slot: Int) -> (Message, [UInt8])? {
         let type = Self.messageTypes[input.below(Self.messageTypes.count)]
-        let message = Message(header: header(&input, for: slot), payload: payload(type, &input, for: slot))
+        let message = Message(header: header(&input, for: slot), payload: payload(type, &input, for: slot),
+            extensions: extensions(&input))
         guard let bytes = Self.encode(message, with: slots[slot].codec) else { return nil }
         return (message, bytes)
     }
@@ -359,6 +373,12 @@ struct PeerFuzzInterpreter {
                     return fail("send_header: sequence \(header.sequence) after \(slots[index].lastSequence)")
                 }
                 slots[index].lastSequence = header.sequence
+                if case .ping(let ping) = message.payload, ping.piggyback.count > slots[index].peer.config.piggybackPerPing {
+                    return fail("piggyback_oversized: PING with \(ping.piggyback.count) entries")
+                }
+                if case .ack(let ping) = message.payload, ping.piggyback.count > slots[index].peer.config.piggybackPerPing {
+                    return fail("piggyback_oversized: ACK with \(ping.piggyback.count) entries")
+                }
                 memory.note(message.payload)
                 route(bytes, to: destination, from: index)
             case .shutdown:
@@ -386,7 +406,8 @@ struct PeerFuzzInterpreter {
         for index in slots.indices where report.violation == nil { check(index) }
     }
 
-    /// What must hold after every step (issue 14 items 3, 4, 6, 9, 11–13).
+    /// What must hold after every step (issue 14 items 3, 4, 6, 9, 11–13; issue 16: suspicions,
+    /// dissemination, relays).
     mutating func check(_ index: Int) {
         let peer = slots[index].peer
         if peer.clock.value < slots[index].lastClock {
@@ -416,8 +437,14 @@ struct PeerFuzzInterpreter {
         if peer.revoked.count <= 5_000, let latest = peer.revoked.entries.values.max(), latest > latestWall &+ FuzzBounds.revokedSkewMillis {
             return fail("revoked_future: peer \(index) holds a revoke time \(latest) ms, wall clock \(latestWall) ms (issue 14 item 14)")
         }
-        if let member = peer.members.values.first(where: { !Limits.intervalMillis.contains($0.intervalMillis) }) {
-            return fail("interval_unclamped: peer \(index) holds member interval \(member.intervalMillis) ms (issue 14 item 11)")
+        // Issue 16: a suspicion is held only while its member is suspect (else its timeout could
+        // kill a refuted member), and the piggyback queue holds at most one entry per member
+        // and this peer's own.
+        if let id = peer.suspicions.keys.first(where: { peer.members[$0]?.status != .suspect }) {
+            return fail("suspicion_not_suspect: peer \(index) holds a suspicion of \(id.short), \(peer.members[id]?.status.name ?? "absent")")
+        }
+        if peer.dissemination.count > peer.members.count + 1 {
+            return fail("dissemination_unbounded: peer \(index) queues \(peer.dissemination.count) entries for \(peer.members.count) members")
         }
         let live = peer.members.values.filter(\.isLive).count
         if peer.liveCount != live + 1 { return fail("live_count: \(peer.liveCount) but \(live) live members + self") }
@@ -429,7 +456,7 @@ struct PeerFuzzInterpreter {
             ("replay", peer.replay.count, limits.replayWindows), ("relays", peer.relays.count, limits.relays),
             ("pendingElectReplies", peer.pendingElectReplies.count, FuzzBounds.electWaiters),
             ("reaped", peer.reaped.count, FuzzBounds.derivedTable), ("replaced", peer.replaced.count, FuzzBounds.derivedTable),
-            ("gossipQueue", peer.gossipQueue.count, FuzzBounds.derivedTable),
+            ("suspicions", peer.suspicions.count, limits.members),
         ]
         if let (table, size, bound) = tables.first(where: { $0.1 > $0.2 }) {
             fail("unbounded_\(table): peer \(index) holds \(size) > \(bound)")

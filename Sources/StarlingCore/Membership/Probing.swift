@@ -81,15 +81,15 @@ struct Probing: Sendable {
         var steps: [Step] = []
         if var probe = inFlight {
             if probe.helpersAsked == 0, now >= probe.indirectAt, now < probe.verdictAt {
-                let at = endpoint(probe.target)
-                let picked = at == nil ? [] : helpers(settings.helpers, probe.target)
-                if let at, !picked.isEmpty {
-                    probe.helpersAsked = picked.count
-                    steps.append(.pingRequest(probeID: probe.probeID, target: probe.target, at: at, helpers: picked))
-                } else {
-                    // Nobody to ask: wait for the verdict, or `nextDeadline` would stay in the
-                    // past and the loop would spin until the period's end.
-                    probe.indirectAt = probe.verdictAt
+                // Helpers are asked once: with none to ask (or the target gone) the probe waits
+                // for its verdict instead of asking for a tick at every input until then.
+                probe.indirectAt = probe.verdictAt
+                if let at = endpoint(probe.target) {
+                    let picked = helpers(settings.helpers, probe.target)
+                    if !picked.isEmpty {
+                        probe.helpersAsked = picked.count
+                        steps.append(.pingRequest(probeID: probe.probeID, target: probe.target, at: at, helpers: picked))
+                    }
                 }
                 inFlight = probe
             }
