@@ -192,15 +192,15 @@ final class PeerSuspicionTests: XCTestCase {
     }
 
     /// A view of 10 fakes and, for a suspect and a sender among them, whether this peer is
-    /// one of the suspect's 3 rendezvous witnesses (the sender excluded).
+    /// one of the suspect's 3 witnesses on the ring (the sender, the first accuser, excluded).
     func witnessCase(_ wanted: Bool) -> (PeerHarness, suspect: NodeID, sender: NodeID)? {
         var h = PeerHarness()
         h.start()
         let fakes = h.join(10)
         for suspect in fakes {
             for sender in fakes where sender != suspect {
-                let candidates = fakes.filter { $0 != sender } + [h.peer.config.id]
-                if Rendezvous.choose(3, for: suspect, among: candidates).contains(h.peer.config.id) == wanted { return (h, suspect, sender) }
+                let ring = Ring(fakes + [h.peer.config.id])
+                if ring.successors(of: suspect, count: 3, excluding: sender).contains(h.peer.config.id) == wanted { return (h, suspect, sender) }
             }
         }
         return nil

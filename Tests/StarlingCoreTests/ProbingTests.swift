@@ -124,22 +124,30 @@ final class ProbingTests: XCTestCase {
         for start in 0...(targets.count - 10) { XCTAssertEqual(Set(targets[start..<(start + 10)]).count, 5) }
     }
 
-    func testRendezvousChoiceIsTheSameEverywhereAndExcludesTheKey() {
+    /// Issue 16: witnesses and responders come from the hash ring: the same choice whatever
+    /// the order members were learned in, never the key or the excluded accuser, little change
+    /// when one member goes, and spread over the members.
+    func testRingChoiceIsTheSameEverywhereAndExcludesTheKey() {
         let ids = (0..<200).map { NodeID(high: 9, low: UInt64($0)) }
         let key = ids[17]
-        let chosen = Rendezvous.choose(3, for: key, among: ids)
+        let chosen = Ring(ids).successors(of: key, count: 3)
         XCTAssertEqual(chosen.count, 3)
         XCTAssertFalse(chosen.contains(key))
-        XCTAssertEqual(Rendezvous.choose(3, for: key, among: ids.reversed()), chosen, "order of the view does not matter")
-        for id in ids { XCTAssertEqual(Rendezvous.isChosen(id, count: 3, for: key, among: ids), chosen.contains(id)) }
+        XCTAssertEqual(Ring(ids.reversed()).successors(of: key, count: 3), chosen, "order of the view does not matter")
+        XCTAssertFalse(Ring(ids).successors(of: key, count: 3, excluding: chosen[1]).contains(chosen[1]))
         // Removing one unchosen member changes nothing; removing a chosen one brings in one new.
         let unchosen = ids.first { !chosen.contains($0) && $0 != key }!
-        XCTAssertEqual(Rendezvous.choose(3, for: key, among: ids.filter { $0 != unchosen }), chosen)
-        let after = Rendezvous.choose(3, for: key, among: ids.filter { $0 != chosen[0] })
-        XCTAssertEqual(Set(after).intersection(chosen).count, 2)
+        XCTAssertEqual(Ring(ids.filter { $0 != unchosen }).successors(of: key, count: 3), chosen)
+        var ring = Ring(ids)
+        ring.remove(chosen[0])
+        XCTAssertEqual(ring.count, 199)
+        XCTAssertEqual(Set(ring.successors(of: key, count: 3)).intersection(chosen).count, 2)
         // Different keys spread the work.
-        let load = ids.flatMap { Rendezvous.choose(3, for: $0, among: ids) }.reduce(into: [NodeID: Int]()) { $0[$1, default: 0] += 1 }
-        XCTAssertLessThan(load.values.max() ?? 0, 12, "no member witnesses for everyone")
+        let full = Ring(ids)
+        let load = ids.flatMap { full.successors(of: $0, count: 3) }.reduce(into: [NodeID: Int]()) { $0[$1, default: 0] += 1 }
+        XCTAssertLessThan(load.values.max() ?? 0, 20, "no member answers for everyone")
+        // A ring smaller than the count gives everyone but the key.
+        XCTAssertEqual(Set(Ring(ids.prefix(3)).successors(of: ids[0], count: 3)), Set(ids[1..<3]))
     }
 }
 
@@ -213,7 +221,9 @@ final class PeerProbingTests: XCTestCase {
         XCTAssertEqual(h.acks.first?.0.target, h.peer.config.id)
         h.clearSent()
         h.receive(.pingRequest(Probe(probeID: 79, target: NodeID(high: 0xBAD, low: 1))), from: requester, name: "f0", port: h.port(of: requester))
-        XCTAssertTrue(h.sent.isEmpty, "no PING at an address taken from a stranger")
+        XCTAssertTrue(h.pings.isEmpty, "no PING at an address taken from a stranger")
+        XCTAssertEqual(h.nacks.map(\.0), [Probe(probeID: 79, target: NodeID(high: 0xBAD, low: 1))], "a NACK at once: the requester's path works")
+        XCTAssertEqual(h.sent.count, 1)
         XCTAssertTrue(h.peer.relays.isEmpty)
     }
 }

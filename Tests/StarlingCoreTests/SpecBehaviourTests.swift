@@ -237,13 +237,13 @@ final class SpecBehaviourTests: XCTestCase {
         XCTAssertEqual(h.peer.leader(of: "t").name, "a", "decided at once: the alive view holds only a")
     }
 
-    // MARK: §6.2 rendezvous responders (issue 16)
+    // MARK: §6.3.1 responders on the ring (issue 16)
 
-    /// Whether the harness peer is one of the 3 rendezvous responders for `newcomer` among
+    /// Whether the harness peer is one of the 3 responders on the ring for `newcomer` among
     /// the members it holds alive (the newcomer excluded), itself included.
     func isResponder(_ h: PeerHarness, for newcomer: NodeID) -> Bool {
         let alive = h.peer.members.values.filter { $0.status == .alive && $0.id != newcomer }.map(\.id) + [h.peer.config.id]
-        return Rendezvous.choose(3, for: newcomer, among: alive).contains(h.peer.config.id)
+        return Ring(alive).successors(of: newcomer, count: 3).contains(h.peer.config.id)
     }
 
     /// Issue 16: with multicast, an ANNOUNCE is answered (MEMBERS) and a HELLO (HELLO_REPLY,

@@ -68,8 +68,13 @@ extension Membership {
             suspect(id, at: member.incarnation, by: config.id, accused: true, now: now, out: &out)
             if let entry = members[id]?.entry() { sendChange([entry], out: &out) }
         case .suspect:
-            // Someone accused first: this failed probe is one more independent confirmation.
+            // Someone accused first: this failed probe is one more independent confirmation,
+            // multicast while the suspicion still wants confirmations (the witnesses may be
+            // out of reach: in a partition, the far side's witnesses never hear the CHANGE).
+            guard let held = suspicions[id], !held.accused, !held.witnessing,
+                  held.suspicion.confirmers.count < held.suspicion.wanted, !held.suspicion.confirmers.contains(config.id) else { return }
             confirm(id, by: config.id, now: now)
+            sendChange([member.entry()], out: &out)
         case .dead, .left:
             break
         }
@@ -160,6 +165,13 @@ extension Membership {
 
     private mutating func pushPull(now: Now, digest: SetDigest, out: inout Outbox) {
         nextPushPullAt = now.nanos.saturatingAdd(pushPullInterval)
+        // A member held dead may be alive behind a partition that healed: nothing else would
+        // reach it (no one probes the dead), so one of them also gets the slice, which tells it
+        // it is held dead (it refutes by multicast) and asks for its view (Serf's reconnect).
+        let dead = members.values.filter { $0.status == .dead }
+        if !dead.isEmpty {
+            sendSlice(to: dead[Int(rng.next() % UInt64(dead.count))].endpoint, replyWanted: true, out: &out)
+        }
         if !aliveList.isEmpty {
             let pick = aliveList[Int(rng.next() % UInt64(aliveList.count))]
             if let member = members[pick] { sendSlice(to: member.endpoint, replyWanted: true, out: &out) }

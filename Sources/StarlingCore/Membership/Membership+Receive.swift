@@ -1,7 +1,7 @@
 /// Membership: what other peers' datagrams tell (Protocol.md §6.1.1–§6.1.3).
 extension Membership {
     /// Any datagram from a peer proves it alive at its header's incarnation.
-    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, now: Now, out: inout Outbox) {
+    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) {
         let id = header.sender
         if var member = members[id] {
             member.lastHeard = now.nanos
@@ -18,10 +18,12 @@ extension Membership {
             if revives {
                 setStatus(id, .alive, now: now, out: &out)
             } else if !member.isLive, dissemination.pending[id] == nil {
-                // It talks, so it is not dead or gone, but only it can outbid the verdict: gossip
-                // the verdict again so that it hears it and refutes (after a partition heals, or
-                // after a GOODBYE forged in its name).
+                // It talks, so it is not dead or gone, but only it can outbid the verdict: tell
+                // it at once, first on a PING, and gossip the verdict again, so that it refutes
+                // (after a partition heals, or after a GOODBYE forged in its name). Once per
+                // spell of the verdict in the queue: a talker cannot make this peer ping on and on.
                 disseminate(id)
+                sendPing(probeID: 0, target: id, to: endpoint, digest: digest, out: &out)
             }
             return
         }

@@ -206,7 +206,7 @@ struct Membership: Sendable {
     }
 
     /// Up to `piggybackPerPing` queued changes that fit one datagram, `first` (the target of
-    /// a PING, when this peer suspects it: Lifeguard's buddy system) ahead of the queue.
+    /// a PING, when this peer does not hold it alive: Lifeguard's buddy system) ahead of the queue.
     mutating func piggyback(first: NodeID?, incarnation: UInt32, overhead: Int) -> [MemberEntry] {
         var entries: [MemberEntry] = []
         var room = Limits.maxDatagram - overhead - Ping.fixedSize
@@ -215,7 +215,7 @@ struct Membership: Sendable {
             room -= entry.encodedSize
             entries.append(entry)
         }
-        if let first, let member = members[first], member.status == .suspect { add(member.entry()) }
+        if let first, let member = members[first], member.status != .alive { add(member.entry()) }
         for id in dissemination.take(config.piggybackPerPing - entries.count) {
             if id == config.id {
                 add(ownEntry(incarnation: incarnation))

@@ -8,6 +8,13 @@ struct Ring: Sendable {
     private var buckets: [[Point]] = Array(repeating: [], count: 256)
     private(set) var count = 0
 
+    init() {}
+
+    /// A ring of `members`.
+    init(_ members: some Sequence<NodeID>) {
+        for id in members { insert(id) }
+    }
+
     struct Point: Sendable, Comparable {
         let position: UInt64
         let id: NodeID

@@ -16,7 +16,7 @@ extension Peer {
             break
         }
         // Every other type comes from a peer: it proves the sender alive.
-        membership.heardFrom(header, at: replyTo, now: now, out: &outbox)
+        membership.heardFrom(header, at: replyTo, now: now, digest: sync.revoked.digest, out: &outbox)
         apply(membership.takeChanges(), now: now)
         // A sender the view has no room for is heard no further.
         guard membership.members[header.sender] != nil else { return }
