@@ -1,7 +1,7 @@
 @testable import StarlingCore
 import XCTest
 
-/// Piggyback queue and deadline heap for version 2's membership (appendix A.3, A.4; issue 16).
+/// Piggyback queue and deadline heap for version 2's membership (Protocol.md §6.1.3; issue 16).
 final class DisseminationTests: XCTestCase {
     func id(_ n: Int) -> NodeID { NodeID(high: 5, low: UInt64(n)) }
 

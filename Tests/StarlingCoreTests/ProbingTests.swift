@@ -1,7 +1,7 @@
 @testable import StarlingCore
 import XCTest
 
-/// The version-2 failure detector (Protocol.md appendix A.3, A.5; issue 16), with the clock
+/// The version-2 failure detector (Protocol.md §6.1.5, §6.1.7; issue 16), with the clock
 /// passed in: one ping per period, helpers at the ping timeout, a verdict at the period's end,
 /// and local health slowing a peer that hears nobody.
 final class ProbingTests: XCTestCase {

@@ -1,4 +1,4 @@
-/// The queue of membership changes that ride on PING and ACK (Protocol.md appendix A.4): each
+/// The queue of membership changes that ride on PING and ACK (Protocol.md §6.1.3): each
 /// change is piggybacked λ · ⌈log10(n + 1)⌉ times after its one multicast, so that members that
 /// missed the multicast still hear it within a few periods. One entry per member (its newest
 /// state replaces an older one); the entries with most sends left go first, so a fresh change

@@ -1,6 +1,6 @@
-/// A hash ring of the members a peer holds alive, itself included (Protocol.md appendix A.3,
-/// A.6): the `count` responders to a newcomer, or the witnesses of a suspect, are the first
-/// members clockwise from the key's position. Every peer that holds the same view names the same
+/// A hash ring of the members a peer holds alive, itself included (Protocol.md §6.1.3): the
+/// `count` responders to a newcomer, or the witnesses of a suspect, are the first members
+/// clockwise from the key's position. Every peer that holds the same view names the same
 /// members without a message, a member joining or leaving changes the choice for few keys, and
 /// a choice costs O(1) on average (256 sorted buckets by the position's top byte) where a
 /// rendezvous scan of the whole view cost O(n) for every newcomer heard — O(n²) for a cold start.
