@@ -15,8 +15,9 @@ public struct AgentConfiguration: Sendable {
     /// Unicast port; 0 picks an ephemeral one.
     public var port: UInt16 = 0
     public var ttl: UInt8 = 1
-    /// SWIM's protocol period: one member probed per period; the ping timeout is a quarter of it.
-    public var protocolPeriodMillis: UInt64 = 200
+    /// SWIM's protocol period: one member probed per period; the ping timeout is a quarter of it
+    /// (Protocol.md §6.2).
+    public var protocolPeriodMillis: UInt64 = 150
     public var seeds: [Endpoint] = []
     /// Send to the group; false for networks without multicast (then `seeds` are required).
     public var multicast = true

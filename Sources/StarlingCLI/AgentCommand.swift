@@ -13,7 +13,7 @@ enum AgentCommand {
           --group ADDR:PORT         multicast group (default: 239.255.83.84:5354; env STARLING_GROUP)
           --port PORT               unicast port (default: ephemeral)
           --cluster NAME            cluster name carried in every datagram, 1 to 32 bytes (default: starling)
-          --protocol-period S       seconds between probes of one member (default: 0.2)
+          --protocol-period S       seconds between two probes (default: 0.15)
           --seed HOST:PORT          announce to this agent by unicast (repeatable; for networks without multicast)
           --no-multicast            send only by unicast to seeds and known members
           --key-file FILE           cluster keys, one per line (env STARLING_KEY_FILE); see starling keygen

@@ -22,6 +22,10 @@ struct PeerHarness {
     init(name: String = "me", configure: (inout PeerConfig) -> Void = { _ in }) {
         var config = PeerConfig(name: name, id: NodeID(high: 0x5000, low: 1))
         config.replyPort = 9000
+        // The rules are tested at round numbers (T = 200 ms, ping timeout 50 ms), whatever the
+        // defaults an agent uses.
+        config.protocolPeriod = 200 * Self.ms
+        config.pingTimeout = 50 * Self.ms
         configure(&config)
         codec = Codec(keys: config.keys)
         peer = Peer(config: config)

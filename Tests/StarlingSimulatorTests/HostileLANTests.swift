@@ -12,7 +12,12 @@ final class HostileLANTests: XCTestCase {
     /// admitted at a bounded rate (and probe helpers picked in O(1)), the real members stay
     /// alive in every view, and each view stays within its bound.
     func testForgedAnnounceChurnCausesNoFalseDeaths() throws {
-        let sim = Simulator(nodes: 3, seed: 14) { config, _ in config.limits.members = 4_096 }
+        let sim = Simulator(nodes: 3, seed: 14) { config, _ in
+            config.limits.members = 4_096
+            // Below the churn's 4,000 per second, and spent before the view fills up.
+            config.limits.admissionBurst = 1_024
+            config.limits.admissionsPerSecond = 256
+        }
         sim.startAll(spread: 20 * ms)
         XCTAssertNotNil(sim.runUntil(limit: 2 * s) { sim.viewViolations().isEmpty })
         let codec = Codec()

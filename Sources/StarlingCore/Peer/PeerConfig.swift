@@ -9,9 +9,9 @@ public struct PeerConfig: Sendable {
     /// This peer's own IPv4 address where the shell knows it (for listings only; 0 if unknown).
     public var advertisedAddress: UInt32 = 0
     /// SWIM's protocol period T: one member probed per period (Protocol.md §6.1).
-    public var protocolPeriod: UInt64 = .millis(200)
+    public var protocolPeriod: UInt64 = .millis(150)
     /// No ACK by then (× local health): ask helpers to probe the target.
-    public var pingTimeout: UInt64 = .millis(50)
+    public var pingTimeout: UInt64 = .millis(40)
     /// Helpers asked to probe a member that did not answer (k).
     public var indirectProbes = 3
     /// Members that check a fresh suspicion at once and confirm it when they cannot reach the
