@@ -443,6 +443,9 @@ struct PeerFuzzInterpreter {
         if let id = peer.suspicions.keys.first(where: { peer.members[$0]?.status != .suspect }) {
             return fail("suspicion_not_suspect: peer \(index) holds a suspicion of \(id.short), \(peer.members[id]?.status.name ?? "absent")")
         }
+        if let member = peer.members.values.first(where: { $0.status == .suspect && peer.suspicions[$0.id] == nil }) {
+            return fail("suspect_without_suspicion: peer \(index) holds \(member.id.short) suspect with no timeout to end it")
+        }
         if peer.dissemination.count > peer.members.count + 1 {
             return fail("dissemination_unbounded: peer \(index) queues \(peer.dissemination.count) entries for \(peer.members.count) members")
         }
