@@ -49,13 +49,14 @@ enum AttackScenario {
             report.add("attack", "\(name): \(what)", Double(size), "")
             report.add("attack", "\(name): resident added", Double(after &- min(after, before)) / 1_048_576, "MiB")
         }
-        let beat = Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: [])
+        let announcement = Announcement(memberCount: 1, revoked: .empty)
         var rng = SplitMix64(seed: 14)
 
         measure("forged election topics (\(20_000 / scale))", "topics held") {
             var target = Target()
             let leader = NodeID(high: 0xBAD, low: 1)
-            target.deliver(.heartbeat(beat), from: leader, name: "fake-leader")
+            // Any datagram of a peer makes it a member: a PING, as a member would send.
+            target.deliver(.ping(Ping(probeID: 1, target: target.peer.config.id, revoked: .empty)), from: leader, name: "fake-leader")
             for index in 0..<(20_000 / scale) {
                 target.deliver(.leader(LeaderAnnouncement(term: 1, leader: leader, leaderStamp: 1, topic: "topic-\(index)", leaderName: "fake-leader")),
                     from: leader, name: "fake-leader")
@@ -82,7 +83,7 @@ enum AttackScenario {
         measure("keyed senders (replay windows, \(20_000 / scale))", "windows forgotten") {
             var target = Target(keys: [AuthKey(Array(repeating: 5, count: 32))]) { $0.limits.admissionsPerSecond = 1_000_000; $0.limits.admissionBurst = 1_000_000 }
             for index in 0..<(20_000 / scale) {
-                target.deliver(.probeAck(Probe(probeID: 1, target: NodeID(high: 1, low: 1))), from: NodeID(high: 0xBEEF, low: UInt64(index)), name: "s")
+                target.deliver(.ack(Ping(probeID: 1, target: NodeID(high: 1, low: 1), revoked: .empty)), from: NodeID(high: 0xBEEF, low: UInt64(index)), name: "s")
             }
             return (target, Int(target.peer.counters.drops["replay_windows_full"] ?? 0))
         }
@@ -99,7 +100,7 @@ enum AttackScenario {
             var target = Target()
             var largest = 0
             for index in 0..<(480_000 / scale) {
-                target.deliver(.announce(beat), from: NodeID.random(using: &rng), name: "forged-\(index)")
+                target.deliver(.announce(announcement), from: NodeID.random(using: &rng), name: "forged-\(index)")
                 target.advance(250_000)
                 largest = max(largest, target.peer.members.count)
             }

@@ -15,17 +15,20 @@ enum CodecScenario {
         let sender = NodeID(high: 1, low: 2)
         let header = Header(sequence: 1, stamp: 99, sender: sender, incarnation: 0, replyPort: 40_000, cluster: "starling", name: "worker-17")
         let entries = (0..<8).map { MemberEntry(id: NodeID(high: UInt64($0), low: 1), incarnation: 1, status: .alive,
-            endpoint: Endpoint(address: 0x7F00_0001, port: 4000), intervalMillis: 150, name: "worker-\($0)") }
+            endpoint: Endpoint(address: 0x7F00_0001, port: 4000), name: "worker-\($0)") }
         var set = RevokedSet()
         for index in 0..<2_000 { set.insert("d9b1f8a2-5c1e-4f5e-9a51-\(String(100_000_000_000 + index))", revokedAtMillis: 1_800_000_000_000, nowMillis: 1_800_000_000_000) }
         let page = set.page(after: "", mask: .max, budget: Limits.maxDatagram - 120).entries
-        let beat = Payload.heartbeat(Beat(intervalMillis: 150, memberCount: 30, revoked: set.digest, gossip: []))
+        // The typical datagram of version 2: a PING with the sender's digest and nothing to
+        // piggyback (a quiet cluster); the same with the 8 entries a PING carries at most.
+        let target = NodeID(high: 3, low: 4)
+        let ping = Payload.ping(Ping(probeID: 1, target: target, revoked: set.digest))
         // Names up to 15 bytes are stored inline in a Swift String; a longer one (a host's FQDN)
         // costs an allocation per decode: one case shows it.
         let cases: [(name: String, payload: Payload, longNames: Bool)] = [
-            ("heartbeat", beat, false),
-            ("heartbeat, 32-byte names", beat, true),
-            ("heartbeat+8 gossip", .heartbeat(Beat(intervalMillis: 150, memberCount: 30, revoked: set.digest, gossip: entries)), false),
+            ("ping", ping, false),
+            ("ping, 32-byte names", ping, true),
+            ("ping+8 piggyback", .ping(Ping(probeID: 1, target: target, revoked: set.digest, piggyback: entries)), false),
             ("revoked page (\(page.count) ids)", .page(RevokedPage(requestID: 1, index: 0, last: false, entries: page)), false),
             ("candidacy", .candidacy(Candidacy(term: 3, topic: "scheduler")), false),
             ("control request", .controlRequest(ControlRequest(requestID: 1, command: "ping", target: "", args: [])), false),
@@ -48,17 +51,17 @@ enum CodecScenario {
                 }
                 report.add("codec", "encode \(name)\(suffix)", encodes, "msg/s", samples: 5)
                 report.add("codec", "decode \(name)\(suffix)", decodes, "msg/s", samples: 5)
-                if name == "heartbeat" {
-                    report.add("codec", "decode heartbeat\(suffix), time per datagram", 1e9 / decodes, "ns")
-                    report.add("codec", "heartbeat size\(suffix)", Double((try! codec.encode(Message(header: header, payload: payload))).count), "bytes")
+                if name == "ping" {
+                    report.add("codec", "decode ping\(suffix), time per datagram", 1e9 / decodes, "ns")
+                    report.add("codec", "ping size\(suffix)", Double((try! codec.encode(Message(header: header, payload: payload))).count), "bytes")
                 }
             }
         }
         // The agent hands the core up to 16 datagrams drained together; their tags are checked
-        // four at a time. Distinct heartbeats (sequence numbers differ), as a receiver sees them.
+        // four at a time. Distinct PINGs (sequence numbers differ), as a receiver sees them.
         let keyed = Codec(keys: [AuthKey(Array(repeating: 7, count: 32))])
         let batches = (0..<ringSize / 16).map { first in
-            (0..<16).map { try! keyed.encode(Message(header: variant(header, first * 16 + $0), payload: beat)) }
+            (0..<16).map { try! keyed.encode(Message(header: variant(header, first * 16 + $0), payload: ping)) }
         }
         let perBatch = Codec.withBuffers(batches.flatMap { $0 }) { datagrams in
             precondition(keyed.decode(batch: datagrams).allSatisfy { if case .success = $0 { true } else { false } })
@@ -69,7 +72,7 @@ enum CodecScenario {
                 next = (next + 1) % groups.count
             }
         }
-        report.add("codec", "decode heartbeat (authenticated, batches of 16)", perBatch * 16, "msg/s", samples: 5)
+        report.add("codec", "decode ping (authenticated, batches of 16)", perBatch * 16, "msg/s", samples: 5)
         let key = AuthKey(Array(repeating: 7, count: 32))
         let block = [UInt8](repeating: 0xAB, count: 1_024 * 1_024)
         let start = System.now().nanos

@@ -5,8 +5,8 @@ import StarlingPOSIX
 extension ClusterScenarios {
     /// receive: CPU a running agent spends per datagram it receives, kernel and wake-ups
     /// included (what the codec figures leave out). Three agents on loopback; a fake peer (a
-    /// socket of this process on 127.0.0.1) sends heartbeats, each with the next sequence
-    /// number, to one agent's unicast port: `floodRounds` times `flood` datagrams as fast as it
+    /// socket of this process on 127.0.0.1) sends PINGs, each with the next sequence number, to
+    /// one agent's unicast port: `floodRounds` times `flood` datagrams as fast as it
     /// can (at most 10 s each), then one per millisecond for `pacedSeconds`. Per phase, the
     /// agent's utime + stime (/proc/<pid>/stat) divided by the datagrams it counted in (`stats`
     /// datagrams_in, its ordinary cluster traffic included).
@@ -22,7 +22,7 @@ extension ClusterScenarios {
               let target = Endpoint(parsing: text), target.address >> 24 == 127 else {
             return report.summary("receive", floodFigure, .failing("no loopback unicast address from r0's stats"), "µs", n: 3)
         }
-        var peer = try FakeHeartbeats(to: target)
+        var peer = try FakePings(to: target)
         var floods = Samples()
         var sent = 0.0
         var counted = 0.0
@@ -107,31 +107,54 @@ extension ClusterScenarios {
     }
 }
 
-/// A fake member that only sends heartbeats, each with the next sequence number and stamp,
-/// from its own loopback socket.
-private struct FakeHeartbeats {
+/// A fake member that sends PINGs, each with the next sequence number and stamp, from its own
+/// loopback socket. Their target is an id that is not the agent's (a probe meant for an earlier
+/// life of it), so the agent decodes, admits and merges each as it would any PING, but answers
+/// none: the figure stays the cost of receiving, as it was with version 1's heartbeats. The
+/// fake answers the PINGs it is sent itself (drained while it sends), so that the agents keep
+/// it alive as they kept a member that sent heartbeats.
+private struct FakePings {
     let socket: UDPSocket
     let target: Endpoint
     let codec = Codec()
     var header: Header
-    let beat = Payload.heartbeat(Beat(intervalMillis: 150, memberCount: 4, revoked: RevokedSet().digest, gossip: []))
+    let ping = Payload.ping(Ping(probeID: 1, target: NodeID(high: 0, low: 1), revoked: RevokedSet().digest))
     private var sent = 0
+    private var buffer = [UInt8](repeating: 0, count: Limits.maxDatagram)
 
     init(to target: Endpoint) throws {
         socket = try UDPSocket.unicast(interface: 0x7F00_0001, port: 0)
         self.target = target
         header = Header(sequence: 0, stamp: 0, sender: NodeID(high: System.randomUInt64(), low: System.randomUInt64()), incarnation: 0,
-            replyPort: socket.local.port, cluster: "starling", name: "bench-heartbeats")
+            replyPort: socket.local.port, cluster: "starling", name: "bench-pings")
     }
 
     mutating func send() {
+        answerPings()
         header.sequence += 1
         header.stamp += 1
-        guard let bytes = try? codec.encode(Message(header: header, payload: beat)) else { return }
+        guard let bytes = try? codec.encode(Message(header: header, payload: ping)) else { return }
         if (try? socket.send(bytes, to: target)) == true { sent += 1 }
     }
 
-    /// Datagrams the kernel accepted since the last call.
+    /// Answers up to 16 waiting PINGs addressed to this fake with an ACK; only to loopback
+    /// senders, so nothing leaves the host.
+    private mutating func answerPings() {
+        let socket = socket
+        for _ in 0..<16 {
+            guard let (count, from) = buffer.withUnsafeMutableBytes({ (try? socket.receive(into: $0)) ?? nil }) else { return }
+            guard count <= buffer.count, from.address >> 24 == 127,
+                  let message = try? codec.decode(Array(buffer[0..<count])),
+                  case .ping(let probe) = message.payload, probe.target == header.sender else { continue }
+            header.sequence += 1
+            header.stamp = max(header.stamp, message.header.stamp) + 1
+            let ack = Payload.ack(Ping(probeID: probe.probeID, target: header.sender, revoked: RevokedSet().digest))
+            guard let bytes = try? codec.encode(Message(header: header, payload: ack)) else { continue }
+            _ = try? socket.send(bytes, to: Endpoint(address: from.address, port: message.header.replyPort))
+        }
+    }
+
+    /// PINGs the kernel accepted since the last call.
     mutating func takeSent() -> Int {
         defer { sent = 0 }
         return sent

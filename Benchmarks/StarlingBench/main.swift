@@ -9,6 +9,7 @@ var selected: [String] = []
 var jsonPath: String?
 var quick = false
 var falseposSeconds: UInt64?
+var simSizes: [Int]?
 var arguments = Array(CommandLine.arguments.dropFirst())
 while !arguments.isEmpty {
     let arg = arguments.removeFirst()
@@ -21,8 +22,13 @@ while !arguments.isEmpty {
         guard let value = arguments.first.flatMap({ UInt64($0) }) else { System.write("--falsepos-seconds needs a number\n", to: 2); System.exit(2) }
         arguments.removeFirst()
         falseposSeconds = value
-    case "--help", "-h":
-        System.write("usage: starling-bench [SCENARIO...] [--json FILE] [--quick] [--falsepos-seconds N]\nscenarios: \(scenarios.joined(separator: " "))\n", to: 1)
+    case "--sim-nodes":
+        guard let list = arguments.first.map({ $0.split(separator: ",").compactMap { Int($0) } }), !list.isEmpty, list.allSatisfy({ (2...20_000).contains($0) }) else {
+            System.write("--sim-nodes needs sizes from 2 to 20000, comma-separated\n", to: 2); System.exit(2)
+        }
+        arguments.removeFirst()
+        simSizes = list
+        System.write("usage: starling-bench [SCENARIO...] [--json FILE] [--quick] [--falsepos-seconds N] [--sim-nodes N,N...]\nscenarios: \(scenarios.joined(separator: " "))\n", to: 1)
         System.exit(0)
     default:
         guard scenarios.contains(arg) else { System.write("unknown scenario '\(arg)'; known: \(scenarios.joined(separator: " "))\n", to: 2); System.exit(2) }
@@ -64,7 +70,7 @@ for scenario in selected {
             }
         case "idle": try cluster.idle(sizes: quick ? [10] : [10, 30], seconds: quick ? 3 : 10)
         case "receive": try cluster.receive(flood: quick ? 100_000 : 200_000, floodRounds: quick ? 2 : 3, pacedSeconds: quick ? 3 : 10)
-        case "sim": SimScenario.run(report, sizes: quick ? [200] : [1_000])
+        case "sim": SimScenario.run(report, sizes: simSizes ?? (quick ? [200] : [30, 1_000]), crashes: quick ? 3 : 10)
         case "attack": AttackScenario.run(report, quick: quick)
         default: break
         }

@@ -60,7 +60,7 @@ package enum Display {
         [reply.name, reply.id.short, count(reply.json["clock"]), millis(elapsedNanos)]
     }
 
-    package static let membersHeader = ["NAME", "STATUS", "ADDRESS", "INCARNATION", "CLOCK", "HEARTBEAT AGE"]
+    package static let membersHeader = ["NAME", "STATUS", "ADDRESS", "INCARNATION", "CLOCK", "LAST HEARD"]
 
     /// The rows of a `members` body (its `members` array; none when missing or not an array).
     package static func memberRows(_ body: JSON) -> [[String]] {

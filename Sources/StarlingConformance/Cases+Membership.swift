@@ -1,10 +1,10 @@
 import StarlingCore
 import StarlingPOSIX
 
-/// Membership cases of version 2 (Protocol.md appendix A: SWIM probing, Lifeguard, CHANGE
+/// Membership cases of version 2 (Protocol.md §6.1: SWIM probing, Lifeguard, CHANGE
 /// multicast once). Each names the section whose rule it checks.
 extension Suite {
-    /// The default protocol period (§6.2, appendix A.3): bounds below are counted in periods.
+    /// The default protocol period (§6.2): bounds below are counted in periods.
     static let periodMillis: UInt64 = 200
 
     /// A second fake peer on the same target, for cases that need a member besides us.

@@ -19,7 +19,7 @@ struct Suite {
 
     var cases: [(String, () -> Verdict)] {
         [
-            // Membership of version 2 (appendix A), while the target's local health is fresh.
+            // Membership of version 2 (§6.1), while the target's local health is fresh.
             ("A.3/probes-announced-newcomer-within-2n-periods", probesNewcomer),
             ("A.6/answers-announce-with-members", answersAnnounce),
             ("A.3/answers-ping-with-ack", answersPing),

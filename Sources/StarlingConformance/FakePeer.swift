@@ -4,7 +4,7 @@ import StarlingPOSIX
 
 /// A fake peer on the wire: it writes its own datagrams (with the shared codec) and reads the
 /// target's, both from the group and on its unicast socket. While it reads, it answers the
-/// target's PINGs as a member would (Protocol.md appendix A.3), so that it stays alive.
+/// target's PINGs as a member would (Protocol.md §6.1.5), so that it stays alive.
 final class FakePeer {
     let codec: Codec
     let cluster: String

@@ -49,6 +49,8 @@ public final class Simulator {
     public private(set) var partition: [Int: Int] = [:]
     public private(set) var delivered: UInt64 = 0
     public private(set) var sent: UInt64 = 0
+    /// Datagrams put on the network, by message type code (header byte 5; Protocol.md §2.2).
+    public private(set) var sentByType: [UInt8: UInt64] = [:]
     public private(set) var violations: [String] = []
     /// Check the Lamport rule on every delivery (costs a header parse per datagram).
     public var checkStamps = true
@@ -229,6 +231,7 @@ public final class Simulator {
 
     private func transmit(_ bytes: [UInt8], from: Int, to: Int) {
         sent += 1
+        if bytes.count > 5 { sentByType[bytes[5], default: 0] += 1 }
         if !partition.isEmpty, (partition[from] ?? -1) != (partition[to] ?? -1) { return }
         if conditions.loss > 0, chance(conditions.loss) { return }
         let spread = conditions.maxDelay > conditions.minDelay ? rng.next() % (conditions.maxDelay - conditions.minDelay) : 0

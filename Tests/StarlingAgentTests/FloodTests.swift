@@ -259,7 +259,7 @@ struct FloodGenerator {
         }
     }
 
-    /// An extension area on one datagram in sixteen (appendix A.2): types no agent knows, which
+    /// An extension area on one datagram in sixteen (Protocol.md §3.4): types no agent knows, which
     /// it must skip.
     mutating func extensions() -> [Extension] {
         guard rng.next() % 16 == 0 else { return [] }

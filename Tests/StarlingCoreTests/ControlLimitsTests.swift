@@ -131,8 +131,8 @@ final class ControlLimitsTests: XCTestCase {
         for index in 0..<8 {
             let id = NodeID(high: 30, low: UInt64(index))
             let header = Header(sequence: 1, stamp: 1, sender: id, incarnation: 0, replyPort: UInt16(9600 + index), cluster: "starling", name: "n\(index)")
-            let beat = Beat(intervalMillis: 150, memberCount: 2, revoked: h.peer.revoked.digest, gossip: [])
-            datagrams.append(try! h.codec.encode(Message(header: header, payload: .announce(beat))))
+            let announcement = Announcement(memberCount: 2, revoked: h.peer.revoked.digest)
+            datagrams.append(try! h.codec.encode(Message(header: header, payload: .announce(announcement))))
         }
         let actions = datagrams.withUnsafeBufferPointers { buffers in
             h.peer.onDatagrams(buffers.map { (bytes: $0, source: Endpoint(address: 0x7F00_0001, port: 9600)) }, now: h.time)

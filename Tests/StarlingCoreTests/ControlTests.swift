@@ -148,7 +148,7 @@ final class ControlTests: XCTestCase {
         var h = PeerHarness()
         h.start()
         for (node, port) in [(a, UInt16(9100)), (b, 9200)] {
-            h.receive(.heartbeat(Beat(intervalMillis: 150, memberCount: 3, revoked: .empty, gossip: [])), from: node, name: "n\(port)", port: port)
+            h.receive(.ping(Ping(probeID: 1, target: h.peer.config.id, revoked: .empty)), from: node, name: "n\(port)", port: port)
         }
         let (id, actions) = h.peer.request("ping", options: RequestOptions(idleTimeout: 100 * ms, deadline: 2_000 * ms), now: h.time)
         h.record(actions)

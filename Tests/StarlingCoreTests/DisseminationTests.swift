@@ -1,7 +1,7 @@
 @testable import StarlingCore
 import XCTest
 
-/// Piggyback queue and deadline heap for version 2's membership (appendix A.3, A.4; issue 16).
+/// Piggyback queue and deadline heap for version 2's membership (Protocol.md §6.1.3; issue 16).
 final class DisseminationTests: XCTestCase {
     func id(_ n: Int) -> NodeID { NodeID(high: 5, low: UInt64(n)) }
 
@@ -70,5 +70,29 @@ final class DisseminationTests: XCTestCase {
             last = entry.at
             XCTAssertEqual(all.filter { $0.member == entry.member }.count, 1)
         }
+    }
+}
+
+/// Piggybacking as a whole peer does it (issue 16).
+final class PeerPiggybackTests: XCTestCase {
+    let ms = PeerHarness.ms
+
+    /// Issue 16 (Lifeguard's buddy system): a PING to a member this peer holds suspect carries
+    /// that member's own suspect entry first, even after its piggyback count ran out.
+    func testAPingToASuspectCarriesItsSuspicionFirst() throws {
+        // Long suspicions, so the suspect is still suspect when its turn to be pinged comes.
+        var h = PeerHarness { $0.suspicionAlpha = 100 }
+        h.start()
+        let fakes = h.join(9)
+        let suspect = fakes[4]
+        h.ping(from: fakes[0], name: "f0", gossip: [h.entry(suspect, .suspect)], port: h.port(of: fakes[0]))
+        XCTAssertEqual(h.peer.members[suspect]?.status, .suspect)
+        h.clearSent()
+        h.advance(10_000 * ms, silent: [suspect])
+        let toSuspect = h.pings.filter { $0.target == suspect }
+        XCTAssertFalse(toSuspect.isEmpty)
+        for ping in toSuspect { XCTAssertEqual(ping.piggyback.first, h.entry(suspect, .suspect)) }
+        XCTAssertNil(h.peer.dissemination[suspect], "its own count ran out meanwhile")
+        XCTAssertTrue(h.pings.filter { $0.target != suspect }.allSatisfy { $0.piggyback.count <= 8 })
     }
 }

@@ -29,8 +29,8 @@ final class ElectionTests: XCTestCase {
 
     func testDecidesWhenEveryLiveMemberIsInAndLowestStampWins() {
         var h = started()
-        h.beat(from: low, name: "low")
-        h.beat(from: high, name: "high")
+        h.ping(from: low, name: "low")
+        h.ping(from: high, name: "high")
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: high, name: "high", stamp: 3)
         XCTAssertNil(h.peer.leader(of: "t").id, "still waiting for 'low'")
         // Our own candidacy was stamped after adjusting past 3, so 'high' (3) beats us.
@@ -40,7 +40,7 @@ final class ElectionTests: XCTestCase {
 
     func testTimeoutDecidesWithoutMissingCandidacies() {
         var h = started()
-        h.beat(from: low, name: "low")
+        h.ping(from: low, name: "low")
         h.record(h.peer.elect("t", now: h.time))
         XCTAssertNil(h.peer.leader(of: "t").id)
         h.advance(501 * ms)
@@ -58,7 +58,7 @@ final class ElectionTests: XCTestCase {
 
     func testLowerAnnouncedLeaderOfSameTermIsAdoptedAndHigherIsCorrected() {
         var h = started()
-        h.beat(from: low, name: "low")
+        h.ping(from: low, name: "low")
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: low, name: "low", stamp: 50)
         h.advance(600 * ms)
         XCTAssertEqual(h.peer.leader(of: "t").name, "low")
@@ -72,7 +72,7 @@ final class ElectionTests: XCTestCase {
 
     func testLeaderDeathStartsNextTerm() {
         var h = started()
-        h.beat(from: low, name: "low")
+        h.ping(from: low, name: "low")
         h.receive(.leader(LeaderAnnouncement(term: 1, leader: low, leaderStamp: 1, topic: "t", leaderName: "low")), from: low, name: "low")
         h.clearSent()
         h.receive(.goodbye, from: low, name: "low")
@@ -90,7 +90,7 @@ final class ElectionTests: XCTestCase {
         let topics = 48
         for index in 0..<topics {
             let leader = NodeID(high: 1, low: UInt64(index))
-            h.beat(from: leader, name: "l\(index)")
+            h.ping(from: leader, name: "l\(index)")
             h.receive(.leader(LeaderAnnouncement(term: 1, leader: leader, leaderStamp: 1, topic: "t\(index)", leaderName: "l\(index)")),
                 from: leader, name: "l\(index)")
         }
@@ -114,8 +114,7 @@ final class ElectionTests: XCTestCase {
         h.start()
         h.advance(300 * ms)
         for index in 0..<400 {
-            let interval = UInt32(150)
-            h.receive(.heartbeat(Beat(intervalMillis: interval, memberCount: 2, revoked: h.peer.revoked.digest, gossip: [])),
+            h.receive(.ping(Ping(probeID: 1, target: h.peer.config.id, revoked: h.peer.revoked.digest)),
                 from: NodeID(high: 2, low: UInt64(index)), name: "m\(index)", port: UInt16(10_000 + index))
         }
         h.clearSent()
@@ -136,7 +135,7 @@ final class ElectionTests: XCTestCase {
 
     func testTwoElectionsStartedAtOnceConvergeOnOneTerm() {
         var h = started()
-        h.beat(from: low, name: "low")
+        h.ping(from: low, name: "low")
         h.record(h.peer.elect("t", now: h.time))
         // The other member started term 1 at the same moment.
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: low, name: "low", stamp: 2)

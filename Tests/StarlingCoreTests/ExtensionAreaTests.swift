@@ -1,7 +1,7 @@
 import StarlingCore
 import XCTest
 
-/// The extension area of protocol version 2 (Protocol.md appendix A.2, issue 16): optional
+/// The extension area of protocol version 2 (Protocol.md §3.4, issue 16): optional
 /// type-length-value entries after the payload that an older peer skips, covered by the tag.
 final class ExtensionAreaTests: XCTestCase {
     let tags = Extension(type: 0x01, value: Array("role=db".utf8))
@@ -64,5 +64,17 @@ final class ExtensionAreaTests: XCTestCase {
         XCTAssertThrowsError(try Codec().encode(message([Extension(type: 1, value: Array(repeating: 0, count: 256))])))
         XCTAssertThrowsError(try Codec().encode(message((0..<6).map { Extension(type: UInt8($0), value: Array(repeating: 0, count: 255)) })),
             "larger than a datagram")
+    }
+
+    /// Issue 16: the area follows any payload, a PING with piggybacked entries (IPv4 and IPv6)
+    /// included, and payload_len still ends the payload exactly.
+    func testAreaAfterAPingWithPiggyback() throws {
+        for keys in [[], [Samples.key]] {
+            let codec = Codec(keys: keys)
+            let sent = Message(header: Samples.header(), payload: Samples.payload("ack-piggyback"), extensions: [tags, empty])
+            let received = try codec.decode(try codec.encode(sent))
+            XCTAssertEqual(received.payload, sent.payload)
+            XCTAssertEqual(received.extensions, sent.extensions)
+        }
     }
 }

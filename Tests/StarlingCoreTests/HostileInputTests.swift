@@ -30,12 +30,13 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(h.peer.counters.drops["invalid_value"], 1)
         XCTAssertNil(h.peer.elections["jobs"])
 
-        h.beat(from: ghost, name: "ghost")
+        h.ping(from: ghost, name: "ghost")
         h.receive(.candidacy(Candidacy(term: Limits.maxTerm, topic: "jobs")), from: ghost, name: "ghost", stamp: 1)
         h.advance(600 * ms)
         XCTAssertEqual(h.peer.elections["jobs"]?.term, Limits.maxTerm)
-        // The ghost goes silent: found dead, its leadership would be re-elected at term + 1.
-        h.advance(3_000 * ms)
+        // The ghost goes silent: found dead (by probing, with a lone suspector's longest
+        // suspicion), its leadership would be re-elected at term + 1.
+        h.advance(30_000 * ms)
         XCTAssertEqual(h.peer.members[ghost]?.status, .dead)
         XCTAssertEqual(h.peer.elections["jobs"]?.term, Limits.maxTerm)
         _ = h.peer.elect("jobs", now: h.time)
@@ -46,14 +47,14 @@ final class HostileInputTests: XCTestCase {
     /// refused; the clock saturates there and never goes back.
     func testLamportClockNeverWraps() throws {
         var h = started()
-        h.beat(from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
         let before = h.peer.clock.value
-        let raw = try Self.rawHeartbeat(stamp: .max, sender: alice)
+        let raw = try Self.rawPing(stamp: .max, sender: alice)
         h.record(h.peer.onDatagram(raw, from: Endpoint(address: 0x7F00_0001, port: 9100), now: h.time))
         XCTAssertEqual(h.peer.counters.drops["invalid_value"], 1)
         XCTAssertGreaterThanOrEqual(h.peer.clock.value, before)
 
-        h.receive(.heartbeat(Beat(intervalMillis: 150, memberCount: 2, revoked: .empty, gossip: [])), from: alice, name: "alice", stamp: LamportClock.max)
+        h.receive(.ping(Ping(probeID: 1, target: h.peer.config.id, revoked: .empty)), from: alice, name: "alice", stamp: LamportClock.max)
         XCTAssertEqual(h.peer.clock.value, LamportClock.max)
         h.advance(500 * ms)
         XCTAssertEqual(h.peer.clock.value, LamportClock.max, "saturates, never wraps")
@@ -71,16 +72,16 @@ final class HostileInputTests: XCTestCase {
         var h = started()
         let me = h.peer.config.id
         func claim(_ incarnation: UInt32) -> MemberEntry {
-            MemberEntry(id: me, incarnation: incarnation, status: .dead, endpoint: Endpoint(address: 0, port: 9000), intervalMillis: 150, name: "me")
+            MemberEntry(id: me, incarnation: incarnation, status: .dead, endpoint: Endpoint(address: 0, port: 9000), name: "me")
         }
-        h.beat(from: alice, name: "alice", gossip: [claim(.max - 1)])
+        h.ping(from: alice, name: "alice", gossip: [claim(.max - 1)])
         XCTAssertEqual(h.peer.incarnation, .max)
-        h.beat(from: alice, name: "alice", gossip: [claim(.max)])
+        h.ping(from: alice, name: "alice", gossip: [claim(.max)])
         XCTAssertEqual(h.peer.incarnation, .max, "no wrap to 0")
 
         // A dead claim about someone else at the top is ignored too, and counted.
-        h.beat(from: alice, name: "alice", incarnation: 0, gossip: [MemberEntry(id: alice, incarnation: .max, status: .dead,
-            endpoint: Endpoint(address: 0, port: 9100), intervalMillis: 150, name: "alice")])
+        h.ping(from: alice, name: "alice", incarnation: 0, gossip: [MemberEntry(id: alice, incarnation: .max, status: .dead,
+            endpoint: Endpoint(address: 0, port: 9100), name: "alice")])
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
         XCTAssertGreaterThanOrEqual(h.peer.counters.drops["unrefutable"] ?? 0, 2)
 
@@ -95,20 +96,19 @@ final class HostileInputTests: XCTestCase {
     func testForgedGoodbyeIsRefuted() {
         var h = started()
         let me = h.peer.config.id
-        h.beat(from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
         h.clearSent()
         h.receive(.goodbye, from: me, name: "me", incarnation: 5)
         XCTAssertEqual(h.peer.incarnation, 6)
-        XCTAssertTrue(h.sentPayloads().contains { if case .heartbeat = $0 { true } else { false } })
+        XCTAssertEqual(h.changes.map(\.0.first?.incarnation), [6], "refuted by one CHANGE (issue 16)")
 
         h.receive(.goodbye, from: alice, name: "alice")
         XCTAssertEqual(h.peer.members[alice]?.status, .left)
         h.clearSent()
-        h.beat(from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
         h.advance(200 * ms)
-        let regossiped = h.sentPayloads().contains {
-            if case .heartbeat(let beat) = $0 { beat.gossip.contains { $0.id == alice && $0.status == .left } } else { false }
-        }
+        // Version 2: the verdict rides on the ACK (and the PINGs) piggyback.
+        let regossiped = (h.pings + h.acks.map(\.0)).contains { $0.piggyback.contains { $0.id == alice && $0.status == .left } }
         XCTAssertTrue(regossiped, "the verdict goes back to the member that still talks")
     }
 
@@ -117,13 +117,15 @@ final class HostileInputTests: XCTestCase {
     /// real one talks on, so it is taken back beside the forged id, and the forged one dies.
     func testForgedRestartDoesNotEvictTheRealMember() {
         var h = started()
-        h.beat(from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
         let forged = NodeID(high: 0x666, low: 6)
-        h.beat(from: forged, name: "alice")
+        h.ping(from: forged, name: "alice")
         XCTAssertNil(h.peer.members[alice], "looks like a restart at first")
-        for _ in 0..<20 {
-            h.beat(from: alice, name: "alice")
-            h.advance(150 * ms)
+        // Alice answers this peer's PINGs; the forged id, at her address, never does.
+        h.fakes[9100] = (alice, "alice")
+        for _ in 0..<40 {
+            h.ping(from: alice, name: "alice")
+            h.advance(150 * ms, silent: [forged])
         }
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
         XCTAssertEqual(h.peer.members[forged]?.status, .dead)
@@ -139,7 +141,7 @@ final class HostileInputTests: XCTestCase {
     func testFullMembersPagesAreSentWhole() {
         var h = started { $0.name = String(repeating: "m", count: 64) }
         for index in 0..<40 {
-            h.beat(from: NodeID(high: 0x100, low: UInt64(index)), name: String(repeating: "n", count: 54) + String(format: "%010d", index))
+            h.ping(from: NodeID(high: 0x100, low: UInt64(index)), name: String(repeating: "n", count: 54) + String(format: "%010d", index))
         }
         h.clearSent()
         h.receive(.members(MembersPage(replyWanted: true, page: 0, pageCount: 1, entries: [])), from: alice, name: "alice")
@@ -162,7 +164,7 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(set.sortedIDs().count, 2)
 
         var h = started()
-        h.beat(from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
         h.receive(.leader(LeaderAnnouncement(term: 1, leader: alice, leaderStamp: 3, topic: nfc, leaderName: "alice")), from: alice, name: "alice")
         h.receive(.leader(LeaderAnnouncement(term: 1, leader: alice, leaderStamp: 3, topic: nfd, leaderName: "alice")), from: alice, name: "alice")
         XCTAssertEqual(h.peer.elections.count, 2)
@@ -202,16 +204,6 @@ final class HostileInputTests: XCTestCase {
 
     // MARK: Bounded state (items 11, 12, 13)
 
-    /// Item 11: a beat with interval 2^32−1 kept a killed member alive for ~199 days. Intervals
-    /// are clamped to 10 s, so it is found dead within four of those.
-    func testHugeIntervalsAreClamped() {
-        var h = started()
-        h.beat(from: alice, name: "alice", interval: .max)
-        XCTAssertEqual(h.peer.members[alice]?.intervalMillis, Limits.intervalMillis.upperBound)
-        h.advance(4 * 10_000 * ms + 500 * ms)
-        XCTAssertEqual(h.peer.members[alice]?.status, .dead)
-    }
-
     /// Items 11 and 13: forged senders cannot grow the view without bound, nor faster than
     /// the admission rate; both limits are counted.
     func testViewIsBoundedAndAdmissionIsRateLimited() {
@@ -220,18 +212,18 @@ final class HostileInputTests: XCTestCase {
             $0.limits.admissionBurst = 30
             $0.limits.admissionsPerSecond = 10
         }
-        for index in 0..<100 { h.beat(from: NodeID(high: 0x200, low: UInt64(index)), name: "forged-\(index)") }
+        for index in 0..<100 { h.ping(from: NodeID(high: 0x200, low: UInt64(index)), name: "forged-\(index)") }
         XCTAssertEqual(h.peer.members.count, 30)
         XCTAssertEqual(h.peer.counters.drops["admission_limited"], 70)
         h.now += 10_000 * ms
-        for index in 100..<200 { h.beat(from: NodeID(high: 0x200, low: UInt64(index)), name: "forged-\(index)") }
+        for index in 100..<200 { h.ping(from: NodeID(high: 0x200, low: UInt64(index)), name: "forged-\(index)") }
         XCTAssertLessThanOrEqual(h.peer.members.count, 50)
         XCTAssertGreaterThan(h.peer.counters.drops["members_full"] ?? 0, 0)
-        // A dead member makes room for a new one.
-        h.advance(2_000 * ms)
-        XCTAssertTrue(h.peer.members.values.allSatisfy { $0.status == .dead })
+        // A departed (or dead) member makes room for a new one.
+        let gone = h.peer.members.keys.min()!
+        h.receive(.goodbye, from: gone, name: h.peer.members[gone]!.name)
         h.now += 1_000 * ms
-        h.beat(from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
     }
 
@@ -239,7 +231,7 @@ final class HostileInputTests: XCTestCase {
     /// leader and no election running, and says so in a counter otherwise.
     func testTopicsAreBounded() {
         var h = started { $0.limits.topics = 8 }
-        h.beat(from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
         for index in 0..<20 {
             h.receive(.leader(LeaderAnnouncement(term: 1, leader: alice, leaderStamp: 3, topic: "t\(index)", leaderName: "alice")), from: alice, name: "alice")
         }
@@ -260,14 +252,57 @@ final class HostileInputTests: XCTestCase {
     /// Item 13: relayed probes are bounded.
     func testRelaysAreBounded() {
         var h = started { $0.limits.relays = 4 }
-        h.beat(from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
         for index in 0..<10 {
             let target = NodeID(high: 0x300, low: UInt64(index))
-            h.beat(from: target, name: "t\(index)")
-            h.receive(.probe(Probe(probeID: UInt32(index), target: target)), from: alice, name: "alice")
+            h.ping(from: target, name: "t\(index)")
+            h.receive(.pingRequest(Probe(probeID: UInt32(index), target: target)), from: alice, name: "alice")
         }
         XCTAssertEqual(h.peer.relays.count, 4)
         XCTAssertEqual(h.peer.counters.drops["relays_full"], 6)
+    }
+
+    /// Issue 16: a forged CHANGE cannot make the peer send more than one datagram per entry:
+    /// witness PINGs go only to members of its view (never an address from the CHANGE), only
+    /// for the suspects it witnesses, within the relay table; a claim against itself costs one
+    /// CHANGE; replaying the same CHANGE sends nothing more.
+    func testAForgedChangeCannotAmplify() {
+        var h = started { $0.limits.relays = 4 }
+        let fakes = h.join(30)
+        let forger = fakes[0]
+        let me = h.peer.config.id
+        let elsewhere = Endpoint(address: 0x0A00_0001, port: 1)
+        var claims: [MemberEntry] = fakes.dropFirst().map { MemberEntry(id: $0, incarnation: 0, status: .suspect, endpoint: elsewhere, name: "x") }
+        claims.append(MemberEntry(id: me, incarnation: 0, status: .suspect, endpoint: elsewhere, name: "me"))
+        h.clearSent()
+        h.change(claims, from: forger)
+        XCTAssertLessThanOrEqual(h.pings.count, 4, "bounded by the relay table")
+        XCTAssertEqual(h.peer.relays.count, h.pings.count, "each witness PING is a relay entry")
+        XCTAssertEqual(h.changes.count, 1, "the refutation")
+        XCTAssertLessThanOrEqual(h.sent.count, claims.count + 1)
+        for (message, destination) in h.sent {
+            if case .peer(let endpoint) = destination {
+                XCTAssertEqual(endpoint.address, PeerHarness.loopback, "never at an address taken from the CHANGE")
+                XCTAssertNotNil(h.fakes[endpoint.port], "\(message.payload)")
+            }
+        }
+        h.clearSent()
+        h.change(claims.dropLast(), from: forger)
+        XCTAssertTrue(h.sent.isEmpty, "the same verdicts again send nothing")
+    }
+
+    /// Issue 16: a forged PING is answered by one ACK to its sender, only when it is for this
+    /// peer; a PING for someone else (an earlier life at this address) gets nothing.
+    func testAForgedPingGetsOneAckOrNothing() {
+        var h = started()
+        h.clearSent()
+        h.ping(from: alice, name: "alice", gossip: (0..<40).map { MemberEntry(id: NodeID(high: 0xC00, low: UInt64($0)),
+            incarnation: 0, status: .suspect, endpoint: Endpoint(address: 0x0A00_0001, port: 1), name: "g\($0)") })
+        XCTAssertEqual(h.sent.count, 1)
+        XCTAssertEqual(h.acks.count, 1)
+        h.clearSent()
+        h.receive(.ping(Ping(probeID: 2, target: NodeID(high: 0xC01, low: 1), revoked: .empty)), from: alice, name: "alice")
+        XCTAssertTrue(h.sent.isEmpty)
     }
 
     /// Item 25/13: a full replay table forgets the least recently heard sender, not all of them,
@@ -280,7 +315,7 @@ final class HostileInputTests: XCTestCase {
         }
         let senders = (0..<17).map { NodeID(high: 0x400, low: UInt64($0)) }
         for (index, sender) in senders.enumerated() {
-            h.beat(from: sender, name: "s\(index)")
+            h.ping(from: sender, name: "s\(index)")
             h.now += ms  // heard one after another: the first is the least recent
         }
         XCTAssertEqual(h.peer.replay.count, 16)
@@ -289,7 +324,7 @@ final class HostileInputTests: XCTestCase {
         // The 17th sender pushed out only the first: the second's old datagram is still a replay
         // (clearing the whole table, as before, let it through).
         h.sequences[senders[1]] = 0
-        h.beat(from: senders[1], name: "s1")
+        h.ping(from: senders[1], name: "s1")
         XCTAssertEqual(h.peer.counters.drops["replay"], 1)
     }
 
@@ -322,7 +357,7 @@ final class HostileInputTests: XCTestCase {
             $0.limits.answerBytesPerSecond = 16 * 1_024
         }
         for index in 0..<3_000 { h.peer.revoked.insert("task-\(String(repeating: "x", count: 60))-\(index)", revokedAtMillis: h.time.wallMillis, nowMillis: h.time.wallMillis) }
-        h.beat(from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
         h.clearSent()
         h.receive(.pageRequest(PageRequest(requestID: 1, bucketMask: .max, maxPages: 255, cursor: "", until: "")), from: alice, name: "alice")
         let pages = h.sentPayloads().filter { if case .page = $0 { true } else { false } }.count
@@ -351,16 +386,21 @@ final class HostileInputTests: XCTestCase {
         XCTAssertTrue(h.events.contains { if case .synced = $0 { true } else { false } })
     }
 
-    /// Item 27, responder side: a member not heard from lately is not counted for the joiner.
-    func testHelloReplyCountsOnlyMembersHeardLately() {
+    /// Item 27, responder side; issue 16: the reply counts the responders the joiner can
+    /// expect (min(3, alive others + 1)), not the members: a suspect one is not counted.
+    func testHelloReplyCountsTheRespondersToExpect() {
         var h = started()
-        h.beat(from: alice, name: "alice")
-        h.advance(400 * ms)
+        h.ping(from: alice, name: "alice")
+        let bob = NodeID(high: 2, low: 2)
+        h.ping(from: bob, name: "bob", port: 9200)
+        h.ping(from: alice, name: "alice", gossip: [MemberEntry(id: bob, incarnation: 0, status: .suspect,
+            endpoint: Endpoint(address: 0x7F00_0001, port: 9200), name: "bob")])
+        XCTAssertEqual(h.peer.members[bob]?.status, .suspect)
         let joiner = NodeID(high: 0x700, low: 7)
         h.clearSent()
         h.receive(.hello(Hello(requestID: 9, revoked: .empty)), from: joiner, name: "joiner")
         let count = h.sentPayloads().compactMap { if case .helloReply(let reply) = $0 { reply.memberCount } else { nil } }.first
-        XCTAssertEqual(count, 1, "alice was last heard 400 ms ago: only the responder itself")
+        XCTAssertEqual(count, 2, "alice and the responder itself; bob is suspect")
     }
 
     // MARK: Raw datagrams the encoder refuses to make
@@ -379,8 +419,9 @@ final class HostileInputTests: XCTestCase {
         rawHeader(type: .candidacy, stamp: 5, sender: sender, payload: withUnsafeBytes(of: term.bigEndian, Array.init) + [4] + Array("jobs".utf8))
     }
 
-    static func rawHeartbeat(stamp: UInt64, sender: NodeID) throws -> [UInt8] {
-        rawHeader(type: .heartbeat, stamp: stamp, sender: sender, payload: [0, 0, 0, 150, 0, 1] + [UInt8](repeating: 0, count: 12) + [0])
+    /// A PING (probe id 1, target 0, empty digest, no piggyback) with any stamp.
+    static func rawPing(stamp: UInt64, sender: NodeID) throws -> [UInt8] {
+        rawHeader(type: .ping, stamp: stamp, sender: sender, payload: [0, 0, 0, 1] + [UInt8](repeating: 0, count: 16 + 12) + [0])
     }
 }
 

@@ -121,3 +121,145 @@ final class LifeguardTests: XCTestCase {
         XCTAssertEqual(order.count, 0)
     }
 }
+
+/// Lifeguard's suspicion, witnesses, death and refutation as a whole peer sees them (issue 16).
+final class PeerSuspicionTests: XCTestCase {
+    let ms = PeerHarness.ms
+
+    /// This peer probes the first member of its round robin, which stays silent (the others
+    /// answer, helpers send NACKs), until it suspects it. Returns the suspect.
+    func accuseFirstTarget(_ h: inout PeerHarness) throws -> NodeID {
+        h.clearSent()
+        h.advance(200 * ms)
+        let target = try XCTUnwrap(h.pings.first).target
+        h.advance(200 * ms, silent: [target])
+        XCTAssertEqual(h.peer.members[target]?.status, .suspect)
+        return target
+    }
+
+    /// Issue 16: min = α·max(1, log10 n)·T, max = β·min; a lone suspector waits the maximum.
+    func testALoneAccuserWaitsTheMaximumThenMulticastsTheDeath() throws {
+        var h = PeerHarness()
+        h.start()
+        _ = h.join(5)
+        let target = try accuseFirstTarget(&h)
+        let held = try XCTUnwrap(h.peer.suspicions[target])
+        let bounds = Suspicion.bounds(members: 6, period: 200 * ms, alpha: 1.5, beta: 6)
+        XCTAssertEqual([held.suspicion.minimum, held.suspicion.maximum], [300 * ms, 1_800 * ms])
+        XCTAssertEqual([held.suspicion.minimum, held.suspicion.maximum], [bounds.minimum, bounds.maximum])
+        XCTAssertEqual(held.suspicion.deadline, h.now + 1_800 * ms)
+        h.clearSent()
+        h.advance(1_800 * ms - 1, silent: [target])
+        XCTAssertEqual(h.peer.members[target]?.status, .suspect)
+        h.advance(1, silent: [target])
+        XCTAssertEqual(h.peer.members[target]?.status, .dead)
+        XCTAssertEqual(h.changes.filter { $0.0.contains { $0.id == target } }.map(\.0), [[h.entry(target, .dead)]],
+            "the first accuser multicasts the death, once")
+    }
+
+    /// Issue 16: distinct first-hand confirmations (CHANGE from other senders) shrink the
+    /// timeout; a repeated one and a piggybacked (hearsay) one do not.
+    func testOnlyDistinctFirstHandConfirmationsShrinkTheTimeout() throws {
+        var h = PeerHarness()
+        h.start()
+        let fakes = h.join(5)
+        let target = try accuseFirstTarget(&h)
+        let start = try XCTUnwrap(h.peer.suspicions[target]).suspicion.deadline - 1_800 * ms
+        let others = fakes.filter { $0 != target }
+        func deadline() -> UInt64? { h.peer.suspicions[target]?.suspicion.deadline }
+        h.change([h.entry(target, .suspect)], from: others[0])
+        XCTAssertEqual(deadline(), start + 1_050 * ms, "one of three: ln 2 / ln 4 of the way down")
+        h.change([h.entry(target, .suspect)], from: others[0])
+        XCTAssertEqual(deadline(), start + 1_050 * ms, "the same confirmer twice counts once")
+        h.ping(from: others[1], name: h.name(of: others[1]), gossip: [h.entry(target, .suspect)], port: h.port(of: others[1]))
+        XCTAssertEqual(deadline(), start + 1_050 * ms, "piggybacked entries are hearsay")
+        h.change([h.entry(target, .suspect, 1)], from: others[1])
+        XCTAssertEqual(h.peer.suspicions[target]?.incarnation, 1, "a suspicion at a higher incarnation starts again")
+        XCTAssertEqual(h.peer.suspicions[target]?.accused, false)
+    }
+
+    /// Three distinct confirmations bring the timeout down to the minimum.
+    func testThreeConfirmationsReachTheMinimum() throws {
+        var h = PeerHarness()
+        h.start()
+        let fakes = h.join(5)
+        let target = try accuseFirstTarget(&h)
+        let start = try XCTUnwrap(h.peer.suspicions[target]).suspicion.deadline - 1_800 * ms
+        for other in fakes.filter({ $0 != target }).prefix(3) { h.change([h.entry(target, .suspect)], from: other) }
+        XCTAssertEqual(h.peer.suspicions[target]?.suspicion.deadline, max(start + 300 * ms, h.now))
+        h.advance(300 * ms, silent: [target])
+        XCTAssertEqual(h.peer.members[target]?.status, .dead)
+    }
+
+    /// A view of 10 fakes and, for a suspect and a sender among them, whether this peer is
+    /// one of the suspect's 3 witnesses on the ring (the sender, the first accuser, excluded).
+    func witnessCase(_ wanted: Bool) -> (PeerHarness, suspect: NodeID, sender: NodeID)? {
+        var h = PeerHarness()
+        h.start()
+        let fakes = h.join(10)
+        for suspect in fakes {
+            for sender in fakes where sender != suspect {
+                let ring = Ring(fakes + [h.peer.config.id])
+                if ring.successors(of: suspect, count: 3, excluding: sender).contains(h.peer.config.id) == wanted { return (h, suspect, sender) }
+            }
+        }
+        return nil
+    }
+
+    /// Issue 16: only a rendezvous witness pings the suspect at once; it multicasts its own
+    /// CHANGE(suspect) only if that ping fails within a period.
+    func testAWitnessPingsAtOnceAndConfirmsOnlyIfThePingFails() throws {
+        var (h, suspect, sender) = try XCTUnwrap(witnessCase(true))
+        h.clearSent()
+        h.change([h.entry(suspect, .suspect)], from: sender)
+        XCTAssertEqual(h.peer.members[suspect]?.status, .suspect)
+        XCTAssertEqual(h.pings.map(\.target), [suspect], "the witness pings at once")
+        XCTAssertTrue(h.changes.isEmpty)
+        h.advance(200 * ms, silent: [suspect])
+        XCTAssertEqual(h.changes.map(\.0), [[h.entry(suspect, .suspect)]], "confirmed in its own name")
+        XCTAssertEqual(h.peer.suspicions[suspect]?.suspicion.confirmers, [h.peer.config.id])
+
+        // Same again, but the suspect answers the witness: no CHANGE, and it is alive again.
+        var (h2, suspect2, sender2) = try XCTUnwrap(witnessCase(true))
+        h2.clearSent()
+        h2.change([h2.entry(suspect2, .suspect)], from: sender2)
+        h2.answerPings(since: 0)
+        h2.advance(400 * ms, silent: [])
+        XCTAssertTrue(h2.changes.isEmpty)
+        XCTAssertEqual(h2.peer.members[suspect2]?.status, .alive)
+    }
+
+    /// Issue 16: a peer that is no witness does not ping the suspect at once, and only the
+    /// first accuser multicasts the death.
+    func testANonWitnessWaitsAndDoesNotMulticastTheDeath() throws {
+        var (h, suspect, sender) = try XCTUnwrap(witnessCase(false))
+        h.clearSent()
+        h.change([h.entry(suspect, .suspect)], from: sender)
+        XCTAssertEqual(h.peer.members[suspect]?.status, .suspect)
+        XCTAssertTrue(h.pings.isEmpty, "no witness: no ping at once")
+        XCTAssertEqual(h.peer.suspicions[suspect]?.accused, false)
+        h.advance(2_000 * ms, silent: [suspect])
+        XCTAssertEqual(h.peer.members[suspect]?.status, .dead)
+        XCTAssertFalse(h.changes.contains { $0.0.contains { $0.id == suspect && $0.status == .dead } }, "the accuser's word, not ours")
+    }
+
+    /// Issue 16: hearing itself suspect, a peer multicasts CHANGE(alive, i + 1) once, notes it
+    /// in its local health, and piggybacks its own entry after.
+    func testRefutationIsMulticastOnceAndNotedInLocalHealth() {
+        var h = PeerHarness()
+        h.start()
+        let fakes = h.join(3)
+        let me = h.peer.config.id
+        h.clearSent()
+        h.change([MemberEntry(id: me, incarnation: 0, status: .suspect, endpoint: Endpoint(address: 0, port: 9000), name: "me")], from: fakes[0])
+        XCTAssertEqual(h.peer.incarnation, 1)
+        XCTAssertEqual(h.changes.map(\.0), [[MemberEntry(id: me, incarnation: 1, status: .alive, endpoint: Endpoint(address: 0, port: 9000), name: "me")]])
+        XCTAssertEqual(h.peer.membership.probing.health.score, 1)
+        h.advance(1_000 * ms, silent: [])
+        XCTAssertEqual(h.changes.count, 1, "multicast once")
+        XCTAssertTrue(h.pings.contains { $0.piggyback.contains { $0.id == me && $0.incarnation == 1 } }, "then piggybacked")
+        // A stale claim (below the incarnation now held) is not refuted again.
+        h.change([MemberEntry(id: me, incarnation: 0, status: .suspect, endpoint: Endpoint(address: 0, port: 9000), name: "me")], from: fakes[1])
+        XCTAssertEqual(h.peer.incarnation, 1)
+    }
+}

@@ -1,7 +1,8 @@
-import StarlingCore
+@testable import StarlingCore
 import XCTest
 
-/// Membership state machine with an injected clock (Protocol.md §6.1).
+/// Membership state machine with an injected clock (Protocol.md §6.1; protocol version 2,
+/// issue 16: a member proves itself alive with any datagram, failures are found by probing).
 final class MembershipTests: XCTestCase {
     let ms = PeerHarness.ms
     let alice = NodeID(high: 1, low: 1)
@@ -14,139 +15,206 @@ final class MembershipTests: XCTestCase {
         let announces = h.sentPayloads().filter { if case .announce = $0 { true } else { false } }
         XCTAssertEqual(announces.count, 3)
         h.clearSent()
-        h.receive(.announce(Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: [])), from: alice, name: "alice")
-        XCTAssertTrue(h.sent.contains { if case .heartbeat = $0.0.payload, case .peer(let e) = $0.1 { e.port == 9100 } else { false } },
-            "a newcomer's announce must be answered by unicast")
+        h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: alice, name: "alice")
+        XCTAssertTrue(h.sent.contains { if case .members = $0.0.payload, case .peer(let e) = $0.1 { e.port == 9100 } else { false } },
+            "a newcomer's announce is answered with the view, by unicast")
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
     }
 
-    func testSilenceLeadsToSuspectThenProbesThenDead() {
+    /// Issue 16: a silent member is pinged once in a period, suspected at the period's end,
+    /// and dead when the suspicion runs out (no heartbeat timing any more).
+    func testSilenceLeadsToSuspectThenDead() throws {
         var h = PeerHarness()
         h.start()
-        h.beat(from: alice, name: "alice")
-        h.advance(4 * 150 * ms - 1)
-        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
+        h.ping(from: alice, name: "alice")
         h.clearSent()
-        h.advance(2 * ms)
+        h.advance(200 * ms)
+        XCTAssertEqual(h.pings.map(\.target), [alice], "one PING in the first period")
+        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
+        h.advance(200 * ms - 1)
+        XCTAssertEqual(h.peer.members[alice]?.status, .alive, "not before the period's end")
+        h.advance(1)
         XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
-        XCTAssertTrue(h.sentPayloads().contains { if case .probe(let p) = $0 { p.target == alice } else { false } })
-        h.advance(290 * ms)
+        let deadline = try XCTUnwrap(h.peer.suspicions[alice]).suspicion.deadline
+        h.advance(deadline - h.now - 1)
         XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
-        let probes = h.sentPayloads().filter { if case .probe = $0 { true } else { false } }
-        XCTAssertGreaterThanOrEqual(probes.count, 5, "retries while suspect")
-        h.advance(11 * ms)
+        h.advance(1)
         XCTAssertEqual(h.peer.members[alice]?.status, .dead)
     }
 
-    func testAnsweredProbeKeepsMemberAlive() {
+    func testAnsweredPingKeepsMemberAlive() {
         var h = PeerHarness()
         h.start()
-        h.beat(from: alice, name: "alice")
-        h.advance(601 * ms)
-        guard case .probe(let probe)? = h.sentPayloads().last(where: { if case .probe = $0 { true } else { false } }) else {
-            return XCTFail("no probe sent")
-        }
-        h.receive(.probeAck(probe), from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
+        h.fakes[9100] = (alice, "alice")
+        h.advance(10_000 * ms, silent: [])
+        XCTAssertGreaterThanOrEqual(h.pings.filter { $0.target == alice }.count, 40, "pinged every period")
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
-        h.advance(400 * ms)
-        XCTAssertNotEqual(h.peer.members[alice]?.status, .dead)
+        XCTAssertTrue(h.statusChanges(to: .suspect).isEmpty)
     }
 
     func testIndirectProbeIsRelayed() {
         var h = PeerHarness()
         h.start()
-        h.beat(from: alice, name: "alice")
-        h.beat(from: bob, name: "bob")
+        h.ping(from: alice, name: "alice")
+        h.ping(from: bob, name: "bob", port: 9200)
         h.clearSent()
         // Bob asks us to probe Alice for him.
-        h.receive(.probe(Probe(probeID: 55, target: alice)), from: bob, name: "bob", port: 9200)
-        guard case .probe(let relay)? = h.sentPayloads().last else { return XCTFail("no relayed probe") }
+        h.receive(.pingRequest(Probe(probeID: 55, target: alice)), from: bob, name: "bob", port: 9200)
+        guard case .ping(let relay)? = h.sentPayloads().last else { return XCTFail("no relayed ping") }
         XCTAssertEqual(relay.target, alice)
-        h.receive(.probeAck(relay), from: alice, name: "alice")
-        XCTAssertTrue(h.sent.contains { if case .probeAck(let ack) = $0.0.payload, case .peer(let e) = $0.1 { ack.probeID == 55 && e.port == 9200 } else { false } })
+        XCTAssertNotEqual(relay.probeID & 0x8000_0000, 0, "a relay's probe id is in the upper half")
+        h.receive(.ack(Ping(probeID: relay.probeID, target: alice, revoked: .empty)), from: alice, name: "alice")
+        XCTAssertTrue(h.acks.contains { ack, to in ack.probeID == 55 && ack.target == alice && to == .peer(Endpoint(address: 0x7F00_0001, port: 9200)) })
+        XCTAssertTrue(h.peer.relays.isEmpty, "done with")
     }
 
+    /// Issue 16: refuting a suspicion multicasts CHANGE(alive, i + 1) once.
     func testSuspicionOfSelfIsRefutedWithHigherIncarnation() {
         var h = PeerHarness()
         h.start()
         let me = h.peer.config.id
-        let rumour = MemberEntry(id: me, incarnation: 0, status: .suspect, endpoint: Endpoint(address: 1, port: 9000), intervalMillis: 150, name: "me")
+        let rumour = MemberEntry(id: me, incarnation: 0, status: .suspect, endpoint: Endpoint(address: 1, port: 9000), name: "me")
         h.clearSent()
-        h.beat(from: alice, name: "alice", gossip: [rumour])
+        h.ping(from: alice, name: "alice", gossip: [rumour])
         XCTAssertEqual(h.peer.incarnation, 1)
         XCTAssertTrue(h.events.contains(.refuted(incarnation: 1)))
-        XCTAssertTrue(h.sent.contains { if case .heartbeat = $0.0.payload { $0.0.header.incarnation == 1 } else { false } })
+        XCTAssertEqual(h.changes.map(\.0), [[MemberEntry(id: me, incarnation: 1, status: .alive, endpoint: Endpoint(address: 0, port: 9000), name: "me")]])
+        XCTAssertEqual(h.changes.first?.1, .group)
     }
 
     func testGossipPrecedence() {
         var h = PeerHarness()
         h.start()
-        h.beat(from: alice, name: "alice", incarnation: 2)
+        h.ping(from: alice, name: "alice", incarnation: 2)
         func entry(_ status: MemberStatus, _ incarnation: UInt32) -> MemberEntry {
-            MemberEntry(id: alice, incarnation: incarnation, status: status, endpoint: Endpoint(address: 0x7F00_0001, port: 9100), intervalMillis: 150, name: "alice")
+            MemberEntry(id: alice, incarnation: incarnation, status: status, endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")
         }
         // Stale suspicion (lower incarnation) is ignored.
-        h.advance(200 * ms)
-        h.beat(from: bob, name: "bob", gossip: [entry(.suspect, 1)])
+        h.ping(from: bob, name: "bob", gossip: [entry(.suspect, 1)], port: 9200)
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
         // Dead at the same incarnation wins over alive.
-        h.beat(from: bob, name: "bob", gossip: [entry(.dead, 2)])
+        h.ping(from: bob, name: "bob", gossip: [entry(.dead, 2)], port: 9200)
         XCTAssertEqual(h.peer.members[alice]?.status, .dead)
         // Alive at the same incarnation does not revive; a higher one does.
-        h.beat(from: bob, name: "bob", gossip: [entry(.alive, 2)])
+        h.ping(from: bob, name: "bob", gossip: [entry(.alive, 2)], port: 9200)
         XCTAssertEqual(h.peer.members[alice]?.status, .dead)
-        h.beat(from: alice, name: "alice", incarnation: 3)
+        h.ping(from: alice, name: "alice", incarnation: 3)
+        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
+    }
+
+    /// Issue 16: any datagram proves its sender alive at its header's incarnation: a suspect
+    /// at the same incarnation revives, a dead member only at a higher one.
+    func testAnyDatagramRevivesAtItsHeaderIncarnation() {
+        var h = PeerHarness()
+        h.start()
+        h.ping(from: alice, name: "alice", incarnation: 4)
+        h.ping(from: bob, name: "bob", gossip: [MemberEntry(id: alice, incarnation: 4, status: .suspect,
+            endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")], port: 9200)
+        XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
+        h.receive(.digestRequest(requestID: 1), from: alice, name: "alice", incarnation: 4)
+        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
+        XCTAssertNil(h.peer.suspicions[alice])
+        h.ping(from: bob, name: "bob", gossip: [MemberEntry(id: alice, incarnation: 4, status: .dead,
+            endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")], port: 9200)
+        h.receive(.digestRequest(requestID: 2), from: alice, name: "alice", incarnation: 4)
+        XCTAssertEqual(h.peer.members[alice]?.status, .dead, "dead at 4 needs a higher incarnation")
+        h.receive(.digestRequest(requestID: 3), from: alice, name: "alice", incarnation: 5)
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
     }
 
     func testGoodbyeMeansLeftNotDeadAndIsReapedLater() {
         var h = PeerHarness()
         h.start()
-        h.beat(from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
         h.receive(.goodbye, from: alice, name: "alice")
         XCTAssertEqual(h.peer.members[alice]?.status, .left)
+        h.clearSent()
         h.advance(5_000 * ms)
         XCTAssertEqual(h.peer.members[alice]?.status, .left, "left members are not probed to death")
+        XCTAssertTrue(h.pings.isEmpty, "nor probed at all")
         XCTAssertTrue(h.statusChanges(to: .dead).isEmpty)
         h.advance(60_000 * ms)
         XCTAssertNil(h.peer.members[alice], "reaped")
     }
 
+    /// Issue 16: a dead member is reaped `reapAfter` after its death, off the deadline heap.
+    func testDeadMembersAreReapedAfterReapAfter() {
+        var h = PeerHarness { $0.reapAfter = 10_000 * PeerHarness.ms }
+        h.start()
+        h.ping(from: alice, name: "alice")
+        h.ping(from: bob, name: "bob", gossip: [MemberEntry(id: alice, incarnation: 0, status: .dead,
+            endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")], port: 9200)
+        XCTAssertEqual(h.peer.members[alice]?.status, .dead)
+        let diedAt = h.now
+        h.fakes[9200] = (bob, "bob")
+        h.advance(diedAt + 10_000 * ms - h.now - 1, silent: [])
+        XCTAssertNotNil(h.peer.members[alice])
+        h.advance(1, silent: [])
+        XCTAssertNil(h.peer.members[alice], "reaped at reapAfter")
+        XCTAssertTrue(h.events.contains(.reaped(name: "alice", id: alice)))
+        XCTAssertEqual(h.peer.members[bob]?.status, .alive)
+    }
+
     func testRestartWithNewBootIDReplacesEntry() {
         var h = PeerHarness()
         h.start()
-        h.beat(from: alice, name: "alice")
+        h.ping(from: alice, name: "alice")
         let reborn = NodeID(high: 1, low: 99)
-        h.beat(from: reborn, name: "alice")
+        h.ping(from: reborn, name: "alice")
         XCTAssertNil(h.peer.members[alice])
         XCTAssertEqual(h.peer.members[reborn]?.status, .alive)
         XCTAssertTrue(h.events.contains(.replaced(name: "alice", old: alice, new: reborn)))
     }
 
-    func testStalledOwnLoopDoesNotBlameOthers() {
+    /// Issue 16: a peer whose own loop stalls 5 s shifts its probe and suspicion deadlines by
+    /// the gap; the ACK that waited in the socket buffer still counts, nobody is suspected.
+    func testStalledOwnLoopDoesNotBlameOthers() throws {
         var h = PeerHarness()
         h.start()
-        h.beat(from: alice, name: "alice")
-        h.advance(100 * ms)
-        // The process is frozen for 5 s: no timer ran. When it wakes, Alice's silence is ours.
+        let fakes = h.join(5)
+        h.advance(1_000 * ms, silent: [])
+        // A suspicion this peer holds keeps its remaining time too.
+        h.ping(from: fakes[0], name: "f0", gossip: [h.entry(fakes[4], .suspect)], port: h.port(of: fakes[0]))
+        let before = try XCTUnwrap(h.peer.suspicions[fakes[4]]).suspicion.deadline
+        let eventsBefore = h.events.count
+        func suspected(_ h: PeerHarness) -> [PeerEvent] {
+            h.events[eventsBefore...].filter { if case .statusChanged(_, _, _, .suspect) = $0 { true } else { false } }
+        }
+        // One ping goes out and is not answered yet when the process freezes.
+        h.clearSent()
+        h.advance(200 * ms)
+        let ping = try XCTUnwrap(h.pings.last)
         h.now += 5_000 * ms
         h.record(h.peer.onTick(now: h.time))
-        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
         XCTAssertTrue(h.events.contains { if case .stalled = $0 { true } else { false } })
-        // Alice's heartbeats that waited in the socket buffer arrive; she stays alive.
-        h.beat(from: alice, name: "alice")
-        h.advance(300 * ms)
-        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
+        XCTAssertTrue(suspected(h).isEmpty, "no false suspicion after a pause")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(h.peer.suspicions[fakes[4]]).suspicion.deadline, before + 5_000 * ms)
+        // The ACK that waited in the socket buffer arrives.
+        h.receive(.ack(Ping(probeID: ping.probeID, target: ping.target, revoked: .empty)), from: ping.target, name: h.name(of: ping.target), port: h.port(of: ping.target))
+        h.ping(from: fakes[4], name: "f4", port: h.port(of: fakes[4]))
+        h.advance(1_000 * ms, silent: [])
+        XCTAssertTrue(suspected(h).isEmpty)
+        XCTAssertTrue(fakes.allSatisfy { h.peer.members[$0]?.status == .alive })
     }
 
-    func testEachSenderIsJudgedByItsOwnInterval() {
+    /// Issue 16: one PING per period, in a round robin that reaches every member within 2n periods.
+    func testOnePingPerPeriodCoversEveryMemberWithinTwoNPeriods() {
         var h = PeerHarness()
         h.start()
-        h.beat(from: alice, name: "alice", interval: 1_000)
-        h.advance(3_000 * ms)
-        XCTAssertEqual(h.peer.members[alice]?.status, .alive, "a 1 s sender is not suspect after 3 s")
-        h.advance(1_100 * ms)
-        XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
+        let fakes = h.join(7)
+        h.clearSent()
+        var targets: [NodeID] = []
+        for _ in 0..<40 {
+            let mark = h.sent.count
+            h.advance(200 * ms, silent: [])
+            let sent = h.sent[mark...].compactMap { if case .ping(let ping) = $0.0.payload { ping.target } else { nil } }
+            XCTAssertEqual(sent.count, 1, "one PING per period")
+            targets += sent
+        }
+        for start in 0...(targets.count - 14) {
+            XCTAssertEqual(Set(targets[start..<(start + 14)]), Set(fakes), "every member within 2n periods (window at \(start))")
+        }
     }
 
     func testMalformedAndForeignDatagramsAreDroppedAndCounted() {
@@ -167,11 +235,14 @@ final class MembershipTests: XCTestCase {
         XCTAssertNil(h.peer.members[alice])
     }
 
+    /// A datagram that proves its sender alive and asks for no answer.
+    func ping(_ h: PeerHarness) -> Payload { .nack(Probe(probeID: 1, target: h.peer.config.id)) }
+
     func testReplayedDatagramsAreDroppedWithAKey() {
         var h = PeerHarness { $0.keys = [AuthKey(Array(repeating: 3, count: 32))] }
         h.start()
         let header = Header(sequence: 5, stamp: 1, sender: alice, incarnation: 0, replyPort: 1, cluster: "starling", name: "alice")
-        let bytes = try! h.codec.encode(Message(header: header, payload: .heartbeat(Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: []))))
+        let bytes = try! h.codec.encode(Message(header: header, payload: ping(h)))
         h.record(h.peer.onDatagram(bytes, from: Endpoint(address: 1, port: 1), now: h.time))
         h.record(h.peer.onDatagram(bytes, from: Endpoint(address: 1, port: 1), now: h.time))
         XCTAssertEqual(h.peer.counters.drops["replay"], 1)
@@ -190,7 +261,7 @@ final class MembershipTests: XCTestCase {
         let senders = (1...6).map { NodeID(high: 0x7000, low: UInt64($0)) }
         var datagrams = senders.enumerated().map { index, id in
             let header = Header(sequence: 1, stamp: UInt64(10 + index), sender: id, incarnation: 0, replyPort: 1, cluster: "starling", name: "n\(index)")
-            return try! h.codec.encode(Message(header: header, payload: .heartbeat(Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: []))))
+            return try! h.codec.encode(Message(header: header, payload: ping(h)))
         }
         datagrams.append(datagrams[2])  // a replay inside the same batch
         datagrams.append(Array(datagrams[4].dropLast()))  // a truncated tag
@@ -208,7 +279,7 @@ final class MembershipTests: XCTestCase {
     func testLamportClockAdjustsPastReceivedStamps() {
         var h = PeerHarness()
         h.start()
-        h.receive(.heartbeat(Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: [])), from: alice, name: "alice", stamp: 1_000)
+        h.receive(ping(h), from: alice, name: "alice", stamp: 1_000)
         XCTAssertEqual(h.peer.clock.value, 1_001)
         h.clearSent()
         h.advance(200 * ms)

@@ -107,7 +107,7 @@ extension PeerFuzzInterpreter {
         return probe
     }
 
-    /// An extension area now and then (appendix A.2): types this version does not know, which a
+    /// An extension area now and then (Protocol.md §3.4): types this version does not know, which a
     /// peer must skip, empty or at the longest value.
     func extensions(_ input: inout FuzzInput) -> [Extension] {
         guard input.below(8) == 0 else { return [] }
@@ -142,7 +142,7 @@ extension PeerFuzzInterpreter {
             let probe = probe(&input, for: slot)
             return type == .pingRequest ? .pingRequest(probe) : .nack(probe)
         case .change:
-            // Never empty on the wire (appendix A.2).
+            // Never empty on the wire (Protocol.md §3.4).
             let list = entries(&input, for: slot)
             return .change(list.isEmpty ? [entry(&input, for: slot)] : list)
         case .members:

@@ -1,7 +1,7 @@
 @testable import StarlingCore
 import XCTest
 
-/// The version-2 failure detector (Protocol.md appendix A.3, A.5; issue 16), with the clock
+/// The version-2 failure detector (Protocol.md §6.1.5, §6.1.7; issue 16), with the clock
 /// passed in: one ping per period, helpers at the ping timeout, a verdict at the period's end,
 /// and local health slowing a peer that hears nobody.
 final class ProbingTests: XCTestCase {
@@ -62,6 +62,18 @@ final class ProbingTests: XCTestCase {
         XCTAssertEqual(p.health.score, 1, "one missing nack")
     }
 
+    /// Found porting the tests (issue 16): with no helper to ask (a view of one other member),
+    /// the ping timeout stayed the next deadline after it passed, and the loop spun until the
+    /// period's end.
+    func testNoHelperToAskMovesTheDeadlineToTheVerdict() {
+        var p = probing()
+        guard case .ping(_, let target, _) = tick(&p, at: 200 * ms).first else { return XCTFail() }
+        alive = [target]
+        XCTAssertEqual(tick(&p, at: 250 * ms), [])
+        XCTAssertEqual(p.nextDeadline, 400 * ms, "the verdict, not the ping timeout again")
+        XCTAssertEqual(tick(&p, at: 400 * ms).first, .suspect(target))
+    }
+
     func testARelayedAckSavesTheTarget() {
         var p = probing()
         guard case .ping(let probeID, let target, _) = tick(&p, at: 200 * ms).first else { return XCTFail() }
@@ -112,21 +124,106 @@ final class ProbingTests: XCTestCase {
         for start in 0...(targets.count - 10) { XCTAssertEqual(Set(targets[start..<(start + 10)]).count, 5) }
     }
 
-    func testRendezvousChoiceIsTheSameEverywhereAndExcludesTheKey() {
+    /// Issue 16: witnesses and responders come from the hash ring: the same choice whatever
+    /// the order members were learned in, never the key or the excluded accuser, little change
+    /// when one member goes, and spread over the members.
+    func testRingChoiceIsTheSameEverywhereAndExcludesTheKey() {
         let ids = (0..<200).map { NodeID(high: 9, low: UInt64($0)) }
         let key = ids[17]
-        let chosen = Rendezvous.choose(3, for: key, among: ids)
+        let chosen = Ring(ids).successors(of: key, count: 3)
         XCTAssertEqual(chosen.count, 3)
         XCTAssertFalse(chosen.contains(key))
-        XCTAssertEqual(Rendezvous.choose(3, for: key, among: ids.reversed()), chosen, "order of the view does not matter")
-        for id in ids { XCTAssertEqual(Rendezvous.isChosen(id, count: 3, for: key, among: ids), chosen.contains(id)) }
+        XCTAssertEqual(Ring(ids.reversed()).successors(of: key, count: 3), chosen, "order of the view does not matter")
+        XCTAssertFalse(Ring(ids).successors(of: key, count: 3, excluding: chosen[1]).contains(chosen[1]))
         // Removing one unchosen member changes nothing; removing a chosen one brings in one new.
         let unchosen = ids.first { !chosen.contains($0) && $0 != key }!
-        XCTAssertEqual(Rendezvous.choose(3, for: key, among: ids.filter { $0 != unchosen }), chosen)
-        let after = Rendezvous.choose(3, for: key, among: ids.filter { $0 != chosen[0] })
-        XCTAssertEqual(Set(after).intersection(chosen).count, 2)
+        XCTAssertEqual(Ring(ids.filter { $0 != unchosen }).successors(of: key, count: 3), chosen)
+        var ring = Ring(ids)
+        ring.remove(chosen[0])
+        XCTAssertEqual(ring.count, 199)
+        XCTAssertEqual(Set(ring.successors(of: key, count: 3)).intersection(chosen).count, 2)
         // Different keys spread the work.
-        let load = ids.flatMap { Rendezvous.choose(3, for: $0, among: ids) }.reduce(into: [NodeID: Int]()) { $0[$1, default: 0] += 1 }
-        XCTAssertLessThan(load.values.max() ?? 0, 12, "no member witnesses for everyone")
+        let full = Ring(ids)
+        let load = ids.flatMap { full.successors(of: $0, count: 3) }.reduce(into: [NodeID: Int]()) { $0[$1, default: 0] += 1 }
+        XCTAssertLessThan(load.values.max() ?? 0, 20, "no member answers for everyone")
+        // A ring smaller than the count gives everyone but the key.
+        XCTAssertEqual(Set(Ring(ids.prefix(3)).successors(of: ids[0], count: 3)), Set(ids[1..<3]))
+    }
+}
+
+/// The version-2 probing rules as a whole peer sees them (issue 16), with the injected clock.
+final class PeerProbingTests: XCTestCase {
+    let ms = PeerHarness.ms
+
+    func endpoint(_ h: PeerHarness, _ id: NodeID) -> Destination { .peer(Endpoint(address: PeerHarness.loopback, port: h.port(of: id))) }
+
+    /// Issue 16: no ACK by the ping timeout → PING_REQ to 3 helpers (never the target); helpers'
+    /// NACKs keep local health; no ACK by the period's end → suspect, with exactly one
+    /// CHANGE(suspect) multicast by the accuser.
+    func testPingRequestToThreeHelpersThenSuspicionWithOneChange() throws {
+        var h = PeerHarness()
+        h.start()
+        _ = h.join(5)
+        h.clearSent()
+        h.advance(200 * ms)
+        XCTAssertEqual(h.pings.count, 1, "one PING per period")
+        let ping = try XCTUnwrap(h.pings.first)
+        let target = ping.target
+        h.advance(50 * ms - 1)
+        XCTAssertTrue(h.pingRequests.isEmpty, "not before the ping timeout")
+        h.advance(1)
+        XCTAssertEqual(h.pingRequests.count, 3)
+        XCTAssertEqual(Set(h.pingRequests.map { "\($0.1)" }).count, 3, "three distinct helpers")
+        XCTAssertFalse(h.pingRequests.contains { $0.1 == endpoint(h, target) })
+        XCTAssertTrue(h.pingRequests.allSatisfy { $0.0 == Probe(probeID: ping.probeID, target: target) })
+        for (_, destination) in h.pingRequests {
+            guard case .peer(let at) = destination, let helper = h.fakes[at.port] else { return XCTFail("\(destination)") }
+            h.receive(.nack(Probe(probeID: ping.probeID, target: target)), from: helper.id, name: helper.name, port: at.port)
+        }
+        h.clearSent()
+        h.advance(150 * ms - 1)
+        XCTAssertEqual(h.peer.members[target]?.status, .alive)
+        XCTAssertTrue(h.changes.isEmpty)
+        h.advance(1)
+        XCTAssertEqual(h.peer.members[target]?.status, .suspect, "at the period's end")
+        XCTAssertEqual(h.peer.membership.probing.health.score, 0, "every helper sent its NACK")
+        XCTAssertEqual(h.peer.suspicions[target]?.accused, true)
+        h.advance(1_000 * ms, silent: [target])
+        let about = h.changes.filter { $0.0.contains { $0.id == target } }
+        XCTAssertEqual(about.count, 1, "one CHANGE, multicast once")
+        XCTAssertEqual(about.first?.0, [h.entry(target, .suspect)])
+        XCTAssertEqual(about.first?.1, .group)
+    }
+
+    /// Issue 16: a helper PINGs the target for the requester and sends a NACK at 80 % of its
+    /// ping timeout when no ACK came; the relay lives one period. A PING_REQ about the helper
+    /// itself is answered with an ACK at once; one about a member it does not hold is ignored.
+    func testHelperSendsANackAtEightyPercent() throws {
+        var h = PeerHarness()
+        h.start()
+        let fakes = h.join(2)
+        let (requester, target) = (fakes[0], fakes[1])
+        h.clearSent()
+        h.receive(.pingRequest(Probe(probeID: 77, target: target)), from: requester, name: "f0", port: h.port(of: requester))
+        XCTAssertEqual(h.pings.map(\.target), [target])
+        XCTAssertEqual(h.sent.last?.1, endpoint(h, target))
+        h.advance(40 * ms - 1)
+        XCTAssertTrue(h.nacks.isEmpty)
+        h.advance(1)
+        XCTAssertEqual(h.nacks.map(\.0), [Probe(probeID: 77, target: target)])
+        XCTAssertEqual(h.nacks.first?.1, endpoint(h, requester))
+        h.advance(160 * ms)
+        XCTAssertTrue(h.peer.relays.isEmpty, "a relay lives one period")
+
+        h.clearSent()
+        h.receive(.pingRequest(Probe(probeID: 78, target: h.peer.config.id)), from: requester, name: "f0", port: h.port(of: requester))
+        XCTAssertEqual(h.acks.map(\.0.probeID), [78])
+        XCTAssertEqual(h.acks.first?.0.target, h.peer.config.id)
+        h.clearSent()
+        h.receive(.pingRequest(Probe(probeID: 79, target: NodeID(high: 0xBAD, low: 1))), from: requester, name: "f0", port: h.port(of: requester))
+        XCTAssertTrue(h.pings.isEmpty, "no PING at an address taken from a stranger")
+        XCTAssertEqual(h.nacks.map(\.0), [Probe(probeID: 79, target: NodeID(high: 0xBAD, low: 1))], "a NACK at once: the requester's path works")
+        XCTAssertEqual(h.sent.count, 1)
+        XCTAssertTrue(h.peer.relays.isEmpty)
     }
 }

@@ -14,16 +14,23 @@ enum Samples {
     static let entry = MemberEntry(id: other, incarnation: 2, status: .suspect, endpoint: Endpoint(address: 0x7F00_0001, port: 40500),
         name: "worker-2")
     static let digest = SetDigest(count: 2, hash: 0x0A0B_0C0D_0E0F_1011)
+    /// An IPv6 member (issue 19 needs no further wire change): family 6, 16 address bytes.
+    static let ipv6Entry = MemberEntry(id: NodeID(high: 0x2222_3333_4444_5555, low: 0x6666_7777_8888_9999), incarnation: 7, status: .dead,
+        address: .ipv6(high: 0xFD00_0000_0000_0001, low: 0x0000_0000_0000_0002), port: 40501, name: "worker-7")
 
     static let payloads: [(String, Payload)] = [
         ("announce", .announce(Announcement(memberCount: 1, revoked: .empty))),
+        ("announce-range", .announce(Announcement(versions: VersionRange(lowest: 2, highest: 3), memberCount: 30, revoked: digest))),
         ("goodbye", .goodbye),
         ("ping", .ping(Ping(probeID: 9, target: other, revoked: digest, piggyback: [entry]))),
         ("ping-empty", .ping(Ping(probeID: 9, target: other, revoked: .empty))),
         ("ack", .ack(Ping(probeID: 9, target: other, revoked: digest))),
+        ("ack-piggyback", .ack(Ping(probeID: 0x8000_0009, target: other, revoked: digest, piggyback: [entry, ipv6Entry]))),
         ("ping-request", .pingRequest(Probe(probeID: 10, target: other))),
         ("nack", .nack(Probe(probeID: 10, target: other))),
         ("change", .change([entry])),
+        ("change-ipv6", .change([ipv6Entry, MemberEntry(id: sender, incarnation: 4, status: .alive,
+            endpoint: Endpoint(address: 0, port: 40123), name: "worker-1")])),
         ("members", .members(MembersPage(replyWanted: true, page: 0, pageCount: 1, entries: [entry]))),
         ("members-ipv6", .members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: [MemberEntry(id: other, incarnation: 1,
             status: .alive, address: .ipv6(high: 0xFE80_0000_0000_0000, low: 0x0211_22FF_FE33_4455), port: 40500,
@@ -45,6 +52,12 @@ enum Samples {
         ("control-reply", .controlReply(ControlReply(requestID: 81, status: .ok, memberCount: 3, page: 0, pageCount: 1,
             body: Array("{\"name\":\"worker-1\",\"stored\":2}".utf8)))),
     ]
+
+    /// The sample payload called `name` in ``payloads``.
+    static func payload(_ name: String) -> Payload {
+        guard let found = payloads.first(where: { $0.0 == name }) else { preconditionFailure("no sample \(name)") }
+        return found.1
+    }
 
     static func message(_ payload: Payload) -> Message { Message(header: header(), payload: payload) }
 

@@ -1,4 +1,4 @@
-import StarlingCore
+@testable import StarlingCore
 import XCTest
 
 /// Issue 14, "Spec clarity": the behaviour Protocol.md now states exactly — control commands
@@ -177,33 +177,30 @@ final class SpecBehaviourTests: XCTestCase {
 
     // MARK: §6.1.3 gossip and merge, §6.4 alive view
 
-    func testGossipIsSentThreeTimesOnePlusLog2N() {
+    /// Issue 16: each change rides on λ · ⌈log10(n + 1)⌉ PINGs and ACKs, then is dropped
+    /// (was 3 · (1 + log2 N) heartbeats in version 1).
+    func testEachChangeIsPiggybackedLambdaLogTimes() {
         var h = PeerHarness()
         h.start()
-        h.beat(from: a, name: "a")  // N = 2 (a and this peer): 6 times
-        h.beat(from: b, name: "b")  // N = 3: 6
-        h.beat(from: c, name: "c")  // N = 4: 9
+        let fakes = h.join(9)  // n = 10 with this peer: 3 · ⌈log10 11⌉ = 6 sends each
+        h.advance(12_000 * ms, silent: [])
         var sent: [NodeID: Int] = [:]
-        for _ in 0..<20 {
-            h.clearSent()
-            h.advance(150 * ms)
-            for payload in h.sentPayloads() {
-                if case .heartbeat(let beat) = payload { for entry in beat.gossip { sent[entry.id, default: 0] += 1 } }
-            }
-            for (id, name) in [(a, "a"), (b, "b"), (c, "c")] { h.beat(from: id, name: name) }
+        for carrier in h.pings + h.acks.map(\.0) { for entry in carrier.piggyback { sent[entry.id, default: 0] += 1 } }
+        // Each join happened with fewer members in the view: f0 joined a view of 2, f9 of 10.
+        for (index, id) in fakes.enumerated() {
+            XCTAssertEqual(sent[id], Dissemination.transmissions(members: index + 2), "f\(index)")
         }
-        XCTAssertEqual(sent, [a: 6, b: 6, c: 9])
+        XCTAssertTrue(h.peer.dissemination.isEmpty, "then dropped")
     }
 
     func testMergeOfAnUnknownMember() {
         var h = PeerHarness()
         h.start()
         let entry = { (id: NodeID, status: MemberStatus) in
-            MemberEntry(id: id, incarnation: 2, status: status, endpoint: Endpoint(address: 0, port: 7), intervalMillis: 200, name: "m\(id.high)")
+            MemberEntry(id: id, incarnation: 2, status: status, endpoint: Endpoint(address: 0, port: 7), name: "m\(id.high)")
         }
-        h.beat(from: a, name: "a", gossip: [entry(b, .suspect), entry(c, .dead), entry(NodeID(high: 14, low: 1), .left)])
+        h.ping(from: a, name: "a", gossip: [entry(b, .suspect), entry(c, .dead), entry(NodeID(high: 14, low: 1), .left)])
         XCTAssertEqual(h.peer.members[b]?.status, .suspect, "added with the entry's status")
-        XCTAssertEqual(h.peer.members[b]?.intervalMillis, 200)
         XCTAssertEqual(h.peer.members[b]?.endpoint, Endpoint(address: 0x7F00_0001, port: 7), "address 0: the datagram's source")
         XCTAssertNil(h.peer.members[c], "dead entries about unknown members are ignored")
         XCTAssertNil(h.peer.members[NodeID(high: 14, low: 1)])
@@ -212,31 +209,88 @@ final class SpecBehaviourTests: XCTestCase {
     func testAnUnknownMemberReapedRecentlyIsNotRelearned() {
         var h = PeerHarness()
         h.start()
-        h.beat(from: b, name: "b")
+        h.ping(from: b, name: "b")
         h.receive(.goodbye, from: b, name: "b")
+        h.fakes[9100] = (a, "a")
         for _ in 0..<410 {
-            h.advance(150 * ms)
-            h.beat(from: a, name: "a")
+            h.advance(150 * ms, silent: [])
+            h.ping(from: a, name: "a")
         }
         XCTAssertNil(h.peer.members[b], "reaped 60 s after leaving")
-        let alive = MemberEntry(id: b, incarnation: 9, status: .alive, endpoint: Endpoint(address: 0, port: 7), intervalMillis: 150, name: "b")
-        h.beat(from: a, name: "a", gossip: [alive])
+        let alive = MemberEntry(id: b, incarnation: 9, status: .alive, endpoint: Endpoint(address: 0, port: 7), name: "b")
+        h.ping(from: a, name: "a", gossip: [alive])
         XCTAssertNil(h.peer.members[b], "gossip about a removed member is ignored for one reap time")
     }
 
     func testElectionDoesNotWaitForSuspects() {
         var h = PeerHarness()
         h.start()
-        h.beat(from: a, name: "a")
-        h.beat(from: b, name: "b")
-        for _ in 0..<7 {
-            h.advance(100 * ms)
-            h.beat(from: a, name: "a")
-        }
+        h.ping(from: a, name: "a")
+        h.ping(from: b, name: "b", port: 9200)
+        // a answers this peer's PINGs, b does not (version 2: suspected by probing).
+        h.fakes[9100] = (a, "a")
+        h.fakes[9200] = (b, "b")
+        for _ in 0..<7 { h.advance(100 * ms, silent: [b]) }
         XCTAssertEqual(h.peer.members[b]?.status, .suspect)
         h.record(h.peer.elect("t", now: h.time))
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: a, name: "a", stamp: 1)
         XCTAssertEqual(h.peer.leader(of: "t").name, "a", "decided at once: the alive view holds only a")
+    }
+
+    // MARK: §6.3.1 responders on the ring (issue 16)
+
+    /// Whether the harness peer is one of the 3 responders on the ring for `newcomer` among
+    /// the members it holds alive (the newcomer excluded), itself included.
+    func isResponder(_ h: PeerHarness, for newcomer: NodeID) -> Bool {
+        let alive = h.peer.members.values.filter { $0.status == .alive && $0.id != newcomer }.map(\.id) + [h.peer.config.id]
+        return Ring(alive).successors(of: newcomer, count: 3).contains(h.peer.config.id)
+    }
+
+    /// Issue 16: with multicast, an ANNOUNCE is answered (MEMBERS) and a HELLO (HELLO_REPLY,
+    /// counting 3 responders) only by the newcomer's 3 rendezvous responders.
+    func testAnnounceAndHelloAreAnsweredOnlyByTheRendezvousResponders() {
+        var h = PeerHarness()
+        h.start()
+        _ = h.join(10)
+        var answered = 0
+        for index in 0..<40 {
+            let newcomer = NodeID(high: 0xA00, low: UInt64(index))
+            let hello = index % 2 == 0
+            h.clearSent()
+            h.receive(hello ? .hello(Hello(requestID: 5, revoked: .empty)) : .announce(Announcement(memberCount: 1, revoked: .empty)),
+                from: newcomer, name: "n\(index)", port: 9900)
+            let chosen = isResponder(h, for: newcomer)
+            let replies = h.sentPayloads().filter {
+                switch $0 {
+                case .members, .helloReply: true
+                default: false
+                }
+            }
+            XCTAssertEqual(!replies.isEmpty, chosen, "newcomer \(index)")
+            if chosen { answered += 1 }
+            for case .helloReply(let reply) in replies { XCTAssertEqual(reply.memberCount, 3, "three responders to expect") }
+            h.receive(.goodbye, from: newcomer, name: "n\(index)", port: 9900)
+        }
+        XCTAssertGreaterThan(answered, 0)
+        XCTAssertLessThan(answered, 40, "not everyone answers everyone")
+    }
+
+    /// Issue 16: without multicast every member answers, and a HELLO_REPLY counts every alive
+    /// member (the responder included) as a responder.
+    func testWithoutMulticastEveryMemberAnswers() {
+        var h = PeerHarness { $0.multicast = false }
+        h.start()
+        _ = h.join(10)
+        for index in 0..<10 {
+            let newcomer = NodeID(high: 0xA00, low: UInt64(index))
+            h.clearSent()
+            h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: newcomer, name: "a\(index)", port: 9900)
+            XCTAssertTrue(h.sentPayloads().contains { if case .members = $0 { true } else { false } })
+            h.clearSent()
+            h.receive(.hello(Hello(requestID: 5, revoked: .empty)), from: NodeID(high: 0xB00, low: UInt64(index)), name: "h\(index)", port: 9901)
+            let counts = h.sentPayloads().compactMap { if case .helloReply(let reply) = $0 { reply.memberCount } else { nil } }
+            XCTAssertEqual(counts, [UInt16(h.peer.members.values.filter { $0.status == .alive }.count)], "alive others + 1")
+        }
     }
 
     // MARK: §6.3 mingle

@@ -91,39 +91,84 @@ final class VectorTests: XCTestCase {
             if let key { fields.append(("key", .string(Hex.encode(key.bytes)))) }
             out.append(.object(fields))
         }
-        let beat = Samples.encode(Samples.payloads[1].1)
-        // Truncated at every field boundary of the header and inside the payload.
+        // A PING with one IPv4 piggyback entry: header 64 bytes (cluster and name 8 each),
+        // payload_len at 64, payload from 66: probe_id, target, digest, count, then the entry.
+        let ping = Samples.encode(Samples.payload("ping"))
         let headerEnd = Limits.fixedHeader + 8 + 8
-        for cut in [0, 3, 4, 5, 6, 8, 16, 24, 40, 44, 46, 47, 48, 56, headerEnd, headerEnd + 2, headerEnd + 6, headerEnd + 20, beat.count - 1] {
-            add("truncated-at-\(cut)", Array(beat[0..<cut]), cut < 4 ? "truncated" : "truncated")
+        let payloadStart = headerEnd + 2
+        let entryStart = payloadStart + 4 + 16 + 12 + 1
+        /// The same datagram with its payload cut to `keep` bytes and payload_len saying so:
+        /// the payload decoder, not the framing, meets the end.
+        func cutPayload(_ bytes: [UInt8], keep: Int) -> [UInt8] {
+            Array(bytes[0..<headerEnd]) + [UInt8(keep >> 8), UInt8(keep & 0xFF)] + Array(bytes[payloadStart..<(payloadStart + keep)])
         }
-        var badMagic = beat; badMagic[0] = UInt8(ascii: "X")
+        // Truncated at every field boundary of the header and inside the payload.
+        for cut in [0, 3, 4, 5, 6, 8, 16, 24, 40, 44, 46, 47, 48, 56, headerEnd, headerEnd + 1, payloadStart, payloadStart + 4,
+            payloadStart + 20, payloadStart + 32, entryStart + 1, ping.count - 1] {
+            add("truncated-at-\(cut)", Array(ping[0..<cut]), "truncated")
+        }
+        // The payload alone cut at each field of PING (and its entry), ANNOUNCE, PING_REQ, an
+        // IPv6 entry, with payload_len consistent.
+        for keep in [0, 2, 4, 20, 24, 32, 33, 49, 53, 54, 55, 59, 61, 62, 69] {
+            add("ping-payload-cut-at-\(keep)", cutPayload(ping, keep: keep), "truncated")
+        }
+        let announce = Samples.encode(Samples.payload("announce-range"))
+        for keep in [0, 1, 2, 4, 8, 15] { add("announce-payload-cut-at-\(keep)", cutPayload(announce, keep: keep), "truncated") }
+        let ack = Samples.encode(Samples.payload("ack-piggyback"))
+        // The second entry is the IPv6 one: its address starts 33 + 37 + 22 bytes into the payload.
+        for keep in [33 + 37 + 22, 33 + 37 + 30, 33 + 37 + 38] { add("ack-ipv6-entry-cut-at-\(keep)", cutPayload(ack, keep: keep), "truncated") }
+        let pingRequest = Samples.encode(Samples.payload("ping-request"))
+        add("ping-request-cut-at-19", cutPayload(pingRequest, keep: 19), "truncated")
+        add("nack-cut-at-4", cutPayload(Samples.encode(Samples.payload("nack")), keep: 4), "truncated")
+        var badMagic = ping; badMagic[0] = UInt8(ascii: "X")
         add("bad-magic", badMagic, "bad_magic")
-        var version = beat; version[4] = 9
+        var version = ping; version[4] = 9
         add("unknown-version", version, "unsupported_version")
-        var old = beat; old[4] = 1
+        var old = ping; old[4] = 1
         add("version-1", old, "unsupported_version")
-        var type = beat; type[5] = 0x7F
+        var type = ping; type[5] = 0x7F
         add("unknown-type", type, "unknown_type")
-        var overrun = beat; overrun[headerEnd] = 0xFF
+        // Version 1's HEARTBEAT code is unknown in version 2, whatever follows.
+        var heartbeat = ping; heartbeat[5] = 0x02
+        add("heartbeat-type-is-unknown", heartbeat, "unknown_type")
+        // A version-1 PROBE body (probe_id, target) read as a PING lacks the digest.
+        add("probe-body-as-ping", cutPayload(ping, keep: 20), "truncated")
+        var overrun = ping; overrun[headerEnd] = 0xFF
         add("payload-length-overruns", overrun, "truncated")
-        var longName = beat; longName[47] = 65
+        var longName = ping; longName[47] = 65
         add("name-too-long", longName, "bad_length")
-        var emptyName = beat; emptyName[47] = 0
+        var emptyName = ping; emptyName[47] = 0
         add("name-empty", emptyName, "bad_length")
-        var utf8 = beat; utf8[48 + 8] = 0xC3; utf8[48 + 9] = 0x28
+        var utf8 = ping; utf8[48 + 8] = 0xC3; utf8[48 + 9] = 0x28
         add("name-invalid-utf8", utf8, "invalid_utf8")
-        add("trailing-garbage", beat + [0x00], "trailing_bytes")
+        add("trailing-garbage", ping + [0x00], "trailing_bytes")
         var inner = Samples.encode(.goodbye)
         inner[inner.count - 1] = 1
         add("payload-longer-than-fields", inner + [0xAB], "trailing_bytes")
-        add("oversized", beat + [UInt8](repeating: 0, count: Limits.maxDatagram + 1 - beat.count), "oversized")
-        let entryStart = headerEnd + 2 + 4 + 2 + 12 + 1
-        var status = beat; status[entryStart + 16 + 4] = 9
+        add("ping-request-longer-than-fields", cutPayload(pingRequest + [0], keep: 21), "trailing_bytes")
+        add("oversized", ping + [UInt8](repeating: 0, count: Limits.maxDatagram + 1 - ping.count), "oversized")
+        var status = ping; status[entryStart + 16 + 4] = 9
         add("member-status-unknown", status, "invalid_value")
-        var family = beat; family[entryStart + 16 + 4 + 1] = 5
+        var family = ping; family[entryStart + 16 + 4 + 1] = 5
         add("member-family-unknown", family, "invalid_value")
-        // The extension area (appendix A.2): flag bit 1 set and the area missing, empty,
+        var familyZero = ping; familyZero[entryStart + 16 + 4 + 1] = 0
+        add("member-family-zero", familyZero, "invalid_value")
+        // Family 6 on an IPv4 entry: the 16 address bytes run past the payload.
+        var familySix = ping; familySix[entryStart + 16 + 4 + 1] = 6
+        add("member-family-6-with-4-address-bytes", familySix, "truncated")
+        var memberName = ping; memberName[entryStart + 16 + 4 + 1 + 1 + 4 + 2] = 0
+        add("member-name-empty", memberName, "bad_length")
+        var countOverruns = ping; countOverruns[entryStart - 1] = 2
+        add("piggyback-count-overruns", countOverruns, "truncated")
+        let change = Samples.encode(Samples.payload("change"))
+        add("change-payload-empty", cutPayload(change, keep: 0), "truncated")
+        var emptyChange = cutPayload(change, keep: 1); emptyChange[payloadStart] = 0
+        add("change-count-zero", emptyChange, "invalid_value")
+        var inverted = announce; inverted[payloadStart] = 3; inverted[payloadStart + 1] = 2
+        add("announce-versions-inverted", inverted, "invalid_value")
+        var zeroVersion = announce; zeroVersion[payloadStart] = 0
+        add("announce-lowest-version-zero", zeroVersion, "invalid_value")
+        // The extension area (§3.4): flag bit 1 set and the area missing, empty,
         // overrun by an entry, or holding a type twice.
         let candidacy = Samples.encode(.candidacy(Candidacy(term: 3, topic: "jobs")))
         var flagged = candidacy; flagged[7] |= 0x02
@@ -132,8 +177,6 @@ final class VectorTests: XCTestCase {
         add("extension-entry-overruns", flagged + [0, 3, 0x01, 4, 0x41], "truncated")
         add("extension-type-twice", flagged + [0, 6, 0x05, 1, 0x41, 0x05, 1, 0x42], "invalid_value")
         add("extension-area-short", flagged + [0, 5, 0x05, 1, 0x41], "truncated")
-        var zeroInterval = beat; zeroInterval[headerEnd + 5] = 0; zeroInterval[headerEnd + 4] = 0
-        add("heartbeat-interval-zero", zeroInterval, "invalid_value")
         let signed = Samples.encode(.goodbye, keys: [Samples.key])
         add("tag-without-key", signed, "unexpected_tag")
         add("missing-tag", Samples.encode(.goodbye), "missing_tag", key: Samples.key)

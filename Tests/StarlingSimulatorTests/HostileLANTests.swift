@@ -22,8 +22,7 @@ final class HostileLANTests: XCTestCase {
         for index in 0..<50_000 {
             let header = Header(sequence: 1, stamp: 1, sender: NodeID.random(using: &rng), incarnation: 0,
                 replyPort: UInt16(truncatingIfNeeded: index), cluster: "starling", name: "forged-\(index)")
-            let beat = Beat(intervalMillis: 150, memberCount: 1, revoked: .empty, gossip: [])
-            let bytes = try codec.encode(Message(header: header, payload: .announce(beat)))
+            let bytes = try codec.encode(Message(header: header, payload: .announce(Announcement(memberCount: 1, revoked: .empty))))
             // Multicast: every node hears every forged announce, 4,000 per second.
             for node in 0..<3 { sim.inject(bytes, from: attacker, to: node, at: start + UInt64(index) * 250_000) }
         }

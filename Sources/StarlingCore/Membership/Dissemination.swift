@@ -1,14 +1,22 @@
-/// The queue of membership changes that ride on PING and ACK (Protocol.md appendix A.4): each
+/// The queue of membership changes that ride on PING and ACK (Protocol.md §6.1.3): each
 /// change is piggybacked λ · ⌈log10(n + 1)⌉ times after its one multicast, so that members that
 /// missed the multicast still hear it within a few periods. One entry per member (its newest
-/// state replaces an older one); the entries sent least often go first, so a fresh change is
-/// never starved by old ones. Its size is bounded by the members table.
+/// state replaces an older one); the entries with most sends left go first, so a fresh change
+/// is never starved by old ones. Its size is bounded by the members table.
+///
+/// Entries sit in buckets by sends left (at most λ · 20), newest on top, so that taking a few
+/// costs O(1) however many are queued: a join storm at 10,000 queues 10,000 changes, and
+/// scanning them for every PING was most of a simulated peer's work. A member re-queued leaves
+/// a stale copy in its old bucket, skipped when it comes up.
 struct Dissemination: Sendable {
     /// Lifeguard/memberlist's retransmit multiplier (λ).
     static let multiplier = 3
 
     /// Member → sends left.
     private(set) var pending: [NodeID: Int] = [:]
+    /// Members by sends left (index), newest last; may hold stale copies.
+    private var buckets: [[NodeID]] = []
+    private var stored = 0
 
     var isEmpty: Bool { pending.isEmpty }
     var count: Int { pending.count }
@@ -28,20 +36,49 @@ struct Dissemination: Sendable {
 
     /// Queues (or re-queues) the change of `member`.
     mutating func enqueue(_ member: NodeID, members: Int) {
-        pending[member] = Self.transmissions(members: members)
+        put(member, left: Self.transmissions(members: members))
     }
 
     /// Forgets a member (reaped).
     mutating func remove(_ member: NodeID) { pending[member] = nil }
 
-    /// Takes up to `limit` members to piggyback, those with most sends left first (ties by id,
-    /// so every peer behaves alike), and counts one send for each.
+    /// Takes up to `limit` members to piggyback, those with most sends left first (newest
+    /// first among equals), and counts one send for each.
     mutating func take(_ limit: Int) -> [NodeID] {
         guard limit > 0, !pending.isEmpty else { return [] }
-        let picked = pending.smallest(limit) { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
-        for (member, left) in picked {
-            pending[member] = left > 1 ? left - 1 : nil
+        var picked: [NodeID] = []
+        var bucket = buckets.count - 1
+        while picked.count < limit, bucket > 0 {
+            guard let member = buckets[bucket].popLast() else {
+                bucket -= 1
+                continue
+            }
+            stored -= 1
+            // A stale copy (re-queued since, or removed) or one already picked this time.
+            guard pending[member] == bucket, !picked.contains(member) else { continue }
+            picked.append(member)
         }
-        return picked.map(\.key)
+        // Counted after picking, so that a member is not picked twice in one take.
+        for member in picked {
+            let left = (pending[member] ?? 1) - 1
+            if left > 0 { put(member, left: left) } else { pending[member] = nil }
+        }
+        while buckets.last?.isEmpty == true { buckets.removeLast() }
+        return picked
+    }
+
+    private mutating func put(_ member: NodeID, left: Int) {
+        pending[member] = left
+        while buckets.count <= left { buckets.append([]) }
+        buckets[left].append(member)
+        stored += 1
+        // Stale copies could pile up under churn: rebuild when they outnumber live ones.
+        if stored > 2 * pending.count + 64 { rebuild() }
+    }
+
+    private mutating func rebuild() {
+        buckets = buckets.map { _ in [] }
+        for (member, left) in pending.sorted(by: { $0.key < $1.key }) { buckets[left].append(member) }
+        stored = pending.count
     }
 }

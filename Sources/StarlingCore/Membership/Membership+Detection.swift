@@ -68,8 +68,13 @@ extension Membership {
             suspect(id, at: member.incarnation, by: config.id, accused: true, now: now, out: &out)
             if let entry = members[id]?.entry() { sendChange([entry], out: &out) }
         case .suspect:
-            // Someone accused first: this failed probe is one more independent confirmation.
+            // Someone accused first: this failed probe is one more independent confirmation,
+            // multicast while the suspicion still wants confirmations (the witnesses may be
+            // out of reach: in a partition, the far side's witnesses never hear the CHANGE).
+            guard let held = suspicions[id], !held.accused, !held.witnessing,
+                  held.suspicion.confirmers.count < held.suspicion.wanted, !held.suspicion.confirmers.contains(config.id) else { return }
             confirm(id, by: config.id, now: now)
+            sendChange([member.entry()], out: &out)
         case .dead, .left:
             break
         }
@@ -84,7 +89,8 @@ extension Membership {
             alpha: config.suspicionAlpha, beta: config.suspicionBeta)
         let suspicion = Suspicion(by: suspector, now: now.nanos, minimum: probing.health.scaled(bounds.minimum),
             maximum: probing.health.scaled(bounds.maximum), wanted: config.confirmationsWanted)
-        suspicions[id] = Held(suspicion: suspicion, incarnation: members[id]?.incarnation ?? incarnation, accused: accused)
+        suspicions[id] = Held(suspicion: suspicion, incarnation: members[id]?.incarnation ?? incarnation, accused: accused,
+            accuser: suspector == id ? nil : suspector)
         deadlines.set(id, .suspicion, at: suspicion.deadline)
     }
 
@@ -159,18 +165,52 @@ extension Membership {
 
     private mutating func pushPull(now: Now, digest: SetDigest, out: inout Outbox) {
         nextPushPullAt = now.nanos.saturatingAdd(pushPullInterval)
+        // A member held dead may be alive behind a partition that healed: nothing else would
+        // reach it (no one probes the dead), so one of them also gets the slice, which tells it
+        // it is held dead (it refutes by multicast) and asks for its view (Serf's reconnect).
+        let dead = members.values.filter { $0.status == .dead }
+        if !dead.isEmpty {
+            sendSlice(to: dead[Int(rng.next() % UInt64(dead.count))].endpoint, replyWanted: true, out: &out)
+        }
         if !aliveList.isEmpty {
             let pick = aliveList[Int(rng.next() % UInt64(aliveList.count))]
-            if let member = members[pick] { sendMembers(to: member.endpoint, replyWanted: true, out: &out) }
+            if let member = members[pick] { sendSlice(to: member.endpoint, replyWanted: true, out: &out) }
         } else if !config.seeds.isEmpty {
             let announcement = Announcement(memberCount: UInt16(clamping: liveCount), revoked: digest)
             for seed in config.seeds { out.send(.announce(announcement), to: .peer(seed)) }
         }
     }
 
-    /// Sends this peer's whole view, self included, in as many MEMBERS pages as it takes.
+    /// Push-pull sends a bounded slice of the view, not all of it (Protocol.md §6.1): this
+    /// peer, then every verdict it holds (suspect, dead, left: what a peer that missed a CHANGE
+    /// needs), then alive members from a window that moves along the shuffled probe order, so
+    /// that every member is exchanged in turn. At 10,000 members a whole view is 255 pages;
+    /// a slice is at most ``pushPullEntries`` entries, so anti-entropy costs the same at any size.
+    mutating func sendSlice(to endpoint: Endpoint, replyWanted: Bool, out: inout Outbox) {
+        var entries = [ownEntry(incarnation: out.incarnation)]
+        let limit = Self.pushPullEntries
+        for member in members.values where member.status != .alive && entries.count < limit { entries.append(member.entry()) }
+        let order = probing.order.order
+        var taken = 0
+        while entries.count < limit, taken < order.count {
+            let id = order[(pushPullCursor &+ taken) % order.count]
+            taken += 1
+            if let member = members[id], member.status == .alive { entries.append(member.entry()) }
+        }
+        pushPullCursor = order.isEmpty ? 0 : (pushPullCursor &+ taken) % order.count
+        sendPages(entries, to: endpoint, replyWanted: replyWanted, out: &out)
+    }
+
+    /// Entries in one push-pull slice: four pages of members with 30-byte names.
+    static let pushPullEntries = 120
+
+    /// Sends this peer's whole view, self included (the answer to a newcomer's ANNOUNCE).
     func sendMembers(to endpoint: Endpoint, replyWanted: Bool, out: inout Outbox) {
         let entries = [ownEntry(incarnation: out.incarnation)] + members.values.sorted { $0.id < $1.id }.map { $0.entry() }
+        sendPages(entries, to: endpoint, replyWanted: replyWanted, out: &out)
+    }
+
+    private func sendPages(_ entries: [MemberEntry], to endpoint: Endpoint, replyWanted: Bool, out: inout Outbox) {
         let budget = Limits.maxDatagram - out.overhead - 4
         let pages = paginate(entries, budget: budget, maxPerPage: 255, size: \.encodedSize)
         for (index, page) in pages.prefix(255).enumerated() {

@@ -1,7 +1,7 @@
 /// Membership: what other peers' datagrams tell (Protocol.md §6.1.1–§6.1.3).
 extension Membership {
     /// Any datagram from a peer proves it alive at its header's incarnation.
-    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, now: Now, out: inout Outbox) {
+    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) {
         let id = header.sender
         if var member = members[id] {
             member.lastHeard = now.nanos
@@ -18,10 +18,12 @@ extension Membership {
             if revives {
                 setStatus(id, .alive, now: now, out: &out)
             } else if !member.isLive, dissemination.pending[id] == nil {
-                // It talks, so it is not dead or gone, but only it can outbid the verdict: gossip
-                // the verdict again so that it hears it and refutes (after a partition heals, or
-                // after a GOODBYE forged in its name).
+                // It talks, so it is not dead or gone, but only it can outbid the verdict: tell
+                // it at once, first on a PING, and gossip the verdict again, so that it refutes
+                // (after a partition heals, or after a GOODBYE forged in its name). Once per
+                // spell of the verdict in the queue: a talker cannot make this peer ping on and on.
                 disseminate(id)
+                sendPing(probeID: 0, target: id, to: endpoint, digest: digest, out: &out)
             }
             return
         }
@@ -73,11 +75,10 @@ extension Membership {
         return member.endpoint
     }
 
-    /// A newcomer's ANNOUNCE is answered with the whole view by its `witnesses` rendezvous
-    /// responders only (every peer computes the same choice), or by everyone who hears it when
-    /// multicast is off (it came to a seed, and nobody else may have heard it).
+    /// A newcomer's ANNOUNCE is answered with the whole view by its responders only
+    /// (``responders(for:)``).
     func answerAnnounce(from sender: NodeID, replyTo: Endpoint, out: inout Outbox) {
-        guard !config.multicast || Rendezvous.isChosen(config.id, count: config.witnesses, for: sender, among: aliveList) else { return }
+        guard responders(for: sender) != nil else { return }
         sendMembers(to: replyTo, replyWanted: false, out: &out)
     }
 
@@ -93,9 +94,9 @@ extension Membership {
         return takeChanges()
     }
 
-    mutating func onAck(_ ack: Ping, from sender: NodeID, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
+    mutating func onAck(_ ack: Ping, from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
         noteDigest(ack.revoked, from: sender, digest: digest)
-        mergeAll(ack.piggyback, source: 0, now: now, digest: digest, out: &out)
+        mergeAll(ack.piggyback, source: replyTo.address, now: now, digest: digest, out: &out)
         if let relay = relays[ack.probeID], relay.target == ack.target, ack.target == sender {
             relays[ack.probeID] = nil
             if let requester = relay.requester {
@@ -119,7 +120,12 @@ extension Membership {
             out.send(.ack(Ping(probeID: request.probeID, target: config.id, revoked: digest)), to: .peer(replyTo))
             return
         }
-        guard let target = members[request.target], target.isLive else { return }
+        guard let target = members[request.target], target.isLive else {
+            // Not a member this peer can vouch for: say so at once, so that the requester
+            // learns its own path works (Lifeguard: a NACK is proof of the requester's health).
+            out.send(.nack(request), to: .peer(replyTo))
+            return
+        }
         let timeout = probing.health.scaled(config.pingTimeout)
         let relay = Relay(requester: replyTo, probeID: request.probeID, target: request.target,
             verdictAt: now.nanos.saturatingAdd(timeout / 5 * 4), expires: now.nanos.saturatingAdd(config.protocolPeriod))
@@ -135,21 +141,24 @@ extension Membership {
     /// suspect's witnesses and counts as a confirmation of one this peer already holds.
     mutating func onChange(_ entries: [MemberEntry], from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
         for entry in entries {
-            guard entry.status == .suspect, entry.id != config.id, entry.id != sender, let before = members[entry.id] else {
-                merge(entry, source: replyTo.address, from: sender, now: now, digest: digest, out: &out)
-                continue
-            }
-            let wasAlive = before.status == .alive
             merge(entry, source: replyTo.address, from: sender, now: now, digest: digest, out: &out)
-            guard let held = suspicions[entry.id], held.incarnation == entry.incarnation else { continue }
+            guard entry.status == .suspect, entry.id != sender, suspicions[entry.id]?.incarnation == entry.incarnation else { continue }
             confirm(entry.id, by: sender, now: now)
-            if wasAlive, let member = members[entry.id],
-               Rendezvous.isChosen(config.id, count: config.witnesses, for: entry.id, among: aliveList.lazy.filter { $0 != sender }) {
-                let relay = Relay(requester: nil, probeID: 0, target: entry.id,
-                    verdictAt: now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod)),
-                    expires: now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod)))
-                _ = startRelay(relay, digest: digest, at: member.endpoint, out: &out)
-            }
+            guard var held = suspicions[entry.id] else { continue }
+            // The witnesses are chosen without the first accuser heard first-hand (its CHANGE comes
+            // a period before any confirmation), so that every peer names the same three; a
+            // witness checks once, even if hearsay made it hold the suspicion before.
+            let accuser = held.accuser ?? sender
+            held.accuser = accuser
+            suspicions[entry.id] = held
+            guard !held.accused, !held.witnessing, let member = members[entry.id],
+                  ring.successors(of: entry.id, count: config.witnesses, excluding: accuser).contains(config.id)
+            else { continue }
+            held.witnessing = true
+            suspicions[entry.id] = held
+            let verdictAt = now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod))
+            _ = startRelay(Relay(requester: nil, probeID: 0, target: entry.id, verdictAt: verdictAt, expires: verdictAt),
+                digest: digest, at: member.endpoint, out: &out)
         }
         return takeChanges()
     }
@@ -202,8 +211,10 @@ extension Membership {
         switch entry.status {
         case .alive: overrides = entry.incarnation > member.incarnation
         case .suspect:
+            // A suspicion at a higher incarnation is a new one (the member refuted the old
+            // and was suspected again), also over a suspicion held at a lower one.
             overrides = (member.status == .alive && entry.incarnation >= member.incarnation)
-                || (entry.incarnation > member.incarnation && member.status != .suspect)
+                || entry.incarnation > member.incarnation
         case .dead, .left:
             overrides = member.status.isLiveStatus && entry.incarnation >= member.incarnation
                 || (entry.incarnation > member.incarnation)

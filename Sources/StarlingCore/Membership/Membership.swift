@@ -14,6 +14,8 @@ struct Membership: Sendable {
     /// Members with status alive, in a list for picking helpers at random in O(1).
     private(set) var aliveList: [NodeID] = []
     private var aliveIndex: [NodeID: Int] = [:]
+    /// The alive members and this peer on a hash ring, for choosing responders and witnesses.
+    private(set) var ring = Ring()
     /// New members admitted per second (Protocol.md §6.6).
     var admissions: TokenBucket
     /// Ids replaced by a restart under the same name, with the time of replacement (kept one
@@ -36,6 +38,8 @@ struct Membership: Sendable {
     var changes: [MembershipChange] = []
 
     var nextPushPullAt: UInt64 = 0
+    /// Where the next push-pull slice starts in the probe order.
+    var pushPullCursor = 0
     var nextHousekeepingAt: UInt64 = 0
     var announcesLeft = 0
     var nextAnnounceAt: UInt64 = 0
@@ -54,6 +58,10 @@ struct Membership: Sendable {
         var incarnation: UInt32
         /// This peer accused first: it multicasts the verdict when the timeout runs out.
         var accused: Bool
+        /// This peer is one of the suspect's witnesses and has pinged it.
+        var witnessing = false
+        /// The first peer heard accusing first-hand (nil while only hearsay is known).
+        var accuser: NodeID?
     }
 
     /// A PING this peer sends on behalf of another (`requester` set) or as a witness.
@@ -72,6 +80,7 @@ struct Membership: Sendable {
         admissions = TokenBucket(capacity: config.limits.admissionBurst, perSecond: config.limits.admissionsPerSecond, now: 0)
         probing = Probing(settings: Probing.Settings(period: config.protocolPeriod, pingTimeout: config.pingTimeout,
             helpers: config.indirectProbes), start: 0)
+        ring.insert(config.id)
     }
 
     /// Members alive or suspect, this peer included. Kept as a counter: recounting the view on
@@ -110,6 +119,7 @@ struct Membership: Sendable {
         if let old = members[id] {
             if old.isLive { liveMembers -= 1 }
             if byName[ByteString(old.name)] == id { byName[ByteString(old.name)] = nil }
+            if old.status == .alive { ring.remove(id) }
             if old.status == .alive, let index = aliveIndex.removeValue(forKey: id) {
                 // Swap-remove: order does not matter, picks are random.
                 let last = aliveList.removeLast()
@@ -126,6 +136,7 @@ struct Membership: Sendable {
             }
             byName[ByteString(member.name)] = id
             if member.status == .alive {
+                ring.insert(id)
                 aliveIndex[id] = aliveList.count
                 aliveList.append(id)
             }
@@ -179,13 +190,23 @@ struct Membership: Sendable {
             endpoint: Endpoint(address: 0, port: config.replyPort), name: config.name)
     }
 
+    /// Whether this peer answers a newcomer's ANNOUNCE or HELLO: one of the `witnesses` members
+    /// that follow it on the ring, or anyone when multicast is off (the newcomer's datagram
+    /// came to a seed, and nobody else may have heard it). Returns how many answers the
+    /// newcomer should expect, or nil when this peer stays silent.
+    func responders(for newcomer: NodeID) -> Int? {
+        guard config.multicast else { return max(1, ring.count - (members[newcomer]?.status == .alive ? 1 : 0)) }
+        let chosen = ring.successors(of: newcomer, count: config.witnesses)
+        return chosen.contains(config.id) ? chosen.count : nil
+    }
+
     /// Queues a member's current state to ride on the next PINGs and ACKs.
     mutating func disseminate(_ id: NodeID) {
         dissemination.enqueue(id, members: liveCount)
     }
 
     /// Up to `piggybackPerPing` queued changes that fit one datagram, `first` (the target of
-    /// a PING, when this peer suspects it: Lifeguard's buddy system) ahead of the queue.
+    /// a PING, when this peer does not hold it alive: Lifeguard's buddy system) ahead of the queue.
     mutating func piggyback(first: NodeID?, incarnation: UInt32, overhead: Int) -> [MemberEntry] {
         var entries: [MemberEntry] = []
         var room = Limits.maxDatagram - overhead - Ping.fixedSize
@@ -194,7 +215,7 @@ struct Membership: Sendable {
             room -= entry.encodedSize
             entries.append(entry)
         }
-        if let first, let member = members[first], member.status == .suspect { add(member.entry()) }
+        if let first, let member = members[first], member.status != .alive { add(member.entry()) }
         for id in dissemination.take(config.piggybackPerPing - entries.count) {
             if id == config.id {
                 add(ownEntry(incarnation: incarnation))

@@ -1,4 +1,4 @@
-/// SWIM's failure detector with Lifeguard's refinements (Protocol.md appendix A.3, A.5): every
+/// SWIM's failure detector with Lifeguard's refinements (Protocol.md §6.1.5, §6.1.7): every
 /// period this peer pings the next member of its shuffled round robin; without an ACK by the
 /// ping timeout it asks `helpers` others to ping the target for it; without an ACK (direct or
 /// relayed) by the end of the period the target is suspect. Helpers that got no answer either

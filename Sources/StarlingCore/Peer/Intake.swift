@@ -7,7 +7,7 @@ struct Intake: Sendable {
     let keyed: Bool
     let replayWindowLimit: Int
     var replay: [NodeID: ReplayWindow] = [:]
-    /// Endpoints already named in the log for speaking another version (appendix A.2).
+    /// Endpoints already named in the log for speaking another version (Protocol.md §3.4).
     var otherVersions: Set<Endpoint> = []
     static let otherVersionsNamed = 64
 

@@ -16,7 +16,7 @@ extension Peer {
             break
         }
         // Every other type comes from a peer: it proves the sender alive.
-        membership.heardFrom(header, at: replyTo, now: now, out: &outbox)
+        membership.heardFrom(header, at: replyTo, now: now, digest: sync.revoked.digest, out: &outbox)
         apply(membership.takeChanges(), now: now)
         // A sender the view has no room for is heard no further.
         guard membership.members[header.sender] != nil else { return }
@@ -29,7 +29,7 @@ extension Peer {
             apply(membership.onPing(ping, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
             pullIfDiverged(sender, now: now)
         case .ack(let ack):
-            apply(membership.onAck(ack, from: sender, now: now, digest: digest, out: &outbox), now: now)
+            apply(membership.onAck(ack, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
             pullIfDiverged(sender, now: now)
         case .pingRequest(let request): membership.onPingRequest(request, replyTo: replyTo, now: now, digest: digest, out: &outbox)
         case .nack(let nack): membership.onNack(nack)
@@ -37,8 +37,9 @@ extension Peer {
             apply(membership.onChange(entries, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
         case .members(let page):
             merge(page.entries, source: replyTo.address, now: now)
-            if page.replyWanted, page.page == 0 { membership.sendMembers(to: replyTo, replyWanted: false, out: &outbox) }
-        case .hello(let hello): sync.onHello(hello, from: sender, replyTo: replyTo, now: now, view: membership.view, out: &outbox)
+            if page.replyWanted, page.page == 0 { membership.sendSlice(to: replyTo, replyWanted: false, out: &outbox) }
+        case .hello(let hello):
+            sync.onHello(hello, from: sender, replyTo: replyTo, responders: membership.responders(for: sender), view: membership.view, out: &outbox)
         case .helloReply(let reply):
             merge(reply.members, source: replyTo.address, now: now)
             sync.onHelloReply(reply, from: sender, replyTo: replyTo, now: now, out: &outbox)

@@ -54,14 +54,10 @@ struct Sync: Sendable {
         mingle.nextHelloAt = now.nanos + .millis(40) << UInt64(min(mingle.helloSends - 1, 4))
     }
 
-    /// A joiner's HELLO is answered by its `witnesses` rendezvous responders only (Protocol.md
-    /// §6.2; every member computes the same choice from its view), or by everyone who hears it
-    /// when multicast is off. The reply's member count tells the joiner how many answers to
-    /// wait for.
-    func onHello(_ hello: Hello, from sender: NodeID, replyTo: Endpoint, now: Now, view: MemberView, out: inout Outbox) {
-        let alive = view.members.values.lazy.filter { $0.status == .alive && $0.id != sender }.map(\.id)
-        if view.multicast, !Rendezvous.isChosen(view.me, count: config.witnesses, for: sender, among: alive) { return }
-        let responders = view.multicast ? min(config.witnesses, alive.count + 1) : alive.count + 1
+    /// A joiner's HELLO is answered by its responders only (Protocol.md §6.2; `responders` is
+    /// how many the joiner should expect, nil when this peer is not one of them).
+    func onHello(_ hello: Hello, from sender: NodeID, replyTo: Endpoint, responders: Int?, view: MemberView, out: inout Outbox) {
+        guard let responders else { return }
         // Picked by id alone: selecting whole members moved them around on every comparison.
         let sample = view.members.values.lazy.filter { $0.isLive && $0.id != sender }.map(\.id).smallest(8, by: <)
             .compactMap { view.members[$0]?.entry() }

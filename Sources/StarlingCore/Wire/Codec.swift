@@ -218,7 +218,7 @@ public struct Codec: Sendable {
         let payloadStart = reader.offset
         let payloadEnd = payloadStart + payloadLength
         if raw.count < payloadEnd { throw .truncated(field: "payload") }
-        // The extension area's length follows the payload (appendix A.2).
+        // The extension area's length follows the payload (Protocol.md §3.4).
         var bodyEnd = payloadEnd
         if flags & Limits.flagExtensions != 0 {
             var extensionReader = ByteReader(raw, offset: payloadEnd)

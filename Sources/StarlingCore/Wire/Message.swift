@@ -95,7 +95,7 @@ public enum Payload: Equatable, Sendable {
     /// The answer to a PING, direct or relayed by a helper.
     case ack(Ping)
     case members(MembersPage)
-    /// Version 2 (appendix A.2): ask a helper to probe `target` (its address from the helper's view).
+    /// Version 2 (Protocol.md §3.4): ask a helper to probe `target` (its address from the helper's view).
     case pingRequest(Probe)
     /// Version 2: a helper could not reach the target by 80 % of its timeout.
     case nack(Probe)
@@ -142,7 +142,7 @@ public enum Payload: Equatable, Sendable {
 public struct Message: Equatable, Sendable {
     public var header: Header
     public var payload: Payload
-    /// The extension area (Protocol.md appendix A.2), in the order sent; each type at most once.
+    /// The extension area (Protocol.md §3.1), in the order sent; each type at most once.
     /// Types this peer does not know are kept here and ignored by the layers above.
     public var extensions: [Extension]
 

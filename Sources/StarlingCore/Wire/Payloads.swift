@@ -51,7 +51,7 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A member's address as an entry carries it (Protocol.md appendix A.2): IPv4 or IPv6, so that
+/// A member's address as an entry carries it (Protocol.md §3.1): IPv4 or IPv6, so that
 /// IPv6 clusters (issue 19) need no further wire change. All zero means "the source address of
 /// the datagram that carried the entry".
 public enum EntryAddress: Hashable, Sendable {
@@ -159,7 +159,7 @@ public struct Ping: Equatable, Sendable {
     static let fixedSize = 4 + 16 + 12 + 1
 }
 
-/// The protocol versions a peer speaks, lowest and highest (Protocol.md appendix A.2), carried
+/// The protocol versions a peer speaks, lowest and highest (Protocol.md §3.1), carried
 /// by the messages that open an acquaintance: ANNOUNCE, HELLO and HELLO_REPLY.
 public struct VersionRange: Equatable, Sendable {
     public var lowest: UInt8

@@ -57,7 +57,7 @@ public enum Limits {
     public static let digestBuckets = 64
     /// Flag bit 0: an HMAC-SHA256 trailer follows the payload.
     public static let flagAuthenticated: UInt16 = 0x0001
-    /// Flag bit 1: an extension area follows the payload (appendix A.2).
+    /// Flag bit 1: an extension area follows the payload (Protocol.md §3.4).
     public static let flagExtensions: UInt16 = 0x0002
     /// Bytes of one extension value.
     public static let extensionValueBytes = 0...255

@@ -1,0 +1,89 @@
+/// A hash ring of the members a peer holds alive, itself included (Protocol.md §6.1.3): the
+/// `count` responders to a newcomer, or the witnesses of a suspect, are the first members
+/// clockwise from the key's position. Every peer that holds the same view names the same
+/// members without a message, a member joining or leaving changes the choice for few keys, and
+/// a choice costs O(1) on average (256 sorted buckets by the position's top byte) where a
+/// rendezvous scan of the whole view cost O(n) for every newcomer heard — O(n²) for a cold start.
+struct Ring: Sendable {
+    private var buckets: [[Point]] = Array(repeating: [], count: 256)
+    private(set) var count = 0
+
+    init() {}
+
+    /// A ring of `members`.
+    init(_ members: some Sequence<NodeID>) {
+        for id in members { insert(id) }
+    }
+
+    struct Point: Sendable, Comparable {
+        let position: UInt64
+        let id: NodeID
+        static func < (a: Point, b: Point) -> Bool { (a.position, a.id) < (b.position, b.id) }
+    }
+
+    /// A node's place on the ring: FNV-1a 64 over its 16 big-endian bytes, then SplitMix64's
+    /// finalizer (FNV alone spreads ids that differ in their last bits too little).
+    static func position(_ id: NodeID) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for word in [id.high, id.low] {
+            for shift in stride(from: 56, through: 0, by: -8) {
+                hash ^= (word >> UInt64(shift)) & 0xFF
+                hash &*= 0x0000_0100_0000_01B3
+            }
+        }
+        hash = (hash ^ (hash >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        hash = (hash ^ (hash >> 27)) &* 0x94D0_49BB_1331_11EB
+        return hash ^ (hash >> 31)
+    }
+
+    mutating func insert(_ id: NodeID) {
+        let point = Point(position: Self.position(id), id: id)
+        let bucket = Int(point.position >> 56)
+        let index = insertionIndex(of: point, in: buckets[bucket])
+        guard index == buckets[bucket].count || buckets[bucket][index] != point else { return }
+        buckets[bucket].insert(point, at: index)
+        count += 1
+    }
+
+    mutating func remove(_ id: NodeID) {
+        let point = Point(position: Self.position(id), id: id)
+        let bucket = Int(point.position >> 56)
+        let index = insertionIndex(of: point, in: buckets[bucket])
+        guard index < buckets[bucket].count, buckets[bucket][index] == point else { return }
+        buckets[bucket].remove(at: index)
+        count -= 1
+    }
+
+    /// The first `count` members clockwise from `key`'s position, `key` and `excluded` skipped.
+    func successors(of key: NodeID, count wanted: Int, excluding excluded: NodeID? = nil) -> [NodeID] {
+        guard wanted > 0 else { return [] }
+        let start = Point(position: Self.position(key), id: key)
+        var first = Int(start.position >> 56)
+        var index = insertionIndex(of: start, in: buckets[first])
+        var picked: [NodeID] = []
+        var visited = 0
+        // At most one full turn: 256 buckets plus the one started in.
+        while picked.count < wanted, visited <= 256 {
+            let bucket = buckets[first]
+            while index < bucket.count, picked.count < wanted {
+                let id = bucket[index].id
+                if id != key, id != excluded, !picked.contains(id) { picked.append(id) }
+                index += 1
+            }
+            first = (first + 1) & 0xFF
+            index = 0
+            visited += 1
+        }
+        return picked
+    }
+
+    private func insertionIndex(of point: Point, in bucket: [Point]) -> Int {
+        var low = 0
+        var high = bucket.count
+        while low < high {
+            let middle = (low + high) / 2
+            if bucket[middle] < point { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}
