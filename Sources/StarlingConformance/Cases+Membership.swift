@@ -24,7 +24,7 @@ extension Suite {
         return rows.filter { ["alive", "suspect"].contains($0["status"]?.stringValue ?? "") }.count
     }
 
-    /// A.3: a PING is answered by unicast with an ACK carrying the same probe id and the
+    /// §6.1.5: a PING is answered by unicast with an ACK carrying the same probe id and the
     /// target's own id.
     func answersPing() -> Verdict {
         guard let target = peer.targetID else { return .skip("target unknown") }
@@ -37,7 +37,7 @@ extension Suite {
         return body.target == target ? .pass : .fail("ACK names \(body.target.short), not the target \(target.short)")
     }
 
-    /// A.2, A.3: a PING_REQ about a member the target holds live makes it PING that member (at
+    /// §6.1.5: a PING_REQ about a member the target holds live makes it PING that member (at
     /// the address its own view holds) and relay the member's ACK to us with our probe id.
     func relaysPingRequest() -> Verdict {
         guard peer.targetID != nil, let member = otherPeer("conformance-member") else { return .skip("cannot open a second fake peer") }
@@ -61,7 +61,7 @@ extension Suite {
         return ack.target == member.id ? .pass : .fail("relayed ACK names \(ack.target.short), not the member \(member.id.short)")
     }
 
-    /// A.3: a PING_REQ naming the target itself is answered at once with the target's own ACK.
+    /// §6.1.5: a PING_REQ naming the target itself is answered at once with the target's own ACK.
     func acksPingRequestAboutItself() -> Verdict {
         guard let target = peer.targetID else { return .skip("target unknown") }
         peer.send(.pingRequest(Probe(probeID: 6363, target: target)))
@@ -70,7 +70,7 @@ extension Suite {
         return body.target == target ? .pass : .fail("ACK names \(body.target.short), not the target")
     }
 
-    /// A.3 refutation (§6.1.3 incarnations): a CHANGE calling the target suspect at its
+    /// §6.1.3 refutation: a CHANGE calling the target suspect at its
     /// incarnation i makes it multicast CHANGE with its own entry alive at i + 1.
     func refutesWithChange() -> Verdict {
         guard let target = peer.targetID, let endpoint = peer.target else { return .skip("target unknown") }
@@ -88,8 +88,8 @@ extension Suite {
         return refuted != nil ? .pass : .fail("no group CHANGE(alive, \(current &+ 1)) about itself after a suspicion at \(current) (saw \(seen))")
     }
 
-    /// A.6 (A.8 step 2): a newcomer's ANNOUNCE is answered with the whole view in MEMBERS by its
-    /// rendezvous responders; with no other live member the target is one of them.
+    /// §6.1.2: a newcomer's ANNOUNCE is answered with the whole view in MEMBERS by its
+    /// responders on the ring; with few live members (us and the target) the target is one.
     func answersAnnounce() -> Verdict {
         guard let target = peer.targetID, let newcomer = otherPeer("conformance-announcer") else { return .skip("cannot open a second fake peer") }
         defer { newcomer.toGroup(.goodbye) }
@@ -101,7 +101,7 @@ extension Suite {
         return reply == nil ? .fail("no MEMBERS by unicast carrying the target's own entry within 1 s of an ANNOUNCE") : .pass
     }
 
-    /// A.3 with §6.1.2: a peer heard from (here by its ANNOUNCE) joins the target's shuffled
+    /// §6.1.5 with §6.1.2: a peer heard from (here by its ANNOUNCE) joins the target's shuffled
     /// round robin, so the target PINGs it within 2 · n periods of n live members (a margin of
     /// two periods, and twice that for the target's local health).
     func probesNewcomer() -> Verdict {

@@ -20,12 +20,12 @@ struct Suite {
     var cases: [(String, () -> Verdict)] {
         [
             // Membership of version 2 (§6.1), while the target's local health is fresh.
-            ("A.3/probes-announced-newcomer-within-2n-periods", probesNewcomer),
-            ("A.6/answers-announce-with-members", answersAnnounce),
-            ("A.3/answers-ping-with-ack", answersPing),
-            ("A.3/acks-ping-req-about-itself", acksPingRequestAboutItself),
-            ("A.3/ping-req-relays-ack-of-live-member", relaysPingRequest),
-            ("A.3/refutes-suspicion-with-change-alive", refutesWithChange),
+            ("6.1.5/probes-announced-newcomer-within-2n-periods", probesNewcomer),
+            ("6.1.2/answers-announce-with-members", answersAnnounce),
+            ("6.1.5/answers-ping-with-ack", answersPing),
+            ("6.1.5/acks-ping-req-about-itself", acksPingRequestAboutItself),
+            ("6.1.5/ping-req-relays-ack-of-live-member", relaysPingRequest),
+            ("6.1.3/refutes-suspicion-with-change-alive", refutesWithChange),
             ("6.3.1/hello-reply-carries-clock-and-digest", helloReply),
             ("4.2/adjusts-clock-past-received-stamp", adjustsClock),
             ("4.1/stamps-increase", stampsIncrease),

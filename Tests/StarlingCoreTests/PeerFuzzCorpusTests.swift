@@ -71,4 +71,34 @@ final class PeerFuzzCorpusTests: XCTestCase {
         XCTAssertTrue(asked.isEmpty, "no helper, no PING_REQ: \(asked)")
         XCTAssertGreaterThan(probing.nextDeadline, late)
     }
+
+    /// Issue 16 (found while porting the flood test; the fuzz invariant `false_stall` catches it
+    /// too): once local health had slowed a peer's own period past the stall limit (three
+    /// unscaled periods), a quiet peer took every wait between its own timers for a stall of its
+    /// loop and moved all its deadlines on by it, so its suspicions never ran out: 5,000 forged
+    /// members heard once were all still live ten minutes later.
+    func testQuietPeerWithPoorHealthStillDeclaresSilentMembersDead() throws {
+        var peer = Peer(config: PeerConfig(name: "quiet", id: NodeID(high: 16, low: 2)))
+        let start: UInt64 = 1_000_000_000
+        var now = start
+        func at(_ nanos: UInt64) -> Now { Now(nanos: nanos, wallMillis: 1_800_000_000_000 + nanos / 1_000_000) }
+        _ = peer.start(now: at(now))
+        // Twenty members heard once (a PING each), then never again: every probe goes unanswered
+        // and no helper NACKs, so the peer's local health climbs to its maximum.
+        for index in 0..<20 {
+            let header = Header(sequence: 1, stamp: 1, sender: NodeID(high: 0xF, low: UInt64(index)), incarnation: 0,
+                replyPort: 9_100, cluster: peer.config.cluster, name: "silent-\(index)")
+            let ping = Payload.ping(Ping(probeID: 1, target: peer.config.id, revoked: .empty))
+            _ = peer.onDatagram(try Codec().encode(Message(header: header, payload: ping)), from: Endpoint(address: 0x7F00_0001, port: 9_100), now: at(now))
+        }
+        var stalls = 0
+        while now < start + .millis(120_000) {
+            // Woken exactly when it asked, as an event loop with nothing else to do would.
+            now = max(now + 1, peer.nextDeadline)
+            for case .emit(.stalled) in peer.onTick(now: at(now)) { stalls += 1 }
+        }
+        XCTAssertEqual(stalls, 0, "a peer woken when it asked is not stalled")
+        let live = peer.members.values.filter(\.isLive).map(\.name).sorted()
+        XCTAssertTrue(live.isEmpty, "still live after 120 s of silence: \(live)")
+    }
 }

@@ -214,8 +214,9 @@ struct PeerFuzzInterpreter {
             } else {
                 sameInstant = 0
             }
+            let asked = deadline >= now
             now = max(now, deadline)
-            tick(index)
+            tick(index, asked: asked)
             route(limit: 64)
             ticks += 1
         }
@@ -225,8 +226,14 @@ struct PeerFuzzInterpreter {
     /// Runs a peer's timers at `now`: afterwards none may lie in the past (work the tick skipped,
     /// or a timer that fires at every input). One at `now` itself may be a bounded burst (a
     /// request with idle timeout 0 retries twice at once); `advance` catches one that never ends.
-    mutating func tick(_ index: Int) {
-        absorb(slots[index].peer.onTick(now: time), from: index)
+    /// `asked`: the peer is woken at the very deadline it asked for, so it was not away: it must
+    /// not take the wait for a stall of its own (which would shift every timer it holds).
+    mutating func tick(_ index: Int, asked: Bool = false) {
+        let actions = slots[index].peer.onTick(now: time)
+        if asked, actions.contains(where: { if case .emit(.stalled) = $0 { true } else { false } }) {
+            return fail("false_stall: peer \(index) woken at the deadline it asked for (\(now)) reports a stall of its own")
+        }
+        absorb(actions, from: index)
         let deadline = slots[index].peer.nextDeadline
         if report.violation == nil, deadline < now {
             fail("deadline_past: peer \(index) asks for a tick at \(deadline), before the one it just had at \(now)")
@@ -442,6 +449,9 @@ struct PeerFuzzInterpreter {
         // and this peer's own.
         if let id = peer.suspicions.keys.first(where: { peer.members[$0]?.status != .suspect }) {
             return fail("suspicion_not_suspect: peer \(index) holds a suspicion of \(id.short), \(peer.members[id]?.status.name ?? "absent")")
+        }
+        if let member = peer.members.values.first(where: { $0.status == .suspect && peer.suspicions[$0.id] == nil }) {
+            return fail("suspect_without_suspicion: peer \(index) holds \(member.id.short) suspect with no timeout to end it")
         }
         if peer.dissemination.count > peer.members.count + 1 {
             return fail("dissemination_unbounded: peer \(index) queues \(peer.dissemination.count) entries for \(peer.members.count) members")

@@ -158,7 +158,11 @@ public struct Peer: Sendable {
         guard let last = lastActivity else { return }
         let gap = now.nanos &- last
         lastActivity = max(last, now.nanos)
-        let limit = max(config.protocolPeriod.saturatingAdd(config.protocolPeriod).saturatingAdd(config.protocolPeriod), .millis(500))
+        // Three of this peer's own periods, as local health stretches them (§6.1.7): a slowed peer
+        // legitimately waits up to nine plain periods between its own timers, and took each such
+        // wait for a stall, moving every deadline on so that no suspicion ever ran out.
+        let period = membership.probing.health.scaled(config.protocolPeriod)
+        let limit = max(period.saturatingAdd(period).saturatingAdd(period), .millis(500))
         guard gap > limit else { return }
         membership.shift(by: gap)
         outbox.emit(.stalled(millis: gap / 1_000_000))
