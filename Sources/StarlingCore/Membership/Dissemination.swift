@@ -10,7 +10,7 @@
 /// a stale copy in its old bucket, skipped when it comes up.
 struct Dissemination: Sendable {
     /// Lifeguard/memberlist's retransmit multiplier (λ).
-    static let multiplier = 3
+    static let multiplier = 4
 
     /// Member → sends left.
     private(set) var pending: [NodeID: Int] = [:]

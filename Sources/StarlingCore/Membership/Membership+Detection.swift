@@ -6,10 +6,14 @@ extension Membership {
     mutating func tick(now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
         if announcesLeft > 0, now.nanos >= nextAnnounceAt { sendAnnounce(now: now, digest: digest, out: &out) }
         probe(now: now, digest: digest, out: &out)
+        if let at = refuteAgainAt, now.nanos >= at {
+            refuteAgainAt = nil
+            sendChange([ownEntry(incarnation: out.incarnation)], out: &out)
+        }
         if now.nanos >= nextRelayAt { tickRelays(now: now, out: &out) }
         for due in deadlines.due(now: now.nanos) {
             switch due.kind {
-            case .suspicion: suspicionRanOut(due.member, now: now, out: &out)
+            case .suspicion: suspicionRanOut(due.member, now: now, digest: digest, out: &out)
             case .reap: reap(due.member, now: now, out: &out)
             }
         }
@@ -101,8 +105,27 @@ extension Membership {
         deadlines.set(id, .suspicion, at: max(held.suspicion.deadline, now.nanos))
     }
 
-    private mutating func suspicionRanOut(_ id: NodeID, now: Now, out: inout Outbox) {
-        guard let held = suspicions[id], let member = members[id], member.status == .suspect else { return }
+    /// A suspicion ran out. One nobody confirmed (no witness or prober failed to reach the
+    /// suspect; the accuser alone said so) is most likely a lossy link whose refutation this
+    /// peer missed: it pings the suspect once more, the suspicion first in the piggyback, and
+    /// declares it dead only if that fails too. A real failure has its confirmations by then
+    /// and is declared at once.
+    private mutating func suspicionRanOut(_ id: NodeID, now: Now, digest: SetDigest, out: inout Outbox) {
+        guard var held = suspicions[id], let member = members[id], member.status == .suspect else { return }
+        let independent = held.suspicion.confirmers.contains { $0 != held.accuser }
+        if !independent, !held.lastChance, relays.count < config.limits.relays {
+            held.lastChance = true
+            suspicions[id] = held
+            let verdictAt = now.nanos.saturatingAdd(probing.health.scaled(config.pingTimeout) * 2)
+            _ = startRelay(Relay(requester: nil, probeID: 0, target: id, verdictAt: verdictAt, expires: verdictAt, lastChance: true),
+                digest: digest, at: member.endpoint, out: &out)
+            return
+        }
+        declareDead(id, now: now, out: &out)
+    }
+
+    private mutating func declareDead(_ id: NodeID, now: Now, out: inout Outbox) {
+        guard let held = suspicions[id], members[id]?.status == .suspect else { return }
         setStatus(id, .dead, now: now, out: &out)
         // Only the first accuser multicasts the death; every other peer timed it out alike.
         if held.accused, let entry = members[id]?.entry() { sendChange([entry], out: &out) }
@@ -126,6 +149,8 @@ extension Membership {
                 relays[probeID]?.verdictAt = nil
                 if let requester = relay.requester {
                     out.send(.nack(Probe(probeID: relay.probeID, target: relay.target)), to: .peer(requester))
+                } else if relay.lastChance {
+                    declareDead(relay.target, now: now, out: &out)
                 } else {
                     witnessFailed(relay.target, now: now, out: &out)
                 }

@@ -189,7 +189,7 @@ extension Membership {
             return
         }
         if entry.id == config.id {
-            if entry.status != .alive, entry.incarnation >= out.incarnation { refute(claimedAt: entry.incarnation, out: &out) }
+            if entry.status != .alive, entry.incarnation >= out.incarnation { refute(claimedAt: entry.incarnation, now: now, out: &out) }
             return
         }
         // An IPv6 member cannot be reached from this peer (issue 19): the entry is skipped.
@@ -235,13 +235,16 @@ extension Membership {
     /// Someone claims this peer suspect, dead or left at `claimed`: outbid that with a higher
     /// incarnation, multicast at once. Claims at the highest incarnation are ignored by every
     /// receiver (§6.1.3), so there is always a higher one to take.
-    mutating func refute(claimedAt claimed: UInt32, out: inout Outbox) {
+    mutating func refute(claimedAt claimed: UInt32, now: Now, out: inout Outbox) {
         guard claimed >= out.incarnation, claimed < UInt32.max else { return }
         out.incarnation = claimed + 1
         out.emit(.refuted(incarnation: out.incarnation))
         probing.noteRefuted()
         disseminate(config.id)
         sendChange([ownEntry(incarnation: out.incarnation)], out: &out)
+        // Once more a period later: a peer that misses the refutation times the suspicion out
+        // unless gossip reaches it first, and one lost datagram should not make a false death.
+        refuteAgainAt = now.nanos.saturatingAdd(config.protocolPeriod)
     }
 
     mutating func setStatus(_ id: NodeID, _ status: MemberStatus, now: Now, out: inout Outbox) {

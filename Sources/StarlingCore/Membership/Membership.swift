@@ -38,6 +38,8 @@ struct Membership: Sendable {
     var changes: [MembershipChange] = []
 
     var nextPushPullAt: UInt64 = 0
+    /// When to multicast this peer's refutation a second time (nil: none pending).
+    var refuteAgainAt: UInt64?
     /// Where the next push-pull slice starts in the probe order.
     var pushPullCursor = 0
     var nextHousekeepingAt: UInt64 = 0
@@ -62,6 +64,8 @@ struct Membership: Sendable {
         var witnessing = false
         /// The first peer heard accusing first-hand (nil while only hearsay is known).
         var accuser: NodeID?
+        /// The suspicion ran out unconfirmed and the suspect got one more PING.
+        var lastChance = false
     }
 
     /// A PING this peer sends on behalf of another (`requester` set) or as a witness.
@@ -72,6 +76,8 @@ struct Membership: Sendable {
         /// A helper's NACK, or a witness's verdict, is due then (nil once done).
         var verdictAt: UInt64?
         var expires: UInt64
+        /// The PING of a suspicion that ran out unconfirmed (no ACK by the verdict: dead).
+        var lastChance = false
     }
 
     init(config: PeerConfig, rng: SplitMix64) {
@@ -95,6 +101,7 @@ struct Membership: Sendable {
         var deadline = min(probing.nextDeadline, nextPushPullAt, nextHousekeepingAt, nextRelayAt)
         if let at = deadlines.next { deadline = min(deadline, at) }
         if announcesLeft > 0 { deadline = min(deadline, nextAnnounceAt) }
+        if let at = refuteAgainAt { deadline = min(deadline, at) }
         return deadline
     }
 

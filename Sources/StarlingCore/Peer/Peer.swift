@@ -126,7 +126,7 @@ public struct Peer: Sendable {
         case .own(let own):
             // A GOODBYE in our name while we run is someone else's word: outbid it (§6.1.3).
             if own.payload.type == .goodbye, started != nil {
-                membership.refute(claimedAt: own.header.incarnation, out: &outbox)
+                membership.refute(claimedAt: own.header.incarnation, now: now, out: &outbox)
             }
             return
         case .accepted(let accepted): message = accepted
