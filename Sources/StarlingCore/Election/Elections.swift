@@ -120,9 +120,10 @@ struct Elections: Sendable {
     /// quorum mode a peer that no longer sees a majority holds no leader at all and says so.
     /// What this sends waits for the next timer pass (within its topic budget): a thousand
     /// members gone in one pass, each a candidate on every topic, must not make every topic
-    /// decide and announce to every member at once (found by the stateful fuzzer).
-    mutating func apply(_ change: MembershipChange, context: ElectionContext, out: inout Outbox) -> [Decision] {
-        guard case .gone(let id) = change else { return [] }
+    /// decide and announce to every member at once (found by the stateful fuzzer). So it decides
+    /// nothing itself: the decisions come out of ``tick(context:out:)``.
+    mutating func apply(_ change: MembershipChange, context: ElectionContext, out: inout Outbox) {
+        guard case .gone(let id) = change else { return }
         let now = context.now
         let liveCount = context.view.liveCount
         if let need = majority, liveCount < need {
@@ -136,11 +137,9 @@ struct Elections: Sendable {
                 out.emit(.leaderChanged(topic: topic, leader: nil, leaderID: nil, term: term))
                 out.emit(.noQuorum(topic: topic, term: term, have: liveCount, need: need))
             }
-            return []
+            return
         }
-        for key in Array(table.keys) {
-            let topic = key.string
-            guard let election = table[key] else { continue }
+        for (key, election) in table {
             if election.phase == .collecting, election.recheckAt == nil {
                 table.modify(key) { $0.recheckAt = now.nanos }
             } else if election.phase == .decided, election.leader?.node == id {
@@ -148,10 +147,9 @@ struct Elections: Sendable {
                     election.dropLeader()
                     if config.autoReelect { election.retryAt = now.nanos }
                 }
-                out.emit(.leaderChanged(topic: topic, leader: nil, leaderID: nil, term: election.term))
+                out.emit(.leaderChanged(topic: key.string, leader: nil, leaderID: nil, term: election.term))
             }
         }
-        return takeDecided()
     }
 }
 

@@ -74,7 +74,7 @@ extension Peer {
     /// Hands membership changes to the components that act on them.
     mutating func apply(_ changes: [MembershipChange], now: Now) {
         for change in changes {
-            answer(leadership.apply(change, context: electionContext(now), out: &outbox))
+            leadership.apply(change, context: electionContext(now), out: &outbox)
         }
     }
 
