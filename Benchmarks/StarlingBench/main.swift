@@ -10,6 +10,7 @@ var jsonPath: String?
 var quick = false
 var falseposSeconds: UInt64?
 var simSizes: [Int]?
+var idleSizes: [Int]?
 var arguments = Array(CommandLine.arguments.dropFirst())
 while !arguments.isEmpty {
     let arg = arguments.removeFirst()
@@ -28,7 +29,7 @@ while !arguments.isEmpty {
         }
         arguments.removeFirst()
         simSizes = list
-        System.write("usage: starling-bench [SCENARIO...] [--json FILE] [--quick] [--falsepos-seconds N] [--sim-nodes N,N...]\nscenarios: \(scenarios.joined(separator: " "))\n", to: 1)
+        System.write("usage: starling-bench [SCENARIO...] [--json FILE] [--quick] [--falsepos-seconds N] [--sim-nodes N,N...] [--idle-nodes N,N...]\nscenarios: \(scenarios.joined(separator: " "))\n", to: 1)
         System.exit(0)
     default:
         guard scenarios.contains(arg) else { System.write("unknown scenario '\(arg)'; known: \(scenarios.joined(separator: " "))\n", to: 2); System.exit(2) }
@@ -68,7 +69,7 @@ for scenario in selected {
             if selected.first(where: { ["revoke", "ping", "election"].contains($0) }) == scenario {
                 try cluster.commands(n: quick ? 10 : 30, rounds: quick ? 5 : 30)
             }
-        case "idle": try cluster.idle(sizes: quick ? [10] : [10, 30], seconds: quick ? 3 : 10)
+        case "idle": try cluster.idle(sizes: idleSizes ?? (quick ? [10] : [10, 30]), seconds: quick ? 3 : 10)
         case "receive": try cluster.receive(flood: quick ? 100_000 : 200_000, floodRounds: quick ? 2 : 3, pacedSeconds: quick ? 3 : 10)
         case "sim": SimScenario.run(report, sizes: simSizes ?? (quick ? [200] : [30, 1_000]), crashes: quick ? 3 : 10)
         case "attack": AttackScenario.run(report, quick: quick)
