@@ -29,6 +29,13 @@ while !arguments.isEmpty {
         }
         arguments.removeFirst()
         simSizes = list
+    case "--idle-nodes":
+        guard let list = arguments.first.map({ $0.split(separator: ",").compactMap { Int($0) } }), !list.isEmpty, list.allSatisfy({ (2...300).contains($0) }) else {
+            System.write("--idle-nodes needs sizes from 2 to 300, comma-separated\n", to: 2); System.exit(2)
+        }
+        arguments.removeFirst()
+        idleSizes = list
+    case "--help", "-h":
         System.write("usage: starling-bench [SCENARIO...] [--json FILE] [--quick] [--falsepos-seconds N] [--sim-nodes N,N...] [--idle-nodes N,N...]\nscenarios: \(scenarios.joined(separator: " "))\n", to: 1)
         System.exit(0)
     default:
