@@ -87,11 +87,16 @@ extension Membership {
     mutating func onPing(_ ping: Ping, from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
         noteDigest(ping.revoked, from: sender, digest: digest)
         mergeAll(ping.piggyback, source: replyTo.address, now: now, digest: digest, out: &out)
-        // A PING for an earlier life of this peer (same address, old id) gets no answer.
-        guard ping.target == config.id, !config.faults.contains(.ignoreProbes) else { return takeChanges() }
-        let piggyback = piggyback(first: sender, incarnation: out.incarnation, overhead: out.overhead)
-        out.send(.ack(Ping(probeID: ping.probeID, target: config.id, revoked: digest, piggyback: piggyback)), to: .peer(replyTo))
+        answerPing(ping, first: sender, replyTo: replyTo, digest: digest, out: &out)
         return takeChanges()
+    }
+
+    /// The ACK to a PING addressed to this peer; a PING for an earlier life of this peer (same
+    /// address, old id) gets no answer.
+    mutating func answerPing(_ ping: Ping, first: NodeID? = nil, replyTo: Endpoint, digest: SetDigest, out: inout Outbox) {
+        guard ping.target == config.id, !config.faults.contains(.ignoreProbes) else { return }
+        let piggyback = piggyback(first: first, incarnation: out.incarnation, overhead: out.overhead)
+        out.send(.ack(Ping(probeID: ping.probeID, target: config.id, revoked: digest, piggyback: piggyback)), to: .peer(replyTo))
     }
 
     mutating func onAck(_ ack: Ping, from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {

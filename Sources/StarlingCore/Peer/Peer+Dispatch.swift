@@ -18,8 +18,13 @@ extension Peer {
         // Every other type comes from a peer: it proves the sender alive.
         membership.heardFrom(header, at: replyTo, now: now, digest: sync.revoked.digest, out: &outbox)
         apply(membership.takeChanges(), now: now)
-        // A sender the view has no room for is heard no further.
-        guard membership.members[header.sender] != nil else { return }
+        // A sender the view has no room for is heard no further, except that a PING to this
+        // peer is still answered: it proves this peer alive to a member that holds it, and
+        // silence would have that member (and its witnesses) declare this peer dead.
+        guard membership.members[header.sender] != nil else {
+            if case .ping(let ping) = message.payload { membership.answerPing(ping, replyTo: replyTo, digest: sync.revoked.digest, out: &outbox) }
+            return
+        }
         let sender = header.sender
         let digest = sync.revoked.digest
         switch message.payload {
