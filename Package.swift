@@ -37,6 +37,8 @@ let package = Package(
         .testTarget(name: "StarlingCoreTests", dependencies: ["StarlingCore"], exclude: ["Vectors"]),
         .testTarget(name: "StarlingSimulatorTests", dependencies: ["StarlingSimulator"]),
         .testTarget(name: "StarlingAgentTests", dependencies: ["Starling", "StarlingTestSupport"]),
+        // The embedding API as a program sees it: `import Starling` and nothing else.
+        .testTarget(name: "StarlingAPITests", dependencies: ["Starling"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,124 +2,163 @@ import StarlingCore
 import StarlingPOSIX
 import Synchronization
 
-/// One agent's answer to a control request.
-public struct Reply: Sendable, Equatable {
-    public var name: String
-    public var id: NodeID
-    public var status: ControlStatus
-    /// The JSON body as text.
-    public var body: String
-
-    public init(name: String, id: NodeID, status: ControlStatus, body: String) {
-        self.name = name
-        self.id = id
-        self.status = status
-        self.body = body
-    }
-
-    /// The body parsed; `.null` when it is not JSON.
-    public var json: JSON { (try? JSON.parse(body)) ?? .null }
-}
-
-/// All replies to one request and why collection stopped.
-public struct RequestResult: Sendable {
-    public var replies: [Reply]
-    public var reason: RequestEnd
-    public var expected: Int?
-    /// Replies that came only in part (pages still missing when collection stopped); filled by
-    /// ``ControlClient``, so that "no agent answered" is said only when nothing came.
-    public var incomplete: [RequestProgress.Partial] = []
-
-    /// Adds the outcome of a further request of the same operation.
-    mutating func append(_ next: RequestResult) {
-        replies += next.replies
-        if reason == .allReplied { reason = next.reason }
-        expected = [expected, next.expected].compactMap { $0 }.max()
-    }
-}
-
-/// Collects the replies of one request for an async caller.
-final class RequestWaiter: Sendable {
-    private let state = Mutex<(replies: [Reply], continuation: CheckedContinuation<RequestResult, Never>?)>(([], nil))
-
-    init(_ continuation: CheckedContinuation<RequestResult, Never>) {
-        state.withLock { $0.continuation = continuation }
-    }
-
-    func add(_ reply: Reply) { state.withLock { $0.replies.append(reply) } }
-
-    func finish(_ reason: RequestEnd, expected: Int?) {
-        let (replies, continuation) = state.withLock { value in
-            let taken = (value.replies, value.continuation)
-            value.continuation = nil
-            return taken
-        }
-        continuation?.resume(returning: RequestResult(replies: replies, reason: reason, expected: expected))
-    }
-}
-
 extension Agent {
-    /// Calls `handler` for every event from now on — whether the loop emitted it or an API call
-    /// such as ``revoke(_:options:)`` did — in order, one at a time, outside the loop lock, on
-    /// the loop's thread or on the thread of the API call that ran the core. A handler may call
-    /// the agent's API.
-    public func onEvent(_ handler: @escaping @Sendable (PeerEvent) -> Void) {
+    // MARK: Events
+
+    /// Every cluster event from the moment this property is read until the agent stops, in the
+    /// order this agent saw them. Each read is a new subscription: any number of tasks may
+    /// listen, each to its own. A subscriber that falls more than
+    /// ``Configuration/eventBufferSize`` events behind loses the oldest waiting ones (newest
+    /// kept; counted in ``droppedEvents``). After the agent stopped the sequence is empty.
+    public var events: AsyncStream<ClusterEvent> { hub.subscribe() }
+
+    /// Events lost by slow ``events`` subscribers so far.
+    public var droppedEvents: UInt64 { hub.dropped.load(ordering: .relaxed) }
+
+    /// Calls `handler` for every core event, on the thread carrying out the loop's effects (tests).
+    @_spi(Testing) public func onEvent(_ handler: @escaping @Sendable (PeerEvent) -> Void) {
         loop.withLock { $0.handlers.append(handler) }
     }
 
-    /// A copy of this agent's membership view (itself not included).
-    public func members() -> [Member] {
-        loop.withLock { Array($0.peer.members.values) }.sorted { ($0.name, $0.id) < ($1.name, $1.id) }
+    // MARK: State
+
+    /// This agent's view of the others (itself not included), by name then id.
+    public func members() -> [ClusterMember] {
+        let now = System.now().nanos
+        return loop.withLock { state in state.peer.members.values.map { ClusterMember($0, now: now) } }
+            .sorted { a, b in
+                a.name.utf8.elementsEqual(b.name.utf8) ? a.id < b.id : a.name.utf8.lexicographicallyPrecedes(b.name.utf8)
+            }
     }
 
-    public var clock: UInt64 { loop.withLock { $0.peer.clock.value } }
-    public var incarnation: UInt32 { loop.withLock { $0.peer.incarnation } }
-    public var revokedCount: Int { loop.withLock { $0.peer.revoked.count } }
-    public func isRevoked(_ id: String) -> Bool { loop.withLock { $0.peer.revoked.contains(id) } }
-    public var isSynced: Bool { loop.withLock { $0.peer.isSynced } }
-    public var counters: Counters { loop.withLock { $0.peer.counters } }
+    /// True from the moment the loop runs until it stops.
+    public var isRunning: Bool { loop.withLock { $0.running } }
 
-    /// The leader this agent knows for `topic`.
-    public func leader(of topic: String) -> (name: String?, id: NodeID?, term: UInt64) {
-        loop.withLock { $0.peer.leader(of: topic) }
+    /// Calls made before ``run(handlingSignals:)`` has started the loop wait for it; after the
+    /// agent stopped they throw ``AgentError/notRunning``.
+    func waitUntilRunning() async throws(AgentError) {
+        while !isRunning {
+            if finished.load(ordering: .acquiring) { throw .notRunning }
+            if Task.isCancelled { throw .cancelled }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    /// This agent's Lamport clock: it only grows.
+    public var clock: UInt64 { loop.withLock { $0.peer.clock.value } }
+    /// Raised each time this agent refutes a suspicion of itself.
+    public var incarnation: UInt32 { loop.withLock { $0.peer.incarnation } }
+    /// Revoked ids held.
+    public var revokedCount: Int { loop.withLock { $0.peer.revoked.count } }
+    /// True when `id` is revoked here (compared as bytes).
+    public func isRevoked(_ id: String) -> Bool { loop.withLock { $0.peer.revoked.contains(id) } }
+    /// True once mingle finished (synced with neighbours, alone, or at its deadline).
+    public var isSynced: Bool { loop.withLock { $0.peer.isSynced } }
+    /// The core's counters (tests and benchmarks).
+    @_spi(Testing) public var counters: Counters { loop.withLock { $0.peer.counters } }
+
+    /// The leader this agent knows for `topic`; nil when it knows none.
+    public func leader(of topic: String) -> Leadership? {
+        let known = loop.withLock { $0.peer.leader(of: topic) }
+        return Leadership(topic: topic, name: known.name, id: known.id, term: known.term)
     }
 
     /// True while this agent leads `topic`.
-    public func isLeader(of topic: String) -> Bool { leader(of: topic).id == id }
+    public func isLeader(of topic: String) -> Bool { leader(of: topic)?.leaderID == id }
 
     /// Changes fault injection while running (tests and benchmarks).
-    public func setFaults(_ settings: FaultSettings) {
+    @_spi(Testing) public func setFaults(_ settings: FaultSettings) {
         loop.withLock { $0.faults.settings = settings }
     }
 
-    /// Starts an election for `topic`; watch `.leaderChanged` events or poll ``leader(of:)``.
-    public func elect(_ topic: String) {
-        mutate { state, now in state.peer.elect(topic, now: now) }
-    }
+    // MARK: Commands
 
-    /// Revokes ids here and on every live member; returns when all have acknowledged (or timed out).
-    /// More ids than fit one request go out in several requests, one after another; the result
-    /// then holds every reply (one per agent per request) and the first ending that was not
-    /// "all replied". While this agent cannot keep revokes on disk (see `durable` in `stats`), the
-    /// ids are still held in memory and sent to the others, and the result also holds a reply
-    /// from this agent itself with status `error` saying why.
-    public func revoke(_ ids: [String], options: RequestOptions = RequestOptions()) async -> RequestResult {
-        let batches = loop.withLock { $0.peer.requestBatches(ids, command: "revoke") }
-        var result = RequestResult(replies: [], reason: .allReplied, expected: nil)
-        for batch in batches {
-            var next = await collect { state, now in state.peer.revoke(batch, options: options, now: now) }
-            if let error = loop.withLock({ $0.peer.durabilityError }) {
-                let body = JSON.object([("name", .string(configuration.name)), ("error", .string("not kept on disk: \(error)"))])
-                next.replies.append(Reply(name: configuration.name, id: id, status: .error, body: body.serialized()))
-            }
-            result.append(next)
+    /// Holds an election for `topic` (lowest clock wins, ties by node id) and returns the leader
+    /// it agreed on. Throws ``AgentError/noQuorum(topic:have:need:)`` when quorum mode cannot
+    /// decide, ``AgentError/cancelled`` when the task is cancelled first, and
+    /// ``AgentError/notRunning`` when the agent stopped. Like every command, a call made before
+    /// the agent runs waits until it does.
+    public func elect(_ topic: String) async throws(AgentError) -> Leadership {
+        guard Limits.topicBytes.contains(topic.utf8.count) else {
+            throw .invalidArgument("topic must be 1 to 64 bytes (it has \(topic.utf8.count))")
         }
-        return result
+        try await waitUntilRunning()
+        let stream = hub.subscribe()
+        enum Start: Sendable { case notRunning, waiting, refused, known(Leadership?) }
+        let start = withCore { state, now -> Start in
+            guard state.running else { return .notRunning }
+            perform(state.peer.elect(topic, now: now), state: &state, now: now)
+            guard let election = state.peer.elections[ByteString(topic)] else { return .refused }
+            // Decided at once (alone), or no new term could start (the topic is at the highest
+            // term, whose leader stays: Protocol.md §6.4); without a leader a `noQuorum` is on
+            // its way.
+            let known = state.peer.leader(of: topic)
+            if election.phase == .collecting || election.phase == .voting || known.id == nil { return .waiting }
+            return .known(Leadership(topic: topic, name: known.name, id: known.id, term: known.term))
+        }
+        wakePipe.wake()
+        switch start {
+        case .notRunning: throw .notRunning
+        case .known(let leadership?): return leadership
+        case .known(nil), .waiting: break
+        case .refused: throw .invalidArgument("no election could start for '\(Escape.display(topic))': this agent's topic table is full (Protocol.md §6.6)")
+        }
+        for await event in stream {
+            switch event {
+            case .leaderChanged(let changed, let leadership?) where changed.utf8.elementsEqual(topic.utf8):
+                return leadership
+            case .noQuorum(let changed, _, let have, let need) where changed.utf8.elementsEqual(topic.utf8):
+                throw .noQuorum(topic: topic, have: have, need: need)
+            default:
+                continue
+            }
+        }
+        throw Task.isCancelled ? .cancelled : .notRunning
     }
 
-    /// Sends a control command to the cluster (or the agents matching `target`) and collects replies.
-    public func request(_ command: String, args: [String] = [], target: String = "", options: RequestOptions? = nil) async -> RequestResult {
-        await collect { state, now in
+    /// Revokes `ids` here and on every live member and returns when all have acknowledged (each
+    /// only once the ids are kept), or at `timeout` at the latest. More ids than fit one request
+    /// go out in several. While this agent cannot keep revokes on disk the ids are still held in
+    /// memory and sent to the others, and ``RevokeResult/notDurable`` says why.
+    public func revoke(_ ids: [String], timeout: Duration = .seconds(2)) async throws(AgentError) -> RevokeResult {
+        let expected = Set(members().filter(\.isLive).map(\.id))
+        let batches = loop.withLock { $0.peer.requestBatches(ids, command: "revoke") }
+        var replies: [Reply] = []
+        for batch in batches {
+            let options = RequestOptions(deadline: timeout.nanos)
+            replies += try await collect { state, now in state.peer.revoke(batch, options: options, now: now) }.replies
+        }
+        return RevokeResult(ids: ids, batches: batches.count, replies: replies, expected: expected, notDurable: loop.withLock { $0.peer.durabilityError })
+    }
+
+    /// Asks the other agents (or those whose name matches `target`, a glob) to answer, and
+    /// returns who did with the round-trip time of each.
+    public func ping(target: String = "", timeout: Duration = .seconds(2)) async throws(AgentError) -> [PingReply] {
+        try await request("ping", target: target, timeout: timeout).replies
+            .filter { $0.status == .ok }.map { PingReply(name: $0.name, id: $0.id, roundTrip: $0.latency) }
+    }
+
+    /// Every agent's counters and state (or those matching `target`), this one's included.
+    public func stats(target: String = "", timeout: Duration = .seconds(2)) async throws(AgentError) -> [AgentStats] {
+        let others = try await request("stats", target: target, timeout: timeout).replies
+            .filter { $0.status == .ok }.compactMap { AgentStats(json: $0.json) }
+        guard Glob.matchesTarget(target, configuration.name) else { return others }
+        let own = loop.withLock { $0.peer.stats(now: System.now()) }
+        return (AgentStats(json: own).map { [$0] } ?? []) + others
+    }
+
+    /// Sends control command `command` to the other agents (or those whose name matches
+    /// `target`, a glob) and collects their replies: the way to commands without a typed
+    /// method. Collection ends when `expected` replies came (by default: every live member that
+    /// matches), when none came for 250 ms after the last, or at `timeout`.
+    public func request(_ command: String, args: [String] = [], target: String = "", expected: Int? = nil,
+                        timeout: Duration = .seconds(2)) async throws(AgentError) -> RequestResult {
+        try await request(command, args: args, target: target, options: RequestOptions(expected: expected, deadline: timeout.nanos))
+    }
+
+    /// ``request(_:args:target:expected:timeout:)`` with every setting of the core's.
+    @_spi(Testing) public func request(_ command: String, args: [String] = [], target: String = "", options: RequestOptions?) async throws(AgentError) -> RequestResult {
+        try await collect { state, now in
             var options = options ?? RequestOptions()
             if options.expected == nil {
                 options.expected = state.peer.members.values.filter { $0.isLive && Glob.matchesTarget(target, $0.name) }.count
@@ -128,31 +167,101 @@ extension Agent {
         }
     }
 
-    private func collect(_ body: @escaping @Sendable (inout LoopState, Now) -> (UInt32, [Action])) async -> RequestResult {
-        await withCheckedContinuation { continuation in
-            let waiter = RequestWaiter(continuation)
-            let running = withCore { state, now -> Bool in
-                guard state.running else { return false }
-                let (id, actions) = body(&state, now)
-                state.waiters[id] = waiter
-                perform(actions, state: &state, now: now)
-                return true
+    /// Runs `body` to send a request and waits for its replies; cancelling the task stops the
+    /// wait (and the collection) at once.
+    private func collect(_ body: @escaping @Sendable (inout LoopState, Now) -> (UInt32, [Action])) async throws(AgentError) -> RequestResult {
+        try await waitUntilRunning()
+        let waiter = RequestWaiter(startedAt: System.now().nanos)
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                guard waiter.install(continuation) else { return }
+                let running = withCore { state, now -> Bool in
+                    guard state.running else { return false }
+                    let (id, actions) = body(&state, now)
+                    if waiter.isCancelled {
+                        state.peer.cancelRequest(id)
+                    } else {
+                        state.waiters[id] = waiter
+                        waiter.requestID = id
+                    }
+                    perform(actions, state: &state, now: now)
+                    return true
+                }
+                if !running { waiter.stop() }
+                wakePipe.wake()
             }
-            if !running { waiter.finish(.deadline, expected: nil) }
-            wakePipe.wake()
+        } onCancel: {
+            waiter.stop(cancelled: true)
+            if let id = waiter.requestID {
+                loop.withLock { state in
+                    state.waiters.removeValue(forKey: id)
+                    state.peer.cancelRequest(id)
+                }
+            }
         }
-    }
-
-    private func mutate(_ body: (inout LoopState, Now) -> [Action]) {
-        withCore { state, now in perform(body(&state, now), state: &state, now: now) }
-        wakePipe.wake()
+        guard let result else { throw waiter.isCancelled ? .cancelled : .notRunning }
+        return result
     }
 }
 
-extension Reply {
-    /// The reply a `.reply` event carries and the request it answers; nil for any other event.
-    static func carried(by event: PeerEvent) -> (request: UInt32, reply: Reply)? {
-        guard case .reply(let requestID, let from, let id, let status, let body) = event else { return nil }
-        return (requestID, Reply(name: from, id: id, status: status, body: body))
+/// Collects the replies of one request for an async caller.
+final class RequestWaiter: Sendable {
+    private struct State {
+        var replies: [Reply] = []
+        var continuation: CheckedContinuation<RequestResult?, Never>?
+        /// Resumed already (finished, stopped or cancelled): later calls do nothing.
+        var done = false
+        var cancelled = false
+        var requestID: UInt32?
+    }
+
+    private let state = Mutex(State())
+    private let startedAt: UInt64
+
+    init(startedAt: UInt64) {
+        self.startedAt = startedAt
+    }
+
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
+    var requestID: UInt32? {
+        get { state.withLock { $0.requestID } }
+        set { state.withLock { $0.requestID = newValue } }
+    }
+
+    /// Takes the continuation; false (and resumed with nil) when the wait already ended.
+    func install(_ continuation: CheckedContinuation<RequestResult?, Never>) -> Bool {
+        let ended = state.withLock { state -> Bool in
+            if state.done { return true }
+            state.continuation = continuation
+            return false
+        }
+        if ended { continuation.resume(returning: nil) }
+        return !ended
+    }
+
+    func add(_ reply: Reply) {
+        var reply = reply
+        reply.latency = .nanos(System.now().nanos &- min(System.now().nanos, startedAt))
+        state.withLock { if !$0.done { $0.replies.append(reply) } }
+    }
+
+    func finish(_ reason: RequestEnd, expected: Int?) {
+        resume { RequestResult(replies: $0, reason: reason, expected: expected) }
+    }
+
+    /// Ends the wait without a result: the agent stopped, or (`cancelled`) the task was cancelled.
+    func stop(cancelled: Bool = false) {
+        if cancelled { state.withLock { $0.cancelled = true } }
+        resume { _ in nil }
+    }
+
+    private func resume(_ result: ([Reply]) -> RequestResult?) {
+        let (replies, continuation) = state.withLock { state -> ([Reply], CheckedContinuation<RequestResult?, Never>?) in
+            guard !state.done else { return ([], nil) }
+            state.done = true
+            defer { state.continuation = nil }
+            return (state.replies, state.continuation)
+        }
+        continuation?.resume(returning: result(replies))
     }
 }

@@ -84,6 +84,7 @@ extension Agent {
                 System.write("{\"t_us\":\(micros),\"mono_ns\":\(monoNanos),\"event\":\(json.serialized())}\n", to: eventLog)
             case .event(let event):
                 for handler in handlers { handler(event) }
+                if let event = ClusterEvent(event) { hub.publish(event) }
             case .save(let save):
                 let kept = write(save)
                 if save.changes != nil { withholdReplies = !kept }

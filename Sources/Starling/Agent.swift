@@ -2,19 +2,22 @@ import StarlingCore
 import StarlingPOSIX
 import Synchronization
 
-/// A running Starling peer: the sans-IO ``Peer`` core driven by one poll loop over two
-/// non-blocking UDP sockets. Embed it in any Swift program:
+/// A running Starling peer: the sans-IO protocol core driven by one poll loop over two
+/// non-blocking UDP sockets, on a thread of its own. Embed it in any Swift program:
 ///
 /// ```swift
-/// let agent = try Agent(AgentConfiguration(name: "worker-1"))
-/// agent.onEvent { print($0) }
-/// try agent.start()            // runs the loop on its own thread
-/// let replies = await agent.request("ping")
-/// agent.stop()
+/// let agent = try Agent(.loopback(name: "worker-1"))
+/// let run = Task { try await agent.run() }   // until cancelled or shutdown()
+/// for await event in agent.events { print(event) }
 /// ```
+///
+/// Every method may be called from any thread or task.
 public final class Agent: Sendable {
-    public let configuration: AgentConfiguration
+    /// The settings it was created with (validated).
+    public let configuration: Configuration
+    /// This agent's node id: random, new at every start.
     public let id: NodeID
+    /// The interface it joined the group on.
     public let interface: Interface
     /// The unicast socket's address: where replies and probes reach this agent.
     public let endpoint: Endpoint
@@ -30,6 +33,8 @@ public final class Agent: Sendable {
     let loop: Mutex<LoopState>
     /// Descriptor of the `--event-log` file; -1 without one.
     let eventLog: Int32
+    /// Subscribers of ``events``.
+    let hub: EventHub
     /// Set by the first ``start()`` or ``run(handlingSignals:)``: an agent runs one loop, once.
     let started = Atomic<Bool>(false)
     let finished = Atomic<Bool>(false)
@@ -66,11 +71,12 @@ public final class Agent: Sendable {
         var draining = false
     }
 
-    /// Opens the sockets and loads durable state; nothing is sent until ``run(handlingSignals:)``
-    /// or ``start()``.
-    public init(_ configuration: AgentConfiguration, logLevel: LogLevel = .info) throws(AgentError) {
-        guard Limits.nameBytes.contains(configuration.name.utf8.count) else { throw .invalidName(configuration.name) }
+    /// Checks `configuration`, loads durable state and opens the sockets; nothing is sent until
+    /// ``run(handlingSignals:)`` or ``start()``. Log lines go to standard error from `logLevel` up.
+    public init(_ configuration: Configuration, logLevel: LogLevel = .info) throws(AgentError) {
+        try configuration.validate()
         self.configuration = configuration
+        hub = EventHub(bufferSize: configuration.eventBufferSize)
         let now = System.now()
         // Durable state first: a directory that cannot keep revokes stops the start before any
         // socket is opened.
@@ -78,7 +84,7 @@ public final class Agent: Sendable {
         if let directory = configuration.stateDirectory {
             let store = try StateStore(directory: directory)
             loaded = try store.load(strict: configuration.strictState, nowMillis: now.wallMillis,
-                maxCount: configuration.revokedMaxCount, maxAgeMillis: configuration.revokedMaxAgeMillis)
+                maxCount: configuration.revokedMaxCount, maxAgeMillis: configuration.revokedMaxAge.nanos / 1_000_000)
             self.store = store
         } else {
             store = nil
@@ -90,9 +96,9 @@ public final class Agent: Sendable {
         id = NodeID.random(using: &rng)
         do {
             unicast = try UDPSocket.unicast(interface: interface.address, port: configuration.port, ttl: configuration.ttl,
-                receiveBuffer: configuration.receiveBuffer)
+                receiveBuffer: configuration.receiveBufferBytes)
             groupSocket = configuration.multicast
-                ? try UDPSocket.multicast(group: configuration.group, interface: interface.address, receiveBuffer: configuration.receiveBuffer)
+                ? try UDPSocket.multicast(group: configuration.group, interface: interface.address, receiveBuffer: configuration.receiveBufferBytes)
                 : nil
             wakePipe = try WakePipe()
         } catch {
@@ -123,33 +129,58 @@ public final class Agent: Sendable {
 
     // MARK: Running
 
-    /// Runs the loop on a new thread and returns at once. Throws `Errno.alreadyStarted` when this
-    /// agent was started (or run) before: an agent runs one loop, once.
-    public func start() throws(Errno) {
+    /// Runs the agent until the calling task is cancelled or ``shutdown()`` is called, then
+    /// stops it cleanly: GOODBYE sent, state saved, ``events`` ended. Returns normally then;
+    /// throws ``AgentError/alreadyStarted`` when this agent ran (or was started) before.
+    ///
+    /// With `handlingSignals` (one agent per process, as the `starling` command does): SIGTERM,
+    /// SIGINT, SIGHUP and SIGQUIT stop it cleanly; SIGUSR1 writes its stats to the log; SIGPIPE
+    /// is ignored, so a closed stderr never kills it. The previous actions are restored on
+    /// return. Without it the process's signal handling is left alone.
+    public func run(handlingSignals: Bool = false) async throws(AgentError) {
+        if Task.isCancelled { return }
+        try claimLoop()
+        let outcome: AgentError? = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<AgentError?, Never>) in
+                do throws(Errno) {
+                    try startThread { [self] in
+                        loopBody(handlingSignals: handlingSignals)
+                        continuation.resume(returning: nil)
+                    }
+                } catch {
+                    started.store(false, ordering: .releasing)
+                    continuation.resume(returning: .thread(error))
+                }
+            }
+        } onCancel: {
+            shutdown()
+        }
+        if let outcome { throw outcome }
+    }
+
+    /// Runs the loop on a new thread and returns at once, for programs without async code; stop
+    /// it with ``shutdown()`` and ``waitUntilFinished(timeout:)``. Throws
+    /// ``AgentError/alreadyStarted`` when this agent was started (or run) before.
+    public func start() throws(AgentError) {
         try claimLoop()
         do {
             try startThread { [self] in loopBody(handlingSignals: false) }
         } catch {
             started.store(false, ordering: .releasing)
-            throw error
+            throw .thread(error)
         }
     }
 
-    /// Runs the loop on the calling thread until ``stop()``, an authorised `shutdown` command,
-    /// or (with `handlingSignals`) a signal. Throws `Errno.alreadyStarted` when this agent was
-    /// started (or run) before.
-    ///
-    /// With `handlingSignals` (one agent per process): SIGTERM, SIGINT, SIGHUP and SIGQUIT stop
-    /// it cleanly (GOODBYE sent, state saved); SIGUSR1 writes its stats to the log; SIGPIPE is
-    /// ignored, so a closed stderr never kills it. The previous actions are restored on return.
-    public func run(handlingSignals: Bool = false) throws(Errno) {
+    /// Runs the loop on the calling thread until it stops (the `starling agent` command: its
+    /// main thread has nothing else to do).
+    package func runOnCurrentThread(handlingSignals: Bool) throws(AgentError) {
         try claimLoop()
         loopBody(handlingSignals: handlingSignals)
     }
 
-    private func claimLoop() throws(Errno) {
+    private func claimLoop() throws(AgentError) {
         guard started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
-            throw Errno(Errno.alreadyStarted.rawValue, "agent \(configuration.name) was already started (an Agent runs once)")
+            throw .alreadyStarted
         }
     }
 
@@ -221,7 +252,7 @@ public final class Agent: Sendable {
                 refreshHostInfo()
             }
         }
-        shutdown()
+        finishLoop()
         signals?.route.restore()
     }
 
@@ -237,25 +268,29 @@ public final class Agent: Sendable {
         }
     }
 
-    /// Asks the loop to stop cleanly (goodbye, state saved). Safe from any thread.
-    public func stop() {
+    /// Asks the agent to stop cleanly (GOODBYE sent, state saved, ``events`` ended) and returns
+    /// at once; ``run(handlingSignals:)`` returns when it is done. Safe from any thread, any
+    /// number of times.
+    public func shutdown() {
         loop.withLock { $0.stopRequested = true }
         wakePipe.wake()
     }
 
-    /// Blocks until the loop has finished after ``stop()`` (at most `timeoutMillis`).
+    /// Blocks until the loop has finished after ``shutdown()``; false when `timeout` passed first.
     @discardableResult
-    public func waitUntilFinished(timeoutMillis: UInt64 = 5_000) -> Bool {
-        var waited: UInt64 = 0
+    public func waitUntilFinished(timeout: Duration = .seconds(5)) -> Bool {
+        let deadline = System.now().nanos &+ timeout.nanos
         while !finished.load(ordering: .acquiring) {
-            if waited >= timeoutMillis { return false }
+            if System.now().nanos >= deadline { return false }
             System.sleep(millis: 2)
-            waited += 2
         }
         return true
     }
 
-    private func shutdown() {
+    /// True once the loop has stopped.
+    public var isFinished: Bool { finished.load(ordering: .acquiring) }
+
+    private func finishLoop() {
         loop.withLock { state in
             let now = System.now()
             perform(state.peer.stop(now: now), state: &state, now: now, immediate: true)
@@ -268,6 +303,7 @@ public final class Agent: Sendable {
         flush(waitingForOthers: true)
         logger.log(.info, "agent stopped")
         finished.store(true, ordering: .releasing)
+        hub.finish()
     }
 
     private static func nextWake(_ state: LoopState) -> UInt64 {
@@ -388,7 +424,7 @@ public final class Agent: Sendable {
         if eventLog >= 0, let json = Peer.eventJSON(event, source: configuration.name, wallMillis: now.wallMillis) {
             state.outbox.append(.record(json, micros: System.wallMicros(), monoNanos: now.nanos))
         }
-        if !state.handlers.isEmpty { state.outbox.append(.event(event)) }
+        if !state.handlers.isEmpty || hub.subscriberCount.load(ordering: .relaxed) > 0 { state.outbox.append(.event(event)) }
     }
 
     private func queueLog(_ level: LogLevel, _ text: @autoclosure () -> String, state: inout LoopState) {

@@ -4,21 +4,21 @@ import StarlingPOSIX
 /// A requester that is not a member: what the `starling` CLI uses to talk to a cluster. It sends
 /// CONTROL_REQUEST to the group (or one agent) from its own unicast socket and collects the
 /// replies with the same core logic agents use. One thread uses a client at a time.
-public final class ControlClient {
-    public let group: Endpoint
+package final class ControlClient {
+    package let group: Endpoint
     let socket: UDPSocket
     var core: ControlRequester
     /// Where each agent of the last request answered from (agents reply from the unicast socket
     /// they take requests on): the next request can go to the same agent by unicast.
-    public private(set) var responders: [NodeID: Endpoint] = [:]
+    package private(set) var responders: [NodeID: Endpoint] = [:]
 
     /// Asked of the kernel for the socket's receive buffer: a reply of hundreds of pages arrives
     /// in one burst (issue 14 item 26). Linux caps it at net.core.rmem_max.
-    public static let receiveBufferRequest = 4 << 20
+    package static let receiveBufferRequest = 4 << 20
     /// The receive buffer the kernel granted (Linux reports twice the usable size).
-    public var receiveBuffer: Int { socket.receiveBuffer }
+    package var receiveBuffer: Int { socket.receiveBuffer }
 
-    public init(interface: String = "lo", group: Endpoint = AgentConfiguration.defaultGroup, cluster: String = "starling", keys: [AuthKey] = []) throws(AgentError) {
+    package init(interface: String = "lo", group: Endpoint = Configuration.defaultGroup, cluster: String = "starling", keys: [AuthKey] = []) throws(AgentError) {
         let resolved: Interface
         do { resolved = try Interface.resolve(interface) } catch { throw .interface(error) }
         do { socket = try UDPSocket.unicast(interface: resolved.address, port: 0, receiveBuffer: Self.receiveBufferRequest) } catch { throw .socket(error) }
@@ -35,7 +35,7 @@ public final class ControlClient {
     /// Sends `command` and blocks until the replies are in (see ``RequestOptions``). `onReply`
     /// sees each reply as it arrives and may return false to stop early. Replies still missing
     /// pages when collection stops are in ``RequestResult/incomplete``.
-    public func request(
+    package func request(
         _ command: String, args: [String] = [], target: String = "", to: Endpoint? = nil,
         options: RequestOptions = RequestOptions(), onReply: (Reply) -> Bool = { _ in true }
     ) -> RequestResult {
@@ -110,7 +110,7 @@ public final class ControlClient {
     }
 
     /// Groups of `args` that each fit one request (see ``Peer/requestBatches(_:command:target:)``).
-    public func requestBatches(_ args: [String], command: String, target: String = "") -> [[String]] {
+    package func requestBatches(_ args: [String], command: String, target: String = "") -> [[String]] {
         core.requestBatches(args, command: command, target: target)
     }
 }

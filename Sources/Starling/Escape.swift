@@ -4,7 +4,7 @@ import StarlingCore
 /// error messages) before it reaches a log line, an event log or a table. A remote sender must
 /// not be able to forge a log line (newline), move the cursor (ESC), reorder what is shown
 /// (bidi controls) or hide bytes (NUL).
-public enum Escape {
+package enum Escape {
     /// `text` with every control character written as an escape, so it is one line of plain
     /// characters and the original can be read back from it:
     ///
@@ -15,7 +15,7 @@ public enum Escape {
     /// - each byte of an invalid UTF-8 sequence (only possible from the byte form) becomes `\xNN`.
     ///
     /// Everything else, including all other non-ASCII text, is kept as is.
-    public static func display<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
+    package static func display<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
         // Fast path: printable ASCII without a backslash, the common case for names and ids.
         if bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C }) { return String(decoding: bytes, as: UTF8.self) }
         var out = ""
@@ -39,7 +39,7 @@ public enum Escape {
     }
 
     /// The same escaping for a string (its UTF-8 bytes).
-    public static func display(_ text: some StringProtocol) -> String { display(text.utf8) }
+    package static func display(_ text: some StringProtocol) -> String { display(text.utf8) }
 
     /// One well-formed UTF-8 scalar at `index` (no overlongs, surrogates or values past U+10FFFF),
     /// or nil when the bytes there are not one.

@@ -3,15 +3,15 @@ import StarlingPOSIX
 
 /// Reads the JSON-lines event log an agent writes with `--event-log`: each record has the
 /// agent's own wall-clock time of the event, so timings do not depend on how fast anyone polls.
-public enum EventLog {
-    public struct Record: Sendable {
+package enum EventLog {
+    package struct Record: Sendable {
         /// Wall-clock microseconds since the epoch when the agent emitted the event.
-        public var micros: UInt64
-        public var event: JSON
-        public var kind: String { event["event"]?.stringValue ?? "" }
+        package var micros: UInt64
+        package var event: JSON
+        package var kind: String { event["event"]?.stringValue ?? "" }
     }
 
-    public static func read(_ path: String) -> [Record] {
+    package static func read(_ path: String) -> [Record] {
         guard let bytes = try? System.readFile(path) else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
             // The file is input like any other: a time out of UInt64's range skips the record.
@@ -21,7 +21,7 @@ public enum EventLog {
     }
 
     /// The first record matching `predicate` at or after `since` (wall µs).
-    public static func first(_ path: String, since: UInt64 = 0, _ predicate: (Record) -> Bool) -> Record? {
+    package static func first(_ path: String, since: UInt64 = 0, _ predicate: (Record) -> Bool) -> Record? {
         read(path).first { $0.micros >= since && predicate($0) }
     }
 }

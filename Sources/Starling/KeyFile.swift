@@ -27,6 +27,7 @@ public enum KeyFile {
         return try parse(file.bytes, path: path)
     }
 
+    /// Keys from a key file's text; `path` names it in errors.
     public static func parse(_ text: String, path: String = "key file") throws(AgentError) -> [AuthKey] {
         try parse(Array(text.utf8), path: path)
     }

@@ -5,6 +5,7 @@ import StarlingPOSIX
 public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
     case debug = 0, info, warning, error
 
+    /// debug, info, warning or error (any case); nil for anything else.
     public init?(name: String) {
         switch name.lowercased() {
         case "debug": self = .debug
@@ -15,6 +16,7 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
         }
     }
 
+    /// Less severe first.
     public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 
     var label: String {
@@ -29,16 +31,16 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
 
 /// One-line log records on stderr with a UTC timestamp. The name and the message are escaped
 /// (`Escape.display`), so text from the network can never start a line of its own.
-public struct Logger: Sendable {
-    public var level: LogLevel
-    public var name: String
+package struct Logger: Sendable {
+    package var level: LogLevel
+    package var name: String
 
-    public init(level: LogLevel = .info, name: String) {
+    package init(level: LogLevel = .info, name: String) {
         self.level = level
         self.name = name
     }
 
-    public func log(_ level: LogLevel, _ message: String) {
+    package func log(_ level: LogLevel, _ message: String) {
         guard level >= self.level else { return }
         System.write(Self.line(level, name: name, message, micros: System.wallMicros()), to: 2)
     }
@@ -49,7 +51,7 @@ public struct Logger: Sendable {
     }
 
     /// ISO 8601 UTC with milliseconds, computed without Foundation.
-    public static func timestamp(_ micros: UInt64) -> String {
+    package static func timestamp(_ micros: UInt64) -> String {
         let seconds = Int64(micros / 1_000_000)
         let millis = Int(micros / 1_000 % 1_000)
         var days = seconds / 86_400
@@ -73,7 +75,7 @@ public struct Logger: Sendable {
     }
 
     /// The human form of an event (``PeerEvent/rendering``); nil for events that are not logged.
-    public static func describe(_ event: PeerEvent) -> (LogLevel, String)? {
+    package static func describe(_ event: PeerEvent) -> (LogLevel, String)? {
         let rendering = event.rendering
         guard let summary = rendering.summary else { return nil }
         switch rendering.severity {

@@ -1,4 +1,4 @@
-import Starling
+@_spi(Testing) import Starling
 import StarlingCore
 import StarlingPOSIX
 
@@ -36,16 +36,20 @@ enum AgentCommand {
                  "--drop-rate", "--send-drop-rate", "--delay-ms", "--block", "--test-fault", "--election-timeout"],
         flags: ["--no-multicast", "--strict-state", "--no-auto-elect"])
 
-    static func configuration(_ args: Arguments) throws(CLIError) -> (AgentConfiguration, LogLevel) {
+    static func configuration(_ args: Arguments) throws(CLIError) -> (Configuration, LogLevel) {
         do {
             let name = args.value("--name") ?? "starling-\(System.processID)"
             try Arguments.checkText(name, "--name", Limits.nameBytes)
-            var config = AgentConfiguration(name: name)
+            var config = Configuration(name: name)
             config.interface = args.interface()
             config.group = try args.group()
             config.port = try args.number("--port", UInt16(0)...UInt16.max) ?? 0
             config.cluster = try args.cluster()
-            if let seconds = try args.seconds("--protocol-period", 0.01...60) { config.protocolPeriodMillis = UInt64(seconds * 1000) }
+            if let seconds = try args.seconds("--protocol-period", 0.01...60) {
+                // The ping timeout keeps its share of the period (40 ms of 150 by default).
+                config.protocolPeriod = .milliseconds(Int64(seconds * 1000))
+                config.pingTimeout = .microseconds(Int64(seconds * 1_000_000 * 4 / 15))
+            }
             config.seeds = try (args.values["--seed"] ?? []).map { (text) throws(UsageError) in try args.endpoint(text, "--seed", defaultPort: nil) }
             config.multicast = !args.has("--no-multicast")
             if !config.multicast && config.seeds.isEmpty { throw UsageError("--no-multicast needs at least one --seed") }
@@ -61,9 +65,9 @@ enum AgentCommand {
                 throw UsageError("--expect goes with --quorum majority")
             }
             config.autoReelect = !args.has("--no-auto-elect")
-            if let millis = try args.number("--election-timeout", UInt64(10)...60_000) { config.electionTimeoutMillis = millis }
+            if let millis = try args.number("--election-timeout", Int64(10)...60_000) { config.electionTimeout = .milliseconds(millis) }
             config.revokedMaxCount = try args.number("--max-revoked", 1...10_000_000) ?? 50_000
-            if let seconds = try args.seconds("--revoked-max-age", 1...31_536_000) { config.revokedMaxAgeMillis = UInt64(seconds * 1000) }
+            if let seconds = try args.seconds("--revoked-max-age", 1...31_536_000) { config.revokedMaxAge = .milliseconds(Int64(seconds * 1000)) }
             config.eventLog = args.value("--event-log")
             if let path = config.eventLog { try checkAppendable(path) }
             config.faults.receiveDropRate = try rate(args, "--drop-rate")
@@ -110,7 +114,7 @@ enum AgentCommand {
             // A missing interface, a busy port or a bad key file is the operator's to fix: exit 2.
             throw .usage(UsageError(error.description))
         }
-        do { try agent.run(handlingSignals: true) } catch { throw .failed(error.description) }
+        do { try agent.runOnCurrentThread(handlingSignals: true) } catch { throw .failed(error.description) }
         return 0
     }
 }

@@ -98,8 +98,8 @@ struct Arguments {
     /// Group from the flag, then STARLING_GROUP, then the default.
     func group() throws(UsageError) -> Endpoint {
         let text = value("--group") ?? System.environment("STARLING_GROUP")
-        guard let text else { return AgentConfiguration.defaultGroup }
-        let group = try endpoint(text, "--group", defaultPort: AgentConfiguration.defaultGroup.port)
+        guard let text else { return Configuration.defaultGroup }
+        let group = try endpoint(text, "--group", defaultPort: Configuration.defaultGroup.port)
         guard group.address >> 28 == 0xE else { throw UsageError("--group \(text) is not a multicast address (224.0.0.0/4)") }
         guard group.port != 0 else { throw UsageError("--group \(text): the port must be 1 to 65535") }
         return group

@@ -1,4 +1,4 @@
-import Starling
+@_spi(Testing) import Starling
 import StarlingCore
 import StarlingPOSIX
 

@@ -18,8 +18,6 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let addressInUse = Errno(EADDRINUSE)
     public static let noEntry = Errno(ENOENT)
     public static let ioError = Errno(EIO)
-    /// An agent started a second time (an Agent runs one loop, once).
-    public static let alreadyStarted = Errno(EALREADY)
 
     public var description: String {
         let text = String(cString: strerror(rawValue))

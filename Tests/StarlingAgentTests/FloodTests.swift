@@ -1,5 +1,5 @@
 import Foundation
-import Starling
+@_spi(Testing) import Starling
 import StarlingCore
 import StarlingPOSIX
 import XCTest

@@ -1,5 +1,5 @@
 import Foundation
-import Starling
+@_spi(Testing) import Starling
 import StarlingCore
 import StarlingTestSupport
 import XCTest
@@ -13,10 +13,10 @@ final class LogEscapingTests: XCTestCase {
         let cluster = Cluster()
         try cluster.start("honest")
         let name = "evil\n2026-01-01T00:00:00.000Z ERROR [honest] forged\u{1B}[2J\u{85}"
-        let evil = try Loopback.agent(name, group: cluster.group)
-        defer { evil.stop(); evil.waitUntilFinished() }
+        let evil = try Loopback.agent(name, group: cluster.group) { $0.anyName = true }
+        defer { evil.shutdown(); evil.waitUntilFinished() }
         XCTAssertTrue(Loopback.eventually { cluster.log("honest").contains("joined") }, cluster.log("honest"))
-        evil.elect("topic\r\nERROR forged too")
+        Task { _ = try? await evil.elect("topic\r\nERROR forged too") }
         XCTAssertTrue(Loopback.eventually { cluster.log("honest").contains("election 'topic") }, cluster.log("honest"))
         let log = cluster.log("honest")
         let lines = log.split(separator: "\n")

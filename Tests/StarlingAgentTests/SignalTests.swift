@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import Starling
+@_spi(Testing) import Starling
 import StarlingCore
 import StarlingPOSIX
 import StarlingTestSupport

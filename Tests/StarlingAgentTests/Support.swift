@@ -1,5 +1,5 @@
 import Foundation
-import Starling
+@_spi(Testing) import Starling
 import StarlingCore
 import StarlingPOSIX
 import StarlingTestSupport
@@ -34,8 +34,8 @@ enum Loopback {
         }
     }
 
-    static func agent(_ name: String, group: Endpoint, _ configure: (inout AgentConfiguration) -> Void = { _ in }) throws -> Agent {
-        var config = AgentConfiguration(name: name)
+    static func agent(_ name: String, group: Endpoint, _ configure: (inout Configuration) -> Void = { _ in }) throws -> Agent {
+        var config = Configuration(name: name)
         config.group = group
         configure(&config)
         let agent = try Agent(config, logLevel: .error)

@@ -1,0 +1,26 @@
+import StarlingCore
+import StarlingPOSIX
+
+// The core and shell types an embedder names, reachable from `import Starling` alone. The rest
+// of the core (Peer, its events and actions, the codec) stays behind the agent.
+
+/// A node's 128-bit random id, fixed for the life of one agent process.
+public typealias NodeID = StarlingCore.NodeID
+/// An IPv4 address and port.
+public typealias Endpoint = StarlingCore.Endpoint
+/// A cluster key (see `starling keygen`).
+public typealias AuthKey = StarlingCore.AuthKey
+/// alive, suspect, dead or left (Protocol.md §6.1).
+public typealias MemberStatus = StarlingCore.MemberStatus
+/// How an agent answered a control request.
+public typealias ControlStatus = StarlingCore.ControlStatus
+/// Why collecting replies stopped.
+public typealias RequestEnd = StarlingCore.RequestEnd
+/// How long and how many replies a control request collects (the core's settings).
+@_spi(Testing) public typealias RequestOptions = StarlingCore.RequestOptions
+/// A system call's error number and the call that failed.
+public typealias Errno = StarlingPOSIX.Errno
+/// The interface an agent joined the group on.
+public typealias Interface = StarlingPOSIX.Interface
+/// Fault injection settings, for tests and benchmarks.
+@_spi(Testing) public typealias FaultSettings = StarlingPOSIX.FaultSettings
