@@ -265,3 +265,58 @@ final class RequestWaiter: Sendable {
         continuation?.resume(returning: result(replies))
     }
 }
+
+extension Agent {
+    // MARK: Reload
+
+    /// Re-reads what may change while running, without dropping membership: the cluster keys
+    /// (from ``Configuration/keyFile``, or the `key-file` of ``Configuration/settingsFile``) and
+    /// the log level (`log-level` there). The first key signs and every key verifies, so keys
+    /// rotate in three reloads: add the new key second, move it first, remove the old one
+    /// (README, "Operating Starling"). Nothing changes when a file cannot be read, holds no
+    /// valid key, or would turn authentication on or off (that takes a restart): the error says
+    /// why and the old keys and level stay. Returns what changed, for the log. SIGHUP (with
+    /// `run(handlingSignals: true)`) and an authorised `reload` command call it too.
+    @discardableResult
+    public func reload() throws(AgentError) -> [String] {
+        var keyFile = configuration.keyFile
+        var level: LogLevel?
+        if let path = configuration.settingsFile {
+            for (name, value) in try SettingsFile.load(path) {
+                if name == "key-file" { keyFile = value }
+                if name == "log-level" {
+                    guard let parsed = LogLevel(name: value) else {
+                        throw .invalidConfiguration(field: "settingsFile", reason: "log-level in \(Escape.display(path)) must be debug, info, warning or error")
+                    }
+                    level = parsed
+                }
+            }
+        }
+        var changes: [String] = []
+        if let keyFile {
+            let keys = try KeyFile.load(keyFile)
+            let rotated = loop.withLock { state -> Bool? in
+                state.peer.config.keys == keys ? nil : state.peer.rotateKeys(keys)
+            }
+            if rotated == false {
+                throw .keyFile("\(Escape.display(keyFile)): authentication cannot be turned on or off while running; restart the agent")
+            }
+            if rotated == true { changes.append("keys \(keys.map(\.fingerprint).joined(separator: ", "))") }
+        }
+        if let level, level != logger.level {
+            changes.append("log level \(logger.level.name) -> \(level.name)")
+            logger.level = level
+        }
+        return changes
+    }
+
+    /// ``reload()`` for SIGHUP and the `reload` command: the outcome goes to the log.
+    func reloadLogged(requestedBy requester: String) {
+        do {
+            let changes = try reload()
+            logger.log(.info, "reload (\(requester)): " + (changes.isEmpty ? "nothing changed" : changes.joined(separator: "; ")))
+        } catch {
+            logger.log(.error, "reload (\(requester)) refused, nothing changed: \(error)")
+        }
+    }
+}

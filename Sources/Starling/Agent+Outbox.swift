@@ -13,12 +13,15 @@ extension Agent {
     /// One piece of work queued under the loop lock.
     enum Effect: Sendable {
         case send([UInt8], Destination)
-        case log(LogLevel, String)
+        /// A log line; for a cluster event, its name and fields (JSON records show them).
+        case log(LogLevel, String, event: (name: String, fields: [(String, JSON)])?)
         /// One `--event-log` line: the event's JSON and when it was emitted.
         case record(JSON, micros: UInt64, monoNanos: UInt64)
         /// An event for the `onEvent` handlers.
         case event(PeerEvent)
         case save(Save)
+        /// An authorised `reload` command: re-read the key file and log level.
+        case reload(requestedBy: String)
     }
 
     /// Effects queued beyond this while another thread is carrying them out (a slow event
@@ -78,8 +81,8 @@ extension Agent {
             case .send(let bytes, let destination):
                 if withholdReplies, Self.isControlReply(bytes) { continue }
                 transmit(bytes, to: destination)
-            case .log(let level, let text):
-                logger.log(level, text)
+            case .log(let level, let text, let event):
+                logger.log(level, text, event: event)
             case .record(let json, let micros, let monoNanos):
                 System.write("{\"t_us\":\(micros),\"mono_ns\":\(monoNanos),\"event\":\(json.serialized())}\n", to: eventLog)
             case .event(let event):
@@ -88,6 +91,8 @@ extension Agent {
             case .save(let save):
                 let kept = write(save)
                 if save.changes != nil { withholdReplies = !kept }
+            case .reload(let requester):
+                reloadLogged(requestedBy: requester)
             }
         }
     }

@@ -72,9 +72,11 @@ public final class Agent: Sendable {
     }
 
     /// Checks `configuration`, loads durable state and opens the sockets; nothing is sent until
-    /// ``run(handlingSignals:)`` or ``start()``. Log lines go to standard error from `logLevel` up.
-    public init(_ configuration: Configuration, logLevel: LogLevel = .info) throws(AgentError) {
+    /// ``run(handlingSignals:)`` or ``start()``.
+    public init(_ configuration: Configuration) throws(AgentError) {
         try configuration.validate()
+        var configuration = configuration
+        if let keyFile = configuration.keyFile { configuration.keys = try KeyFile.load(keyFile) }
         self.configuration = configuration
         hub = EventHub(bufferSize: configuration.eventBufferSize)
         let now = System.now()
@@ -105,7 +107,7 @@ public final class Agent: Sendable {
             throw .socket(error)
         }
         endpoint = unicast.local
-        logger = Logger(level: logLevel, name: configuration.name)
+        logger = Logger(level: configuration.logLevel, name: configuration.name, format: configuration.logFormat)
         var peerConfig = configuration.peerConfig(id: id, replyPort: endpoint.port, seed: rng.next())
         peerConfig.advertisedAddress = interface.address
         var peer = Peer(config: peerConfig, clock: loaded.clock, revoked: loaded.revoked, nowMillis: now.wallMillis)
@@ -184,15 +186,15 @@ public final class Agent: Sendable {
         }
     }
 
-    /// Signals that stop the agent cleanly; SIGHUP does not reload anything (see README).
-    private static let stopSignals = [Signals.terminate, Signals.interrupt, Signals.hangup, Signals.quit]
+    /// Signals that stop the agent cleanly; SIGHUP reloads instead (``reload()``).
+    private static let stopSignals = [Signals.terminate, Signals.interrupt, Signals.quit]
 
     private func loopBody(handlingSignals: Bool) {
         var signals: (pipe: WakePipe, route: Signals.Route)?
         if handlingSignals {
             do {
                 let pipe = try WakePipe()
-                signals = (pipe, try Signals.route(Self.stopSignals + [Signals.user1], to: pipe, ignoring: [Signals.pipe]))
+                signals = (pipe, try Signals.route(Self.stopSignals + [Signals.user1, Signals.hangup], to: pipe, ignoring: [Signals.pipe]))
             } catch {
                 logger.log(.warning, "signals are not handled (\(error)): SIGTERM will not stop this agent cleanly")
             }
@@ -258,7 +260,9 @@ public final class Agent: Sendable {
 
     private func handle(signals numbers: [UInt8]) {
         for number in numbers.map(Int32.init) {
-            if number == Signals.user1 {
+            if number == Signals.hangup {
+                reloadLogged(requestedBy: "SIGHUP")
+            } else if number == Signals.user1 {
                 let stats = loop.withLock { $0.peer.stats(now: System.now()) }
                 logger.log(.info, "\(Signals.name(number)): stats \(stats.serialized())")
             } else {
@@ -397,6 +401,11 @@ public final class Agent: Sendable {
             agent.queueLog(.warning, "shutdown requested by \(requester)", state: &state)
             state.stopRequested = true
         }
+
+        /// Files are read outside the lock: the outbox carries the reload out.
+        mutating func reload(requestedBy requester: String) {
+            state.outbox.append(.reload(requestedBy: requester))
+        }
     }
 
     private func flushDelayed(_ state: inout LoopState, now: Now) {
@@ -419,7 +428,7 @@ public final class Agent: Sendable {
                 queueLog(.info, "dropping datagrams: \(reason) (latest from \(from)); see stats for counts", state: &state)
             }
         } else if let (level, text) = Logger.describe(event) {
-            queueLog(level, text, state: &state)
+            queueLog(level, text, event: logger.format == .json ? event : nil, state: &state)
         }
         if eventLog >= 0, let json = Peer.eventJSON(event, source: configuration.name, wallMillis: now.wallMillis) {
             state.outbox.append(.record(json, micros: System.wallMicros(), monoNanos: now.nanos))
@@ -427,8 +436,11 @@ public final class Agent: Sendable {
         if !state.handlers.isEmpty || hub.subscriberCount.load(ordering: .relaxed) > 0 { state.outbox.append(.event(event)) }
     }
 
-    private func queueLog(_ level: LogLevel, _ text: @autoclosure () -> String, state: inout LoopState) {
-        if level >= logger.level { state.outbox.append(.log(level, text())) }
+    private func queueLog(_ level: LogLevel, _ text: @autoclosure () -> String, event: PeerEvent? = nil, state: inout LoopState) {
+        guard level >= logger.level else { return }
+        // JSON records carry the event's name and fields (the ones `watch` shows).
+        let fields = event.flatMap { event in event.rendering.fields.map { (event.kind, $0) } }
+        state.outbox.append(.log(level, text(), event: fields))
     }
 
     /// Refreshes the `stats` fields only the shell knows; /proc is read outside the lock.

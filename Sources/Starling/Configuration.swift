@@ -32,6 +32,12 @@ public struct Configuration: Sendable {
     public var multicast = true
     /// Cluster keys; with any, every datagram is authenticated and unauthenticated ones dropped.
     public var keys: [AuthKey] = []
+    /// A key file (`starling keygen`, one key per line, mode 600) to take the keys from instead:
+    /// read at start and again at every ``Agent/reload()``, so keys rotate without a restart.
+    public var keyFile: String?
+    /// A settings file (`name = value` lines, the `starling agent` flags without dashes; see
+    /// ``SettingsFile``): ``Agent/reload()`` takes `log-level` and `key-file` from it again.
+    public var settingsFile: String?
     /// Socket receive buffer asked of the kernel, 64 KiB to 256 MiB.
     public var receiveBufferBytes = 4 << 20
 
@@ -95,6 +101,10 @@ public struct Configuration: Sendable {
     public var strictState = false
     /// Append every event as one JSON line with a microsecond wall-clock time.
     public var eventLog: String?
+    /// Log lines from this level up go to standard error (reload can change it).
+    public var logLevel: LogLevel = .info
+    /// Text for people, or one JSON object per line for log collectors.
+    public var logFormat: LogFormat = .text
     /// Events each ``Agent/events`` subscriber may have waiting, 1 to 1,048,576: past it the
     /// oldest waiting event is dropped (and counted in ``Agent/droppedEvents``).
     public var eventBufferSize = 1_024
@@ -142,6 +152,9 @@ extension Configuration {
         try check(group.port != 0, "group", "the port must be 1 to 65535")
         try check(ttl >= 1, "ttl", "must be 1 to 255")
         try check(multicast || !seeds.isEmpty, "seeds", "without multicast at least one seed is needed")
+        try check(keyFile == nil || keys.isEmpty, "keyFile", "give keys or a key file, not both")
+        try check(keyFile?.isEmpty != true, "keyFile", "needs a path")
+        try check(settingsFile?.isEmpty != true, "settingsFile", "needs a path")
         try check(seeds.allSatisfy { $0.port != 0 }, "seeds", "every seed needs a port from 1 to 65535")
         try check((64 << 10...256 << 20).contains(receiveBufferBytes), "receiveBufferBytes", "must be 64 KiB to 256 MiB")
         try checkDuration(protocolPeriod, "protocolPeriod", .milliseconds(1), .seconds(60))

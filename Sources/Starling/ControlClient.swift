@@ -107,6 +107,8 @@ package final class ControlClient {
 
         /// A requester is not a member: no command reaches it.
         mutating func shutdown(requestedBy requester: String) {}
+        /// A client answers no commands; nothing asks it to reload.
+        mutating func reload(requestedBy requester: String) {}
     }
 
     /// Groups of `args` that each fit one request (see ``Peer/requestBatches(_:command:target:)``).

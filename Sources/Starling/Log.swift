@@ -1,4 +1,5 @@
 import StarlingCore
+import Synchronization
 import StarlingPOSIX
 
 /// Levels for the agent's stderr log.
@@ -19,6 +20,16 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
     /// Less severe first.
     public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// Its name as flags and JSON records spell it.
+    public var name: String {
+        switch self {
+        case .debug: "debug"
+        case .info: "info"
+        case .warning: "warning"
+        case .error: "error"
+        }
+    }
+
     var label: String {
         switch self {
         case .debug: "DEBUG"
@@ -29,25 +40,62 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
     }
 }
 
-/// One-line log records on stderr with a UTC timestamp. The name and the message are escaped
-/// (`Escape.display`), so text from the network can never start a line of its own.
-package struct Logger: Sendable {
-    package var level: LogLevel
-    package var name: String
+/// How log records are written: `text` for people (the default), `json` for collectors.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// `2026-11-28T12:00:00.000Z INFO [name] message`
+    case text
+    /// One JSON object per line: `time`, `level`, `agent`, `message`, and for a cluster event
+    /// `event` and its fields (the names `watch` and the event log use).
+    case json
+}
 
-    package init(level: LogLevel = .info, name: String) {
-        self.level = level
+/// One-line log records on stderr with a UTC timestamp. The name and the message are escaped
+/// (`Escape.display`, or JSON's escapes), so text from the network can never start a line of
+/// its own. The level can change while running (reload).
+package final class Logger: Sendable {
+    private let threshold: Atomic<Int>
+    package let name: String
+    package let format: LogFormat
+
+    package init(level: LogLevel = .info, name: String, format: LogFormat = .text) {
+        threshold = Atomic(level.rawValue)
         self.name = name
+        self.format = format
     }
 
-    package func log(_ level: LogLevel, _ message: String) {
+    package var level: LogLevel {
+        get { LogLevel(rawValue: threshold.load(ordering: .relaxed)) ?? .info }
+        set { threshold.store(newValue.rawValue, ordering: .relaxed) }
+    }
+
+    /// Writes one record at `level` if the threshold lets it through; `event` adds the cluster
+    /// event's name and fields to a JSON record.
+    package func log(_ level: LogLevel, _ message: String, event: (name: String, fields: [(String, JSON)])? = nil) {
         guard level >= self.level else { return }
-        System.write(Self.line(level, name: name, message, micros: System.wallMicros()), to: 2)
+        let micros = System.wallMicros()
+        let line = switch format {
+        case .text: Self.line(level, name: name, message, micros: micros)
+        case .json: Self.jsonLine(level, name: name, message, event: event, micros: micros)
+        }
+        System.write(line, to: 2)
     }
 
     /// One record as written, newline included.
     static func line(_ level: LogLevel, name: String, _ message: String, micros: UInt64) -> String {
         "\(timestamp(micros)) \(level.label) [\(Escape.display(name))] \(Escape.display(message))\n"
+    }
+
+    /// One JSON record, newline included; event fields never replace the record's own keys.
+    static func jsonLine(_ level: LogLevel, name: String, _ message: String, event: (name: String, fields: [(String, JSON)])?,
+                         micros: UInt64) -> String {
+        var fields: [(String, JSON)] = [("time", .string(timestamp(micros))), ("level", .string(level.name)),
+                                        ("agent", .string(name)), ("message", .string(message))]
+        if let event {
+            fields.append(("event", .string(event.name)))
+            let reserved: Set<String> = ["time", "level", "agent", "message", "event"]
+            fields += event.fields.filter { !reserved.contains($0.0) }
+        }
+        return JSON.object(fields).serialized() + "\n"
     }
 
     /// ISO 8601 UTC with milliseconds, computed without Foundation.

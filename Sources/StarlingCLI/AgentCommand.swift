@@ -16,7 +16,8 @@ enum AgentCommand {
           --protocol-period S       seconds between two probes (default: 0.15)
           --seed HOST:PORT          announce to this agent by unicast (repeatable; for networks without multicast)
           --no-multicast            send only by unicast to seeds and known members
-          --key-file FILE           cluster keys, one per line (env STARLING_KEY_FILE); see starling keygen
+          --key-file FILE           cluster keys, one per line (env STARLING_KEY_FILE); see starling keygen;
+                                    SIGHUP re-reads it (key rotation without a restart)
           --state-dir DIR           keep the clock and revoked set across restarts
           --strict-state            refuse to start when the state files are unreadable
           --quorum majority         elect only with a majority of --expect N agents
@@ -25,7 +26,10 @@ enum AgentCommand {
           --max-revoked N           revoked set bound (default: 50000)
           --revoked-max-age S       seconds a revoked id is kept (default: 10800)
           --event-log FILE          append every event as a JSON line with its time
-          --log-level LEVEL         debug, info, warning or error (default: info)
+          --log-level LEVEL         debug, info, warning or error (default: info); SIGHUP re-reads it from --config
+          --log-format FORMAT       text or json (one JSON object per line: time, level, agent, message, event fields)
+          --config FILE             settings, one 'name = value' per line (the flags without dashes); flags win;
+                                    SIGHUP and 'starling reload NAME' re-read its key-file and log-level
           --drop-rate R             fault injection: drop this fraction of received datagrams
           --send-drop-rate R        fault injection: drop this fraction of sent datagrams
           --delay-ms MS             fault injection: delay every sent datagram
@@ -33,11 +37,19 @@ enum AgentCommand {
         """,
         values: ["--name", "--interface", "--group", "--port", "--cluster", "--protocol-period", "--seed", "--key-file",
                  "--state-dir", "--quorum", "--expect", "--max-revoked", "--revoked-max-age", "--event-log", "--log-level",
-                 "--drop-rate", "--send-drop-rate", "--delay-ms", "--block", "--test-fault", "--election-timeout"],
+                 "--drop-rate", "--send-drop-rate", "--delay-ms", "--block", "--test-fault", "--election-timeout",
+                 "--log-format", "--config"],
         flags: ["--no-multicast", "--strict-state", "--no-auto-elect"])
 
-    static func configuration(_ args: Arguments) throws(CLIError) -> (Configuration, LogLevel) {
+    static func configuration(_ args: Arguments) throws(CLIError) -> Configuration {
+        var args = args
         do {
+            if let path = args.value("--config") {
+                guard !path.isEmpty else { throw UsageError("--config needs a path") }
+                let settings: [(name: String, value: String)]
+                do { settings = try SettingsFile.load(path) } catch { throw UsageError(error.description) }
+                try args.merge(settings, spec: spec, path: path)
+            }
             let name = args.value("--name") ?? "starling-\(System.processID)"
             try Arguments.checkText(name, "--name", Limits.nameBytes)
             var config = Configuration(name: name)
@@ -53,7 +65,8 @@ enum AgentCommand {
             config.seeds = try (args.values["--seed"] ?? []).map { (text) throws(UsageError) in try args.endpoint(text, "--seed", defaultPort: nil) }
             config.multicast = !args.has("--no-multicast")
             if !config.multicast && config.seeds.isEmpty { throw UsageError("--no-multicast needs at least one --seed") }
-            config.keys = try args.keys()
+            config.keyFile = try args.keyFile()
+            config.settingsFile = args.value("--config")
             config.stateDirectory = args.value("--state-dir")
             if config.stateDirectory?.isEmpty == true { throw UsageError("--state-dir needs a path") }
             config.strictState = args.has("--strict-state")
@@ -82,7 +95,10 @@ enum AgentCommand {
             }
             let levelName = args.value("--log-level") ?? "info"
             guard let level = LogLevel(name: levelName) else { throw UsageError("--log-level takes debug, info, warning or error") }
-            return (config, level)
+            config.logLevel = level
+            guard let format = LogFormat(rawValue: args.value("--log-format") ?? "text") else { throw UsageError("--log-format takes text or json") }
+            config.logFormat = format
+            return config
         } catch {
             throw CLIError(error)
         }
@@ -106,10 +122,10 @@ enum AgentCommand {
     }
 
     static func run(_ args: Arguments) throws(CLIError) -> Int32 {
-        let (config, level) = try configuration(args)
+        let config = try configuration(args)
         let agent: Agent
         do {
-            agent = try Agent(config, logLevel: level)
+            agent = try Agent(config)
         } catch {
             // A missing interface, a busy port or a bad key file is the operator's to fix: exit 2.
             throw .usage(UsageError(error.description))

@@ -138,8 +138,34 @@ struct Arguments {
     /// Keys from --key-file, then STARLING_KEY_FILE (an empty variable counts as unset); none
     /// when neither is set. `--key-file ""` is a mistake, not "no keys".
     func keys() throws(CLIError) -> [AuthKey] {
-        if let path = value("--key-file"), path.isEmpty { throw .usage(UsageError("--key-file needs a path")) }
-        guard let path = value("--key-file") ?? System.environment("STARLING_KEY_FILE"), !path.isEmpty else { return [] }
+        guard let path = try keyFile() else { return [] }
         do { return try KeyFile.load(path) } catch { throw CLIError(error) }
+    }
+
+    /// The key file's path: --key-file, then STARLING_KEY_FILE; nil when neither is set.
+    func keyFile() throws(CLIError) -> String? {
+        if let path = value("--key-file"), path.isEmpty { throw .usage(UsageError("--key-file needs a path")) }
+        guard let path = value("--key-file") ?? System.environment("STARLING_KEY_FILE"), !path.isEmpty else { return nil }
+        return path
+    }
+
+    /// Adds the settings of a `--config` file for every option the command line did not give.
+    mutating func merge(_ settings: [(name: String, value: String)], spec: CommandSpec, path: String) throws(UsageError) {
+        let given = Set(values.keys).union(flags)
+        var added: [String: [String]] = [:]
+        for (name, value) in settings {
+            let option = "--" + name
+            guard option != "--config", spec.values.contains(option) || spec.flags.contains(option) else {
+                throw UsageError("\(Escape.display(path)): unknown setting '\(Escape.display(name))'")
+            }
+            if given.contains(option) { continue }
+            if spec.flags.contains(option) {
+                guard value == "true" || value == "false" else { throw UsageError("\(Escape.display(path)): \(name) takes true or false") }
+                if value == "true" { flags.insert(option) }
+            } else {
+                added[option, default: []].append(value)
+            }
+        }
+        values.merge(added) { old, _ in old }
     }
 }

@@ -267,14 +267,34 @@ struct Client {
         return exitCode(result)
     }
 
-    func shutdown() throws(CLIError) -> Int32 {
+    /// `shutdown NAME` and `reload NAME`: commands with effects on exactly one agent.
+    func one(_ command: String, done: String) throws(CLIError) -> Int32 {
         let name = args.positional[0]
         do { try Arguments.checkText(name, "the agent name", Limits.nameBytes) } catch { throw .usage(error) }
-        guard Glob.isLiteral(name) else { throw .usage(UsageError("shutdown takes one agent name, not a pattern")) }
+        guard Glob.isLiteral(name) else { throw .usage(UsageError("\(command) takes one agent name, not a pattern")) }
         var options = options()
         options.expected = 1
-        let result = client.request("shutdown", target: name, options: options)
-        if let reply = result.replies.first, reply.status == .ok { Output.line("\(Escape.display(reply.name)) is stopping") }
+        let result = client.request(command, target: name, options: options)
+        if let reply = result.replies.first, reply.status == .ok { Output.line("\(Escape.display(reply.name)) \(done)") }
+        for reply in result.replies where reply.status != .ok {
+            Output.error("\(Escape.display(reply.name)): \(Escape.display(reply.json["error"]?.plain ?? reply.body))")
+        }
+        return exitCode(result)
+    }
+
+    /// `keys list`: the fingerprints of the keys each agent holds (never the keys).
+    func keys() throws(CLIError) -> Int32 {
+        guard args.positional == ["list"] else { throw .usage(UsageError("keys takes 'list'")) }
+        let result = send("keys")
+        let rows = result.replies.map(\.json).sorted { ($0["name"]?.plain ?? "").utf8.lexicographicallyPrecedes(($1["name"]?.plain ?? "").utf8) }
+        if json {
+            Output.json(.array(rows))
+        } else if !rows.isEmpty {
+            Output.printTable(["NAME", "KEYS (fingerprints; the first signs)"], rows.map { row in
+                [Escape.display(row["name"]?.plain ?? "?"),
+                 Escape.display((row["keys"]?.arrayValue ?? []).map(\.plain).joined(separator: " "))]
+            })
+        }
         return exitCode(result)
     }
 

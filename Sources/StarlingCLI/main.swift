@@ -35,6 +35,10 @@ let specs: [CommandSpec] = [
     clientSpec("elect", "hold an election for TOPIC and print the agreed leader", "starling elect TOPIC [--json]", positional: 1...1),
     clientSpec("leader", "print an agent's leader for TOPIC", "starling leader TOPIC [--json] [--to NAME]", positional: 1...1),
     clientSpec("shutdown", "ask one agent to stop cleanly (needs a cluster key)", "starling shutdown NAME", positional: 1...1),
+    clientSpec("reload", "ask one agent to re-read its key file and log level, as SIGHUP does (needs a cluster key)",
+        "starling reload NAME", positional: 1...1),
+    clientSpec("keys", "list the fingerprints of the keys every agent holds (never the keys)", "starling keys list [--json] [--to NAME]",
+        positional: 1...1),
     clientSpec("watch", "stream cluster events as they happen", "starling watch [--json] [--to NAME]"),
     clientSpec("top", "full-screen live dashboard (q or Ctrl-C quits)", "starling top"),
     CommandSpec(name: "demo", summary: "start N agents on loopback and show discovery, mingle, revoke, election and failure detection",
@@ -105,7 +109,9 @@ func main() -> Int32 {
             case "clock": return client.clock()
             case "elect": return try client.elect()
             case "leader": return try client.leader()
-            case "shutdown": return try client.shutdown()
+            case "shutdown": return try client.one("shutdown", done: "is stopping")
+            case "reload": return try client.one("reload", done: "is reloading (its log says what changed)")
+            case "keys": return try client.keys()
             case "watch": return client.watch()
             default: return 2
             }

@@ -65,7 +65,8 @@ final class EmbeddingAPITests: XCTestCase {
         let agents = try (1...3).map { index in
             var configuration = Configuration.loopback(name: "api-\(index)")
             configuration.group = group
-            return try Agent(configuration, logLevel: .error)
+            configuration.logLevel = .error
+            return try Agent(configuration)
         }
         let firstEvents = agents[0].events
         let runs = agents.map { agent in Task { try await agent.run() } }
@@ -125,7 +126,8 @@ final class EmbeddingAPITests: XCTestCase {
         var configuration = Configuration.loopback(name: "api-q")
         configuration.group = testGroup()
         configuration.quorum = 3
-        let agent = try Agent(configuration, logLevel: .error)
+        configuration.logLevel = .error
+        let agent = try Agent(configuration)
         // A call made before run() waits for it: alone, a majority of 3 cannot be had.
         let electing = Task { try await agent.elect("x") }
         let run = Task { try await agent.run() }

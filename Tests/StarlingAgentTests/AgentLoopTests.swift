@@ -43,7 +43,8 @@ final class AgentLoopTests: XCTestCase {
         // the agent and called it: that only works if the lock is free meanwhile.
         var config = Configuration(name: "g1")
         config.group = Loopback.group()
-        let agent = try Agent(config, logLevel: .error)
+        config.logLevel = .error
+        let agent = try Agent(config)
         let entered = Atomic<Bool>(false)
         let released = Atomic<Bool>(false)
         let releasedByTest = Atomic<Bool>(false)

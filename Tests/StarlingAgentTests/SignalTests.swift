@@ -13,10 +13,9 @@ final class SignalTests: XCTestCase {
 
     func testSIGTERMStopsCleanly() throws { try assertCleanStop(on: SIGTERM) }
     func testSIGINTStopsCleanly() throws { try assertCleanStop(on: SIGINT) }
-    func testSIGHUPStopsCleanly() throws { try assertCleanStop(on: SIGHUP) }
     func testSIGQUITStopsCleanly() throws { try assertCleanStop(on: SIGQUIT) }
 
-    /// issue 14 item 22: SIGHUP and SIGQUIT killed the agent with no GOODBYE and unsaved state.
+    /// issue 14 item 22: SIGQUIT (and SIGHUP, which now reloads) killed the agent with no GOODBYE and unsaved state.
     /// The signal comes right after a revoke was acknowledged: exit 0, the peer lists the agent
     /// as `left`, and the revoke is there after a restart on the same state dir.
     private func assertCleanStop(on signal: Int32, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -49,6 +48,21 @@ final class SignalTests: XCTestCase {
             ids = (result?.replies.first?.json["ids"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
             return ids == [id]
         }, "revoke acknowledged before \(Signals.name(signal)) lost: \(ids)", file: file, line: line)
+    }
+
+    func testSIGHUPReloadsAndKeepsRunning() throws {
+        // issue 20: SIGHUP reloads (key file, log level) instead of stopping; without a key file
+        // or config file there is nothing to change, and the agent says so.
+        let cluster = Cluster()
+        try cluster.start("h")
+        XCTAssertTrue(Loopback.eventually { cluster.log("h").contains("mingle:") }, cluster.log("h"))
+        let child = try XCTUnwrap(cluster.children["h"])
+        child.signal(SIGHUP)
+        XCTAssertTrue(Loopback.eventually { cluster.log("h").contains("reload (SIGHUP): nothing changed") }, cluster.log("h"))
+        XCTAssertEqual(try cluster.cli(["ping", "--to", "h"]).0, 0, "still answering after SIGHUP")
+        child.signal(SIGTERM)
+        XCTAssertEqual(child.wait(), 0)
+        cluster.children["h"] = nil
     }
 
     func testSIGUSR1WritesStatsAndKeepsRunning() throws {

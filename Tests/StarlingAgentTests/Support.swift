@@ -38,7 +38,8 @@ enum Loopback {
         var config = Configuration(name: name)
         config.group = group
         configure(&config)
-        let agent = try Agent(config, logLevel: .error)
+        config.logLevel = .error
+        let agent = try Agent(config)
         try agent.start()
         return agent
     }

@@ -390,7 +390,7 @@ struct PeerFuzzInterpreter {
                 route(bytes, to: destination, from: index)
             case .shutdown:
                 shutdown = true
-            case .emit, .stateChanged:
+            case .emit, .stateChanged, .reload:
                 break
             }
         }

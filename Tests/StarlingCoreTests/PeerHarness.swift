@@ -11,7 +11,7 @@ struct PeerHarness {
     var now: UInt64 = 1_000_000_000
     var sent: [(Message, Destination)] = []
     var events: [PeerEvent] = []
-    let codec: Codec
+    var codec: Codec
     var sequences: [NodeID: UInt64] = [:]
     /// Fake members by the port they talk from (each should use its own port).
     var fakes: [UInt16: (id: NodeID, name: String)] = [:]

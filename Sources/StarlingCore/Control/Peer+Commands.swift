@@ -47,15 +47,21 @@ extension Peer {
             }
             let topics = leadership.table.keys.sorted().map { leaderJSON($0.string) }
             return (.ok, JSON.object([name, ("leaders", .array(topics))]).serialized())
-        case "shutdown":
+        case "shutdown", "reload":
             guard !config.keys.isEmpty else {
-                return (.refused, Responder.error("shutdown is refused: the cluster runs without a key (see --key-file)"))
+                return (.refused, Responder.error("\(request.command) is refused: the cluster runs without a key (see --key-file)"))
             }
             guard Glob.isLiteral(request.target) else {
-                return (.refused, Responder.error("shutdown names exactly one agent"))
+                return (.refused, Responder.error("\(request.command) names exactly one agent"))
+            }
+            if request.command == "reload" {
+                outbox.append(.reload(requestedBy: requester))
+                return (.ok, JSON.object([name, ("reloading", .bool(true))]).serialized())
             }
             outbox.append(.shutdown(requestedBy: requester))
             return (.ok, JSON.object([name, ("stopping", .bool(true))]).serialized())
+        case "keys":
+            return (.ok, JSON.object([name, ("keys", .array(config.keys.map { .string($0.fingerprint) }))]).serialized())
         case "watch":
             guard responder.addWatcher(replyTo, requestID: request.requestID, now: now) else {
                 outbox.drop("watchers_full")

@@ -26,7 +26,7 @@ struct Responder: Sendable {
     /// Commands that change something: they run at most once ever, not only once per memory.
     static func hasEffects(_ command: String) -> Bool {
         switch command {
-        case "revoke", "shutdown", "elect", "watch": true
+        case "revoke", "shutdown", "reload", "elect", "watch": true
         default: false
         }
     }

@@ -7,6 +7,10 @@ public struct AuthKey: Sendable, Equatable {
 
     public static func == (lhs: AuthKey, rhs: AuthKey) -> Bool { lhs.bytes == rhs.bytes }
 
+    /// The first 8 bytes of the key's SHA-256 in hex: names a key in listings (`keys`, the log)
+    /// without revealing it.
+    public var fingerprint: String { Hex.encode(SHA256.hash(bytes).prefix(8)) }
+
     /// Any key length is accepted by HMAC; Starling key files hold 32 bytes.
     public init(_ bytes: [UInt8]) {
         self.bytes = bytes

@@ -12,6 +12,8 @@ public enum Action: Sendable {
     case stateChanged
     /// An authorised `shutdown` command asked this peer to stop cleanly.
     case shutdown(requestedBy: String)
+    /// An authorised `reload` command asked the shell to re-read its key file and log level.
+    case reload(requestedBy: String)
 }
 
 /// Why a request stopped collecting replies (Protocol.md §6.5).

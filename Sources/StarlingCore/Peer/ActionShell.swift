@@ -11,6 +11,9 @@ package protocol ActionShell {
     mutating func revokedSetChanged()
     /// An authorised `shutdown` command asked this peer to stop.
     mutating func shutdown(requestedBy requester: String)
+    /// An authorised `reload` command asked the shell to re-read what it can change while
+    /// running (the agent: its key file and log level).
+    mutating func reload(requestedBy requester: String)
 }
 
 extension ActionShell {
@@ -23,6 +26,7 @@ extension ActionShell {
             case .emit(let event): emit(event)
             case .stateChanged: revokedSetChanged()
             case .shutdown(let requester): shutdown(requestedBy: requester)
+            case .reload(let requester): reload(requestedBy: requester)
             }
         }
     }

@@ -2,7 +2,7 @@
 /// Lamport tick, incarnation), encoded and counted here, and queued with the events of the same
 /// input as the ``Action`` list the input returns. The components write only through it.
 struct Outbox: Sendable {
-    let codec: Codec
+    var codec: Codec
     let sender: NodeID
     let replyPort: UInt16
     let cluster: String

@@ -53,6 +53,17 @@ extension Peer {
         return (id, outbox.take())
     }
 
+    /// Replaces the cluster keys while running (rotation, Protocol.md §7.2): the first signs,
+    /// every one verifies. Only from one non-empty set to another: turning authentication on
+    /// or off changes every datagram and what is accepted, which takes a restart. Returns false,
+    /// changing nothing, otherwise.
+    public mutating func rotateKeys(_ keys: [AuthKey]) -> Bool {
+        guard !keys.isEmpty, !config.keys.isEmpty else { return false }
+        config.keys = keys
+        outbox.codec = Codec(keys: keys)
+        return true
+    }
+
     /// Stops collecting a request early (the caller lost interest).
     public mutating func cancelRequest(_ id: UInt32) {
         requester.cancel(id)

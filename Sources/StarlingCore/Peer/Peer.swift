@@ -10,7 +10,7 @@
 /// control plane's ``Responder`` and ``Requester`` — passes the values one needs of another, and
 /// sends through one ``Outbox``.
 public struct Peer: Sendable {
-    public let config: PeerConfig
+    public internal(set) var config: PeerConfig
     var outbox: Outbox
     var intake: Intake
     /// Bytes this peer may still send in answer to requests (Protocol.md §6.6).

@@ -16,9 +16,10 @@ struct LeaderJob {
             guard let port = UInt16(arguments[1]), port > 0 else { usage() }
             configuration.group = Endpoint(address: Configuration.defaultGroup.address, port: port)
         }
+        configuration.logLevel = .warning
         let agent: Agent
         do {
-            agent = try Agent(configuration, logLevel: .warning)
+            agent = try Agent(configuration)
         } catch {
             say("leader-job: \(error)", to: 2)
             exit(2)

@@ -14,9 +14,10 @@ struct RevocationWorker {
             guard let port = UInt16(arguments[2]), port > 0 else { usage() }
             configuration.group = Endpoint(address: Configuration.defaultGroup.address, port: port)
         }
+        configuration.logLevel = .warning
         let agent: Agent
         do {
-            agent = try Agent(configuration, logLevel: .warning)
+            agent = try Agent(configuration)
         } catch {
             say("revocation-worker: \(error)", to: 2)
             exit(2)
