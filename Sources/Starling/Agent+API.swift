@@ -75,57 +75,83 @@ extension Agent {
 
     /// Holds an election for `topic` (lowest clock wins, ties by node id) and returns the leader
     /// it agreed on. Throws ``AgentError/noQuorum(topic:have:need:)`` when quorum mode cannot
-    /// decide, ``AgentError/cancelled`` when the task is cancelled first, and
-    /// ``AgentError/notRunning`` when the agent stopped. Like every command, a call made before
-    /// the agent runs waits until it does.
-    public func elect(_ topic: String) async throws(AgentError) -> Leadership {
+    /// decide, ``AgentError/timedOut`` when no leader came within `timeout`,
+    /// ``AgentError/cancelled`` when the task is cancelled first, and ``AgentError/notRunning``
+    /// when the agent stopped. Like every command, a call made before the agent runs waits
+    /// until it does.
+    public func elect(_ topic: String, timeout: Duration = .seconds(10)) async throws(AgentError) -> Leadership {
         guard Limits.topicBytes.contains(topic.utf8.count) else {
             throw .invalidArgument("topic must be 1 to 64 bytes (it has \(topic.utf8.count))")
         }
         try await waitUntilRunning()
-        let stream = hub.subscribe()
-        enum Start: Sendable { case notRunning, waiting, refused, known(Leadership?) }
+        let (stream, subscription) = hub.subscribeInternal()
+        enum Start: Sendable { case notRunning, waiting(term: UInt64), refused, known(Leadership) }
         let start = withCore { state, now -> Start in
             guard state.running else { return .notRunning }
             perform(state.peer.elect(topic, now: now), state: &state, now: now)
             guard let election = state.peer.elections[ByteString(topic)] else { return .refused }
             // Decided at once (alone), or no new term could start (the topic is at the highest
             // term, whose leader stays: Protocol.md §6.4); without a leader a `noQuorum` is on
-            // its way.
+            // its way, or the deadline below ends the wait.
             let known = state.peer.leader(of: topic)
-            if election.phase == .collecting || election.phase == .voting || known.id == nil { return .waiting }
-            return .known(Leadership(topic: topic, name: known.name, id: known.id, term: known.term))
+            if election.phase == .collecting || election.phase == .voting || known.id == nil { return .waiting(term: election.term) }
+            return Leadership(topic: topic, name: known.name, id: known.id, term: known.term).map { .known($0) } ?? .waiting(term: election.term)
         }
         wakePipe.wake()
+        var term: UInt64 = 0
         switch start {
         case .notRunning: throw .notRunning
-        case .known(let leadership?): return leadership
-        case .known(nil), .waiting: break
+        case .known(let leadership): return leadership
         case .refused: throw .invalidArgument("no election could start for '\(Escape.display(topic))': this agent's topic table is full (Protocol.md §6.6)")
+        case .waiting(let started): term = started
         }
+        // The wait ends at the deadline too: a leader that is known by then is the answer.
+        let expired = Flag()
+        let timer = Task { [hub] in
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled else { return }
+            expired.set()
+            hub.end(subscription)
+        }
+        defer { timer.cancel() }
         for await event in stream {
             switch event {
-            case .leaderChanged(let changed, let leadership?) where changed.utf8.elementsEqual(topic.utf8):
+            case .leaderChanged(let changed, let leadership?) where changed.utf8.elementsEqual(topic.utf8) && leadership.term >= term:
                 return leadership
-            case .noQuorum(let changed, _, let have, let need) where changed.utf8.elementsEqual(topic.utf8):
+            case .noQuorum(let changed, let decided, let have, let need) where changed.utf8.elementsEqual(topic.utf8) && decided >= term:
                 throw .noQuorum(topic: topic, have: have, need: need)
             default:
                 continue
             }
         }
-        throw Task.isCancelled ? .cancelled : .notRunning
+        if Task.isCancelled { throw .cancelled }
+        if expired.isSet {
+            if let leadership = leader(of: topic), leadership.term >= term { return leadership }
+            throw .timedOut
+        }
+        throw .notRunning
     }
 
     /// Revokes `ids` here and on every live member and returns when all have acknowledged (each
     /// only once the ids are kept), or at `timeout` at the latest. More ids than fit one request
-    /// go out in several. While this agent cannot keep revokes on disk the ids are still held in
-    /// memory and sent to the others, and ``RevokeResult/notDurable`` says why.
+    /// go out in several, all within the one `timeout`. While this agent cannot keep revokes on
+    /// disk the ids are still held in memory and sent to the others, and
+    /// ``RevokeResult/notDurable`` says why. Throws ``AgentError/invalidArgument(_:)`` for no
+    /// ids or an id outside 1 to 128 bytes (nothing is revoked then).
     public func revoke(_ ids: [String], timeout: Duration = .seconds(2)) async throws(AgentError) -> RevokeResult {
+        guard !ids.isEmpty else { throw .invalidArgument("revoke needs at least one id") }
+        if let bad = ids.first(where: { !Limits.revokedIDBytes.contains($0.utf8.count) }) {
+            throw .invalidArgument("a revoked id is 1 to 128 bytes ('\(Escape.display(bad.prefix(40)))' has \(bad.utf8.count))")
+        }
+        try await waitUntilRunning()
         let expected = Set(members().filter(\.isLive).map(\.id))
         let batches = loop.withLock { $0.peer.requestBatches(ids, command: "revoke") }
+        let sum = System.now().nanos.addingReportingOverflow(timeout.nanos)
+        let deadline = sum.overflow ? UInt64.max : sum.partialValue
         var replies: [Reply] = []
         for batch in batches {
-            let options = RequestOptions(deadline: timeout.nanos)
+            let now = System.now().nanos
+            let options = RequestOptions(deadline: max(1, deadline &- min(deadline, now)))
             replies += try await collect { state, now in state.peer.revoke(batch, options: options, now: now) }.replies
         }
         return RevokeResult(ids: ids, batches: batches.count, replies: replies, expected: expected, notDurable: loop.withLock { $0.peer.durabilityError })
@@ -141,10 +167,10 @@ extension Agent {
     /// Every agent's counters and state (or those matching `target`), this one's included.
     public func stats(target: String = "", timeout: Duration = .seconds(2)) async throws(AgentError) -> [AgentStats] {
         let others = try await request("stats", target: target, timeout: timeout).replies
-            .filter { $0.status == .ok }.compactMap { AgentStats(json: $0.json) }
+            .filter { $0.status == .ok }.map { AgentStats(json: $0.json, name: $0.name, id: $0.id) }
         guard Glob.matchesTarget(target, configuration.name) else { return others }
         let own = loop.withLock { $0.peer.stats(now: System.now()) }
-        return (AgentStats(json: own).map { [$0] } ?? []) + others
+        return [AgentStats(json: own, name: configuration.name, id: id)] + others
     }
 
     /// Sends control command `command` to the other agents (or those whose name matches
@@ -158,12 +184,17 @@ extension Agent {
 
     /// ``request(_:args:target:expected:timeout:)`` with every setting of the core's.
     @_spi(Testing) public func request(_ command: String, args: [String] = [], target: String = "", options: RequestOptions?) async throws(AgentError) -> RequestResult {
-        try await collect { state, now in
-            var options = options ?? RequestOptions()
-            if options.expected == nil {
-                options.expected = state.peer.members.values.filter { $0.isLive && Glob.matchesTarget(target, $0.name) }.count
+        var options = options ?? RequestOptions()
+        if options.expected == nil {
+            let matching = loop.withLock { state in
+                state.peer.members.values.filter { $0.isLive && Glob.matchesTarget(target, $0.name) }.count
             }
-            return state.peer.request(command, args: args, target: target, options: options, now: now)
+            // Nobody to ask: no need to wait for the deadline.
+            if matching == 0 { return RequestResult(replies: [], reason: .allReplied, expected: 0) }
+            options.expected = matching
+        }
+        return try await collect { [options] state, now in
+            state.peer.request(command, args: args, target: target, options: options, now: now)
         }
     }
 
@@ -192,16 +223,24 @@ extension Agent {
             }
         } onCancel: {
             waiter.stop(cancelled: true)
-            if let id = waiter.requestID {
-                loop.withLock { state in
-                    state.waiters.removeValue(forKey: id)
-                    state.peer.cancelRequest(id)
-                }
+            // Under the loop lock: the request id is set under it, so it is either set already
+            // or the request sees the cancellation and is not kept.
+            loop.withLock { state in
+                guard let id = waiter.requestID else { return }
+                state.waiters.removeValue(forKey: id)
+                state.peer.cancelRequest(id)
             }
         }
         guard let result else { throw waiter.isCancelled ? .cancelled : .notRunning }
         return result
     }
+}
+
+/// A one-way switch shared with a timer task.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }
 
 /// Collects the replies of one request for an async caller.
@@ -279,35 +318,26 @@ extension Agent {
     /// `run(handlingSignals: true)`) and an authorised `reload` command call it too.
     @discardableResult
     public func reload() throws(AgentError) -> [String] {
-        var keyFile = configuration.keyFile
-        var level: LogLevel?
-        if let path = configuration.settingsFile {
-            for (name, value) in try SettingsFile.load(path) {
-                if name == "key-file" { keyFile = value }
-                if name == "log-level" {
-                    guard let parsed = LogLevel(name: value) else {
-                        throw .invalidConfiguration(field: "settingsFile", reason: "log-level in \(Escape.display(path)) must be debug, info, warning or error")
-                    }
-                    level = parsed
+        try reloading.withLock { _ throws(AgentError) in
+            guard loop.withLock({ !$0.stopRequested }), !finished.load(ordering: .acquiring) else { throw .notRunning }
+            let (keyFile, level) = try configuration.reloadable()
+            var changes: [String] = []
+            if let keyFile {
+                let keys = try KeyFile.load(keyFile)
+                let rotated = loop.withLock { state -> Bool? in
+                    state.peer.config.keys == keys ? nil : state.peer.rotateKeys(keys)
                 }
+                if rotated == false {
+                    throw .keyFile("\(Escape.display(keyFile)): authentication cannot be turned on or off while running; restart the agent")
+                }
+                if rotated == true { changes.append("keys \(keys.map(\.fingerprint).joined(separator: ", "))") }
             }
-        }
-        var changes: [String] = []
-        if let keyFile {
-            let keys = try KeyFile.load(keyFile)
-            let rotated = loop.withLock { state -> Bool? in
-                state.peer.config.keys == keys ? nil : state.peer.rotateKeys(keys)
+            if level != logger.level {
+                changes.append("log level \(logger.level.name) -> \(level.name)")
+                logger.level = level
             }
-            if rotated == false {
-                throw .keyFile("\(Escape.display(keyFile)): authentication cannot be turned on or off while running; restart the agent")
-            }
-            if rotated == true { changes.append("keys \(keys.map(\.fingerprint).joined(separator: ", "))") }
+            return changes
         }
-        if let level, level != logger.level {
-            changes.append("log level \(logger.level.name) -> \(level.name)")
-            logger.level = level
-        }
-        return changes
     }
 
     /// ``reload()`` for SIGHUP and the `reload` command: the outcome goes to the log.

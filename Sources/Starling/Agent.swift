@@ -35,6 +35,8 @@ public final class Agent: Sendable {
     let eventLog: Int32
     /// Subscribers of ``events``.
     let hub: EventHub
+    /// One reload at a time (SIGHUP, the command and the API may meet), applied in order.
+    let reloading = Mutex<Void>(())
     /// Set by the first ``start()`` or ``run(handlingSignals:)``: an agent runs one loop, once.
     let started = Atomic<Bool>(false)
     let finished = Atomic<Bool>(false)
@@ -76,7 +78,9 @@ public final class Agent: Sendable {
     public init(_ configuration: Configuration) throws(AgentError) {
         try configuration.validate()
         var configuration = configuration
-        if let keyFile = configuration.keyFile { configuration.keys = try KeyFile.load(keyFile) }
+        let (keyFile, level) = try configuration.reloadable()
+        configuration.logLevel = level
+        if let keyFile { configuration.keys = try KeyFile.load(keyFile) }
         self.configuration = configuration
         hub = EventHub(bufferSize: configuration.eventBufferSize)
         let now = System.now()
@@ -120,7 +124,13 @@ public final class Agent: Sendable {
             peer.startRevokedJournal()
         }
         let state = LoopState(peer: peer, faults: FaultInjector(settings: configuration.faults, seed: rng.next()), savedClock: loaded.clock)
-        eventLog = configuration.eventLog.flatMap { try? System.openAppend($0) } ?? -1
+        if let path = configuration.eventLog {
+            do { eventLog = try System.openAppend(path) } catch {
+                throw .invalidConfiguration(field: "eventLog", reason: "cannot open \(Escape.display(path)) for appending: \(error)")
+            }
+        } else {
+            eventLog = -1
+        }
         loop = Mutex(state)
         refreshHostInfo()
     }
@@ -136,12 +146,18 @@ public final class Agent: Sendable {
     /// throws ``AgentError/alreadyStarted`` when this agent ran (or was started) before.
     ///
     /// With `handlingSignals` (one agent per process, as the `starling` command does): SIGTERM,
-    /// SIGINT, SIGHUP and SIGQUIT stop it cleanly; SIGUSR1 writes its stats to the log; SIGPIPE
-    /// is ignored, so a closed stderr never kills it. The previous actions are restored on
-    /// return. Without it the process's signal handling is left alone.
+    /// SIGINT and SIGQUIT stop it cleanly; SIGHUP reloads (``reload()``); SIGUSR1 writes its
+    /// stats to the log; SIGPIPE is ignored, so a closed stderr never kills it. The previous
+    /// actions are restored on return. Without it the process's signal handling is left alone.
+    ///
+    /// A task cancelled before the agent ran ends it without running: nothing is sent, waiting
+    /// calls throw ``AgentError/notRunning`` and ``events`` end.
     public func run(handlingSignals: Bool = false) async throws(AgentError) {
-        if Task.isCancelled { return }
         try claimLoop()
+        if Task.isCancelled {
+            endWithoutRunning()
+            return
+        }
         let outcome: AgentError? = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<AgentError?, Never>) in
                 do throws(Errno) {
@@ -150,7 +166,7 @@ public final class Agent: Sendable {
                         continuation.resume(returning: nil)
                     }
                 } catch {
-                    started.store(false, ordering: .releasing)
+                    endWithoutRunning()
                     continuation.resume(returning: .thread(error))
                 }
             }
@@ -168,9 +184,15 @@ public final class Agent: Sendable {
         do {
             try startThread { [self] in loopBody(handlingSignals: false) }
         } catch {
-            started.store(false, ordering: .releasing)
+            endWithoutRunning()
             throw .thread(error)
         }
+    }
+
+    /// The agent will never run: callers waiting for it and event subscribers are let go.
+    private func endWithoutRunning() {
+        finished.store(true, ordering: .releasing)
+        hub.finish()
     }
 
     /// Runs the loop on the calling thread until it stops (the `starling agent` command: its
@@ -283,7 +305,8 @@ public final class Agent: Sendable {
     /// Blocks until the loop has finished after ``shutdown()``; false when `timeout` passed first.
     @discardableResult
     public func waitUntilFinished(timeout: Duration = .seconds(5)) -> Bool {
-        let deadline = System.now().nanos &+ timeout.nanos
+        let sum = System.now().nanos.addingReportingOverflow(timeout.nanos)
+        let deadline = sum.overflow ? UInt64.max : sum.partialValue
         while !finished.load(ordering: .acquiring) {
             if System.now().nanos >= deadline { return false }
             System.sleep(millis: 2)

@@ -5,12 +5,17 @@ import StarlingPOSIX
 public enum AgentError: Error, CustomStringConvertible, Sendable, Equatable {
     /// A ``Configuration`` field out of range; `field` is its Swift name.
     case invalidConfiguration(field: String, reason: String)
+    /// The interface is not there, has no IPv4 address, or names none.
     case interface(Interface.LookupError)
+    /// A socket could not be opened, configured or bound.
     case socket(Errno)
+    /// With ``Configuration/strictState``: a state file is unreadable.
     case corruptState(path: String, reason: String)
     /// The state directory or one of its files cannot be used (missing and not creatable, not a
     /// directory, not writable, a state file that is a link or not a regular file).
     case stateDirectory(String)
+    /// A key file cannot be read, is readable by others, holds a malformed key, or (on reload)
+    /// would turn authentication on or off.
     case keyFile(String)
     /// ``Agent/run(handlingSignals:)`` or ``Agent/start()`` was called before: an agent runs once.
     case alreadyStarted
@@ -20,6 +25,8 @@ public enum AgentError: Error, CustomStringConvertible, Sendable, Equatable {
     case notRunning
     /// The calling task was cancelled before the call finished.
     case cancelled
+    /// No answer within the call's timeout.
+    case timedOut
     /// An argument the protocol cannot carry or a bound refuses (a topic of more than 64 bytes).
     case invalidArgument(String)
     /// Quorum mode: the election for `topic` could not decide with the members alive.
@@ -39,6 +46,7 @@ public enum AgentError: Error, CustomStringConvertible, Sendable, Equatable {
         case .thread(let errno): "cannot start the agent's thread: \(errno)"
         case .notRunning: "the agent is not running"
         case .cancelled: "cancelled"
+        case .timedOut: "timed out"
         case .invalidArgument(let message): message
         case .noQuorum(let topic, let have, let need): "election '\(topic)': no quorum (\(have) of \(need) needed)"
         }

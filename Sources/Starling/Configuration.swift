@@ -36,8 +36,13 @@ public struct Configuration: Sendable {
     /// read at start and again at every ``Agent/reload()``, so keys rotate without a restart.
     public var keyFile: String?
     /// A settings file (`name = value` lines, the `starling agent` flags without dashes; see
-    /// ``SettingsFile``): ``Agent/reload()`` takes `log-level` and `key-file` from it again.
+    /// ``SettingsFile``): at start and at every ``Agent/reload()`` the agent takes its
+    /// `log-level` and `key-file` (over ``logLevel`` and ``keyFile``), except those named in
+    /// ``settingsFixed``.
     public var settingsFile: String?
+    /// Settings of ``settingsFile`` that do not apply (the `starling agent` command lists the
+    /// ones its flags gave: flags win, at start and at reload).
+    public var settingsFixed: Set<String> = []
     /// Socket receive buffer asked of the kernel, 64 KiB to 256 MiB.
     public var receiveBufferBytes = 4 << 20
 
@@ -144,9 +149,9 @@ extension Configuration {
             if !ok { throw .invalidConfiguration(field: field, reason: reason()) }
         }
         try check(Limits.nameBytes.contains(name.utf8.count), "name", "must be 1 to 64 bytes of UTF-8 (it has \(name.utf8.count))")
-        try check(anyName || Escape.display(name) == name, "name", "'\(Escape.display(name))' holds a control character")
+        try check(anyName || !Self.hasControlCharacter(name), "name", "'\(Escape.display(name))' holds a control character")
         try check(Limits.clusterBytes.contains(cluster.utf8.count), "cluster", "must be 1 to 32 bytes (it has \(cluster.utf8.count))")
-        try check(Escape.display(cluster) == cluster, "cluster", "'\(Escape.display(cluster))' holds a control character")
+        try check(!Self.hasControlCharacter(cluster), "cluster", "'\(Escape.display(cluster))' holds a control character")
         try check(!interface.isEmpty, "interface", "must name an interface or an IPv4 address")
         try check(group.address >> 28 == 0xE, "group", "\(group) is not a multicast address (224.0.0.0/4)")
         try check(group.port != 0, "group", "the port must be 1 to 65535")
@@ -179,6 +184,29 @@ extension Configuration {
         try check(stateDirectory?.isEmpty != true, "stateDirectory", "needs a path")
         try check(eventLog?.isEmpty != true, "eventLog", "needs a path")
         try check((1...1 << 20).contains(eventBufferSize), "eventBufferSize", "must be 1 to 1,048,576")
+    }
+
+    /// C0, DEL and C1 controls: they would travel to every agent's log and table.
+    static func hasControlCharacter(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
+    }
+
+    /// What a reload takes: the key file (the `key-file` of ``settingsFile`` unless
+    /// ``settingsFixed`` names it, else ``keyFile``) and the log level (likewise `log-level`).
+    func reloadable() throws(AgentError) -> (keyFile: String?, level: LogLevel) {
+        var keyFile = self.keyFile
+        var level = logLevel
+        guard let path = settingsFile else { return (keyFile, level) }
+        for (name, value) in try SettingsFile.load(path) where !settingsFixed.contains(name) {
+            if name == "key-file" { keyFile = value }
+            if name == "log-level" {
+                guard let parsed = LogLevel(name: value) else {
+                    throw .invalidConfiguration(field: "settingsFile", reason: "log-level in \(Escape.display(path)) must be debug, info, warning or error")
+                }
+                level = parsed
+            }
+        }
+        return (keyFile, level)
     }
 
     private func checkDuration(_ value: Duration, _ field: String, _ low: Duration, _ high: Duration) throws(AgentError) {

@@ -21,8 +21,13 @@ final class EventHub: Sendable {
     }
 
     /// A new stream of every event from now on; already finished when the agent has stopped.
-    func subscribe() -> AsyncStream<ClusterEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: ClusterEvent.self, bufferingPolicy: .bufferingNewest(bufferSize))
+    func subscribe() -> AsyncStream<ClusterEvent> { subscribeInternal(false).stream }
+
+    /// With `keepingAll` (the agent's own waits, read at once) every event is kept; ``end(_:)``
+    /// ends one early (a deadline).
+    func subscribeInternal(_ keepingAll: Bool = true) -> (stream: AsyncStream<ClusterEvent>, id: UInt64) {
+        let (stream, continuation) = AsyncStream.makeStream(of: ClusterEvent.self,
+            bufferingPolicy: keepingAll ? .unbounded : .bufferingNewest(bufferSize))
         let id: UInt64? = state.withLock { state in
             guard !state.finished else { return nil }
             let id = state.nextID
@@ -33,10 +38,15 @@ final class EventHub: Sendable {
         }
         guard let id else {
             continuation.finish()
-            return stream
+            return (stream, .max)
         }
         continuation.onTermination = { [weak self] _ in self?.remove(id) }
-        return stream
+        return (stream, id)
+    }
+
+    /// Ends one subscriber's stream now.
+    func end(_ id: UInt64) {
+        state.withLock { $0.subscribers[id] }?.finish()
     }
 
     private func remove(_ id: UInt64) {

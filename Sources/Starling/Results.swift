@@ -132,8 +132,8 @@ public struct PingReply: Sendable, Equatable {
 public struct AgentStats: Sendable {
     /// The answering agent's node name.
     public var name: String
-    /// Its node id; nil when the reply had none that parses.
-    public var id: NodeID?
+    /// Its node id.
+    public var id: NodeID
     /// Starling's software version.
     public var version: String
     /// The cluster name it runs in.
@@ -175,14 +175,15 @@ public struct AgentStats: Sendable {
     /// Its resident memory.
     public var residentBytes: UInt64
 
-    init?(json: JSON) {
-        guard let name = json["name"]?.stringValue else { return nil }
+    /// `name` and `id` come from the reply's authenticated header, not from its body: a
+    /// responder cannot speak for another agent.
+    init(json: JSON, name: String, id: NodeID) {
         func number<T: FixedWidthInteger>(_ value: JSON?) -> T {
             guard let value = value?.numberValue, value.isFinite, value > 0 else { return 0 }
             return value >= Double(T.max) ? T.max : T(value)
         }
         self.name = name
-        id = json["id"]?.stringValue.flatMap { NodeID(hex: $0) }
+        self.id = id
         version = json["version"]?.stringValue ?? ""
         cluster = json["cluster"]?.stringValue ?? ""
         uptime = .milliseconds(number(json["uptime_ms"]) as Int64)

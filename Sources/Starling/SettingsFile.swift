@@ -22,6 +22,8 @@ public enum SettingsFile {
     /// Parses bytes (LF or CRLF lines, UTF-8; control characters other than tab are refused).
     public static func parse(_ bytes: [UInt8], path: String = "settings file") throws(AgentError) -> [(name: String, value: String)] {
         var settings: [(name: String, value: String)] = []
+        // A byte order mark, as some editors write, is not part of the first line.
+        let bytes = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
         for (index, rawLine) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.last == 0x0D ? rawLine.dropLast() : rawLine
             func fail(_ reason: String) -> AgentError {

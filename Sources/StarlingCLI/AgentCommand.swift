@@ -43,6 +43,8 @@ enum AgentCommand {
 
     static func configuration(_ args: Arguments) throws(CLIError) -> Configuration {
         var args = args
+        // What the command line gave wins over the settings file, at start and at reload.
+        let fixed = Set(args.values.keys).union(args.flags).map { String($0.dropFirst(2)) }
         do {
             if let path = args.value("--config") {
                 guard !path.isEmpty else { throw UsageError("--config needs a path") }
@@ -67,6 +69,7 @@ enum AgentCommand {
             if !config.multicast && config.seeds.isEmpty { throw UsageError("--no-multicast needs at least one --seed") }
             config.keyFile = try args.keyFile()
             config.settingsFile = args.value("--config")
+            config.settingsFixed = Set(fixed)
             config.stateDirectory = args.value("--state-dir")
             if config.stateDirectory?.isEmpty == true { throw UsageError("--state-dir needs a path") }
             config.strictState = args.has("--strict-state")

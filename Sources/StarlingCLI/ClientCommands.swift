@@ -286,13 +286,19 @@ struct Client {
     func keys() throws(CLIError) -> Int32 {
         guard args.positional == ["list"] else { throw .usage(UsageError("keys takes 'list'")) }
         let result = send("keys")
-        let rows = result.replies.map(\.json).sorted { ($0["name"]?.plain ?? "").utf8.lexicographicallyPrecedes(($1["name"]?.plain ?? "").utf8) }
+        // Names from the authenticated header, not from the body.
+        let replies = result.replies.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        for reply in replies where reply.status != .ok {
+            Output.error("\(Escape.display(reply.name)): \(Escape.display(reply.json["error"]?.plain ?? reply.body))")
+        }
+        let listed = replies.filter { $0.status == .ok }
         if json {
-            Output.json(.array(rows))
-        } else if !rows.isEmpty {
-            Output.printTable(["NAME", "KEYS (fingerprints; the first signs)"], rows.map { row in
-                [Escape.display(row["name"]?.plain ?? "?"),
-                 Escape.display((row["keys"]?.arrayValue ?? []).map(\.plain).joined(separator: " "))]
+            Output.json(.array(listed.map { reply in
+                .object([("name", .string(reply.name)), ("keys", .array((reply.json["keys"]?.arrayValue ?? []).filter { $0.stringValue != nil }))])
+            }))
+        } else if !listed.isEmpty {
+            Output.printTable(["NAME", "KEYS (fingerprints; the first signs)"], listed.map { reply in
+                [Escape.display(reply.name), Escape.display((reply.json["keys"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: " "))]
             })
         }
         return exitCode(result)

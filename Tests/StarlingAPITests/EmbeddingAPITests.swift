@@ -166,6 +166,35 @@ final class EmbeddingAPITests: XCTestCase {
         }
     }
 
+    func testARunCancelledBeforeItStartsEndsTheAgent() async throws {
+        var configuration = Configuration.loopback(name: "api-c")
+        configuration.group = testGroup()
+        let agent = try Agent(configuration)
+        let events = agent.events
+        let run = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await agent.run()
+        }
+        try await run.value
+        XCTAssertTrue(agent.isFinished)
+        XCTAssertFalse(agent.isRunning)
+        var count = 0
+        for await _ in events { count += 1 }
+        XCTAssertEqual(count, 0, "the events end")
+        do {
+            _ = try await agent.revoke(["x"])
+            XCTFail("a revoke on an agent that never ran")
+        } catch {
+            XCTAssertEqual(error, .notRunning)
+        }
+        do {
+            _ = try await agent.revoke([])
+            XCTFail("an empty revoke")
+        } catch {
+            XCTAssertEqual(error, .invalidArgument("revoke needs at least one id"))
+        }
+    }
+
     func testConfigurationIsValidatedFieldByField() {
         func field(_ change: (inout Configuration) -> Void) -> String? {
             var configuration = Configuration.loopback(name: "v")
@@ -183,6 +212,7 @@ final class EmbeddingAPITests: XCTestCase {
         XCTAssertEqual(field { $0.name = "" }, "name")
         XCTAssertEqual(field { $0.name = String(repeating: "n", count: 65) }, "name")
         XCTAssertEqual(field { $0.name = "a\nb" }, "name")
+        XCTAssertNil(field { $0.name = "back\\slash" }, "a backslash is no control character")
         XCTAssertEqual(field { $0.cluster = "" }, "cluster")
         XCTAssertEqual(field { $0.protocolPeriod = .microseconds(999) }, "protocolPeriod")
         XCTAssertEqual(field { $0.protocolPeriod = .seconds(-1) }, "protocolPeriod")

@@ -76,24 +76,27 @@ final class ReloadAgentTests: XCTestCase {
         XCTAssertEqual(try keysList(cluster, keyFile: newOnly)["r1"], [fingerprint(new)])
     }
 
-    func testReloadCommandReadsTheConfigFilesLogLevel() throws {
+    func testReloadCommandReadsTheConfigFileAndFlagsStillWin() throws {
         let cluster = Cluster()
-        let key = "\(cluster.folder)/cluster.key"
-        writeKeys([old], to: key)
+        let first = "\(cluster.folder)/first.key", second = "\(cluster.folder)/second.key"
+        writeKeys([old], to: first)
+        writeKeys([old, new], to: second)
         let settings = "\(cluster.folder)/agent.conf"
-        // The cluster's own --log-level info wins over the file's at start (flags win).
-        try "# issue 20\nkey-file = \(key)\nlog-level = warning\n".write(toFile: settings, atomically: true, encoding: .utf8)
+        // The cluster passes --log-level info: that flag wins over the file, at start and at reload.
+        try "# issue 20\nkey-file = \(first)\nlog-level = warning\n".write(toFile: settings, atomically: true, encoding: .utf8)
         try cluster.start("c1", ["--config", settings])
-        XCTAssertTrue(Loopback.eventually(15) { (try? self.keysList(cluster, keyFile: key))?["c1"] == [self.fingerprint(old)] },
+        XCTAssertTrue(Loopback.eventually(15) { (try? self.keysList(cluster, keyFile: first))?["c1"] == [self.fingerprint(old)] },
             "key-file from the settings file")
         XCTAssertTrue(cluster.log("c1").contains(" INFO "), cluster.log("c1"))
 
-        try "key-file = \(key)\nlog-level = debug\n".write(toFile: settings, atomically: true, encoding: .utf8)
-        let (code, out, err) = try cluster.cli(["reload", "c1", "--key-file", key])
+        try "key-file = \(second)\nlog-level = debug\n".write(toFile: settings, atomically: true, encoding: .utf8)
+        let (code, out, err) = try cluster.cli(["reload", "c1", "--key-file", first])
         XCTAssertEqual(code, 0, err)
         XCTAssertTrue(out.contains("c1 is reloading"), out)
-        XCTAssertTrue(Loopback.eventually { cluster.log("c1").contains("reload (starling-cli-") && cluster.log("c1").contains("log level info -> debug") },
-            cluster.log("c1"))
+        XCTAssertTrue(Loopback.eventually { cluster.log("c1").contains("reload (starling-cli-") }, cluster.log("c1"))
+        XCTAssertTrue(cluster.log("c1").contains("keys \(fingerprint(old)), \(fingerprint(new))"), cluster.log("c1"))
+        XCTAssertFalse(cluster.log("c1").contains("log level"), "--log-level on the command line wins: \(cluster.log("c1"))")
+        XCTAssertEqual(try keysList(cluster, keyFile: first)["c1"], [fingerprint(old), fingerprint(new)])
         // Without a key the command is refused (exit 1) and names why.
         let (openCode, _, openErr) = try cluster.cli(["reload", "c1"])
         XCTAssertNotEqual(openCode, 0, openErr)
