@@ -47,6 +47,8 @@ public final class Agent: Sendable {
     let lastSendFailureLog = Atomic<UInt64>(0)
     /// Polls that failed (and were retried after a backoff): `poll_failed` in stats.
     let pollFailures = Atomic<UInt64>(0)
+    /// systemd's readiness protocol, with ``Configuration/systemdNotify`` (ServiceNotifier.swift).
+    let notifier: ServiceNotifier?
 
     struct LoopState: Sendable {
         var peer: Peer
@@ -112,6 +114,7 @@ public final class Agent: Sendable {
         }
         endpoint = unicast.local
         logger = Logger(level: configuration.logLevel, name: configuration.name, format: configuration.logFormat)
+        notifier = configuration.systemdNotify ? ServiceNotifier(.fromProcess()) : nil
         var peerConfig = configuration.peerConfig(id: id, replyPort: endpoint.port, seed: rng.next())
         peerConfig.advertisedAddress = interface.address
         var peer = Peer(config: peerConfig, clock: loaded.clock, revoked: loaded.revoked, nowMillis: now.wallMillis)
@@ -227,6 +230,7 @@ public final class Agent: Sendable {
             logger.log(.warning, "no cluster key: datagrams are not authenticated (anyone on the LAN can join); see starling keygen")
         }
         logger.log(.info, "agent \(configuration.name) (\(id.short)) on interface \(interface.name) \(interface.addressText), group \(configuration.group), unicast port \(endpoint.port)")
+        serviceLoopStarted()
         withCore { state, now in
             state.running = true
             state.startedAt = now.nanos
@@ -248,7 +252,7 @@ public final class Agent: Sendable {
             if stop { break }
             var ready: [Int32]
             do {
-                ready = try Poller.wait(descriptors, timeoutNanos: timeout)
+                ready = try Poller.wait(descriptors, timeoutNanos: serviceWait(timeout))
                 if backoff.failures > 0 { logger.log(.info, "poll works again after \(backoff.failures) failures") }
                 backoff.succeeded()
             } catch {
@@ -270,6 +274,7 @@ public final class Agent: Sendable {
                 flushDelayed(&state, now: now)
                 housekeeping(&state, now: now)
             }
+            serviceLoopTurn()
             let now = System.now().nanos
             if now >= nextHostInfoAt {
                 nextHostInfoAt = now + .millis(1_000)
@@ -318,6 +323,7 @@ public final class Agent: Sendable {
     public var isFinished: Bool { finished.load(ordering: .acquiring) }
 
     private func finishLoop() {
+        serviceStopping()
         loop.withLock { state in
             let now = System.now()
             perform(state.peer.stop(now: now), state: &state, now: now, immediate: true)

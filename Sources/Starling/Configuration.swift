@@ -113,6 +113,10 @@ public struct Configuration: Sendable {
     /// Events each ``Agent/events`` subscriber may have waiting, 1 to 1,048,576: past it the
     /// oldest waiting event is dropped (and counted in ``Agent/droppedEvents``).
     public var eventBufferSize = 1_024
+    /// Speak systemd's readiness protocol when NOTIFY_SOCKET is set: READY=1 once synced,
+    /// STOPPING=1 at shutdown, WATCHDOG=1 from the loop when WATCHDOG_USEC asks. Off for
+    /// embedders (their process may not be the unit's main one); `starling agent` turns it on.
+    public var systemdNotify = false
 
     // MARK: Testing
 

@@ -55,6 +55,7 @@ enum AgentCommand {
             let name = args.value("--name") ?? "starling-\(System.processID)"
             try Arguments.checkText(name, "--name", Limits.nameBytes)
             var config = Configuration(name: name)
+            config.systemdNotify = true  // Type=notify units (contrib/starling.service); nothing without NOTIFY_SOCKET
             config.interface = args.interface()
             config.group = try args.group()
             config.port = try args.number("--port", UInt16(0)...UInt16.max) ?? 0

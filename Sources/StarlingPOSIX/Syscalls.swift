@@ -287,7 +287,7 @@ enum Sys {
         return (result, status)
     }
 
-    static func spawn(_ path: String, _ args: [String], stdoutPath: String?, stderrPath: String?) throws(Errno) -> pid_t {
+    static func spawn(_ path: String, _ args: [String], stdoutPath: String?, stderrPath: String?, environment: [String: String] = [:]) throws(Errno) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -309,10 +309,27 @@ enum Sys {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let argv = ([path] + args).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        let envp = environment.isEmpty ? [] : mergedEnvironment(environment).map { strdup($0) } + [nil]
+        defer { for pointer in envp { free(pointer) } }
         var pid: pid_t = 0
-        let code = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        let code = envp.isEmpty
+            ? posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+            : posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard code == 0 else { throw Errno(code, "spawn \(path)") }
         return pid
+    }
+
+    /// This process's environment with `overrides` added or replacing the same names.
+    private static func mergedEnvironment(_ overrides: [String: String]) -> [String] {
+        var entries: [String] = []
+        var cursor: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = environ
+        while let entry = cursor?.pointee {
+            let text = String(cString: entry)
+            let name = String(text.prefix { $0 != "=" })
+            if overrides[name] == nil { entries.append(text) }
+            cursor = cursor?.successor()
+        }
+        return entries + overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
     }
 }
 
@@ -348,5 +365,46 @@ extension Sys {
             throw Errno(code, "pthread_create")
         }
         pthread_detach(thread)
+    }
+}
+
+// MARK: AF_UNIX datagrams (systemd's notification socket, Notify.swift)
+
+extension Sys {
+    /// Sends one datagram to an AF_UNIX address of `length` bytes; EAGAIN (the receiver's queue
+    /// is full) is returned as false, not thrown.
+    static func sendto(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ address: sockaddr_un, length: socklen_t) throws(Errno) -> Bool {
+        var address = address
+        do throws(Errno) {
+            _ = try retrying("sendto") {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        Glibc.sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), $0, length)
+                    }
+                }
+            }
+            return true
+        } catch where error.rawValue == EAGAIN || error.rawValue == EWOULDBLOCK {
+            return false
+        }
+    }
+
+    static func bind(_ fd: Int32, _ address: sockaddr_un, length: socklen_t) throws(Errno) {
+        var address = address
+        _ = try retrying("bind") {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
+            }
+        }
+    }
+
+    /// Receives one datagram from a connected or bound socket; nil when nothing is waiting. The
+    /// count is the datagram's full length (MSG_TRUNC), which may exceed the buffer.
+    static func recv(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int? {
+        do throws(Errno) {
+            return try retrying("recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_TRUNC)) }
+        } catch where error.rawValue == EAGAIN || error.rawValue == EWOULDBLOCK {
+            return nil
+        }
     }
 }

@@ -135,9 +135,11 @@ public enum System {
 /// benchmark start agents and CLI calls with it); the calls are in Syscalls.swift.
 extension System {
     /// Starts `path` with `args` and returns its pid; stdin is /dev/null, stdout and stderr go to
-    /// files (created or truncated) if given, else to this process's.
-    public static func spawn(_ path: String, _ args: [String], stdout: String? = nil, stderr: String? = nil) throws(Errno) -> Int32 {
-        try Sys.spawn(path, args, stdoutPath: stdout, stderrPath: stderr)
+    /// files (created or truncated) if given, else to this process's. The child gets this
+    /// process's environment with `environment` added (or replacing the same names).
+    public static func spawn(_ path: String, _ args: [String], stdout: String? = nil, stderr: String? = nil,
+                             environment: [String: String] = [:]) throws(Errno) -> Int32 {
+        try Sys.spawn(path, args, stdoutPath: stdout, stderrPath: stderr, environment: environment)
     }
 
     /// Sends `signal` to `pid`; a process already gone is not an error.

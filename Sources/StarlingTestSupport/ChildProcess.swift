@@ -5,8 +5,10 @@ public final class ChildProcess: Sendable {
     public let pid: Int32
 
     /// Starts `path` with `args`; stdin is /dev/null, stdout and stderr go to files if given.
-    public init(_ path: String, _ args: [String], stdout: String? = nil, stderr: String? = nil) throws(Errno) {
-        pid = try System.spawn(path, args, stdout: stdout, stderr: stderr)
+    /// `environment` is added to this process's (a test's fake NOTIFY_SOCKET).
+    public init(_ path: String, _ args: [String], stdout: String? = nil, stderr: String? = nil,
+                environment: [String: String] = [:]) throws(Errno) {
+        pid = try System.spawn(path, args, stdout: stdout, stderr: stderr, environment: environment)
     }
 
     /// Sends a signal (SIGTERM by default); a process already gone is not an error.
