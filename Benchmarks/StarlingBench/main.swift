@@ -11,7 +11,20 @@ var quick = false
 var falseposSeconds: UInt64?
 var simSizes: [Int]?
 var idleSizes: [Int]?
+var joinSizes: [Int]?
 var arguments = Array(CommandLine.arguments.dropFirst())
+
+/// The comma-separated sizes after `flag`, each in `range`; a usage error (exit 2) otherwise.
+func sizes(_ flag: String, _ range: ClosedRange<Int>, from arguments: inout [String]) -> [Int] {
+    let items = arguments.first?.split(separator: ",", omittingEmptySubsequences: false) ?? []
+    let list = items.compactMap { Int($0) }
+    guard !list.isEmpty, list.count == items.count, list.allSatisfy({ range.contains($0) }) else {
+        System.write("\(flag) needs sizes from \(range.lowerBound) to \(range.upperBound), comma-separated\n", to: 2)
+        System.exit(2)
+    }
+    arguments.removeFirst()
+    return list
+}
 while !arguments.isEmpty {
     let arg = arguments.removeFirst()
     switch arg {
@@ -23,20 +36,11 @@ while !arguments.isEmpty {
         guard let value = arguments.first.flatMap({ UInt64($0) }) else { System.write("--falsepos-seconds needs a number\n", to: 2); System.exit(2) }
         arguments.removeFirst()
         falseposSeconds = value
-    case "--sim-nodes":
-        guard let list = arguments.first.map({ $0.split(separator: ",").compactMap { Int($0) } }), !list.isEmpty, list.allSatisfy({ (2...20_000).contains($0) }) else {
-            System.write("--sim-nodes needs sizes from 2 to 20000, comma-separated\n", to: 2); System.exit(2)
-        }
-        arguments.removeFirst()
-        simSizes = list
-    case "--idle-nodes":
-        guard let list = arguments.first.map({ $0.split(separator: ",").compactMap { Int($0) } }), !list.isEmpty, list.allSatisfy({ (2...300).contains($0) }) else {
-            System.write("--idle-nodes needs sizes from 2 to 300, comma-separated\n", to: 2); System.exit(2)
-        }
-        arguments.removeFirst()
-        idleSizes = list
+    case "--sim-nodes": simSizes = sizes(arg, 2...20_000, from: &arguments)
+    case "--idle-nodes": idleSizes = sizes(arg, 2...300, from: &arguments)
+    case "--join-nodes": joinSizes = sizes(arg, 2...300, from: &arguments)
     case "--help", "-h":
-        System.write("usage: starling-bench [SCENARIO...] [--json FILE] [--quick] [--falsepos-seconds N] [--sim-nodes N,N...] [--idle-nodes N,N...]\nscenarios: \(scenarios.joined(separator: " "))\n", to: 1)
+        System.write("usage: starling-bench [SCENARIO...] [--json FILE] [--quick] [--falsepos-seconds N] [--sim-nodes N,N...] [--idle-nodes N,N...] [--join-nodes N,N...]\nscenarios: \(scenarios.joined(separator: " "))\n", to: 1)
         System.exit(0)
     default:
         guard scenarios.contains(arg) else { System.write("unknown scenario '\(arg)'; known: \(scenarios.joined(separator: " "))\n", to: 2); System.exit(2) }
@@ -67,7 +71,7 @@ for scenario in selected {
     do {
         switch scenario {
         case "codec": CodecScenario.run(report, quick: quick)
-        case "join": try cluster.join(sizes: quick ? [10] : [10, 30, 100])
+        case "join": try cluster.join(sizes: joinSizes ?? (quick ? [10] : [10, 30, 100]))
         case "detect": try cluster.detect(n: quick ? 10 : 30, kills: quick ? 3 : 20)
         case "falsepos": try cluster.falsePositives(n: quick ? 10 : 30, seconds: falseposSeconds ?? (quick ? 10 : 120), loss: 0.1)
         case "mingle": try cluster.mingle(sizes: quick ? [0, 10_000] : [0, 10_000, 50_000])
