@@ -3,15 +3,17 @@ import Synchronization
 
 /// Waits on a few descriptors: the heart of the event loop.
 public enum Poller {
-    /// Blocks until one of `descriptors` is readable or `timeoutNanos` passes (rounded up to whole
-    /// milliseconds, so the loop never spins on a sub-millisecond remainder). Returns the readable
-    /// ones; empty on timeout or signal interruption.
-    public static func wait(_ descriptors: [Int32], timeoutNanos: UInt64?) throws(Errno) -> [Int32] {
+    /// Blocks until one of `descriptors` is readable, one of `writing` is writable, or
+    /// `timeoutNanos` passes (rounded up to whole milliseconds, so the loop never spins on a
+    /// sub-millisecond remainder). Returns the ready ones (an error or hang-up counts as ready:
+    /// the next call on it says what happened); empty on timeout or signal interruption.
+    public static func wait(_ descriptors: [Int32], writing: [Int32] = [], timeoutNanos: UInt64?) throws(Errno) -> [Int32] {
         var fds = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        let timeout: Int32 = timeoutNanos.map { Int32(clamping: ($0 + 999_999) / 1_000_000) } ?? -1
+            + writing.map { pollfd(fd: $0, events: Int16(POLLOUT), revents: 0) }
+        let timeout: Int32 = timeoutNanos.map { Int32(clamping: $0 / 1_000_000 + ($0 % 1_000_000 == 0 ? 0 : 1)) } ?? -1
         let ready = try Sys.poll(&fds, timeoutMillis: timeout)
         guard ready > 0 else { return [] }
-        return fds.filter { $0.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 }.map(\.fd)
+        return fds.filter { $0.revents & Int16(POLLIN | POLLOUT | POLLERR | POLLHUP) != 0 }.map(\.fd)
     }
 }
 

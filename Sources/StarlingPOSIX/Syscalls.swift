@@ -140,6 +140,89 @@ enum Sys {
         }
     }
 
+    // MARK: TCP (the metrics endpoint)
+
+    static func listen(_ fd: Int32, backlog: Int32) throws(Errno) {
+        _ = try retrying("listen") { Glibc.listen(fd, backlog) }
+    }
+
+    /// Accepts one waiting connection, made non-blocking and close-on-exec (Glibc's module does
+    /// not export accept4, and Linux does not pass O_NONBLOCK on); nil when none waits. A
+    /// connection that failed while queued (ECONNABORTED, and the network errors Linux passes
+    /// on from accept) is gone, not an error of the listener: also nil, the caller looks again.
+    static func accept(_ fd: Int32) throws(Errno) -> (Int32, sockaddr_in)? {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        do throws(Errno) {
+            let client = try retrying("accept") {
+                withUnsafeMutablePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        Glibc.accept(fd, $0, &length)
+                    }
+                }
+            }
+            do throws(Errno) {
+                try setNonBlockingCloseOnExec(client)
+            } catch {
+                close(client)
+                throw error
+            }
+            return (client, address)
+        } catch where [EAGAIN, EWOULDBLOCK, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH,
+                       ENETUNREACH].contains(error.rawValue) {
+            return nil
+        }
+    }
+
+    /// Starts connecting a non-blocking socket: true when connected at once, false while it is
+    /// in progress (poll for writability, then ``socketError(_:)`` tells how it ended).
+    static func connect(_ fd: Int32, _ address: sockaddr_in) throws(Errno) -> Bool {
+        var address = address
+        do throws(Errno) {
+            _ = try retrying("connect") {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+            }
+            return true
+        } catch where error.rawValue == EINPROGRESS || error.rawValue == EALREADY {
+            return false
+        } catch where error.rawValue == EISCONN {
+            // A retry after EINTR finds the first attempt done.
+            return true
+        }
+    }
+
+    /// The pending error of a socket (SO_ERROR): how a non-blocking connect ended; 0 when fine.
+    static func socketError(_ fd: Int32) throws(Errno) -> Int32 {
+        try getsockoptInt(fd, SOL_SOCKET, SO_ERROR)
+    }
+
+    /// Receives bytes from a stream: nil when none are waiting, 0 at the end of the stream.
+    /// (No MSG_TRUNC, which on TCP would discard the bytes: see ``recv(_:_:)`` for datagrams.)
+    static func recvStream(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int? {
+        do throws(Errno) {
+            return try retrying("recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, 0) }
+        } catch where error.rawValue == EAGAIN || error.rawValue == EWOULDBLOCK {
+            return nil
+        }
+    }
+
+    /// Sends bytes on a stream, as many as the socket buffer takes: nil when it takes none now.
+    /// MSG_NOSIGNAL: a peer that closed is EPIPE here, never a SIGPIPE for the process.
+    static func sendStream(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int? {
+        do throws(Errno) {
+            return try retrying("send") { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
+        } catch where error.rawValue == EAGAIN || error.rawValue == EWOULDBLOCK {
+            return nil
+        }
+    }
+
+    /// Ends the sending direction (SHUT_WR): the peer reads the end of the stream.
+    static func shutdownWriting(_ fd: Int32) throws(Errno) {
+        _ = try retrying("shutdown") { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+    }
+
     /// Waits for readiness; EINTR counts as "nothing ready" so the caller re-reads its timers.
     static func poll(_ fds: inout [pollfd], timeoutMillis: Int32) throws(Errno) -> Int32 {
         let count = nfds_t(fds.count)
@@ -170,11 +253,13 @@ enum Sys {
     static func pipe() throws(Errno) -> (Int32, Int32) {
         var fds: [Int32] = [0, 0]
         _ = try retrying("pipe") { fds.withUnsafeMutableBufferPointer { Glibc.pipe($0.baseAddress) } }
-        for fd in fds {
-            _ = try retrying("fcntl") { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-            _ = try retrying("fcntl") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        }
+        for fd in fds { try setNonBlockingCloseOnExec(fd) }
         return (fds[0], fds[1])
+    }
+
+    static func setNonBlockingCloseOnExec(_ fd: Int32) throws(Errno) {
+        _ = try retrying("fcntl") { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        _ = try retrying("fcntl") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
     }
 
     static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int {
