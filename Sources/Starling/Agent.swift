@@ -49,6 +49,8 @@ public final class Agent: Sendable {
     let pollFailures = Atomic<UInt64>(0)
     /// systemd's readiness protocol, with ``Configuration/systemdNotify`` (ServiceNotifier.swift).
     let notifier: ServiceNotifier?
+    /// The `/metrics` endpoint (``Configuration/metrics``), polled by the loop; MetricsServer.swift.
+    let metricsServer: MetricsServer?
 
     struct LoopState: Sendable {
         var peer: Peer
@@ -73,6 +75,8 @@ public final class Agent: Sendable {
         var outbox: [Effect] = []
         /// True while one thread carries out the outbox; others leave their effects to it.
         var draining = false
+        /// What `/metrics` counts from the core's actions (Metrics.swift).
+        var metrics = MetricsCounters()
     }
 
     /// Checks `configuration`, loads durable state and opens the sockets; nothing is sent until
@@ -109,6 +113,7 @@ public final class Agent: Sendable {
                 ? try UDPSocket.multicast(group: configuration.group, interface: interface.address, receiveBuffer: configuration.receiveBufferBytes)
                 : nil
             wakePipe = try WakePipe()
+            metricsServer = try configuration.metrics.map { (endpoint) throws(Errno) in try MetricsServer(listen: endpoint) }
         } catch {
             throw .socket(error)
         }
@@ -231,6 +236,7 @@ public final class Agent: Sendable {
         }
         logger.log(.info, "agent \(configuration.name) (\(id.short)) on interface \(interface.name) \(interface.addressText), group \(configuration.group), unicast port \(endpoint.port)")
         serviceLoopStarted()
+        if let metricsEndpoint { logger.log(.info, "metrics at http://\(metricsEndpoint)/metrics") }
         withCore { state, now in
             state.running = true
             state.startedAt = now.nanos
@@ -250,9 +256,11 @@ public final class Agent: Sendable {
                 return (state.stopRequested, Self.nextWake(state) &- min(now, Self.nextWake(state)))
             }
             if stop { break }
+            let metrics = metricsServer?.interest(now: System.now().nanos) ?? .idle
             var ready: [Int32]
             do {
-                ready = try Poller.wait(descriptors, timeoutNanos: serviceWait(timeout))
+                ready = try Poller.wait(descriptors + metrics.reading, writing: metrics.writing,
+                    timeoutNanos: metrics.timeout(serviceWait(timeout), now: System.now().nanos))
                 if backoff.failures > 0 { logger.log(.info, "poll works again after \(backoff.failures) failures") }
                 backoff.succeeded()
             } catch {
@@ -260,7 +268,7 @@ public final class Agent: Sendable {
                 let delay = backoff.failed()
                 if backoff.failures == 1 { logger.log(.error, "poll failed: \(error); retrying every \(backoff.maximumMillis) ms at most until it works") }
                 System.sleep(millis: delay)
-                ready = descriptors  // every read is non-blocking: look at each
+                ready = descriptors + metrics.descriptors  // every read is non-blocking: look at each
             }
             if let signals, ready.contains(signals.pipe.readEnd) { handle(signals: signals.pipe.drain()) }
             if ready.contains(wakePipe.readEnd) { _ = wakePipe.drain() }
@@ -275,12 +283,14 @@ public final class Agent: Sendable {
                 housekeeping(&state, now: now)
             }
             serviceLoopTurn()
+            metricsServer?.serve(ready: ready) { metricsText(server: $0) }
             let now = System.now().nanos
             if now >= nextHostInfoAt {
                 nextHostInfoAt = now + .millis(1_000)
                 refreshHostInfo()
             }
         }
+        metricsServer?.stop()
         finishLoop()
         signals?.route.restore()
     }
@@ -386,6 +396,7 @@ public final class Agent: Sendable {
     /// carried out by ``flush(waitingForOthers:)`` once it is released.
     func perform(_ actions: [Action], state: inout LoopState, now: Now, immediate: Bool = false) {
         keepRevokesBeforeAcknowledging(actions, state: &state)
+        state.metrics.observe(actions, now: now.nanos, startedAt: state.startedAt)
         // The shell works on the caller's state in place: moving the state into a shell and
         // back copied the whole loop state (every table retained and released) once per batch,
         // 10 % of the agent's CPU per datagram under a flood.

@@ -117,6 +117,9 @@ public struct Configuration: Sendable {
     /// STOPPING=1 at shutdown, WATCHDOG=1 from the loop when WATCHDOG_USEC asks. Off for
     /// embedders (their process may not be the unit's main one); `starling agent` turns it on.
     public var systemdNotify = false
+    /// Serve Prometheus metrics at `http://ADDRESS:PORT/metrics` (TCP); nil serves none. Port 0
+    /// picks one (``Agent/metricsEndpoint`` tells which). A loopback address keeps them on the host.
+    public var metrics: Endpoint?
 
     // MARK: Testing
 
@@ -188,6 +191,8 @@ extension Configuration {
         try check(stateDirectory?.isEmpty != true, "stateDirectory", "needs a path")
         try check(eventLog?.isEmpty != true, "eventLog", "needs a path")
         try check((1...1 << 20).contains(eventBufferSize), "eventBufferSize", "must be 1 to 1,048,576")
+        try check(metrics.map { $0.address >> 28 != 0xE && $0.address != 0xFFFF_FFFF } ?? true, "metrics",
+            "\(metrics.map(\.description) ?? "") is a multicast or broadcast address; it needs a local IPv4 address")
     }
 
     /// C0, DEL and C1 controls: they would travel to every agent's log and table.
