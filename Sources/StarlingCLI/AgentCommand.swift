@@ -26,6 +26,7 @@ enum AgentCommand {
           --max-revoked N           revoked set bound (default: 50000)
           --revoked-max-age S       seconds a revoked id is kept (default: 10800)
           --event-log FILE          append every event as a JSON line with its time
+          --metrics ADDR:PORT       serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9477)
           --log-level LEVEL         debug, info, warning or error (default: info); SIGHUP re-reads it from --config
           --log-format FORMAT       text or json (one JSON object per line: time, level, agent, message, event fields)
           --config FILE             settings, one 'name = value' per line (the flags without dashes); flags win;
@@ -38,7 +39,7 @@ enum AgentCommand {
         values: ["--name", "--interface", "--group", "--port", "--cluster", "--protocol-period", "--seed", "--key-file",
                  "--state-dir", "--quorum", "--expect", "--max-revoked", "--revoked-max-age", "--event-log", "--log-level",
                  "--drop-rate", "--send-drop-rate", "--delay-ms", "--block", "--test-fault", "--election-timeout",
-                 "--log-format", "--config"],
+                 "--log-format", "--config", "--metrics"],
         flags: ["--no-multicast", "--strict-state", "--no-auto-elect"])
 
     static func configuration(_ args: Arguments) throws(CLIError) -> Configuration {
@@ -87,6 +88,7 @@ enum AgentCommand {
             if let seconds = try args.seconds("--revoked-max-age", 1...31_536_000) { config.revokedMaxAge = .milliseconds(Int64(seconds * 1000)) }
             config.eventLog = args.value("--event-log")
             if let path = config.eventLog { try checkAppendable(path) }
+            config.metrics = try args.value("--metrics").map { (text) throws(UsageError) in try args.endpoint(text, "--metrics", defaultPort: nil) }
             config.faults.receiveDropRate = try rate(args, "--drop-rate")
             config.faults.sendDropRate = try rate(args, "--send-drop-rate")
             config.faults.delayNanos = (try args.number("--delay-ms", UInt64(0)...10_000) ?? 0) * 1_000_000
