@@ -74,7 +74,8 @@ final class MetricsServer: Sendable {
 
     /// Binds and listens on `endpoint`.
     init(listen endpoint: Endpoint) throws(Errno) {
-        let listener = try TCPListener.listen(on: endpoint)
+        let listener: TCPListener
+        do { listener = try TCPListener.listen(on: endpoint) } catch { throw Errno(error.rawValue, "metrics: \(error.operation)") }
         local = listener.local
         state = Mutex(State(listener: listener))
     }
