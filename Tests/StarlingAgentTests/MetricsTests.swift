@@ -91,6 +91,10 @@ final class MetricsTests: XCTestCase {
         for code in ["404", "405", "400", "431"] {
             XCTAssertEqual(page.value("starling_metrics_responses_total", ["code": code]), 1, code)
         }
+        // A stopped agent's endpoint is closed, not left accepting into a backlog nobody reads.
+        a.shutdown()
+        XCTAssertTrue(a.waitUntilFinished())
+        XCTAssertThrowsError(try Scrape.connect(endpoint))
     }
 
     func testSilentClientDoesNotHoldTheEndpointOrTheLoop() throws {
