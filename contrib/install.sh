@@ -89,10 +89,18 @@ else
     unit="$(mktemp)"
     trap 'rm -f "$unit"' EXIT
     sed "s|/usr/local/bin/starling|$bin_path|g" "$here/starling.service" > "$unit"
-    install -m 0644 "$unit" "$unit_dir/starling.service"
+    if [ -e "$unit_dir/starling.service" ] && ! cmp -s "$unit" "$unit_dir/starling.service"; then
+        # An edited unit is the operator's: never overwritten (local changes belong in
+        # `systemctl edit starling`, which survives reinstalls).
+        install -m 0644 "$unit" "$unit_dir/starling.service.new"
+        echo "kept the existing, different $unit_dir/starling.service; the new one is starling.service.new"
+    else
+        install -m 0644 "$unit" "$unit_dir/starling.service"
+    fi
 fi
 
-run install -d -m 0755 "$config_dir"
+# An existing configuration directory keeps its mode (an operator may have tightened it).
+if [ -d "$config_dir" ]; then echo "keeping the existing $config_dir"; else run install -d -m 0755 "$config_dir"; fi
 if [ -e "$config_dir/starling.env" ]; then
     echo "keeping the existing $config_dir/starling.env"
 else

@@ -394,24 +394,25 @@ enum Sys {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let argv = ([path] + args).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        let envp = environment.isEmpty ? [] : mergedEnvironment(environment).map { strdup($0) } + [nil]
+        let envp = mergedEnvironment(environment).map { strdup($0) } + [nil]
         defer { for pointer in envp { free(pointer) } }
         var pid: pid_t = 0
-        let code = envp.isEmpty
-            ? posix_spawn(&pid, path, &actions, &attributes, argv, environ)
-            : posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        let code = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard code == 0 else { throw Errno(code, "spawn \(path)") }
         return pid
     }
 
-    /// This process's environment with `overrides` added or replacing the same names.
+    /// This process's environment with `overrides` added or replacing the same names, less
+    /// what would make a child leave loopback or speak to this process's service manager
+    /// (`STARLING_*`, `NOTIFY_SOCKET`, `WATCHDOG_*`) unless `overrides` sets it.
     private static func mergedEnvironment(_ overrides: [String: String]) -> [String] {
         var entries: [String] = []
         var cursor: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = environ
         while let entry = cursor?.pointee {
             let text = String(cString: entry)
             let name = String(text.prefix { $0 != "=" })
-            if overrides[name] == nil { entries.append(text) }
+            let inherited = !name.hasPrefix("STARLING_") && name != "NOTIFY_SOCKET" && !name.hasPrefix("WATCHDOG_")
+            if overrides[name] == nil, inherited { entries.append(text) }
             cursor = cursor?.successor()
         }
         return entries + overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }

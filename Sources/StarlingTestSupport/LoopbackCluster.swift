@@ -41,7 +41,8 @@ public final class LoopbackCluster {
 
     /// `starling agent` arguments for agent `name`; `extra` follows (and may add flags).
     public func arguments(_ name: String, _ extra: [String] = []) -> [String] {
-        ["agent", "--name", name, "--group", group.description, "--log-level", logLevel, "--event-log", eventLog(name)] + extra
+        // --interface lo: a flag wins over a STARLING_INTERFACE the runner may have set.
+        ["agent", "--name", name, "--interface", "lo", "--group", group.description, "--log-level", logLevel, "--event-log", eventLog(name)] + extra
     }
 
     /// Starts agent `name`; its stderr goes to ``logFile(_:)`` unless `stderr` names another file.

@@ -161,7 +161,7 @@ final class MetricsTests: XCTestCase {
         // issue 20 Metrics: a bad or busy --metrics is a usage error (exit 2); --help names the flag.
         let taken = try TCPListener.listen(on: Self.anyLoopbackPort)
         for value in ["nonsense", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "239.1.2.3:9477", "\(taken.local)"] {
-            let (code, _, errors) = try Loopback.run(["agent", "--name", "mu", "--group", Loopback.group().description, "--metrics", value])
+            let (code, _, errors) = try Loopback.run(["agent", "--name", "mu", "--interface", "lo", "--group", Loopback.group().description, "--metrics", value])
             XCTAssertEqual(code, 2, "--metrics \(value): \(errors)")
             XCTAssertTrue(errors.contains("usage:") && errors.contains("metrics"), "--metrics \(value): \(errors)")
         }
