@@ -156,6 +156,8 @@ extension Agent {
             server.responses.sorted { $0.key < $1.key }.map { ([("code", String($0.key))], .count($0.value)) })
         page.add("starling_metrics_deadline_closes_total", .counter,
             "Connections to this endpoint closed at their deadline (slow or silent clients).", .count(server.deadlineCloses))
+        page.add("starling_metrics_evictions_total", .counter,
+            "Connections to this endpoint closed to make room before they had sent a request.", .count(server.evictions))
         return page.text
     }
 }

@@ -6,8 +6,9 @@ import Synchronization
 /// agent's poll loop and never blocking it. Every call is non-blocking; a read or a write that
 /// would block waits for the next poll. Bounded in every way a client could hold it:
 ///
-/// - one connection at a time: while one is open the listener is not polled, so the others wait
-///   in the listen backlog (16; past it the kernel refuses them);
+/// - ``maxConnections`` open at once, each accepted as soon as it arrives; when the table is
+///   full a new connection evicts the oldest one that has not sent a whole request yet (a silent
+///   or slow client), so silent connections cannot keep a scraper waiting in the backlog;
 /// - a request head (request line and headers) of ``requestLimit`` bytes at most, else 431;
 /// - ``connectionDeadline`` from accept to close, whatever the client does (silent, slow to
 ///   send, slow to read): a scrape after it is served.
@@ -17,6 +18,9 @@ import Synchronization
 /// kernel reset the connection, and the client could lose the reply.
 final class MetricsServer: Sendable {
     static let requestLimit = 8 << 10
+    static let maxConnections = 8
+    /// Connections accepted per loop turn at most (the rest wait for the next turn).
+    static let acceptsPerTurn = 16
     static let connectionDeadline: UInt64 = 2_000_000_000
     static let drainLimit = 64 << 10
     /// Accepting pauses this long after accept failed (out of descriptors): the listener stays
@@ -33,6 +37,8 @@ final class MetricsServer: Sendable {
         var responses: [Int: UInt64] = [:]
         /// Connections closed at their deadline before the reply was out.
         var deadlineCloses: UInt64 = 0
+        /// Connections closed to make room, before they had sent a whole request.
+        var evictions: UInt64 = 0
     }
 
     /// What the loop polls for the endpoint this time round.
@@ -67,7 +73,8 @@ final class MetricsServer: Sendable {
 
     private struct State: Sendable {
         var listener: TCPListener?
-        var connection: Connection?
+        /// Oldest first.
+        var connections: [Connection] = []
         var acceptPausedUntil: UInt64 = 0
         var stats = Stats()
     }
@@ -82,18 +89,26 @@ final class MetricsServer: Sendable {
 
     var stats: Stats { state.withLock { $0.stats } }
 
-    /// The descriptors to poll: the open connection (for reading, or for writing while a reply
-    /// waits) and its deadline, else the listener.
+    /// The descriptors to poll: each open connection (for reading, or for writing while a reply
+    /// waits) and the earliest deadline, and the listener unless accepting is paused.
     func interest(now: UInt64) -> Interest {
         state.withLock { state in
-            if let connection = state.connection {
-                let fd = connection.socket.descriptor
-                return connection.phase == .writing
-                    ? Interest(writing: [fd], wakeAt: connection.deadline) : Interest(reading: [fd], wakeAt: connection.deadline)
+            var interest = Interest()
+            for connection in state.connections {
+                if connection.phase == .writing {
+                    interest.writing.append(connection.socket.descriptor)
+                } else {
+                    interest.reading.append(connection.socket.descriptor)
+                }
+                interest.wakeAt = min(interest.wakeAt ?? .max, connection.deadline)
             }
-            guard let listener = state.listener else { return .idle }
-            if now < state.acceptPausedUntil { return Interest(wakeAt: state.acceptPausedUntil) }
-            return Interest(reading: [listener.descriptor])
+            guard let listener = state.listener else { return interest }
+            if now < state.acceptPausedUntil {
+                interest.wakeAt = min(interest.wakeAt ?? .max, state.acceptPausedUntil)
+            } else {
+                interest.reading.append(listener.descriptor)
+            }
+            return interest
         }
     }
 
@@ -101,22 +116,54 @@ final class MetricsServer: Sendable {
     /// deadlines are kept whatever was ready). `page` renders `/metrics`.
     func serve(ready: [Int32], page: (Stats) -> String) {
         let now = System.now().nanos
-        state.withLock { state in
-            if let connection = state.connection, now >= connection.deadline {
-                if connection.phase != .draining { state.stats.deadlineCloses &+= 1 }
-                state.connection = nil  // closes it
+        // One rendering per turn, however many requests complete in it.
+        var rendered: String?
+        withoutActuallyEscaping(page) { page in
+            let cachedPage = { (stats: Stats) -> String in
+                if let rendered { return rendered }
+                let text = page(stats)
+                rendered = text
+                return text
             }
-            if let connection = state.connection {
-                if ready.contains(connection.socket.descriptor) { state.connection = advance(connection, stats: &state.stats, page: page) }
-            } else if let listener = state.listener, now >= state.acceptPausedUntil, ready.contains(listener.descriptor) {
+            serve(ready: ready, now: now, page: cachedPage)
+        }
+    }
+
+    private func serve(ready: [Int32], now: UInt64, page cachedPage: (Stats) -> String) {
+        state.withLock { state in
+            var kept: [Connection] = []
+            for connection in state.connections {
+                if now >= connection.deadline {
+                    if connection.phase != .draining { state.stats.deadlineCloses &+= 1 }
+                    continue  // dropping it closes it
+                }
+                if !ready.contains(connection.socket.descriptor) {
+                    kept.append(connection)
+                } else if let next = advance(connection, stats: &state.stats, page: cachedPage) {
+                    kept.append(next)
+                }
+            }
+            state.connections = kept
+            guard let listener = state.listener, now >= state.acceptPausedUntil, ready.contains(listener.descriptor) else { return }
+            for _ in 0..<Self.acceptsPerTurn {
+                // Full, and every open connection is being answered: the next waits in the backlog.
+                if state.connections.count >= Self.maxConnections, !state.connections.contains(where: { $0.phase == .reading }) { return }
+                let socket: TCPConnection
                 do {
-                    guard let socket = try listener.accept() else { return }
-                    // The request is often there already: read it now rather than a poll later.
-                    let connection = Connection(socket: socket, deadline: now &+ Self.connectionDeadline)
-                    state.connection = advance(connection, stats: &state.stats, page: page)
+                    guard let accepted = try listener.accept() else { return }
+                    socket = accepted
                 } catch {
                     state.acceptPausedUntil = now &+ Self.acceptPause
+                    return
                 }
+                // Room for a new client at the cost of the oldest that has not asked yet.
+                if state.connections.count >= Self.maxConnections, let oldest = state.connections.firstIndex(where: { $0.phase == .reading }) {
+                    state.connections.remove(at: oldest)
+                    state.stats.evictions &+= 1
+                }
+                // The request is often there already: read it now rather than a poll later.
+                let connection = Connection(socket: socket, deadline: now &+ Self.connectionDeadline)
+                if let next = advance(connection, stats: &state.stats, page: cachedPage) { state.connections.append(next) }
             }
         }
     }
@@ -124,7 +171,7 @@ final class MetricsServer: Sendable {
     /// Closes the listener and the open connection (the loop stopped).
     func stop() {
         state.withLock { state in
-            state.connection = nil
+            state.connections = []
             state.listener = nil
         }
     }
