@@ -41,6 +41,23 @@ extension PeerFuzzInterpreter {
         absorb(actions, from: slot)
     }
 
+    /// A reload's key rotation (issue 20): only from keys to keys; the peer then holds exactly
+    /// the new list, and it never turns authentication on or off.
+    mutating func rotateKeys(_ input: inout FuzzInput, slot: Int) {
+        let keys = (0..<input.pick([0, 1, 2, 3])).map { _ in input.pick([FuzzPools.key, FuzzPools.otherKey]) }
+        step = "rotate keys to \(keys.count)"
+        let wasKeyed = !slots[slot].peer.config.keys.isEmpty
+        let rotated = slots[slot].peer.rotateKeys(keys)
+        if rotated != (wasKeyed && !keys.isEmpty) {
+            fail("rotate_keys: peer \(slot) keyed \(wasKeyed) to \(keys.count) keys answered \(rotated)")
+        } else if rotated, slots[slot].peer.config.keys != keys {
+            fail("rotate_keys: peer \(slot) holds other keys than it was given")
+        } else if !rotated, slots[slot].peer.config.keys.isEmpty == wasKeyed {
+            fail("rotate_keys: a refused rotation changed whether peer \(slot) authenticates")
+        }
+        checkAll()
+    }
+
     /// Request options an embedder or the CLI could pass (durations within a day).
     func options(_ input: inout FuzzInput) -> RequestOptions {
         var options = RequestOptions()

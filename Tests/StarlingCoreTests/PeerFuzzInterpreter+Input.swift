@@ -82,12 +82,14 @@ enum FuzzPools {
     static let nfc = "caf\u{E9}"
     static let nfd = "cafe\u{301}"
     static let key = AuthKey(Array(0..<32))
+    /// The key a rotation may bring in (issue 20: keys rotate while running).
+    static let otherKey = AuthKey(Array(repeating: 0xAB, count: 32))
     static let names = ["a", "b", "node-1", nfc, nfd, String(repeating: "n", count: 64),
         String(repeating: "\u{E9}", count: 32), "x\ny\u{0}", "*", "a,b"]
     static let topics = ["jobs", "t", nfc, nfd, String(repeating: "t", count: 64), "t1", "t2"]
     static let revokedIDs = ["id-1", "id-2", nfc, nfd, String(repeating: "r", count: 128), "\u{0}", "a b", "\u{10FFFF}"]
     static let commands = ["ping", "stats", "members", "revoke", "revoked", "clock", "elect", "leader",
-        "shutdown", "watch", "nope", String(repeating: "c", count: 32)]
+        "shutdown", "watch", "nope", String(repeating: "c", count: 32), "reload", "keys"]
     static let numbers = ["-1", "0", "1", "-9223372036854775808", "9223372036854775807",
         "99999999999999999999", "1e30", "x", ""]
     static let targets = ["", "*", "a", "b", "a,b", nfc, nfd, "?", String(repeating: "*a", count: 64)]

@@ -190,6 +190,7 @@ struct PeerFuzzInterpreter {
         case 14:
             spray(&input, to: slot)
         default:
+            if input.below(4) == 0 { return rotateKeys(&input, slot: slot) }
             step = "wall clock step"
             let jump = Int64(input.pick([1_000, 3_600_000, 86_400_000, 31_536_000_000, Int64(1) << 40]))
             wallOffset = max(-(Int64(1) << 50), min(Int64(1) << 50, wallOffset + (input.byte() & 1 == 0 ? jump : -jump)))
