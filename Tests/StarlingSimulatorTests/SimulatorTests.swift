@@ -169,6 +169,30 @@ final class SimulatorTests: XCTestCase {
         XCTAssertEqual(sim.nodes[0].peer.leader(of: "solo").id, sim.nodes[0].peer.config.id)
     }
 
+    func testQuorumMinorityRejoinsTheLeaderSoonAfterALongPartition() {
+        // A minority without quorum retries at growing intervals (up to 64 s), each try a new
+        // term: after a long partition its term is past the majority leader's, whose LEADER it
+        // ignores. Regaining a majority, it must elect at once, not wait out its backoff (found
+        // by the netns LAN test: 'one leader per topic again' failed once in 10 s).
+        let sim = Simulator(nodes: 5, seed: seed(12)) { config, _ in config.quorum = 5 }
+        sim.startAll()
+        sim.advance(1 * s)
+        sim.act(2) { peer, now in peer.elect("q", now: now) }
+        sim.advance(2 * s)
+        sim.split([[0, 1], [2, 3, 4]])
+        sim.advance(40 * s)
+        XCTAssertNil(sim.nodes[0].peer.leader(of: "q").id, "minority kept a leader")
+        XCTAssertGreaterThan(sim.nodes[0].peer.elections["q"]?.term ?? 0, sim.nodes[2].peer.elections["q"]?.term ?? 0,
+            "the minority's terms ran ahead (the case under test)")
+        sim.heal()
+        let agreed = sim.runUntil(limit: 6 * s) {
+            let leaders = Set(sim.nodes.map { $0.peer.leader(of: "q").id })
+            return leaders.count == 1 && leaders.first! != nil
+        }
+        XCTAssertNotNil(agreed, "\(sim.nodes.map { ($0.peer.leader(of: "q").name ?? "-", $0.peer.elections["q"]?.term ?? 0) }) — \(sim.replayHint)")
+        assertNone(sim.termViolations("q"), sim, "two leaders in one term")
+    }
+
     func testQuorumMinorityHasNoLeader() {
         let sim = Simulator(nodes: 5, seed: seed(11)) { config, _ in config.quorum = 5 }
         sim.startAll()

@@ -87,6 +87,15 @@ struct Elections: Sendable {
         for key in Array(table.keys) {
             let topic = key.string
             guard let election = table[key] else { continue }
+            // A minority that regained a majority elects at once instead of waiting out its
+            // backoff: its terms ran past the majority leader's, whose LEADER it ignores (§6.4).
+            if let need = majority, election.failedRounds > 0, election.phase == .idle, election.leader == nil,
+               let retryAt = election.retryAt, retryAt > now.nanos, context.view.liveCount >= need {
+                table.modify(key) { election in
+                    election.retryAt = now.nanos
+                    election.failedRounds = 0
+                }
+            }
             if budget == 0 {
                 table.modify(key) { $0.postponeDueWork(now: now.nanos, to: now.nanos + 1_000_000) }
                 continue
