@@ -53,30 +53,26 @@ final class SignalTests: XCTestCase {
     func testSIGHUPReloadsAndKeepsRunning() throws {
         // issue 20: SIGHUP reloads (key file, log level) instead of stopping; without a key file
         // or config file there is nothing to change, and the agent says so.
-        let cluster = Cluster()
-        try cluster.start("h")
-        XCTAssertTrue(Loopback.eventually { cluster.log("h").contains("mingle:") }, cluster.log("h"))
-        let child = try XCTUnwrap(cluster.children["h"])
-        child.signal(SIGHUP)
-        XCTAssertTrue(Loopback.eventually { cluster.log("h").contains("reload (SIGHUP): nothing changed") }, cluster.log("h"))
-        XCTAssertEqual(try cluster.cli(["ping", "--to", "h"]).0, 0, "still answering after SIGHUP")
-        child.signal(SIGTERM)
-        XCTAssertEqual(child.wait(), 0)
-        cluster.children["h"] = nil
+        try assertKeepsRunning(after: SIGHUP, logging: "reload (SIGHUP): nothing changed")
     }
 
     func testSIGUSR1WritesStatsAndKeepsRunning() throws {
         // issue 14 item 22: SIGUSR1 killed the agent; it now writes its stats to the log.
+        try assertKeepsRunning(after: SIGUSR1, logging: "SIGUSR1: stats {")
+    }
+
+    /// `signal` makes the agent log `expected` and it keeps answering; SIGTERM then stops it cleanly.
+    private func assertKeepsRunning(after signal: Int32, logging expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let cluster = Cluster()
-        try cluster.start("u")
-        XCTAssertTrue(Loopback.eventually { cluster.log("u").contains("mingle:") }, cluster.log("u"))
-        let child = try XCTUnwrap(cluster.children["u"])
-        child.signal(SIGUSR1)
-        XCTAssertTrue(Loopback.eventually { cluster.log("u").contains("SIGUSR1: stats {") }, cluster.log("u"))
-        XCTAssertEqual(try cluster.cli(["ping", "--to", "u"]).0, 0, "still answering after SIGUSR1")
+        try cluster.start("s")
+        XCTAssertTrue(Loopback.eventually { cluster.log("s").contains("mingle:") }, cluster.log("s"), file: file, line: line)
+        let child = try XCTUnwrap(cluster.children["s"])
+        child.signal(signal)
+        XCTAssertTrue(Loopback.eventually { cluster.log("s").contains(expected) }, cluster.log("s"), file: file, line: line)
+        XCTAssertEqual(try cluster.cli(["ping", "--to", "s"]).0, 0, "still answering after \(Signals.name(signal))", file: file, line: line)
         child.signal(SIGTERM)
-        XCTAssertEqual(child.wait(), 0)
-        cluster.children["u"] = nil
+        XCTAssertEqual(child.wait(), 0, file: file, line: line)
+        cluster.children["s"] = nil
     }
 
     func testClosedStderrDoesNotKillTheAgent() throws {
