@@ -17,6 +17,7 @@ enum FuzzBounds {
     static let electWaiters = 1_024
     static let requests = 1_024
     static let runOnce = 8_192
+    static let pacedReplies = 1_024
     /// Tables bounded only through others (reaped and replaced ids).
     static let derivedTable = 4 * 16_384
     /// Bytes one datagram may make a peer send: one destination's answer burst (§6.6) plus
@@ -467,7 +468,7 @@ struct PeerFuzzInterpreter {
             ("replay", peer.replay.count, limits.replayWindows), ("relays", peer.relays.count, limits.relays),
             ("pendingElectReplies", peer.pendingElectReplies.count, FuzzBounds.electWaiters),
             ("reaped", peer.reaped.count, FuzzBounds.derivedTable), ("replaced", peer.replaced.count, FuzzBounds.derivedTable),
-            ("suspicions", peer.suspicions.count, limits.members),
+            ("suspicions", peer.suspicions.count, limits.members), ("pacedReplies", peer.responder.paced.count, FuzzBounds.pacedReplies),
         ]
         if let (table, size, bound) = tables.first(where: { $0.1 > $0.2 }) {
             fail("unbounded_\(table): peer \(index) holds \(size) > \(bound)")

@@ -7,7 +7,9 @@ extension Peer {
         else { return }
         let (status, body) = execute(request, requester: header.name, sender: header.sender, replyTo: replyTo, now: now)
         guard let body else { return }
-        responder.answer(request, from: header.sender, status: status, body: body, replyTo: replyTo, liveCount: membership.liveCount, out: &outbox)
+        let paced = responder.answer(request, from: header.sender, status: status, body: body, replyTo: replyTo,
+            liveCount: membership.liveCount, now: now, out: &outbox)
+        answers.charge(paced, to: replyTo, now: now.nanos)
     }
 
     /// Runs one command. A nil body means the reply is sent later (an election in progress).

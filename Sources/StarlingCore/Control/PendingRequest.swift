@@ -42,6 +42,8 @@ struct PendingRequest: Sendable {
     /// Where each responder's replies came from, to ask it again for missing pages.
     var responders: [NodeID: Endpoint] = [:]
     var retries = 0
+    /// The responders' pacing window (§6.5): replies may come this much later than without it.
+    var pacing: UInt64 = 0
     /// Bytes held for this request's replies (pages in, responders known), bounded by
     /// ``Requester/heldBytesLimit`` so that forged replies cannot grow a requester without end.
     var held = 0
@@ -49,6 +51,6 @@ struct PendingRequest: Sendable {
     var nextWake: UInt64 {
         let hard = UInt64.later(startedAt, options.deadline)
         guard let lastReplyAt, !options.stream else { return hard }
-        return min(hard, UInt64.later(lastReplyAt, options.idleTimeout))
+        return min(hard, UInt64.later(lastReplyAt, UInt64.later(options.idleTimeout, pacing)))
     }
 }

@@ -35,6 +35,7 @@ struct Requester: Sendable {
         var pending = PendingRequest(request: request, options: options, startedAt: now.nanos)
         pending.useMemberCount = target.isEmpty && to == nil
         pending.expected = options.expected ?? (isMember && pending.useMemberCount ? view.liveCount - 1 : nil)
+        pending.pacing = ReplyPacing.window(responders: ReplyPacing.responders(target: target, liveCount: max(view.liveCount, options.expected ?? 0)))
         requests[id] = pending
         out.send(.controlRequest(request), to: to.map { [.peer($0)] } ?? view.groupDestinations())
         return id
@@ -76,6 +77,9 @@ struct Requester: Sendable {
             let others = Int(clamping: reply.memberCount) - (isMember ? 1 : 0)
             pending.expected = max(pending.expected ?? 0, others)
         }
+        // Responders pace by their view's size: a requester without a view learns it here.
+        let responders = ReplyPacing.responders(target: pending.request.target, liveCount: Int(clamping: reply.memberCount))
+        pending.pacing = max(pending.pacing, ReplyPacing.window(responders: responders))
         if part.pages[reply.page] == nil {
             part.held += reply.body.count + Self.heldEntryCost
             part.pages[reply.page] = reply.body

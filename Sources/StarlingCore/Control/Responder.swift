@@ -18,10 +18,21 @@ struct Responder: Sendable {
     var recent = RunOnceTable()
     var watchers: [Endpoint: Watcher] = [:]
     var electWaiters = ElectWaiters()
+    /// Replies waiting out their pacing delay (§6.5), at most ``pacedReplyLimit``.
+    var paced: [PacedReply] = []
+    /// Paced replies held at once; beyond it a reply goes out at once (`paced_full`).
+    static let pacedReplyLimit = 1_024
+    /// Draws pacing delays; seeded apart from the membership's generator so that pacing does not
+    /// change which members a seeded simulation probes.
+    var rng: SplitMix64
 
     init(config: PeerConfig) {
         self.config = config
+        rng = SplitMix64(seed: config.randomSeed ^ 0x5061_6365_5265_706C)
     }
+
+    /// When the earliest paced reply is due.
+    var nextDeadline: UInt64? { paced.lazy.map(\.dueAt).min() }
 
     /// Commands that change something: they run at most once ever, not only once per memory.
     static func hasEffects(_ command: String) -> Bool {
@@ -62,10 +73,40 @@ struct Responder: Sendable {
         return true
     }
 
-    /// Sends the reply of a request that ran, and keeps it for repeats.
-    mutating func answer(_ request: ControlRequest, from sender: NodeID, status: ControlStatus, body: String, replyTo: Endpoint, liveCount: Int, out: inout Outbox) {
+    /// Sends the reply of a request that ran, and keeps it for repeats. A request many agents
+    /// answer is answered after a random part of its pacing window (§6.5); a repeat of it is
+    /// answered at once from the kept reply. Returns the bytes held back, which the caller
+    /// charges to the requester's answer budget now (§6.6), as if they had been sent.
+    @discardableResult
+    mutating func answer(_ request: ControlRequest, from sender: NodeID, status: ControlStatus, body: String, replyTo: Endpoint, liveCount: Int, now: Now, out: inout Outbox) -> UInt64 {
         recent.keep(RequestKey(sender: sender, requestID: request.requestID), status: status, body: body)
-        sendReply(requestID: request.requestID, status: status, body: body, to: replyTo, liveCount: liveCount, out: &out)
+        let window = ReplyPacing.window(responders: ReplyPacing.responders(target: request.target, liveCount: liveCount))
+        let delay = ReplyPacing.delay(window: window, using: &rng)
+        guard delay > 0, paced.count < Self.pacedReplyLimit else {
+            if delay > 0 { out.drop("paced_full") }
+            sendReply(requestID: request.requestID, status: status, body: body, to: replyTo, liveCount: liveCount, out: &out)
+            return 0
+        }
+        paced.append(PacedReply(dueAt: UInt64.later(now.nanos, delay), requestID: request.requestID, status: status, body: body, endpoint: replyTo))
+        let pages = UInt64(max(1, (body.utf8.count + replyChunk(out) - 1) / replyChunk(out)))
+        return UInt64(body.utf8.count) + pages * UInt64(out.overhead + 13)
+    }
+
+    /// Body bytes per CONTROL_REPLY page.
+    func replyChunk(_ out: Outbox) -> Int { Limits.maxDatagram - out.overhead - 13 }
+
+    /// Sends the paced replies that are due.
+    mutating func sendPaced(now: Now, liveCount: Int, out: inout Outbox) {
+        guard paced.contains(where: { $0.dueAt <= now.nanos }) else { return }
+        var waiting: [PacedReply] = []
+        for reply in paced {
+            if reply.dueAt <= now.nanos {
+                sendReply(requestID: reply.requestID, status: reply.status, body: reply.body, to: reply.endpoint, liveCount: liveCount, out: &out)
+            } else {
+                waiting.append(reply)
+            }
+        }
+        paced = waiting
     }
 
     /// Why a command with effects must not run, or nil (Protocol.md §7.3): in a keyed cluster a
@@ -89,7 +130,7 @@ struct Responder: Sendable {
     /// Pages a JSON body into CONTROL_REPLY datagrams.
     func sendReply(requestID: UInt32, status: ControlStatus, body: String, to endpoint: Endpoint, liveCount: Int, out: inout Outbox) {
         let bytes = Array(body.utf8)
-        let chunk = Limits.maxDatagram - out.overhead - 13
+        let chunk = replyChunk(out)
         let count = max(1, (bytes.count + chunk - 1) / chunk)
         guard let pageCount = UInt16(exactly: count) else {
             out.drop("reply_oversized")

@@ -99,6 +99,7 @@ public struct Peer: Sendable {
         answer(leadership.tick(context: electionContext(now), out: &outbox))
         requester.tick(now: now, view: membership.view, out: &outbox)
         responder.tick(now: now)
+        responder.sendPaced(now: now, liveCount: membership.liveCount, out: &outbox)
         publish(since: 0, now: now)
         return outbox.take()
     }
@@ -109,6 +110,7 @@ public struct Peer: Sendable {
         var deadline = min(membership.nextDeadline, sync.nextDeadline)
         if let at = leadership.nextDeadline { deadline = min(deadline, at) }
         if let at = requester.nextDeadline { deadline = min(deadline, at) }
+        if let at = responder.nextDeadline { deadline = min(deadline, at) }
         return deadline
     }
 
