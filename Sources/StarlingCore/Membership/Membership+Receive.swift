@@ -156,7 +156,7 @@ extension Membership {
             let accuser = held.accuser ?? sender
             held.accuser = accuser
             suspicions[entry.id] = held
-            guard !held.accused, !held.witnessing, let member = members[entry.id],
+            guard !held.accused, !held.witnessing, !config.faults.contains(.noWitness), let member = members[entry.id],
                   ring.successors(of: entry.id, count: config.witnesses, excluding: accuser).contains(config.id)
             else { continue }
             held.witnessing = true

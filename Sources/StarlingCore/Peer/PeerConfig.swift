@@ -93,6 +93,8 @@ public struct PeerConfig: Sendable {
         case ignoreProbes = "ignore-probes"
         /// Vote for the highest stamp instead of the lowest.
         case electHighest = "elect-highest"
+        /// Never check a suspect as one of its witnesses.
+        case noWitness = "no-witness"
     }
 
     public init(name: String, id: NodeID) {

@@ -1,0 +1,72 @@
+import StarlingCore
+import StarlingPOSIX
+
+/// Cases of version 2's verdicts (Protocol.md §6.1.3 dead entries and refutation, §6.1.6
+/// witnesses). Each names the section whose rule it checks.
+extension Suite {
+    /// §6.1.3 refutation: a CHANGE calling the target dead at its incarnation i makes it
+    /// multicast CHANGE with its own entry alive at i + 1 (dead is refuted like suspect).
+    func refutesDeath() -> Verdict {
+        guard let target = peer.targetID, let endpoint = peer.target else { return .skip("target unknown") }
+        peer.ping()
+        guard let heard = peer.expect(1_000, { _ in true }) else { return .fail("the target is silent") }
+        let current = heard.message.header.incarnation
+        let verdict = MemberEntry(id: target, incarnation: current, status: .dead, endpoint: endpoint, name: peer.targetName ?? "target")
+        peer.send(.change([verdict]))
+        let refuted = peer.expect(1_000) { received in
+            guard case .change(let entries) = received.message.payload, !received.unicast else { return false }
+            return entries.contains { $0.id == target && $0.status == .alive && $0.incarnation == current &+ 1 }
+        }
+        return refuted != nil ? .pass : .fail("no group CHANGE(alive, \(current &+ 1)) about itself after a CHANGE(dead) at \(current)")
+    }
+
+    /// §6.1.3 merge: CHANGE([dead(i)]) about a member the target holds alive at i makes it dead
+    /// (`members` says so), whoever sends it.
+    func appliesChangeDead() -> Verdict {
+        guard let member = otherPeer("conformance-doomed") else { return .skip("cannot open a second fake peer") }
+        member.ping(12)
+        member.drain()
+        guard status(of: member) == "alive" else { return .fail("a member that PINGed the target is not listed alive") }
+        let verdict = MemberEntry(id: member.id, incarnation: member.incarnation, status: .dead,
+            endpoint: Endpoint(address: 0x7F00_0001, port: 1), name: member.name)
+        peer.send(.change([verdict]))
+        System.sleep(millis: 50)
+        let after = status(of: member)
+        // Back at a higher incarnation, then gone, so that later cases see a clean view.
+        member.revive()
+        member.drain()
+        member.toGroup(.goodbye)
+        return after == "dead" ? .pass : .fail("after CHANGE([dead]) the member is listed \(after ?? "absent"), not dead")
+    }
+
+    /// §6.1.6 witnesses: with the target, us (the accuser) and one more member alive, the
+    /// target is one of that member's three witnesses (the first accuser is skipped), so a
+    /// first-hand CHANGE(suspect) about it makes the target PING it at once. The case waits for a
+    /// round-robin PING of the member first: no other PING of it can come within a period.
+    func witnessPings() -> Verdict {
+        guard let suspect = otherPeer("conformance-suspect") else { return .skip("cannot open a second fake peer") }
+        defer { suspect.toGroup(.goodbye) }
+        suspect.ping(13)
+        // The target probes one member per period (§6.1.5); wait for the suspect's turn.
+        guard suspect.expect(4 * Self.periodMillis * 3, { Self.isPing($0, of: suspect.id) }) != nil else {
+            return .fail("the target never probed a live member")
+        }
+        let rumour = MemberEntry(id: suspect.id, incarnation: suspect.incarnation, status: .suspect,
+            endpoint: Endpoint(address: 0x7F00_0001, port: 1), name: suspect.name)
+        peer.send(.change([rumour]))
+        // Well under one period (150 ms by default): only a witness's PING can come this soon.
+        let checked = suspect.expect(60) { Self.isPing($0, of: suspect.id) }
+        return checked != nil ? .pass : .fail("no PING of the suspect within 60 ms of a first-hand CHANGE(suspect): the target did not act as its witness")
+    }
+
+    static func isPing(_ received: FakePeer.Received, of id: NodeID) -> Bool {
+        if case .ping(let ping) = received.message.payload { return ping.target == id && received.unicast }
+        return false
+    }
+
+    /// A member's status as the target lists it in `members`.
+    func status(of member: FakePeer) -> String? {
+        let rows = peer.control("members")?.1["members"]?.arrayValue ?? []
+        return rows.first { $0["id"]?.stringValue == member.id.description }?["status"]?.stringValue
+    }
+}
