@@ -22,6 +22,8 @@ extension Agent {
         case save(Save)
         /// An authorised `reload` command: re-read the key file and log level.
         case reload(requestedBy: String)
+        /// A registered command to run, with its handler (nil: removed meanwhile).
+        case command(CommandRequest, CommandHandler?)
     }
 
     /// Effects queued beyond this while another thread is carrying them out (a slow event
@@ -93,6 +95,8 @@ extension Agent {
                 if save.changes != nil { withholdReplies = !kept }
             case .reload(let requester):
                 reloadLogged(requestedBy: requester)
+            case .command(let request, let handler):
+                start(request, handler: handler)
             }
         }
     }

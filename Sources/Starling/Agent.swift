@@ -68,6 +68,8 @@ public final class Agent: Sendable {
         var running = false
         var stopRequested = false
         var handlers: [@Sendable (PeerEvent) -> Void] = []
+        /// Handlers of registered commands (Agent+Commands.swift), by command name as bytes.
+        var commands: [ByteString: CommandHandler] = [:]
         var waiters: [UInt32: RequestWaiter] = [:]
         var lastDropLog: [String: UInt64] = [:]
         var startedAt: UInt64 = 0
@@ -445,6 +447,11 @@ public final class Agent: Sendable {
         /// Files are read outside the lock: the outbox carries the reload out.
         mutating func reload(requestedBy requester: String) {
             state.outbox.append(.reload(requestedBy: requester))
+        }
+
+        /// Handlers run outside the lock, each in its own task: the outbox starts it.
+        mutating func run(_ command: CommandRequest) {
+            state.outbox.append(.command(command, state.commands[ByteString(command.command)]))
         }
     }
 

@@ -109,6 +109,7 @@ package final class ControlClient {
         mutating func shutdown(requestedBy requester: String) {}
         /// A client answers no commands; nothing asks it to reload.
         mutating func reload(requestedBy requester: String) {}
+        mutating func run(_ command: CommandRequest) {}
     }
 
     /// Groups of `args` that each fit one request (see ``Peer/requestBatches(_:command:target:)``).

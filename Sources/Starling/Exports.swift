@@ -14,6 +14,10 @@ public typealias AuthKey = StarlingCore.AuthKey
 public typealias MemberStatus = StarlingCore.MemberStatus
 /// How an agent answered a control request.
 public typealias ControlStatus = StarlingCore.ControlStatus
+/// A request for a command registered with ``Agent/handle(_:timeout:_:)``.
+public typealias CommandRequest = StarlingCore.CommandRequest
+/// A JSON value: what a command handler returns (literals work) and what replies carry.
+public typealias JSON = StarlingCore.JSON
 /// Why collecting replies stopped.
 public typealias RequestEnd = StarlingCore.RequestEnd
 /// How long and how many replies a control request collects (the core's settings).

@@ -22,7 +22,7 @@ public struct Reply: Sendable, Equatable {
     }
 
     /// The body parsed; `.null` when it is not JSON.
-    package var json: JSON { (try? JSON.parse(body)) ?? .null }
+    public var json: JSON { (try? JSON.parse(body)) ?? .null }
 
     /// The body's top-level field `key` as text (strings bare, other values as JSON); nil when
     /// the body is not a JSON object or has no such field.

@@ -40,6 +40,8 @@ let specs: [CommandSpec] = [
     clientSpec("keys", "list the fingerprints of the keys every agent holds (never the keys)", "starling keys list [--json] [--to NAME]",
         positional: 1...1),
     clientSpec("watch", "stream cluster events as they happen", "starling watch [--json] [--to NAME]"),
+    clientSpec("call", "run a command an embedding program registered (agent.handle) on every agent and print each result",
+        "starling call COMMAND [ARG...] [--json] [--to NAME]", positional: 1...65),
     clientSpec("top", "full-screen live dashboard (q or Ctrl-C quits)", "starling top"),
     CommandSpec(name: "demo", summary: "start N agents on loopback and show discovery, mingle, revoke, election and failure detection",
         usage: "starling demo [--peers N]", details: "  --peers N   how many agents (2 to 30, default 5)", values: ["--peers"]),
@@ -113,6 +115,7 @@ func main() -> Int32 {
             case "reload": return try client.one("reload", done: "is reloading (its log says what changed)")
             case "keys": return try client.keys()
             case "watch": return client.watch()
+            case "call": return try client.call()
             default: return 2
             }
         }

@@ -231,6 +231,8 @@ public final class Simulator {
         func shutdown(requestedBy requester: String) { simulator.nodes[index].crashed = true }
         /// Simulated nodes have no files to re-read.
         func reload(requestedBy requester: String) {}
+        /// Simulated nodes register no commands.
+        func run(_ command: CommandRequest) {}
     }
 
     private func transmit(_ bytes: [UInt8], from: Int, to: Int) {

@@ -80,6 +80,12 @@ extension PeerFuzzInterpreter {
         config.id = NodeID(high: 0x5000, low: UInt64(slot + 1) + 16 * slots[slot].restarts)
         let clock = input.below(4) == 0 ? input.integer(UInt64.self) : old.clock.value
         slots[slot].peer = Peer(config: config, clock: clock, revoked: old.revokedEntries(), nowMillis: wallMillis)
+        _ = slots[slot].peer.register(commands: ["work"])
+        // A stopped peer answers its old requests with nothing; the new one never saw them.
+        for command in slots[slot].commands where !slots[slot].peer.answer(command, status: .ok, body: "{}", now: time).isEmpty {
+            fail("command_after_restart: peer \(slot) answered a request of its previous run")
+        }
+        slots[slot].commands = []
         slots[slot].lastClock = slots[slot].peer.clock.value
         slots[slot].lastSequence = 0
         slots[slot].lastIncarnation = 0

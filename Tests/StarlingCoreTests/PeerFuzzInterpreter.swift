@@ -37,6 +37,8 @@ struct PeerFuzzInterpreter {
         var peer: Peer
         var endpoint: Endpoint
         var inbox: [([UInt8], Endpoint)] = []
+        /// Requests for the registered command `work` (§3.5.3), answered at the next route.
+        var commands: [CommandRequest] = []
         var lastClock: UInt64
         var lastIncarnation: UInt32 = 0
         var lastSequence: UInt64 = 0
@@ -149,7 +151,8 @@ struct PeerFuzzInterpreter {
             config.randomSeed = UInt64(input.byte()) + 1
             let clock = input.below(4) == 0 ? input.integer(UInt64.self) : 0
             // A persisted clock above the ceiling is lowered when loaded; from there it only grows.
-            let peer = Peer(config: config, clock: clock)
+            var peer = Peer(config: config, clock: clock)
+            _ = peer.register(commands: ["work"])
             slots.append(Slot(peer: peer, endpoint: endpoints[index], lastClock: peer.clock.value))
         }
         endpoints.removeAll()
@@ -244,6 +247,15 @@ struct PeerFuzzInterpreter {
 
     /// Delivers what the peers sent each other (in order, at most `limit` datagrams).
     mutating func route(limit: Int) {
+        // The shell's handlers answer (a second answer of one request must send nothing).
+        for index in slots.indices where !slots[index].commands.isEmpty {
+            let commands = slots[index].commands
+            slots[index].commands = []
+            for (number, command) in commands.enumerated() where report.violation == nil {
+                absorb(slots[index].peer.answer(command, status: number % 3 == 2 ? .error : .ok, body: "{\"n\":\(number)}", now: time), from: index)
+                if !slots[index].peer.answer(command, status: .ok, body: "{}", now: time).isEmpty { fail("command_answered_twice: peer \(index)") }
+            }
+        }
         var left = limit
         for index in slots.indices {
             while left > 0, !slots[index].inbox.isEmpty, report.violation == nil {
@@ -392,6 +404,8 @@ struct PeerFuzzInterpreter {
                 route(bytes, to: destination, from: index)
             case .shutdown:
                 shutdown = true
+            case .command(let request):
+                if slots[index].commands.count < 512 { slots[index].commands.append(request) }
             case .emit, .stateChanged, .reload:
                 break
             }

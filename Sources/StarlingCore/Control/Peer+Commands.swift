@@ -71,7 +71,17 @@ extension Peer {
             }
             return (.ok, JSON.object([name, ("event", .string("watching"))]).serialized())
         default:
-            return (.unknownCommand, Responder.error("unknown command '\(request.command)'"))
+            guard responder.custom.handles(request.command) else {
+                return (.unknownCommand, Responder.error("unknown command '\(request.command)'"))
+            }
+            let command = CommandRequest(requestID: request.requestID, requester: sender, requesterName: requester,
+                command: request.command, args: request.args, target: request.target, replyTo: replyTo)
+            guard responder.custom.begin(command, now: now.nanos) else {
+                outbox.drop("commands_full")
+                return (.refused, Responder.error("too many commands are running on this agent; try again later"))
+            }
+            outbox.append(.command(command))
+            return (.ok, nil)
         }
     }
 

@@ -18,6 +18,8 @@ struct Responder: Sendable {
     var recent = RunOnceTable()
     var watchers: [Endpoint: Watcher] = [:]
     var electWaiters = ElectWaiters()
+    /// Commands the embedder registered, and the requests their handlers run (§3.5.3).
+    var custom = CustomCommands()
     /// Replies waiting out their pacing delay (§6.5), at most ``pacedReplyLimit``.
     var paced: [PacedReply] = []
     /// Paced replies held at once; beyond it a reply goes out at once (`paced_full`).
@@ -35,10 +37,11 @@ struct Responder: Sendable {
     var nextDeadline: UInt64? { paced.lazy.map(\.dueAt).min() }
 
     /// Commands that change something: they run at most once ever, not only once per memory.
-    static func hasEffects(_ command: String) -> Bool {
+    /// A registered command may do anything, so it counts as one.
+    func hasEffects(_ command: String) -> Bool {
         switch command {
         case "revoke", "shutdown", "reload", "elect", "watch": true
-        default: false
+        default: custom.handles(command)
         }
     }
 
@@ -54,7 +57,7 @@ struct Responder: Sendable {
             if let body = answered.body { sendReply(requestID: request.requestID, status: answered.status, body: body, to: replyTo, liveCount: liveCount, out: &out) }
             return false
         }
-        let effects = Self.hasEffects(request.command)
+        let effects = hasEffects(request.command)
         if effects, let reason = staleness(of: request, now: now, started: started) {
             out.drop("stale_request")
             sendReply(requestID: request.requestID, status: .refused, body: Self.error(reason), to: replyTo, liveCount: liveCount, out: &out)
@@ -196,6 +199,7 @@ struct Responder: Sendable {
     mutating func tick(now: Now) {
         recent.prune(now: now.nanos)
         electWaiters.prune(now: now.nanos)
+        custom.prune(now: now.nanos)
         // At most `watcherLimit` entries: a pass per tick is cheap.
         if !watchers.isEmpty { watchers = watchers.filter { $0.value.expires > now.nanos } }
     }

@@ -14,6 +14,9 @@ public enum Action: Sendable {
     case shutdown(requestedBy: String)
     /// An authorised `reload` command asked the shell to re-read its key file and log level.
     case reload(requestedBy: String)
+    /// A registered command was requested: run its handler, then answer with
+    /// ``Peer/answer(_:status:body:now:)`` (Protocol.md §3.5.3).
+    case command(CommandRequest)
 }
 
 /// Why a request stopped collecting replies (Protocol.md §6.5).

@@ -14,6 +14,8 @@ package protocol ActionShell {
     /// An authorised `reload` command asked the shell to re-read what it can change while
     /// running (the agent: its key file and log level).
     mutating func reload(requestedBy requester: String)
+    /// A registered command was requested: run its handler and answer the core.
+    mutating func run(_ command: CommandRequest)
 }
 
 extension ActionShell {
@@ -27,6 +29,7 @@ extension ActionShell {
             case .stateChanged: revokedSetChanged()
             case .shutdown(let requester): shutdown(requestedBy: requester)
             case .reload(let requester): reload(requestedBy: requester)
+            case .command(let request): run(request)
             }
         }
     }
