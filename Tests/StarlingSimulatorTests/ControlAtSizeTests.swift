@@ -29,3 +29,26 @@ final class ControlAtSizeTests: XCTestCase {
         XCTAssertLessThan(firstMillisecond, 64, "no burst: about 25 a millisecond")
     }
 }
+
+/// Issue 21: a member's request to every agent completes under loss, the quick re-asks
+/// (Protocol.md §6.5) repairing lost requests and replies; asserts completion, not timing.
+final class RequestUnderLossTests: XCTestCase {
+    func testRevokesCompleteAtTenAndThirtyPercentLoss() {
+        let ms: UInt64 = 1_000_000
+        for loss in [0.10, 0.30] {
+            let sim = Simulator(nodes: 30, seed: 21, conditions: NetworkConditions(loss: loss))
+            sim.startAll(spread: 100 * ms)
+            XCTAssertNotNil(sim.runUntil(limit: 10_000 * ms, step: 100 * ms) { sim.viewViolations().isEmpty }, "loss \(loss): \(sim.replayHint)")
+            for round in 0..<5 {
+                let asked = sim.now
+                sim.act(round) { peer, now in peer.revoke(["task-\(round)"], options: RequestOptions(deadline: 3_000 * ms), now: now).1 }
+                sim.advance(3_500 * ms)
+                let ends = sim.nodes[round].events.filter { $0.time >= asked }.compactMap { entry -> RequestEnd? in
+                    if case .requestFinished(_, let reason, _, _) = entry.event { reason } else { nil }
+                }
+                XCTAssertEqual(ends, [.allReplied], "loss \(loss), round \(round): \(sim.replayHint)")
+                XCTAssertTrue(sim.nodes.allSatisfy { $0.peer.revoked.contains("task-\(round)") }, "loss \(loss), round \(round)")
+            }
+        }
+    }
+}

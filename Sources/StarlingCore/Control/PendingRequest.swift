@@ -47,9 +47,16 @@ struct PendingRequest: Sendable {
     /// Bytes held for this request's replies (pages in, responders known), bounded by
     /// ``Requester/heldBytesLimit`` so that forged replies cannot grow a requester without end.
     var held = 0
+    /// The quick re-asks of silent members (§6.5): the next one, and how many were sent.
+    var quickRetryAt: UInt64?
+    var quickRetries = 0
+    /// The first reply's round trip, which sets the quick re-ask schedule.
+    var firstRoundTrip: UInt64?
 
     var nextWake: UInt64 {
         let hard = UInt64.later(startedAt, options.deadline)
+        // While silent members are being asked again, the idle timeout does not apply.
+        if let quickRetryAt { return min(hard, quickRetryAt) }
         guard let lastReplyAt, !options.stream else { return hard }
         return min(hard, UInt64.later(lastReplyAt, UInt64.later(options.idleTimeout, pacing)))
     }

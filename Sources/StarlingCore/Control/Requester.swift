@@ -9,6 +9,13 @@ struct Requester: Sendable {
     /// What a page or a responder costs against ``heldBytesLimit`` beyond its body bytes.
     static let heldEntryCost = 64
     static let requestRetries = 2
+    /// Quick re-asks of silent members (§6.5) double their spacing this many times, then keep
+    /// it until the deadline: at most one re-ask per destination every 32 first delays.
+    static let quickRetryDoublings = 5
+    /// The first quick re-ask comes this many first-reply round trips after the request …
+    static let quickRetryRoundTrips: UInt64 = 4
+    /// … within these bounds (and before any reply, after the upper one).
+    static let quickRetryDelay: ClosedRange<UInt64> = .millis(2)...(.millis(50))
 
     /// A member knows how many others there are and never answers its own request; a requester
     /// that is not a member (the CLI) learns who answers from the replies alone.
@@ -36,6 +43,9 @@ struct Requester: Sendable {
         pending.useMemberCount = target.isEmpty && to == nil
         pending.expected = options.expected ?? (isMember && pending.useMemberCount ? view.liveCount - 1 : nil)
         pending.pacing = ReplyPacing.window(responders: ReplyPacing.responders(target: target, liveCount: max(view.liveCount, options.expected ?? 0)))
+        if isMember, pending.useMemberCount, !options.stream, (pending.expected ?? 0) > 0 {
+            pending.quickRetryAt = UInt64.later(now.nanos, UInt64.later(Self.quickRetryDelay.upperBound, pending.pacing))
+        }
         requests[id] = pending
         out.send(.controlRequest(request), to: to.map { [.peer($0)] } ?? view.groupDestinations())
         return id
@@ -71,6 +81,17 @@ struct Requester: Sendable {
         }
         pending.held += cost
         pending.lastReplyAt = now.nanos
+        if pending.firstRoundTrip == nil {
+            // The first reply sets the quick re-ask schedule: a few of its round trips after the
+            // request (plus the responders' pacing window), no sooner than now.
+            let roundTrip = now.nanos &- min(now.nanos, pending.startedAt)
+            pending.firstRoundTrip = roundTrip
+            if pending.quickRetryAt != nil, pending.quickRetries == 0 {
+                let delay = min(max(roundTrip.multipliedReportingOverflow(by: Self.quickRetryRoundTrips).partialValue,
+                    Self.quickRetryDelay.lowerBound), Self.quickRetryDelay.upperBound)
+                pending.quickRetryAt = max(now.nanos, UInt64.later(pending.startedAt, UInt64.later(delay, pending.pacing)))
+            }
+        }
         pending.responders[header.sender] = replyTo
         if pending.options.expected == nil, pending.useMemberCount {
             // member_count includes the responder and, for a member, this peer (which never replies).
@@ -105,8 +126,13 @@ struct Requester: Sendable {
     }
 
     mutating func tick(now: Now, view: MemberView, out: inout Outbox) {
+        for (id, pending) in requests where now.nanos >= pending.quickRetryAt ?? .max {
+            quickRetry(id, now: now, view: view, out: &out)
+        }
         for (id, pending) in requests where now.nanos >= pending.nextWake {
             let hard = now.nanos >= UInt64.later(pending.startedAt, pending.options.deadline)
+            // While silent members are being asked again, only the deadline ends the request.
+            if !hard, pending.quickRetryAt != nil { continue }
             if !hard, retry(id, now: now, view: view, out: &out) { continue }
             finish(id, hard ? .deadline : .idle, out: &out)
         }
@@ -117,17 +143,38 @@ struct Requester: Sendable {
     /// not answered; at most twice (Protocol.md §6.5). False: nobody to ask.
     private mutating func retry(_ id: UInt32, now: Now, view: MemberView, out: inout Outbox) -> Bool {
         guard var pending = requests[id], !pending.options.stream, pending.retries < Self.requestRetries else { return false }
-        var targets = pending.partial.keys.compactMap { pending.responders[$0] }
-        if isMember, pending.useMemberCount, let expected = pending.expected, pending.done.count < expected {
-            let silent = view.members.values.filter { $0.isLive && !pending.done.contains($0.id) && pending.partial[$0.id] == nil }
-            targets += silent.map(\.endpoint)
-        }
+        let targets = pending.partial.keys.compactMap { pending.responders[$0] } + silentMembers(pending, view: view)
         guard !targets.isEmpty else { return false }
         pending.retries += 1
         pending.lastReplyAt = now.nanos
         requests[id] = pending
         out.send(.controlRequest(pending.request), to: targets.map { .peer($0) })
         return true
+    }
+
+    /// Asks the live members that have not answered again, by unicast: d, 2d, 4d … 32d apart
+    /// and then every 32d until the deadline, d a few first-reply round trips (§6.5). A lost
+    /// request or reply then costs milliseconds, not the idle timeout.
+    private mutating func quickRetry(_ id: UInt32, now: Now, view: MemberView, out: inout Outbox) {
+        guard var pending = requests[id] else { return }
+        let silent = silentMembers(pending, view: view)
+        guard !silent.isEmpty else {
+            pending.quickRetryAt = nil
+            requests[id] = pending
+            return
+        }
+        pending.quickRetries += 1
+        let base = min(max((pending.firstRoundTrip ?? Self.quickRetryDelay.upperBound).multipliedReportingOverflow(by: Self.quickRetryRoundTrips).partialValue,
+            Self.quickRetryDelay.lowerBound), Self.quickRetryDelay.upperBound)
+        pending.quickRetryAt = UInt64.later(now.nanos, base << UInt64(min(pending.quickRetries, Self.quickRetryDoublings)))
+        requests[id] = pending
+        out.send(.controlRequest(pending.request), to: silent.map { .peer($0) })
+    }
+
+    /// Live members that have not answered a request addressed to every agent, for a member.
+    private func silentMembers(_ pending: PendingRequest, view: MemberView) -> [Endpoint] {
+        guard isMember, pending.useMemberCount, let expected = pending.expected, pending.done.count < expected else { return [] }
+        return view.members.values.filter { $0.isLive && !pending.done.contains($0.id) && pending.partial[$0.id] == nil }.map(\.endpoint)
     }
 
     /// The progress of request `id`; nil once it finished (or was never sent).

@@ -1,0 +1,61 @@
+@testable import StarlingCore
+import XCTest
+
+/// Quick re-asks (issue 21, Protocol.md §6.5): a member whose request went to every agent asks
+/// the silent live members again a few first-reply round trips later, doubling, five times,
+/// before the idle timeout.
+final class QuickRetryTests: XCTestCase {
+    let ms = PeerHarness.ms
+
+    func testSilentMembersAreAskedAgainOnARoundTripSchedule() throws {
+        var h = PeerHarness()
+        h.start()
+        let members = h.join(3)
+        let (id, actions) = h.peer.request("ping", options: RequestOptions(idleTimeout: 1_000 * ms, deadline: 5_000 * ms), now: h.time)
+        h.record(actions)
+        h.clearSent()
+        // The first reply after 1 ms: re-asks 4 ms after the request, then 8, 16, 32, 64 ms later.
+        h.advance(1 * ms)
+        reply(&h, id, from: members[0], members: 4)
+        var times: [UInt64] = []
+        var silent = Array(members[1...])
+        let start = h.now - 1 * ms
+        for _ in 0..<400 {
+            h.advance(1 * ms)
+            let asked = h.sent.filter { if case .controlRequest = $0.0.payload { true } else { false } }
+            if !asked.isEmpty {
+                times.append((h.now - start) / ms)
+                XCTAssertEqual(Set(asked.map(\.1)), Set(silent.map { .peer(Endpoint(address: PeerHarness.loopback, port: h.port(of: $0))) }),
+                    "only the silent members")
+                h.clearSent()
+            }
+            if times.count == 2, silent.count == 2 {
+                reply(&h, id, from: members[1], members: 4)
+                silent = [members[2]]
+            }
+        }
+        // Doubling five times from 4 ms, then every 128 ms.
+        XCTAssertEqual(times, [4, 12, 28, 60, 124, 252, 380])
+        // The last silent member answers: the request ends.
+        reply(&h, id, from: members[2], members: 4)
+        XCTAssertTrue(h.events.contains { if case .requestFinished(_, .allReplied, _, _) = $0 { true } else { false } })
+    }
+
+    func testWithoutAnyReplyTheFirstReAskComesAtTheUpperBound() {
+        var h = PeerHarness()
+        h.start()
+        _ = h.join(2)
+        let (_, actions) = h.peer.request("ping", options: RequestOptions(idleTimeout: 1_000 * ms, deadline: 5_000 * ms), now: h.time)
+        h.record(actions)
+        h.clearSent()
+        h.advance(50 * ms - 1)
+        XCTAssertTrue(h.sent.isEmpty || !h.sent.contains { if case .controlRequest = $0.0.payload { true } else { false } })
+        h.advance(1)
+        XCTAssertEqual(h.sent.filter { if case .controlRequest = $0.0.payload { true } else { false } }.count, 2)
+    }
+
+    private func reply(_ h: inout PeerHarness, _ id: UInt32, from node: NodeID, members: UInt16) {
+        h.receive(.controlReply(ControlReply(requestID: id, status: .ok, memberCount: members, page: 0, pageCount: 1, body: Array("{}".utf8))),
+            from: node, name: h.name(of: node), port: h.port(of: node))
+    }
+}
