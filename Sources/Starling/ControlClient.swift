@@ -112,6 +112,32 @@ package final class ControlClient {
         mutating func run(_ command: CommandRequest) {}
     }
 
+    /// The agents `target` names that one agent's view holds alive or suspect (itself included),
+    /// by node id, with the endpoint each takes requests on; nil when no agent answered
+    /// `members` in time. With them a request can be re-asked of exactly the silent agents
+    /// (Protocol.md §6.5), as a member would.
+    /// Views larger than this are not used to re-ask agents one by one (§6.5).
+    package static let respondersLimit = 4_096
+
+    package func liveResponders(target: String, options: RequestOptions) -> [NodeID: Endpoint]? {
+        var asked = options
+        asked.limit = 1
+        asked.expected = nil
+        guard let reply = request("members", options: asked).replies.first, reply.status == .ok,
+              case .array(let rows)? = reply.json["members"] else { return nil }
+        var found: [NodeID: Endpoint] = [:]
+        for row in rows {
+            guard let status = row["status"]?.stringValue, status == "alive" || status == "suspect",
+                  let id = row["id"]?.stringValue.flatMap(NodeID.init(hex:)),
+                  let address = row["address"]?.stringValue.flatMap({ Endpoint(parsing: $0) }),
+                  Glob.matchesTarget(target, row["name"]?.stringValue ?? "") else { continue }
+            found[id] = address
+            // A forged reply must not make the client re-ask thousands of made-up addresses.
+            if found.count > Self.respondersLimit { return nil }
+        }
+        return found.isEmpty ? nil : found
+    }
+
     /// Groups of `args` that each fit one request (see ``Peer/requestBatches(_:command:target:)``).
     package func requestBatches(_ args: [String], command: String, target: String = "") -> [[String]] {
         core.requestBatches(args, command: command, target: target)

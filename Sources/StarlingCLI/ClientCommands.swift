@@ -131,8 +131,12 @@ struct Client {
         var totals: [String: String] = [:]
         var replies: [JSON] = []
         var code: Int32 = 0
+        // Who should acknowledge, from one agent's view: the silent ones are asked again by
+        // unicast within milliseconds (Protocol.md §6.5) instead of waiting for anti-entropy.
+        var revokeOptions = options()
+        if seed == nil, revokeOptions.expected == nil { revokeOptions.responders = client.liveResponders(target: target, options: options()) }
         for batch in client.requestBatches(ids, command: "revoke", target: target) {
-            let result = send("revoke", batch)
+            let result = seed == nil ? client.request("revoke", args: batch, target: target, options: revokeOptions) : send("revoke", batch)
             code = max(code, exitCode(result))
             for reply in result.replies {
                 replies.append(reply.json)

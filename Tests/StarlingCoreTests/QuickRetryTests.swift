@@ -54,6 +54,36 @@ final class QuickRetryTests: XCTestCase {
         XCTAssertEqual(h.sent.filter { if case .controlRequest = $0.0.payload { true } else { false } }.count, 2)
     }
 
+    /// A requester that is not a member (the CLI) told who should answer re-asks the silent ones
+    /// the same way, and ends as soon as all of them answered.
+    func testAClientToldTheRespondersReAsksTheSilentOnes() throws {
+        var config = PeerConfig(name: "cli", id: NodeID(high: 0xC11, low: 1))
+        config.replyPort = 9999
+        var client = ControlRequester(config: config)
+        let codec = Codec()
+        let a = (NodeID(high: 0xA, low: 1), Endpoint(address: PeerHarness.loopback, port: 9101))
+        let b = (NodeID(high: 0xB, low: 1), Endpoint(address: PeerHarness.loopback, port: 9102))
+        var options = RequestOptions(idleTimeout: 250 * ms, deadline: 2_000 * ms)
+        options.responders = [a.0: a.1, b.0: b.1]
+        var now: UInt64 = 1_000 * ms
+        func time() -> Now { Now(nanos: now, wallMillis: 1_800_000_000_000) }
+        let (id, first) = client.request("revoke", args: ["t"], target: "", to: nil, options: options, now: time())
+        XCTAssertEqual(first.compactMap { action -> Destination? in if case .send(_, let d) = action { d } else { nil } }, [.group])
+        now += 1 * ms
+        let header = Header(sequence: 1, stamp: 1, sender: a.0, incarnation: 0, replyPort: a.1.port, cluster: config.cluster, name: "a")
+        let reply = try codec.encode(Message(header: header, payload: .controlReply(ControlReply(requestID: id, status: .ok, memberCount: 2,
+            page: 0, pageCount: 1, body: Array("{}".utf8)))))
+        _ = client.onDatagram(reply, from: a.1, now: time())
+        now = 1_000 * ms + 4 * ms
+        let again = client.onTick(now: time()).compactMap { action -> Destination? in if case .send(_, let d) = action { d } else { nil } }
+        XCTAssertEqual(again, [.peer(b.1)], "the silent agent, 4 round trips after the request")
+        let headerB = Header(sequence: 1, stamp: 1, sender: b.0, incarnation: 0, replyPort: b.1.port, cluster: config.cluster, name: "b")
+        let replyB = try codec.encode(Message(header: headerB, payload: .controlReply(ControlReply(requestID: id, status: .ok, memberCount: 2,
+            page: 0, pageCount: 1, body: Array("{}".utf8)))))
+        let end = client.onDatagram(replyB, from: b.1, now: time())
+        XCTAssertTrue(end.contains { if case .emit(.requestFinished(_, .allReplied, 2, _)) = $0 { true } else { false } })
+    }
+
     private func reply(_ h: inout PeerHarness, _ id: UInt32, from node: NodeID, members: UInt16) {
         h.receive(.controlReply(ControlReply(requestID: id, status: .ok, memberCount: members, page: 0, pageCount: 1, body: Array("{}".utf8))),
             from: node, name: h.name(of: node), port: h.port(of: node))

@@ -10,6 +10,10 @@ public struct RequestOptions: Sendable {
     public var deadline: UInt64 = .millis(2_000)
     /// Keep taking replies from the same responders (a `watch` stream) until the deadline.
     public var stream = false
+    /// The agents that should answer, for a requester that is not a member (the CLI learns them
+    /// from one agent's `members`): it expects one reply from each and asks the silent ones
+    /// again by unicast, as a member does (Protocol.md §6.5).
+    public var responders: [NodeID: Endpoint]?
 
     public init(limit: Int? = nil, expected: Int? = nil, idleTimeout: UInt64 = .millis(250), deadline: UInt64 = .millis(2_000)) {
         self.limit = limit
@@ -49,6 +53,8 @@ struct PendingRequest: Sendable {
     var held = 0
     /// The quick re-asks of silent members (§6.5): the next one, and how many were sent.
     var quickRetryAt: UInt64?
+    /// Who should answer, when the requester is not a member but was told (RequestOptions).
+    var knownResponders: [NodeID: Endpoint]?
     var quickRetries = 0
     /// The first reply's round trip, which sets the quick re-ask schedule.
     var firstRoundTrip: UInt64?

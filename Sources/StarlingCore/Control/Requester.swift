@@ -42,8 +42,12 @@ struct Requester: Sendable {
         var pending = PendingRequest(request: request, options: options, startedAt: now.nanos)
         pending.useMemberCount = target.isEmpty && to == nil
         pending.expected = options.expected ?? (isMember && pending.useMemberCount ? view.liveCount - 1 : nil)
+        if !isMember, to == nil, let responders = options.responders, !options.stream {
+            pending.knownResponders = responders
+            pending.expected = options.expected ?? responders.count
+        }
         pending.pacing = ReplyPacing.window(responders: ReplyPacing.responders(target: target, liveCount: max(view.liveCount, options.expected ?? 0)))
-        if isMember, pending.useMemberCount, !options.stream, (pending.expected ?? 0) > 0 {
+        if (isMember && pending.useMemberCount) || pending.knownResponders != nil, !options.stream, (pending.expected ?? 0) > 0 {
             pending.quickRetryAt = UInt64.later(now.nanos, UInt64.later(Self.quickRetryDelay.upperBound, pending.pacing))
         }
         requests[id] = pending
@@ -171,8 +175,12 @@ struct Requester: Sendable {
         out.send(.controlRequest(pending.request), to: silent.map { .peer($0) })
     }
 
-    /// Live members that have not answered a request addressed to every agent, for a member.
+    /// Live members that have not answered a request addressed to every agent, for a member;
+    /// the known responders that have not, for a requester told who they are.
     private func silentMembers(_ pending: PendingRequest, view: MemberView) -> [Endpoint] {
+        if let known = pending.knownResponders {
+            return known.filter { !pending.done.contains($0.key) && pending.partial[$0.key] == nil }.map(\.value)
+        }
         guard isMember, pending.useMemberCount, let expected = pending.expected, pending.done.count < expected else { return [] }
         return view.members.values.filter { $0.isLive && !pending.done.contains($0.id) && pending.partial[$0.id] == nil }.map(\.endpoint)
     }
