@@ -91,8 +91,7 @@ struct Requester: Sendable {
             let roundTrip = now.nanos &- min(now.nanos, pending.startedAt)
             pending.firstRoundTrip = roundTrip
             if pending.quickRetryAt != nil, pending.quickRetries == 0 {
-                let delay = min(max(roundTrip.multipliedReportingOverflow(by: Self.quickRetryRoundTrips).partialValue,
-                    Self.quickRetryDelay.lowerBound), Self.quickRetryDelay.upperBound)
+                let delay = Self.quickDelay(roundTrip: roundTrip)
                 pending.quickRetryAt = max(now.nanos, UInt64.later(pending.startedAt, UInt64.later(delay, pending.pacing)))
             }
         }
@@ -168,11 +167,15 @@ struct Requester: Sendable {
             return
         }
         pending.quickRetries += 1
-        let base = min(max((pending.firstRoundTrip ?? Self.quickRetryDelay.upperBound).multipliedReportingOverflow(by: Self.quickRetryRoundTrips).partialValue,
-            Self.quickRetryDelay.lowerBound), Self.quickRetryDelay.upperBound)
+        let base = pending.firstRoundTrip.map(Self.quickDelay(roundTrip:)) ?? Self.quickRetryDelay.upperBound
         pending.quickRetryAt = UInt64.later(now.nanos, base << UInt64(min(pending.quickRetries, Self.quickRetryDoublings)))
         requests[id] = pending
         out.send(.controlRequest(pending.request), to: silent.map { .peer($0) })
+    }
+
+    /// The first quick re-ask's delay: a few round trips, within ``quickRetryDelay``.
+    static func quickDelay(roundTrip: UInt64) -> UInt64 {
+        min(max(roundTrip.saturatingMultiply(quickRetryRoundTrips), quickRetryDelay.lowerBound), quickRetryDelay.upperBound)
     }
 
     /// Live members that have not answered a request addressed to every agent, for a member;

@@ -2,7 +2,7 @@
 extension Sync {
     mutating func startPull(from id: NodeID, at endpoint: Endpoint, forMingle: Bool, now: Now, out: inout Outbox) {
         var pull = SyncSession(peer: id, endpoint: endpoint, forMingle: forMingle, retryAt: now.nanos + config.pageTimeout,
-            hardDeadline: now.nanos + (forMingle ? config.mingleDeadline : .millis(10_000)))
+            hardDeadline: now.nanos + (forMingle ? config.mingleDeadline : .millis(10_000)), lastProgressAt: now.nanos)
         if revoked.isEmpty {
             pull.mask = UInt64.max
             if let digest = mingle.repliers[id]?.digest { revoked.reserve(Int(digest.count)) }
@@ -41,8 +41,8 @@ extension Sync {
     private mutating func requestRange(after: String, until: String, now: Now, out: inout Outbox) {
         guard var pull = session else { return }
         let requestID = out.newRequestID()
-        pull.bursts[requestID] = SyncSession.Burst(after: after, until: until)
-        pull.retryAt = now.nanos + config.pageTimeout
+        pull.bursts[requestID] = SyncSession.Burst(after: after, until: until, requestedAt: now.nanos)
+        pull.retryAt = now.nanos + settleTimeout(pull)
         session = pull
         let request = PageRequest(requestID: requestID, bucketMask: pull.mask, maxPages: config.pageBurst, cursor: after, until: until)
         out.send(.pageRequest(request), to: .peer(pull.endpoint))
@@ -68,13 +68,14 @@ extension Sync {
             added += 1
         }
         if added > 0 { out.append(.stateChanged) }
+        if burst.pages.isEmpty { pull.roundTrip.add(now.nanos &- min(now.nanos, burst.requestedAt)) }
         pull.received += added
         if pull.forMingle { mingle.received += added }
         burst.pages[page.index] = (page.entries.first?.id ?? "", page.entries.last?.id ?? "")
         if page.last { burst.lastIndex = page.index }
         pull.bursts[page.requestID] = burst
-        pull.retryAt = now.nanos + config.pageTimeout
-        pull.stalls = 0
+        pull.retryAt = now.nanos + settleTimeout(pull)
+        pull.lastProgressAt = now.nanos
         session = pull
         let final = burst.lastIndex ?? (config.pageBurst - 1)
         if page.index == final || burst.pages.count > Int(final) { settle(page.requestID, now: now, out: &out) }
@@ -87,6 +88,15 @@ extension Sync {
         if session?.bursts.isEmpty == true { endPull(now: now, out: &out) }
     }
 
+    /// How long no PAGE settles the outstanding bursts: the pull's SRTT + 4 RTTVAR (RFC 6298)
+    /// between 2 ms and the page timeout, the page timeout before the first sample
+    /// (Protocol.md §6.3.2). A lost page or request then costs a few round trips, not 40 ms.
+    func settleTimeout(_ pull: SyncSession) -> UInt64 {
+        pull.roundTrip.timeout(within: min(Self.settleFloor, config.pageTimeout)...config.pageTimeout)
+    }
+
+    static let settleFloor: UInt64 = .millis(2)
+
     private mutating func endPull(now: Now, out: inout Outbox) {
         guard let pull = session else { return }
         session = nil
@@ -96,13 +106,12 @@ extension Sync {
 
     mutating func tickPull(now: Now, view: MemberView, out: inout Outbox) {
         guard var pull = session, now.nanos >= pull.retryAt else { return }
-        if now.nanos >= pull.hardDeadline || pull.stalls >= 8 || !view.isLive(pull.peer) {
+        if now.nanos >= pull.hardDeadline || now.nanos >= UInt64.later(pull.lastProgressAt, config.pageTimeout.saturatingMultiply(8)) || !view.isLive(pull.peer) {
             session = nil
             if pull.forMingle { pickMingleServer(now: now, out: &out); finishMingleIfDone(now: now, out: &out) }
             return
         }
-        pull.stalls += 1
-        pull.retryAt = now.nanos + config.pageTimeout
+        pull.retryAt = now.nanos + settleTimeout(pull)
         session = pull
         if let requestID = pull.digestRequestID {
             out.send(.digestRequest(requestID: requestID), to: .peer(pull.endpoint))

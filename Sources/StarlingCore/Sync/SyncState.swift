@@ -36,13 +36,18 @@ struct SyncSession: Sendable {
     var bursts: [UInt32: Burst] = [:]
     var retryAt: UInt64
     var hardDeadline: UInt64
-    var stalls = 0
+    /// When the last PAGE (or the start) came: silence for 8 page timeouts ends the pull.
+    var lastProgressAt: UInt64
     var received = 0
+    /// From each PAGE_REQUEST to its first PAGE: sets how long a silence settles the bursts.
+    var roundTrip = RoundTrip()
 
     /// One requested range (after, until) and the pages received for it so far.
     struct Burst: Sendable {
         var after: String
         var until: String
+        /// When its PAGE_REQUEST went out (for the round-trip estimate).
+        var requestedAt: UInt64 = 0
         /// Page index → (first id, last id); empty strings for an empty page.
         var pages: [UInt8: (first: String, last: String)] = [:]
         var lastIndex: UInt8?
