@@ -8,6 +8,7 @@ final class ElectionAtSizeTests: XCTestCase {
     let ms = PeerHarness.ms
     let low = NodeID(high: 0, low: 1)
     let high = NodeID(high: 0xFFFF, low: 1)
+    let window = PeerConfig(name: "x", id: NodeID(high: 0, low: 9)).decisionWindow
 
     func started(_ configure: (inout PeerConfig) -> Void = { _ in }) -> PeerHarness {
         var h = PeerHarness(configure: configure)
@@ -50,9 +51,9 @@ final class ElectionAtSizeTests: XCTestCase {
         h.ping(from: low, name: "low")
         h.ping(from: high, name: "high")
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: high, name: "high", stamp: 50)
-        h.advance(19 * ms)
+        h.advance(window - 1)
         XCTAssertNil(h.peer.leader(of: "t").id, "still inside the window")
-        h.advance(1 * ms)
+        h.advance(1)
         XCTAssertEqual(h.peer.leader(of: "t").name, "high")
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: low, name: "low", stamp: 60)
         XCTAssertEqual(h.peer.leader(of: "t").name, "high", "a higher late candidacy changes nothing")
@@ -104,13 +105,14 @@ final class ElectionAtSizeTests: XCTestCase {
         XCTAssertEqual(candidacies(h, elector).map(\.term), [2], "an elector starts in the next timer pass")
         XCTAssertTrue(candidacies(h, second).isEmpty)
         XCTAssertTrue(candidacies(h, outside).isEmpty)
-        h.advance(79 * ms, silent: [])
+        let backoff = 4 * window
+        h.advance(backoff - 1, silent: [])
         XCTAssertTrue(candidacies(h, second).isEmpty, "the second tier waits one backoff")
-        h.advance(1 * ms, silent: [])
+        h.advance(1, silent: [])
         XCTAssertEqual(candidacies(h, second).map(\.term), [2])
-        h.advance(239 * ms, silent: [])
+        h.advance(3 * backoff - 1, silent: [])
         XCTAssertTrue(candidacies(h, outside).isEmpty, "beyond the tiers: not before 4 backoffs")
-        h.advance(321 * ms, silent: [])
+        h.advance(4 * backoff, silent: [])
         XCTAssertEqual(candidacies(h, outside).map(\.term), [2], "… but within 8")
     }
 
@@ -153,7 +155,7 @@ final class ElectionAtSizeTests: XCTestCase {
         var h = started()
         h.ping(from: low, name: "low")
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: low, name: "low", stamp: 5)
-        h.advance(20 * ms)
+        h.advance(window)
         h.clearSent()
         h.receive(.leader(LeaderAnnouncement(term: 1, leader: high, leaderStamp: 9, topic: "t", leaderName: "high")), from: high, name: "high", port: 9300)
         XCTAssertEqual(h.peer.leader(of: "t").name, "low")
@@ -171,7 +173,7 @@ final class ElectionAtSizeTests: XCTestCase {
         let (a, b) = (members[0], members[1])
         h.receive(.candidacy(Candidacy(term: 1, topic: "q")), from: a, name: "f0", stamp: 50, port: h.port(of: a))
         h.clearSent()
-        h.advance(20 * ms, silent: [])
+        h.advance(window, silent: [])
         let votes = h.sent.compactMap { if case .vote(let v) = $0.0.payload { (v, $0.1) } else { nil } }
         XCTAssertEqual(votes.count, 1)
         XCTAssertEqual(votes.first?.0.candidate, a)
@@ -181,7 +183,7 @@ final class ElectionAtSizeTests: XCTestCase {
         h.advance(600 * ms, silent: [])
         // The voting timed out: idle in term 1 with a start armed. The term entered again:
         h.receive(.candidacy(Candidacy(term: 1, topic: "q")), from: b, name: "f1", stamp: 40, port: h.port(of: b))
-        h.advance(20 * ms, silent: [])
+        h.advance(window, silent: [])
         XCTAssertFalse(h.sentPayloads().contains { if case .vote(let v) = $0 { v.term == 1 } else { false } }, "one vote per term")
     }
 
@@ -192,7 +194,7 @@ final class ElectionAtSizeTests: XCTestCase {
         let members = h.join(4)
         h.record(h.peer.elect("q", now: h.time))
         let stamp = h.peer.elections["q"]?.candidates[h.peer.config.id] ?? 0
-        h.advance(20 * ms, silent: [])
+        h.advance(window, silent: [])
         XCTAssertFalse(h.sentPayloads().contains { if case .vote = $0 { true } else { false } }, "its own vote is not sent")
         func vote(from id: NodeID, stamp: UInt64) {
             h.receive(.vote(Vote(term: 1, candidate: h.peer.config.id, candidateStamp: stamp, topic: "q")),
@@ -226,7 +228,7 @@ final class ElectionAtSizeTests: XCTestCase {
         var h = started { $0.quorum = 7 }
         let members = h.join(2)
         h.receive(.candidacy(Candidacy(term: 1, topic: "q")), from: members[0], name: "f0", stamp: 5, port: h.port(of: members[0]))
-        h.advance(20 * ms, silent: [])
+        h.advance(window, silent: [])
         XCTAssertFalse(h.sentPayloads().contains { if case .vote = $0 { true } else { false } }, "no vote without a quorum in view")
         XCTAssertTrue(h.events.contains(.noQuorum(topic: "q", term: 1, have: 3, need: 4)))
     }

@@ -36,7 +36,7 @@ final class ElectionTests: XCTestCase {
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: high, name: "high", stamp: 3)
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: low, name: "low", stamp: 1_000)
         XCTAssertNil(h.peer.leader(of: "t").id, "not before the decision window")
-        h.advance(20 * ms)
+        h.advance(h.peer.config.decisionWindow)
         XCTAssertEqual(h.peer.leader(of: "t").name, "high")
     }
 
@@ -45,7 +45,7 @@ final class ElectionTests: XCTestCase {
         h.ping(from: low, name: "low")
         h.record(h.peer.elect("t", now: h.time))
         XCTAssertNil(h.peer.leader(of: "t").id)
-        h.advance(20 * ms)
+        h.advance(h.peer.config.decisionWindow)
         XCTAssertEqual(h.peer.leader(of: "t").id, h.peer.config.id, "decided at the window with what it held")
     }
 
@@ -64,7 +64,7 @@ final class ElectionTests: XCTestCase {
         var h = started()
         h.ping(from: low, name: "low")
         h.record(h.peer.elect("t", now: h.time))
-        h.advance(20 * ms)
+        h.advance(h.peer.config.decisionWindow)
         let mine = h.peer.elections["t"]?.candidates[h.peer.config.id] ?? 0
         XCTAssertEqual(h.peer.leader(of: "t").id, h.peer.config.id)
         h.clearSent()
@@ -72,7 +72,7 @@ final class ElectionTests: XCTestCase {
         XCTAssertEqual(h.peer.leader(of: "t").id, h.peer.config.id)
         XCTAssertTrue(h.sent.contains { if case .leader(let l) = $0.0.payload, case .peer(let e) = $0.1 { l.leader == h.peer.config.id && e.port == 9300 } else { false } })
         h.clearSent()
-        h.advance(20 * ms, silent: [])
+        h.advance(h.peer.config.decisionWindow, silent: [])
         XCTAssertTrue(h.sent.contains { if case .leader(let l) = $0.0.payload, case .group = $0.1 { l.leader == h.peer.config.id } else { false } },
             "announced again to the group within a window")
         h.receive(.leader(LeaderAnnouncement(term: 1, leader: high, leaderStamp: 2, topic: "t", leaderName: "high")), from: high, name: "high")
@@ -149,7 +149,7 @@ final class ElectionTests: XCTestCase {
         h.record(h.peer.elect("t", now: h.time))
         // The other member started term 1 at the same moment.
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: low, name: "low", stamp: 2)
-        h.advance(20 * ms)
+        h.advance(h.peer.config.decisionWindow)
         XCTAssertEqual(h.peer.leader(of: "t").term, 1)
         XCTAssertEqual(h.peer.leader(of: "t").name, "low")
     }

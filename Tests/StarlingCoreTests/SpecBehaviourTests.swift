@@ -235,7 +235,7 @@ final class SpecBehaviourTests: XCTestCase {
         h.record(h.peer.elect("t", now: h.time))
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: a, name: "a", stamp: 1)
         // Issue 16 A.2 item 1: nobody is waited for; the decision comes at the window.
-        h.advance(20 * ms, silent: [b])
+        h.advance(h.peer.config.decisionWindow, silent: [b])
         XCTAssertEqual(h.peer.leader(of: "t").name, "a", "decided at the window")
     }
 

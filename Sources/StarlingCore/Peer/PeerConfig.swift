@@ -36,7 +36,7 @@ public struct PeerConfig: Sendable {
     /// An election is decided this long after a peer entered its term, with the candidacies it
     /// holds (Protocol.md §6.4): concurrent candidacies are all sent before their senders
     /// heard the first, so they arrive within about two one-way latencies.
-    public var decisionWindow: UInt64 = .millis(20)
+    public var decisionWindow: UInt64 = .millis(10)
     /// Members on the hash ring that start the next term at once after a leader loss; the
     /// others stagger their starts behind them (Protocol.md §6.4).
     public var electors = 3
