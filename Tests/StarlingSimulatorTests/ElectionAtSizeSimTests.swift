@@ -102,3 +102,24 @@ final class ElectionAtSizeSimTests: XCTestCase {
         XCTAssertNotNil(agreed, "killed \(killed): \(sim.leaderViolations("jobs")) — \(sim.replayHint)")
     }
 }
+
+/// Issue 16 A.2 item 1: quorum mode at 10 % loss. A voter that misses the winner's LEADER must
+/// not start a new term that deposes it (at 60 voters someone nearly always misses it).
+final class QuorumElectionLossTests: XCTestCase {
+    func testQuorumAtTenPercentLossSettlesOnOneLeader() {
+        let ms: UInt64 = 1_000_000
+        let sim = Simulator(nodes: 60, seed: 167, conditions: NetworkConditions(loss: 0.10)) { config, _ in
+            config.pushPullInterval = 30_000 * ms
+            config.quorum = 60
+        }
+        sim.startAll(spread: 500 * ms)
+        XCTAssertNotNil(sim.runUntil(limit: 10_000 * ms, step: 100 * ms) { sim.viewViolations().isEmpty })
+        sim.act(5) { peer, now in peer.elect("q", now: now) }
+        XCTAssertNotNil(sim.runUntil(limit: 8_000 * ms, step: 10 * ms) { sim.agreedLeader("q") != nil }, "\(sim.leaderViolations("q")) — \(sim.replayHint)")
+        let term = sim.agreedLeader("q")?.term ?? 0
+        sim.advance(10_000 * ms)
+        let terms = Set(sim.nodes.map { $0.peer.elections["q"]?.term ?? 0 })
+        XCTAssertEqual(terms, [term], "the leader was deposed by a voter's retry")
+        XCTAssertTrue(sim.termViolations("q").isEmpty, "\(sim.termViolations("q"))")
+    }
+}
