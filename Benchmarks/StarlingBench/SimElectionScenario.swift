@@ -15,10 +15,10 @@ enum SimElectionScenario {
             sim.checkStamps = false
             sim.startAll(spread: .millis(500))
             let step: UInt64 = n > 2_000 ? .millis(1_000) : .millis(100)
-            guard sim.runUntil(limit: .millis(60_000), step: step, { sim.viewViolations().isEmpty }) != nil else {
-                report.summary("sim-election", "elect: group datagrams per election", .failing("the cluster did not converge"), "", n: n)
-                continue
-            }
+            // Elections run even where some views stay incomplete (the cold start of appendix
+            // A.2 item 4); the report says which.
+            let converged = sim.runUntil(limit: .millis(60_000), step: step, { sim.viewViolations().isEmpty }) != nil
+            report.add("sim-election", "views agreed before the elections (1 yes, 0 no)", converged ? 1 : 0, "", n: n)
             sim.advance(.millis(3_000))
             var electDatagrams = Samples(), electTime = Samples()
             var lossDatagrams = Samples(), lossTime = Samples(), lossElection = Samples()
