@@ -88,7 +88,8 @@ public struct Configuration: Sendable {
 
     // MARK: Elections (Protocol.md §6.4)
 
-    /// Candidacies are collected this long before a decision, 10 ms to 60 s.
+    /// The outer bound of an election (the wait for a live candidacy, or for votes), 10 ms to
+    /// 60 s; a decision comes a decision window (10 ms) after entering a term (Protocol.md §6.4).
     public var electionTimeout: Duration = .milliseconds(500)
     /// A leader repeats its LEADER message this often, 10 ms to 1 h.
     public var leaderAnnounceInterval: Duration = .seconds(2)

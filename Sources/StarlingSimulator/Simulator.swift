@@ -51,6 +51,10 @@ public final class Simulator {
     public private(set) var sent: UInt64 = 0
     /// Datagrams put on the network, by message type code (header byte 5; Protocol.md §2.2).
     public private(set) var sentByType: [UInt8: UInt64] = [:]
+    /// Datagrams sent to the group (counted once each, not per receiver), by message type code;
+    /// election datagrams also by topic (Simulator+Elections.swift).
+    public internal(set) var groupSentByType: [UInt8: UInt64] = [:]
+    public internal(set) var groupElectionSentByTopic: [String: UInt64] = [:]
     /// Bytes put on the network, by message type code.
     public private(set) var bytesByType: [UInt8: UInt64] = [:]
     public private(set) var violations: [String] = []
@@ -214,6 +218,7 @@ public final class Simulator {
         func send(_ datagram: [UInt8], to destination: Destination) {
             switch destination {
             case .group:
+                simulator.countGroupSend(datagram, from: index)
                 for target in simulator.nodes.indices where target != index { simulator.transmit(datagram, from: index, to: target) }
             case .peer(let endpoint):
                 let target = Int(endpoint.address &- 0x7F01_0000)

@@ -1,23 +1,30 @@
 /// Leader election per topic (Protocol.md §4.3, §6.4): the lowest candidacy stamp wins, ties
-/// go to the lower node id; terms only grow; a timeout ends every election.
+/// go to the lower node id; terms only grow; a decision window ends every election.
 public struct ElectionState: Sendable {
     public enum Phase: Sendable, Equatable { case idle, collecting, voting, decided }
 
     public let topic: String
     public internal(set) var term: UInt64 = 0
     public internal(set) var phase: Phase = .idle
-    /// Candidacies of the current term: node → candidacy stamp.
+    /// Candidacies of the current term: node → candidacy stamp. Only peers that started the
+    /// term on their own send one (§6.4): a peer that joined on hearing one stays silent.
     public internal(set) var candidates: [NodeID: UInt64] = [:]
     var names: [NodeID: String] = [:]
+    /// Collecting: when to decide (the decision window, or the election timeout while no live
+    /// candidacy is held). Voting: when to give up waiting for a majority of votes.
     var deadline: UInt64 = 0
-    var votes: [NodeID: NodeID] = [:]
+    /// Quorum mode: the peers that voted for this peer's candidacy of the current term.
+    var votes: Set<NodeID> = []
     var votedFor: Stamp?
+    /// The last term this peer voted in. Not reset on entering a term: a peer that re-enters
+    /// a term it voted in (idle after a failed round, then a late CANDIDACY) never votes twice.
+    var votedTerm: UInt64?
     public internal(set) var leader: Stamp?
     public internal(set) var leaderName: String?
     var nextAnnounceAt: UInt64 = 0
+    /// The armed start of the next term (a retry, or a staggered start after a leader loss);
+    /// entering a term or adopting a leader disarms it.
     var retryAt: UInt64?
-    /// When to look again whether every live member has a candidacy in (a member went away).
-    var recheckAt: UInt64?
     /// When this peer entered the current term.
     var startedAt: UInt64 = 0
     /// Elections in a row that found no quorum: each waits twice as long before the next.
@@ -31,14 +38,8 @@ public struct ElectionState: Sendable {
         var wake: UInt64? = nil
         if phase == .collecting || phase == .voting { wake = deadline }
         if let retryAt { wake = min(wake ?? retryAt, retryAt) }
-        if phase == .collecting, let recheckAt { wake = min(wake ?? recheckAt, recheckAt) }
         if phase == .decided, leader != nil { wake = min(wake ?? nextAnnounceAt, nextAnnounceAt) }
         return wake
-    }
-
-    /// The lowest candidacy held, as the ordering of §4.3 says.
-    var best: Stamp? {
-        candidates.map { Stamp($0.value, $0.key) }.min()
     }
 
     /// Enters `term` and collects candidacies until `deadline`.
@@ -47,10 +48,9 @@ public struct ElectionState: Sendable {
         phase = .collecting
         candidates = [:]
         names = [:]
-        votes = [:]
+        votes = []
         votedFor = nil
         retryAt = nil
-        recheckAt = nil
         self.deadline = deadline
         startedAt = now
     }
@@ -97,6 +97,5 @@ public struct ElectionState: Sendable {
         if (phase == .collecting || phase == .voting), deadline <= now { deadline = later }
         if phase == .decided, nextAnnounceAt <= now { nextAnnounceAt = later }
         if let retryAt, retryAt <= now { self.retryAt = later }
-        if let recheckAt, recheckAt <= now { self.recheckAt = later }
     }
 }

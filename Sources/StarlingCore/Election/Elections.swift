@@ -8,9 +8,12 @@ struct Elections: Sendable {
     var table: [ByteString: ElectionState] = [:]
     /// Topics decided by the call in progress, returned by it.
     var decided: [Decision] = []
+    /// Jitter of staggered starts beyond the ring's tiers.
+    var rng: SplitMix64
 
     init(config: PeerConfig) {
         self.config = config
+        rng = SplitMix64(seed: config.randomSeed ^ 0xE1EC_7104_5EED_0001)
     }
 
     var majority: Int? { config.quorum.map { $0 / 2 + 1 } }
@@ -36,46 +39,53 @@ struct Elections: Sendable {
 
     /// Starts an election for `topic` at the next term; a one-member cluster decides at once.
     mutating func elect(_ topic: String, context: ElectionContext, out: inout Outbox) -> [Decision] {
-        startElection(topic, term: nil, context: context, out: &out)
+        startElection(topic, context: context, out: &out)
         return takeDecided()
     }
 
     /// An `elect` request joins an election that began within the last election timeout (another
     /// member's candidacy may have arrived before the request did) instead of starting a new term.
     mutating func electOnRequest(_ topic: String, context: ElectionContext, out: inout Outbox) -> [Decision] {
-        if let election = table[ByteString(topic)], election.phase != .idle, context.now.nanos &- election.startedAt < config.electionTimeout {
+        if let election = table[ByteString(topic)], election.phase != .idle, election.phase != .decided || election.leader != nil,
+           context.now.nanos &- election.startedAt < config.electionTimeout {
             return election.phase == .decided ? [Decision(topic: topic, leader: election.leaderName, term: election.term)] : []
         }
-        startElection(topic, term: nil, context: context, out: &out)
+        startElection(topic, context: context, out: &out)
         return takeDecided()
     }
 
+    /// A CANDIDACY: a term this peer has not entered is joined silently (§6.4); a candidacy
+    /// better than the leader already decided for its term still wins (not in quorum mode,
+    /// where the leader is whoever holds a majority of the term's votes).
     mutating func onCandidacy(_ candidacy: Candidacy, header: Header, context: ElectionContext, out: inout Outbox) -> [Decision] {
         let topic = candidacy.topic
-        let current = table[ByteString(topic)]
+        let key = ByteString(topic)
+        let current = table[key]
         if candidacy.term < current?.term ?? 0 { return [] }
-        if candidacy.term > current?.term ?? 0 || current?.phase == .idle || current == nil {
-            startElection(topic, term: candidacy.term, context: context, out: &out)
+        if current == nil || candidacy.term > current?.term ?? 0 || current?.phase == .idle {
+            joinElection(topic, term: candidacy.term, context: context, out: &out)
         }
-        guard let election = table[ByteString(topic)], election.term == candidacy.term else { return takeDecided() }
-        table.modify(ByteString(topic)) { $0.addCandidate(header.sender, stamp: header.stamp, name: header.name) }
-        if election.phase == .decided, let leader = election.leader, Stamp(header.stamp, header.sender) < leader {
-            // A lower candidacy arrived after deciding: the order still rules.
-            adoptLeader(topic, Stamp(header.stamp, header.sender), name: header.name, term: candidacy.term, context: context, out: &out)
-        } else {
-            checkElection(topic, context: context, out: &out)
+        guard let election = table[key], election.term == candidacy.term else { return takeDecided() }
+        table.modify(key) { $0.addCandidate(header.sender, stamp: header.stamp, name: header.name) }
+        let stamp = Stamp(header.stamp, header.sender)
+        if majority == nil, election.phase == .decided, let leader = election.leader, prefers(stamp, over: leader) {
+            adoptLeader(topic, stamp, name: header.name, term: candidacy.term, context: context, out: &out)
         }
         return takeDecided()
     }
 
+    /// Quorum mode: a VOTE for this peer's candidacy of the current term.
     mutating func onVote(_ vote: Vote, from sender: NodeID, context: ElectionContext, out: inout Outbox) -> [Decision] {
-        guard let election = table[ByteString(vote.topic)], vote.term == election.term, vote.candidate == config.id else { return [] }
-        table.modify(ByteString(vote.topic)) { $0.votes[sender] = vote.candidate }
+        let key = ByteString(vote.topic)
+        guard majority != nil, let election = table[key], vote.term == election.term, vote.candidate == config.id,
+            election.candidates[config.id] == vote.candidateStamp
+        else { return [] }
+        table.modify(key) { _ = $0.votes.insert(sender) }
         countVotes(vote.topic, context: context, out: &out)
         return takeDecided()
     }
 
-    /// Topics whose due work (a decision, a re-announcement, a retry) one tick carries out; the
+    /// Topics whose due work (a decision, a re-announcement, a start) one tick carries out; the
     /// others wait a millisecond. Each such step can send a datagram to every member (without
     /// multicast), so 256 topics falling due together would otherwise make one tick send
     /// 256 × N datagrams (found by the stateful fuzzer, Protocol.md §6.6).
@@ -104,33 +114,41 @@ struct Elections: Sendable {
             switch election.phase {
             case .collecting where now.nanos >= election.deadline:
                 decide(topic, context: context, out: &out)
-            case .collecting where now.nanos >= election.recheckAt ?? .max:
-                table.modify(key) { $0.recheckAt = nil }
-                checkElection(topic, context: context, out: &out)
             case .voting where now.nanos >= election.deadline:
-                // No majority of votes in time: try again at a higher term.
-                table.modify(ByteString(topic)) { $0.pause(until: now.nanos + config.electionTimeout) }
+                // No leader announced in time. A candidate tries again at a higher term once a
+                // winner it missed has had time to announce itself again; a mere voter starts
+                // nothing while the candidate it voted for lives (that candidate retries if it
+                // must): a voter that missed the winner's LEADER would otherwise depose it, and
+                // at 10 % loss one of 60 voters nearly always misses it.
+                table.modify(key) { $0.phase = .idle }
+                let votedForLives = election.votedFor.map { context.view.isViable($0.node) } ?? false
+                if election.candidates[config.id] != nil || !votedForLives {
+                    let wait = config.leaderAnnounceInterval.saturatingAdd(config.electionTimeout)
+                    armStart(key, after: now.nanos.saturatingAdd(votedForLives ? wait : 0), view: context.view)
+                }
             case .decided where election.leader?.node == config.id && now.nanos >= election.nextAnnounceAt:
                 announceLeader(topic, now: now, context: context, out: &out)
             case .decided where now.nanos >= election.nextAnnounceAt:
-                table.modify(ByteString(topic)) { $0.nextAnnounceAt = now.nanos + config.leaderAnnounceInterval }
+                table.modify(key) { $0.nextAnnounceAt = now.nanos + config.leaderAnnounceInterval }
             default:
                 break
             }
             if let retryAt = table[key]?.retryAt, now.nanos >= retryAt {
-                table.modify(ByteString(topic)) { $0.retryAt = nil }
-                startElection(topic, term: nil, context: context, out: &out)
+                table.modify(key) { $0.retryAt = nil }
+                startElection(topic, context: context, out: &out)
             }
         }
         return takeDecided()
     }
 
-    /// A member went dead or left: drop it from open elections, and re-elect where it led. In
-    /// quorum mode a peer that no longer sees a majority holds no leader at all and says so.
+    /// A member went dead or left: re-elect where it led. In quorum mode a peer that no longer
+    /// sees a majority holds no leader at all and says so. The whole cluster hears of a death
+    /// from one multicast CHANGE at the same moment, so the next term is started by the
+    /// term's electors only, the others arming a staggered start (Elections+Starts.swift).
     /// What this sends waits for the next timer pass (within its topic budget): a thousand
-    /// members gone in one pass, each a candidate on every topic, must not make every topic
-    /// decide and announce to every member at once (found by the stateful fuzzer). So it decides
-    /// nothing itself: the decisions come out of ``tick(context:out:)``.
+    /// members gone in one pass, each a leader of some topic, must not make every topic start
+    /// at once (found by the stateful fuzzer). So it decides nothing itself: the decisions come
+    /// out of ``tick(context:out:)``. Open elections drop gone candidates when they decide.
     mutating func apply(_ change: MembershipChange, context: ElectionContext, out: inout Outbox) {
         guard case .gone(let id) = change else { return }
         let now = context.now
@@ -139,24 +157,24 @@ struct Elections: Sendable {
             for key in Array(table.keys) where table[key]?.leader != nil {
                 let topic = key.string
                 let term = table[key]?.term ?? 0
-                table.modify(ByteString(topic)) { election in
+                table.modify(key) { election in
                     election.dropLeader()
-                    election.pause(until: now.nanos + config.electionTimeout * 4)
+                    election.phase = .idle
                 }
+                armStart(key, after: now.nanos.saturatingAdd(config.electionTimeout.saturatingMultiplied(by: 4)), view: context.view)
                 out.emit(.leaderChanged(topic: topic, leader: nil, leaderID: nil, term: term))
                 out.emit(.noQuorum(topic: topic, term: term, have: liveCount, need: need))
             }
             return
         }
         for (key, election) in table {
-            if election.phase == .collecting, election.recheckAt == nil {
-                table.modify(key) { $0.recheckAt = now.nanos }
-            } else if election.phase == .decided, election.leader?.node == id {
-                table.modify(key) { election in
-                    election.dropLeader()
-                    if config.autoReelect { election.retryAt = now.nanos }
-                }
+            if election.phase == .decided && election.leader?.node == id {
+                table.modify(key) { $0.dropLeader() }
+                if config.autoReelect { armStart(key, after: now.nanos, view: context.view) }
                 out.emit(.leaderChanged(topic: key.string, leader: nil, leaderID: nil, term: election.term))
+            } else if election.phase == .idle, election.leader == nil, election.retryAt == nil, election.votedFor?.node == id {
+                // Quorum mode: a voter left waiting on the candidate it voted for (see tick).
+                armStart(key, after: now.nanos, view: context.view)
             }
         }
     }

@@ -9,11 +9,20 @@ struct MemberView: Sendable {
     let aliveCount: Int
     let multicast: Bool
     let seeds: [Endpoint]
+    /// The members held alive and this peer, on the hash ring of §6.1.3.
+    var ring = Ring()
 
     /// A leader can only be this peer or a member it holds alive or suspect.
     func isViable(_ node: NodeID) -> Bool { node == me || members[node]?.isLive == true }
 
     func isLive(_ node: NodeID) -> Bool { members[node]?.isLive == true }
+
+    /// Where a member listens, as this peer knows it.
+    func endpoint(of node: NodeID) -> Endpoint? { members[node]?.endpoint }
+
+    /// The first `count` of the members held alive and this peer clockwise on the ring from
+    /// `key` (Protocol.md §6.1.3; the electors of §6.4).
+    func ringSuccessors(of key: NodeID, count: Int) -> [NodeID] { ring.successors(of: key, count: count) }
 
     /// Where group messages go: the group, or every live member when multicast is off.
     func groupDestinations() -> [Destination] {

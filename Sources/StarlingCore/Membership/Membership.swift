@@ -94,7 +94,7 @@ struct Membership: Sendable {
     var liveCount: Int { liveMembers + 1 }
 
     var view: MemberView {
-        MemberView(members: members, me: config.id, liveCount: liveCount, aliveCount: aliveList.count, multicast: config.multicast, seeds: config.seeds)
+        MemberView(members: members, me: config.id, liveCount: liveCount, aliveCount: aliveList.count, multicast: config.multicast, seeds: config.seeds, ring: ring)
     }
 
     var nextDeadline: UInt64 {
