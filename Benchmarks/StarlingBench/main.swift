@@ -4,7 +4,7 @@ import StarlingPOSIX
 
 // starling-bench: every performance figure of Starling in one run (Benchmarks/README.md).
 
-let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim", "attack"]
+let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim", "attack", "handlers"]
 var selected: [String] = []
 var jsonPath: String?
 var quick = false
@@ -84,6 +84,7 @@ for scenario in selected {
         case "receive": try cluster.receive(flood: quick ? 100_000 : 200_000, floodRounds: quick ? 2 : 3, pacedSeconds: quick ? 3 : 10)
         case "sim": SimScenario.run(report, sizes: simSizes ?? (quick ? [200] : [30, 1_000]), crashes: quick ? 3 : 10)
         case "attack": AttackScenario.run(report, quick: quick)
+        case "handlers": try HandlerScenario.run(report, rounds: quick ? 10 : 30)
         default: break
         }
     } catch {
