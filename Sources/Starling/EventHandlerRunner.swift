@@ -11,7 +11,8 @@ import Synchronization
 // process group, SIGKILL 2 s later.
 
 /// Counts of the agent's event handler runs (``Agent/eventHandlerStats``; `handlers_*` in
-/// `stats`, `starling_event_handler_*` in the metrics).
+/// `stats`, `starling_event_handler_*` in the metrics). A run stopped because the agent stopped
+/// is started but has none of the three outcomes.
 public struct EventHandlerStats: Sendable, Equatable {
     /// Runs started (the shell was spawned).
     public var started: UInt64 = 0
