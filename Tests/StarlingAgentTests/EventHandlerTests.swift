@@ -110,6 +110,19 @@ final class EventHandlerTests: XCTestCase {
         XCTAssertEqual(field { $0.eventHandlerTimeout = .milliseconds(1) }, "eventHandlerTimeout")
     }
 
+    func testInputToAChildThatExitedIsEPIPENotSIGPIPE() throws {
+        // issue 18 event handlers: a handler that exits without reading its input. This test
+        // process does not ignore SIGPIPE: a write raising it would end the whole run.
+        let child = try System.spawnShell("exec 0<&-; exit 0", environment: [:], discardOutput: true)
+        defer { System.close(child.input) }
+        var exit: (code: Int32, signal: Int32)?
+        XCTAssertTrue(Loopback.eventually { exit = try? System.reap(child.pid); return exit != nil })
+        XCTAssertEqual(exit?.code, 0)
+        XCTAssertThrowsError(try System.sendInput(child.input, ArraySlice([UInt8](repeating: 0x7b, count: 1 << 16)))) { error in
+            XCTAssertEqual((error as? Errno)?.rawValue, EPIPE, "\(error)")
+        }
+    }
+
     // MARK: Real agents on loopback
 
     func testHandlerGetsTheEventAsJSONAndItsEnvironment() throws {
@@ -119,7 +132,9 @@ final class EventHandlerTests: XCTestCase {
         try Loopback.requireMulticast()
         setenv("STARLING_LEAK_CHECK", "1", 1)
         setenv("WATCHDOG_PID", "1", 1)
-        defer { unsetenv("STARLING_LEAK_CHECK"); unsetenv("WATCHDOG_PID") }
+        // Embedded agents leave systemd alone (systemdNotify is off): only the child could see it.
+        setenv("NOTIFY_SOCKET", "/nonexistent/notify", 1)
+        defer { unsetenv("STARLING_LEAK_CHECK"); unsetenv("WATCHDOG_PID"); unsetenv("NOTIFY_SOCKET") }
         let group = Loopback.group()
         // The last command replaces the shell, so the listing is of what the handler got (and of
         // ls's own descriptor for the folder it lists), not of the shell's redirection copies.
@@ -143,7 +158,7 @@ final class EventHandlerTests: XCTestCase {
                      "STARLING_MEMBER_ID=\(b.id.description)", "STARLING_MEMBER_ADDRESS=\(b.endpoint.description)"] {
             XCTAssertTrue(environment.contains(line), "\(line) in \(environment)")
         }
-        XCTAssertFalse(environment.contains { $0.hasPrefix("STARLING_LEAK_CHECK=") || $0.hasPrefix("WATCHDOG_") }, "\(environment)")
+        XCTAssertFalse(environment.contains { $0.hasPrefix("STARLING_LEAK_CHECK=") || $0.hasPrefix("WATCHDOG_") || $0.hasPrefix("NOTIFY_SOCKET=") }, "\(environment)")
         // ls itself opens the folder it lists: one descriptor beyond 0, 1 and 2 (the test
         // process's own, inherited without close-on-exec, are closed for the child too).
         let descriptors = try String(contentsOfFile: "\(folder)/fds", encoding: .utf8).split(separator: "\n").compactMap { Int($0) }
