@@ -4,7 +4,7 @@ import StarlingPOSIX
 
 // starling-bench: every performance figure of Starling in one run (Benchmarks/README.md).
 
-let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim", "sim-election", "attack"]
+let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim", "sim-election", "attack", "handlers"]
 var selected: [String] = []
 var jsonPath: String?
 var quick = false
@@ -85,6 +85,7 @@ for scenario in selected {
         case "sim": SimScenario.run(report, sizes: simSizes ?? (quick ? [200] : [30, 1_000]), crashes: quick ? 3 : 10)
         case "sim-election": SimElectionScenario.run(report, sizes: simSizes ?? (quick ? [200] : [1_000]), rounds: quick ? 3 : 7)
         case "attack": AttackScenario.run(report, quick: quick)
+        case "handlers": try HandlerScenario.run(report, rounds: quick ? 10 : 30)
         default: break
         }
     } catch {

@@ -51,6 +51,8 @@ public final class Agent: Sendable {
     let notifier: ServiceNotifier?
     /// The `/metrics` endpoint (``Configuration/metrics``), polled by the loop; MetricsServer.swift.
     let metricsServer: MetricsServer?
+    /// Runs ``Configuration/eventHandlers``; nil without any (EventHandlerRunner.swift).
+    let eventHandlers: EventHandlerRunner?
 
     struct LoopState: Sendable {
         var peer: Peer
@@ -121,6 +123,7 @@ public final class Agent: Sendable {
         }
         endpoint = unicast.local
         logger = Logger(level: configuration.logLevel, name: configuration.name, format: configuration.logFormat)
+        do { eventHandlers = try EventHandlerRunner.make(configuration, logger: logger) } catch { throw .socket(error) }
         notifier = configuration.systemdNotify ? ServiceNotifier(.fromProcess()) : nil
         var peerConfig = configuration.peerConfig(id: id, replyPort: endpoint.port, seed: rng.next())
         peerConfig.advertisedAddress = interface.address
@@ -239,6 +242,7 @@ public final class Agent: Sendable {
         logger.log(.info, "agent \(configuration.name) (\(id.short)) on interface \(interface.name) \(interface.addressText), group \(configuration.group), unicast port \(endpoint.port)")
         serviceLoopStarted()
         if let metricsEndpoint { logger.log(.info, "metrics at http://\(metricsEndpoint)/metrics") }
+        startEventHandlers()
         withCore { state, now in
             state.running = true
             state.startedAt = now.nanos
@@ -346,6 +350,7 @@ public final class Agent: Sendable {
         }
         // The GOODBYEs and the save must be done before the process may exit.
         flush(waitingForOthers: true)
+        stopEventHandlers()
         logger.log(.info, "agent stopped")
         finished.store(true, ordering: .releasing)
         hub.finish()
@@ -499,6 +504,7 @@ public final class Agent: Sendable {
             ("faults_dropped", .int(faultsDropped)), ("send_failed", .int(sendFailures.load(ordering: .relaxed))),
             ("poll_failed", .int(pollFailures.load(ordering: .relaxed))),
         ]
-        loop.withLock { $0.peer.hostInfo = info + Self.durabilityInfo($0, stored: store != nil) }
+        let handlerInfo = eventHandlerInfo()
+        loop.withLock { $0.peer.hostInfo = info + handlerInfo + Self.durabilityInfo($0, stored: store != nil) }
     }
 }

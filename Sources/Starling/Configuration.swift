@@ -121,6 +121,12 @@ public struct Configuration: Sendable {
     /// Serve Prometheus metrics at `http://ADDRESS:PORT/metrics` (TCP); nil serves none. Port 0
     /// picks one (``Agent/metricsEndpoint`` tells which). A loopback address keeps them on the host.
     public var metrics: Endpoint?
+    /// Commands run for matching cluster events (``EventHandler``; `--on-event`); none by default.
+    public var eventHandlers: [EventHandler] = []
+    /// Event handler processes running at once at most, 1 to 64; further runs wait in a queue.
+    public var eventHandlerConcurrency = 4
+    /// A run still going after this gets SIGTERM, and SIGKILL 2 s later; 10 ms to 1 day.
+    public var eventHandlerTimeout: Duration = .seconds(30)
 
     // MARK: Testing
 
@@ -194,6 +200,7 @@ extension Configuration {
         try check((1...1 << 20).contains(eventBufferSize), "eventBufferSize", "must be 1 to 1,048,576")
         try check(metrics.map { $0.address >> 28 != 0xE && $0.address != 0xFFFF_FFFF } ?? true, "metrics",
             "\(metrics.map(\.description) ?? "") is a multicast or broadcast address; it needs a local IPv4 address")
+        try validateEventHandlers()
     }
 
     /// C0, DEL and C1 controls: they would travel to every agent's log and table.

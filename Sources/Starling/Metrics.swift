@@ -151,6 +151,7 @@ extension Agent {
         page.add("starling_event_loop_stall_max_seconds", .gauge, "The longest of those gaps; 0 when there was none.",
             .seconds(derived.longestStallMillis.multipliedReportingOverflow(by: 1_000_000).overflow
                 ? .max : derived.longestStallMillis * 1_000_000))
+        addEventHandlerMetrics(to: &page)
         page.add("starling_resident_memory_bytes", .gauge, "Resident set size of the process.", .count(System.residentBytes()))
         page.add("starling_metrics_responses_total", .counter, "Responses of this endpoint by HTTP status code.",
             server.responses.sorted { $0.key < $1.key }.map { ([("code", String($0.key))], .count($0.value)) })

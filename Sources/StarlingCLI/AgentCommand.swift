@@ -27,6 +27,11 @@ enum AgentCommand {
           --revoked-max-age S       seconds a revoked id is kept (default: 10800)
           --event-log FILE          append every event as a JSON line with its time
           --metrics ADDR:PORT       serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9477)
+          --on-event [FILTER=]CMD   run '/bin/sh -c CMD' for each event FILTER matches (repeatable), the event as JSON
+                                    on stdin, STARLING_EVENT etc. in its environment; FILTER: comma-separated event
+                                    names (joined, dead, leader, member, member-join, user:NAME, *, ...; README)
+          --on-event-concurrency N  event handlers running at once at most (default: 4)
+          --on-event-timeout S      seconds before a handler gets SIGTERM, SIGKILL 2 s later (default: 30)
           --log-level LEVEL         debug, info, warning or error (default: info); SIGHUP re-reads it from --config
           --log-format FORMAT       text or json (one JSON object per line: time, level, agent, message, event fields)
           --config FILE             settings, one 'name = value' per line (the flags without dashes); flags win;
@@ -39,7 +44,7 @@ enum AgentCommand {
         values: ["--name", "--interface", "--group", "--port", "--cluster", "--protocol-period", "--seed", "--key-file",
                  "--state-dir", "--quorum", "--expect", "--max-revoked", "--revoked-max-age", "--event-log", "--log-level",
                  "--drop-rate", "--send-drop-rate", "--delay-ms", "--block", "--test-fault", "--election-timeout",
-                 "--log-format", "--config", "--metrics"],
+                 "--log-format", "--config", "--metrics", "--on-event", "--on-event-concurrency", "--on-event-timeout"],
         flags: ["--no-multicast", "--strict-state", "--no-auto-elect"])
 
     static func configuration(_ args: Arguments) throws(CLIError) -> Configuration {
@@ -89,6 +94,7 @@ enum AgentCommand {
             config.eventLog = args.value("--event-log")
             if let path = config.eventLog { try checkAppendable(path) }
             config.metrics = try args.value("--metrics").map { (text) throws(UsageError) in try args.endpoint(text, "--metrics", defaultPort: nil) }
+            try eventHandlers(args, &config)
             config.faults.receiveDropRate = try rate(args, "--drop-rate")
             config.faults.sendDropRate = try rate(args, "--send-drop-rate")
             config.faults.delayNanos = (try args.number("--delay-ms", UInt64(0)...10_000) ?? 0) * 1_000_000
@@ -119,6 +125,18 @@ enum AgentCommand {
         } catch {
             throw UsageError("--event-log \(Escape.display(path)): cannot open it for appending: \(Errno(error.rawValue).description)")
         }
+    }
+
+    /// `--on-event` specs (issue 18): a bad one is a usage error naming it.
+    private static func eventHandlers(_ args: Arguments, _ config: inout Configuration) throws(UsageError) {
+        for spec in args.values["--on-event"] ?? [] {
+            do { config.eventHandlers.append(try EventHandler(parsing: spec)) } catch {
+                guard case .invalidConfiguration(_, let reason) = error else { throw UsageError(error.description) }
+                throw UsageError("--on-event \(reason)")
+            }
+        }
+        config.eventHandlerConcurrency = try args.number("--on-event-concurrency", 1...64) ?? 4
+        if let seconds = try args.seconds("--on-event-timeout", 0.01...86_400) { config.eventHandlerTimeout = .milliseconds(Int64(seconds * 1000)) }
     }
 
     private static func rate(_ args: Arguments, _ name: String) throws(UsageError) -> Double {

@@ -405,7 +405,7 @@ enum Sys {
     /// This process's environment with `overrides` added or replacing the same names, less
     /// what would make a child leave loopback or speak to this process's service manager
     /// (`STARLING_*`, `NOTIFY_SOCKET`, `WATCHDOG_*`) unless `overrides` sets it.
-    private static func mergedEnvironment(_ overrides: [String: String]) -> [String] {
+    static func mergedEnvironment(_ overrides: [String: String]) -> [String] {
         var entries: [String] = []
         var cursor: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = environ
         while let entry = cursor?.pointee {
