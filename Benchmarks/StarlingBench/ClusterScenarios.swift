@@ -157,23 +157,26 @@ struct ClusterScenarios {
                 where reply.json["ids"]?.arrayValue?.contains(where: { $0["id"]?.stringValue == id }) == true {
                     holders.insert(reply.name)
                 }
-                if holders.count < n { System.sleep(millis: 50) }
+                if holders.count < n { System.sleep(millis: 10) }
             }
             if holders.count == n { revokes.add(Double(System.now().nanos - start) / 1e6) } else { revokes.fail("not held by every agent within 8 s") }
             // An election: every agent's latest answer must name the same leader within 8 s.
             let topic = "soak-\(round % 3)"
             let electedAt = System.now().nanos
-            _ = cluster.request("elect", args: [topic], expected: n, deadlineMillis: 3_000)
+            // As `starling elect` does: the silent agents are asked again (Protocol.md §6.5).
+            var electOptions = options
+            electOptions.deadline = .millis(3_000)
+            _ = cluster.client.request("elect", args: [topic], options: electOptions)
             var views: [String: String] = [:]
             var agreed = false
             while !agreed && System.now().nanos < electedAt + .millis(8_000) {
-                for reply in cluster.request("leader", args: [topic], expected: n).replies { views[reply.name] = reply.json["leader"]?.plain ?? "-" }
+                for reply in cluster.client.request("leader", args: [topic], options: options).replies { views[reply.name] = reply.json["leader"]?.plain ?? "-" }
                 let leaders = Set(views.values)
                 if views.count == n && leaders.count == 1 && !leaders.contains("-") {
                     agreed = true
                     elections.add(Double(System.now().nanos - electedAt) / 1e6)
                 } else {
-                    System.sleep(millis: 100)
+                    System.sleep(millis: 10)
                 }
             }
             if !agreed { elections.fail("no single leader named by every agent within 8 s") }

@@ -41,7 +41,8 @@ extension Peer {
                 outbox.drop("elect_waiters_full")
                 return (.refused, Responder.error("too many elect requests are waiting for a decision; try again later"))
             }
-            answer(leadership.electOnRequest(topic, context: electionContext(now), out: &outbox))
+            // A request to many agents (empty target or a pattern) starts on the electors only.
+            answer(leadership.electOnRequest(topic, staggered: !Glob.isLiteral(request.target), context: electionContext(now), out: &outbox))
             return (.ok, nil)
         case "leader":
             if let topic = request.args.first {

@@ -12,7 +12,7 @@ enum ReplyPacing {
     /// The window over which `responders` replies are spread (0 for a few).
     static func window(responders: Int) -> UInt64 {
         guard responders > freeResponders else { return 0 }
-        return min(maxWindow, UInt64(responders - freeResponders).saturatingMultiply(spacing))
+        return min(maxWindow, UInt64(responders - freeResponders).saturatingMultiplied(by: spacing))
     }
 
     /// How many agents a request addressed to `target` can have answering it in a view of

@@ -175,7 +175,7 @@ struct Requester: Sendable {
 
     /// The first quick re-ask's delay: a few round trips, within ``quickRetryDelay``.
     static func quickDelay(roundTrip: UInt64) -> UInt64 {
-        min(max(roundTrip.saturatingMultiply(quickRetryRoundTrips), quickRetryDelay.lowerBound), quickRetryDelay.upperBound)
+        min(max(roundTrip.saturatingMultiplied(by: quickRetryRoundTrips), quickRetryDelay.lowerBound), quickRetryDelay.upperBound)
     }
 
     /// Live members that have not answered a request addressed to every agent, for a member;

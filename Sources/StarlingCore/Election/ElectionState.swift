@@ -22,6 +22,9 @@ public struct ElectionState: Sendable {
     public internal(set) var leader: Stamp?
     public internal(set) var leaderName: String?
     var nextAnnounceAt: UInt64 = 0
+    /// LEADERs this peer sent quickly after winning the term (§6.4): repeats that reach a
+    /// member that lost the CANDIDACY and the first LEADER within milliseconds, not 2 s.
+    var quickAnnounces = 0
     /// The armed start of the next term (a retry, or a staggered start after a leader loss);
     /// entering a term or adopting a leader disarms it.
     var retryAt: UInt64?
@@ -76,6 +79,7 @@ public struct ElectionState: Sendable {
     /// Records a decided leader; true when that is news.
     mutating func adopt(_ stamp: Stamp, name: String, term: UInt64, nextAnnounceAt: UInt64) -> Bool {
         let changed = leader != stamp || phase != .decided || self.term != term
+        if changed { quickAnnounces = 0 }
         self.term = term
         phase = .decided
         leader = stamp

@@ -144,8 +144,21 @@ extension Elections {
         let announcement = LeaderAnnouncement(term: election.term, leader: leader.node, leaderStamp: leader.value,
             topic: topic, leaderName: election.leaderName ?? config.name)
         out.send(.leader(announcement), to: context.view.groupDestinations())
-        table.modify(ByteString(topic)) { $0.nextAnnounceAt = now.nanos + config.leaderAnnounceInterval }
+        table.modify(ByteString(topic)) { election in
+            // The first announcements of a term are repeated one, two and four decision windows
+            // apart, then every re-announce interval (§6.4).
+            if election.quickAnnounces < Self.quickAnnounces {
+                election.nextAnnounceAt = now.nanos.saturatingAdd(config.decisionWindow.saturatingMultiplied(by: 1 << UInt64(election.quickAnnounces)))
+                election.quickAnnounces += 1
+            } else {
+                election.nextAnnounceAt = now.nanos.saturatingAdd(config.leaderAnnounceInterval)
+            }
+        }
     }
+
+    /// Quick repeats of a new leader's LEADER: at 10 % loss a member misses the CANDIDACY and
+    /// all four LEADERs with probability 10⁻⁵.
+    static let quickAnnounces = 3
 
     mutating func onLeader(_ announcement: LeaderAnnouncement, replyTo: Endpoint, context: ElectionContext, out: inout Outbox) -> [Decision] {
         let topic = announcement.topic
@@ -200,13 +213,5 @@ extension Elections {
             }
         }
         return takeDecided()
-    }
-}
-
-extension UInt64 {
-    /// `self × other`, or `.max` where the product would not fit.
-    func saturatingMultiplied(by other: UInt64) -> UInt64 {
-        let (product, overflow) = multipliedReportingOverflow(by: other)
-        return overflow ? .max : product
     }
 }

@@ -45,10 +45,22 @@ struct Elections: Sendable {
 
     /// An `elect` request joins an election that began within the last election timeout (another
     /// member's candidacy may have arrived before the request did) instead of starting a new term.
-    mutating func electOnRequest(_ topic: String, context: ElectionContext, out: inout Outbox) -> [Decision] {
+    /// `staggered`: the request went to many agents at once (an empty target or a pattern), so,
+    /// as after a leader loss, only the term's electors start at once and the others arm a
+    /// staggered start that the electors' CANDIDACY disarms; else `elect` on 10,000 agents
+    /// would send 10,000 candidacies.
+    mutating func electOnRequest(_ topic: String, staggered: Bool = false, context: ElectionContext, out: inout Outbox) -> [Decision] {
         if let election = table[ByteString(topic)], election.phase != .idle, election.phase != .decided || election.leader != nil,
            context.now.nanos &- election.startedAt < config.electionTimeout {
             return election.phase == .decided ? [Decision(topic: topic, leader: election.leaderName, term: election.term)] : []
+        }
+        if staggered, var election = slot(topic, context: context, out: &out), election.term < Limits.maxTerm,
+           (startRank(topic: topic, term: election.term + 1, view: context.view) ?? Int.max) >= electorCount {
+            if election.retryAt == nil {
+                election.retryAt = context.now.nanos.saturatingAdd(startDelay(topic: topic, term: election.term + 1, view: context.view))
+            }
+            table[ByteString(topic)] = election
+            return []
         }
         startElection(topic, context: context, out: &out)
         return takeDecided()

@@ -20,7 +20,7 @@ struct RoundTrip: Sendable, Equatable {
     /// the upper bound before any sample.
     func timeout(within bounds: ClosedRange<UInt64>) -> UInt64 {
         guard let srtt = smoothed else { return bounds.upperBound }
-        let value = srtt.saturatingAdd(variation.saturatingMultiply(4))
+        let value = srtt.saturatingAdd(variation.saturatingMultiplied(by: 4))
         return min(max(value, bounds.lowerBound), bounds.upperBound)
     }
 }

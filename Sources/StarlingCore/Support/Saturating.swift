@@ -6,9 +6,9 @@ extension UInt64 {
         return overflow ? .max : sum
     }
 
-    /// `self × factor`, or `.max` where the product would not fit.
-    func saturatingMultiply(_ factor: UInt64) -> UInt64 {
-        let (product, overflow) = multipliedReportingOverflow(by: factor)
+    /// `self × other`, or `.max` where the product would not fit.
+    func saturatingMultiplied(by other: UInt64) -> UInt64 {
+        let (product, overflow) = multipliedReportingOverflow(by: other)
         return overflow ? .max : product
     }
 }

@@ -106,7 +106,7 @@ extension Sync {
 
     mutating func tickPull(now: Now, view: MemberView, out: inout Outbox) {
         guard var pull = session, now.nanos >= pull.retryAt else { return }
-        if now.nanos >= pull.hardDeadline || now.nanos >= UInt64.later(pull.lastProgressAt, config.pageTimeout.saturatingMultiply(8)) || !view.isLive(pull.peer) {
+        if now.nanos >= pull.hardDeadline || now.nanos >= UInt64.later(pull.lastProgressAt, config.pageTimeout.saturatingMultiplied(by: 8)) || !view.isLive(pull.peer) {
             session = nil
             if pull.forMingle { pickMingleServer(now: now, out: &out); finishMingleIfDone(now: now, out: &out) }
             return
