@@ -59,10 +59,19 @@ final class AgentCluster {
     /// under injected loss some member is always briefly suspect somewhere.
     func waitForFullView(_ count: Int, timeoutMillis: UInt64 = 30_000) -> Bool {
         let deadline = System.now().nanos + .millis(timeoutMillis)
+        // Each agent's latest answer counts: under heavy loss one poll rarely hears all of them.
+        var full: [String: Bool] = [:]
         while System.now().nanos < deadline {
-            let stats = request("stats", expected: count).replies
-            let live = stats.map { ($0.json["members"]?["alive"]?.numberValue ?? 0) + ($0.json["members"]?["suspect"]?.numberValue ?? 0) }
-            if stats.count == count && live.allSatisfy({ $0 == Double(count) }) { return true }
+            var options = RequestOptions(expected: count, idleTimeout: .millis(300), deadline: .millis(2_000))
+            if let responders = client.liveResponders(target: "", options: options), responders.count == count {
+                options.expected = nil
+                options.responders = responders
+            }
+            for reply in client.request("stats", options: options).replies {
+                let live = (reply.json["members"]?["alive"]?.numberValue ?? 0) + (reply.json["members"]?["suspect"]?.numberValue ?? 0)
+                full[reply.name] = live == Double(count)
+            }
+            if full.count == count && full.values.allSatisfy({ $0 }) { return true }
             System.sleep(millis: 50)
         }
         return false

@@ -9,6 +9,7 @@ var selected: [String] = []
 var jsonPath: String?
 var quick = false
 var falseposSeconds: UInt64?
+var falseposLoss = 0.1
 var simSizes: [Int]?
 var idleSizes: [Int]?
 var joinSizes: [Int]?
@@ -32,6 +33,14 @@ while !arguments.isEmpty {
         guard !arguments.isEmpty else { System.write("--json needs a file\n", to: 2); System.exit(2) }
         jsonPath = arguments.removeFirst()
     case "--quick": quick = true
+    case "--falsepos-loss":
+        // Percent of received datagrams each agent drops (10 by default; issue 21 also asks for 30).
+        guard let value = arguments.first.flatMap({ Int($0) }), (0...90).contains(value) else {
+            System.write("--falsepos-loss needs a percentage from 0 to 90\n", to: 2)
+            System.exit(2)
+        }
+        arguments.removeFirst()
+        falseposLoss = Double(value) / 100
     case "--falsepos-seconds":
         guard let value = arguments.first.flatMap({ UInt64($0) }) else { System.write("--falsepos-seconds needs a number\n", to: 2); System.exit(2) }
         arguments.removeFirst()
@@ -40,7 +49,7 @@ while !arguments.isEmpty {
     case "--idle-nodes": idleSizes = sizes(arg, 2...300, from: &arguments)
     case "--join-nodes": joinSizes = sizes(arg, 2...300, from: &arguments)
     case "--help", "-h":
-        System.write("usage: starling-bench [SCENARIO...] [--json FILE] [--quick] [--falsepos-seconds N] [--sim-nodes N,N...] [--idle-nodes N,N...] [--join-nodes N,N...]\nscenarios: \(scenarios.joined(separator: " "))\n", to: 1)
+        System.write("usage: starling-bench [SCENARIO...] [--json FILE] [--quick] [--falsepos-seconds N] [--falsepos-loss PERCENT] [--sim-nodes N,N...] [--idle-nodes N,N...] [--join-nodes N,N...]\nscenarios: \(scenarios.joined(separator: " "))\n", to: 1)
         System.exit(0)
     default:
         guard scenarios.contains(arg) else { System.write("unknown scenario '\(arg)'; known: \(scenarios.joined(separator: " "))\n", to: 2); System.exit(2) }
@@ -73,7 +82,7 @@ for scenario in selected {
         case "codec": CodecScenario.run(report, quick: quick)
         case "join": try cluster.join(sizes: joinSizes ?? (quick ? [10] : [10, 30, 100]))
         case "detect": try cluster.detect(n: quick ? 10 : 30, kills: quick ? 3 : 20)
-        case "falsepos": try cluster.falsePositives(n: quick ? 10 : 30, seconds: falseposSeconds ?? (quick ? 10 : 120), loss: 0.1)
+        case "falsepos": try cluster.falsePositives(n: quick ? 10 : 30, seconds: falseposSeconds ?? (quick ? 10 : 120), loss: falseposLoss)
         case "mingle": try cluster.mingle(sizes: quick ? [0, 10_000] : [0, 10_000, 50_000])
         case "revoke", "ping", "election":
             // One cluster serves all three; run it once for whichever of them comes first.
