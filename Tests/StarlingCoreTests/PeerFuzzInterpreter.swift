@@ -483,6 +483,7 @@ struct PeerFuzzInterpreter {
             ("pendingElectReplies", peer.pendingElectReplies.count, FuzzBounds.electWaiters),
             ("reaped", peer.reaped.count, FuzzBounds.derivedTable), ("replaced", peer.replaced.count, FuzzBounds.derivedTable),
             ("suspicions", peer.suspicions.count, limits.members), ("pacedReplies", peer.responder.paced.count, FuzzBounds.pacedReplies),
+            ("paths", peer.membership.paths.count, FuzzBounds.derivedTable),
         ]
         if let (table, size, bound) = tables.first(where: { $0.1 > $0.2 }) {
             fail("unbounded_\(table): peer \(index) holds \(size) > \(bound)")

@@ -59,6 +59,33 @@ final class RoundTripTests: XCTestCase {
         XCTAssertNil(h.peer.sync.session, "given up")
     }
 
+    /// Issue 21: each member's round trip (from its direct ACKs) and the share of direct PINGs it
+    /// left unanswered are in `members` and `stats`.
+    func testMembersShowTheirRoundTripAndProbeLoss() throws {
+        var h = PeerHarness()
+        h.start()
+        let member = h.join(1)[0]
+        var answered = 0
+        var ignored = 0
+        for _ in 0..<2_000 where answered + ignored < 4 {
+            h.advance(1 * ms)
+            guard let ping = h.sent.compactMap({ entry -> Ping? in if case .ping(let p) = entry.0.payload, p.target == member { p } else { nil } }).first else { continue }
+            h.clearSent()
+            if answered + ignored == 2 {
+                ignored += 1  // the third PING is lost
+                continue
+            }
+            h.advance(3 * ms)
+            h.receive(.ack(Ping(probeID: ping.probeID, target: member, revoked: h.peer.revoked.digest)), from: member, name: "f0", port: h.port(of: member))
+            answered += 1
+        }
+        XCTAssertEqual([answered, ignored], [3, 1])
+        let row = try XCTUnwrap(h.peer.memberRows(now: h.time).first { $0["id"]?.stringValue == member.description })
+        XCTAssertEqual(row["rtt_ms"]?.numberValue, 3)
+        XCTAssertEqual(row["probe_loss"]?.numberValue, 0.25, "one of four direct PINGs unanswered")
+        XCTAssertEqual(h.peer.stats(now: h.time)["round_trip"]?["median_rtt_ms"]?.numberValue, 3)
+    }
+
     func helloID(_ h: PeerHarness) -> UInt32 {
         h.sentPayloads().compactMap { if case .hello(let hello) = $0 { hello.requestID } else { nil } }.first ?? 0
     }

@@ -157,7 +157,7 @@ extension Peer {
                 ("address", .string(member.endpoint.description)), ("incarnation", .int(member.incarnation)),
                 ("clock", .int(member.clock)), ("last_heard_ms", .int((now.nanos &- member.lastHeard) / 1_000_000)),
                 ("self", .bool(false)),
-            ]))
+            ] + membership.pathFields(member.id)))
         }
         return rows
     }
@@ -184,6 +184,9 @@ extension Peer {
                 ("pending_requests", .int(requester.requests.count)),
             ])),
         ]
+        if let median = membership.medianRoundTrip() {
+            fields.append(("round_trip", .object([("median_rtt_ms", .number(median.millis)), ("members_measured", .int(median.members))])))
+        }
         fields.append(contentsOf: hostInfo)
         return .object(fields)
     }

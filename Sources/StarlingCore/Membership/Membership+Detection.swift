@@ -22,6 +22,7 @@ extension Membership {
             nextHousekeepingAt = now.nanos.saturatingAdd(.millis(1_000))
             reaped = reaped.filter { now.nanos &- $0.value < config.reapAfter }
             replaced = replaced.filter { now.nanos &- $0.value < config.reapAfter }
+            prunePaths()
         }
         return takeChanges()
     }
@@ -50,6 +51,7 @@ extension Membership {
         for step in steps {
             switch step {
             case .ping(let probeID, let target, let endpoint):
+                notePing(to: target)
                 sendPing(probeID: probeID, target: target, to: endpoint, digest: digest, out: &out)
             case .pingRequest(let probeID, let target, _, let helpers):
                 out.send(.pingRequest(Probe(probeID: probeID, target: target)), to: helpers.map { .peer($0) })

@@ -108,11 +108,14 @@ extension Membership {
                 let piggyback = piggyback(first: nil, incarnation: out.incarnation, overhead: out.overhead)
                 out.send(.ack(Ping(probeID: relay.probeID, target: ack.target, revoked: digest, piggyback: piggyback)), to: .peer(requester))
             }
-        } else if probing.onAck(probeID: ack.probeID, target: ack.target), ack.target != sender,
-                  let member = members[ack.target], member.status == .suspect {
-            // Relayed proof of life at the incarnation suspected: as good as hearing the member.
-            members.modify(ack.target) { $0.lastHeard = now.nanos }
-            setStatus(ack.target, .alive, now: now, out: &out)
+        } else if let probe = probing.inFlight, probing.onAck(probeID: ack.probeID, target: ack.target) {
+            if ack.target == sender {
+                noteDirectAck(from: sender, sentAt: probe.sentAt, now: now.nanos)
+            } else if let member = members[ack.target], member.status == .suspect {
+                // Relayed proof of life at the incarnation suspected: as good as hearing the member.
+                members.modify(ack.target) { $0.lastHeard = now.nanos }
+                setStatus(ack.target, .alive, now: now, out: &out)
+            }
         }
         return takeChanges()
     }

@@ -23,6 +23,8 @@ struct Membership: Sendable {
     var replaced: [NodeID: UInt64] = [:]
     var reaped: [NodeID: UInt64] = [:]
     var probing: Probing
+    /// Round trips and probe loss per member (PathEstimates.swift).
+    var paths: [NodeID: PathEstimate] = [:]
     /// Suspicion timeouts and reaping, per member.
     var deadlines = Deadlines<MemberTimer>()
     /// The suspicion of each suspect member (only while it is suspect).
