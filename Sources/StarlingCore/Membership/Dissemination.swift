@@ -40,7 +40,16 @@ struct Dissemination: Sendable {
     }
 
     /// Forgets a member (reaped).
-    mutating func remove(_ member: NodeID) { pending[member] = nil }
+    mutating func remove(_ member: NodeID) {
+        pending[member] = nil
+        releaseIfEmpty()
+    }
+
+    /// Once nothing is pending, every queued copy is stale: drop the tables and their capacity
+    /// (a join storm at 10,000 left ~50 bytes per member per peer behind for good).
+    private mutating func releaseIfEmpty() {
+        if pending.isEmpty, stored > 0 || pending.capacity > 0 { self = Dissemination() }
+    }
 
     /// Takes up to `limit` members to piggyback, those with most sends left first (newest
     /// first among equals), and counts one send for each.
@@ -64,6 +73,7 @@ struct Dissemination: Sendable {
             if left > 0 { put(member, left: left) } else { pending[member] = nil }
         }
         while buckets.last?.isEmpty == true { buckets.removeLast() }
+        releaseIfEmpty()
         return picked
     }
 

@@ -1,18 +1,43 @@
 /// One row of a peer's membership view.
+///
+/// Stored fields are declared widest first so the row packs into 72 bytes (it was 96, with an alive-list index kept beside it): a
+/// simulator holds one per member per peer, 10,000 × 10,000 of them (Protocol.md A.2 item 3).
 public struct Member: Sendable, Equatable {
     public var id: NodeID
     public var name: String
-    public var endpoint: Endpoint
-    public var incarnation: UInt32
-    public var status: MemberStatus
     /// Monotonic time of the last datagram received from this member itself.
     public var lastHeard: UInt64
     public var statusSince: UInt64
     /// Highest Lamport stamp seen on this member's datagrams.
     public var clock: UInt64 = 0
-    /// The revoked-set digest of its last PING or ACK, and how many in a row differed from ours.
-    public var revoked: SetDigest = .empty
-    var digestMismatches = 0
+    public var incarnation: UInt32
+    public var endpoint: Endpoint
+    public var status: MemberStatus
+    /// How many PINGs or ACKs in a row carried a revoked-set digest other than ours (capped;
+    /// only "two or more" matters, so one byte is enough).
+    var digestMismatches: UInt8 = 0
+    /// Where it sits in ``Membership/aliveList`` while alive (meaningless otherwise): a field
+    /// that fits the row's padding, where a side dictionary cost ~40 bytes per member per peer.
+    var aliveSlot: Int32 = 0
+
+    init(id: NodeID, name: String, endpoint: Endpoint, incarnation: UInt32, status: MemberStatus,
+         lastHeard: UInt64, statusSince: UInt64, clock: UInt64 = 0) {
+        self.id = id
+        self.name = name
+        self.lastHeard = lastHeard
+        self.statusSince = statusSince
+        self.clock = clock
+        self.incarnation = incarnation
+        self.endpoint = endpoint
+        self.status = status
+    }
+
+    /// Equal as a member row; where it sits in the alive list is not part of it.
+    public static func == (a: Member, b: Member) -> Bool {
+        a.id == b.id && a.name.utf8.elementsEqual(b.name.utf8) && a.lastHeard == b.lastHeard
+            && a.statusSince == b.statusSince && a.clock == b.clock && a.incarnation == b.incarnation
+            && a.endpoint == b.endpoint && a.status == b.status && a.digestMismatches == b.digestMismatches
+    }
 
     public var isLive: Bool { status == .alive || status == .suspect }
 

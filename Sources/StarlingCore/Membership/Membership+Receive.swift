@@ -62,8 +62,7 @@ extension Membership {
     /// Notes the revoked-set digest a member's PING or ACK carries (`digest` is this peer's own).
     mutating func noteDigest(_ revoked: SetDigest, from id: NodeID, digest: SetDigest) {
         members.modify(id) { member in
-            member.revoked = revoked
-            member.digestMismatches = revoked == digest ? 0 : min(member.digestMismatches, 1_000) + 1
+            member.digestMismatches = revoked == digest ? 0 : min(member.digestMismatches, 100) + 1
         }
     }
 

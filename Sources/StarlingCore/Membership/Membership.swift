@@ -13,7 +13,6 @@ struct Membership: Sendable {
     private(set) var byName: [ByteString: NodeID] = [:]
     /// Members with status alive, in a list for picking helpers at random in O(1).
     private(set) var aliveList: [NodeID] = []
-    private var aliveIndex: [NodeID: Int] = [:]
     /// The alive members and this peer on a hash ring, for choosing responders and witnesses.
     private(set) var ring = Ring()
     /// New members admitted per second (Protocol.md §6.6).
@@ -128,17 +127,17 @@ struct Membership: Sendable {
         if let old = members[id] {
             if old.isLive { liveMembers -= 1 }
             if byName[ByteString(old.name)] == id { byName[ByteString(old.name)] = nil }
-            if old.status == .alive { ring.remove(id) }
-            if old.status == .alive, let index = aliveIndex.removeValue(forKey: id) {
+            if old.status == .alive {
+                ring.remove(id)
                 // Swap-remove: order does not matter, picks are random.
-                let last = aliveList.removeLast()
-                if index < aliveList.count {
+                let index = Int(old.aliveSlot)
+                if aliveList.indices.contains(index), aliveList[index] == id, let last = aliveList.popLast(), index < aliveList.count {
                     aliveList[index] = last
-                    aliveIndex[last] = index
+                    members.modify(last) { $0.aliveSlot = old.aliveSlot }
                 }
             }
         }
-        if let member {
+        if var member {
             if member.isLive {
                 liveMembers += 1
                 probing.add(id, rng: &rng)
@@ -146,16 +145,18 @@ struct Membership: Sendable {
             byName[ByteString(member.name)] = id
             if member.status == .alive {
                 ring.insert(id)
-                aliveIndex[id] = aliveList.count
+                // The view is bounded by Limits.members (§6.6), far below Int32.max.
+                member.aliveSlot = Int32(clamping: aliveList.count)
                 aliveList.append(id)
             }
+            members[id] = member
         } else {
             dissemination.remove(id)
             deadlines.cancel(id, .suspicion)
             deadlines.cancel(id, .reap)
             suspicions[id] = nil
+            members[id] = nil
         }
-        members[id] = member
     }
 
     /// Whether one more member may enter the view now (Protocol.md §6.6): the view has room
