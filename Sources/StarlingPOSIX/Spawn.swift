@@ -107,16 +107,10 @@ extension Sys {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        // As in spawn(_:_:stdoutPath:stderrPath:environment:): no signal blocked, none ignored
-        // (the agent ignores SIGPIPE; a handler's pipeline must not).
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
+        // No signal blocked, none ignored (the agent ignores SIGPIPE; a handler's pipeline must not).
+        let signals = resetSignals(&attributes)
         posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setflags(&attributes, signals | Int16(POSIX_SPAWN_SETPGROUP))
         let path = "/bin/sh"
         let words: [String] = [path, "-c", command]
         let argv = words.map { strdup($0) } + [nil]

@@ -382,16 +382,7 @@ enum Sys {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        // Children start with no signals blocked, whatever this process blocked for signalfd.
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        // ...and with every signal at its default action, whatever this process ignores
-        // (a test of how an agent handles SIGPIPE must not inherit SIG_IGN).
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setflags(&attributes, resetSignals(&attributes))
         let argv = ([path] + args).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         let envp = mergedEnvironment(environment).map { strdup($0) } + [nil]
@@ -492,5 +483,21 @@ extension Sys {
         } catch where error.rawValue == EAGAIN || error.rawValue == EWOULDBLOCK {
             return nil
         }
+    }
+}
+
+extension Sys {
+    /// Sets `attributes` so that a child starts with no signal blocked, whatever this process
+    /// blocked for signalfd, and every signal at its default action, whatever this process
+    /// ignores (a test of how an agent handles SIGPIPE must not inherit SIG_IGN). Returns the
+    /// spawn flags this needs.
+    static func resetSignals(_ attributes: inout posix_spawnattr_t) -> Int16 {
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        return Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
     }
 }
