@@ -36,7 +36,7 @@ extension Elections {
         // The highest term ends elections on this topic: its leader stays (§6.4).
         guard var election = slot(topic, context: context, out: &out), election.term < Limits.maxTerm else { return }
         let now = context.now.nanos
-        election.begin(term: election.term + 1, now: now, deadline: now.saturatingAdd(config.decisionWindow))
+        election.begin(term: election.term + 1, now: now, deadline: now.saturatingAdd(decisionWindow(context.view)))
         // The candidacy's own stamp is the one that competes (Protocol.md §4.3).
         election.addCandidate(config.id, stamp: out.clock.next, name: config.name)
         table[ByteString(topic)] = election
@@ -51,7 +51,7 @@ extension Elections {
         let known = table[ByteString(topic)] != nil
         guard !known || term > election.term || (election.phase == .idle && term == election.term) else { return }
         let now = context.now.nanos
-        election.begin(term: term, now: now, deadline: now.saturatingAdd(config.decisionWindow))
+        election.begin(term: term, now: now, deadline: now.saturatingAdd(decisionWindow(context.view)))
         table[ByteString(topic)] = election
     }
 
@@ -144,21 +144,19 @@ extension Elections {
         let announcement = LeaderAnnouncement(term: election.term, leader: leader.node, leaderStamp: leader.value,
             topic: topic, leaderName: election.leaderName ?? config.name)
         out.send(.leader(announcement), to: context.view.groupDestinations())
+        let window = decisionWindow(context.view)
+        let quick = quickAnnounceCount(context.view)
         table.modify(ByteString(topic)) { election in
-            // The first announcements of a term are repeated one, two and four decision windows
-            // apart, then every re-announce interval (§6.4).
-            if election.quickAnnounces < Self.quickAnnounces {
-                election.nextAnnounceAt = now.nanos.saturatingAdd(config.decisionWindow.saturatingMultiplied(by: 1 << UInt64(election.quickAnnounces)))
+            // The first announcements of a term are repeated one, two, four … decision windows
+            // apart (as many as the loss measured asks for), then every re-announce interval (§6.4).
+            if election.quickAnnounces < quick {
+                election.nextAnnounceAt = now.nanos.saturatingAdd(window.saturatingMultiplied(by: 1 << UInt64(min(election.quickAnnounces, 16))))
                 election.quickAnnounces += 1
             } else {
                 election.nextAnnounceAt = now.nanos.saturatingAdd(config.leaderAnnounceInterval)
             }
         }
     }
-
-    /// Quick repeats of a new leader's LEADER: at 10 % loss a member misses the CANDIDACY and
-    /// all four LEADERs with probability 10⁻⁵.
-    static let quickAnnounces = 3
 
     mutating func onLeader(_ announcement: LeaderAnnouncement, replyTo: Endpoint, context: ElectionContext, out: inout Outbox) -> [Decision] {
         let topic = announcement.topic
@@ -208,7 +206,7 @@ extension Elections {
                 topic: topic, leaderName: config.name)
             out.send(.leader(correction), to: .peer(replyTo))
             if wasLeader {
-                let soon = context.now.nanos.saturatingAdd(config.decisionWindow)
+                let soon = context.now.nanos.saturatingAdd(decisionWindow(context.view))
                 table.modify(ByteString(topic)) { $0.nextAnnounceAt = min($0.nextAnnounceAt, soon) }
             }
         }

@@ -13,7 +13,7 @@ extension Elections {
     var electorCount: Int { min(max(1, config.electors), 64) }
 
     /// The gap between tiers: enough for the previous tier's CANDIDACY to arrive and disarm.
-    var startBackoff: UInt64 { config.decisionWindow.saturatingMultiplied(by: 4) }
+    func startBackoff(_ view: MemberView) -> UInt64 { decisionWindow(view).saturatingMultiplied(by: 4) }
 
     /// The ring key of a topic's term: FNV-1a of the topic bytes, and the term (the ring
     /// hashes both again).
@@ -39,9 +39,9 @@ extension Elections {
     mutating func startDelay(topic: String, term: UInt64, view: MemberView) -> UInt64 {
         let tiers = UInt64(Self.startTiers)
         if let rank = startRank(topic: topic, term: term, view: view) {
-            return startBackoff.saturatingMultiplied(by: UInt64(rank / electorCount))
+            return startBackoff(view).saturatingMultiplied(by: UInt64(rank / electorCount))
         }
-        let last = startBackoff.saturatingMultiplied(by: tiers)
+        let last = startBackoff(view).saturatingMultiplied(by: tiers)
         return last.saturatingAdd(rng.next() % max(1, last))
     }
 

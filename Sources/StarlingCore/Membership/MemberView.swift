@@ -11,6 +11,8 @@ struct MemberView: Sendable {
     let seeds: [Endpoint]
     /// The members held alive and this peer, on the hash ring of §6.1.3.
     var ring = Ring()
+    /// What this peer measured of its paths to the members (nil before any answered a PING).
+    var paths: PathSummary?
 
     /// A leader can only be this peer or a member it holds alive or suspect.
     func isViable(_ node: NodeID) -> Bool { node == me || members[node]?.isLive == true }

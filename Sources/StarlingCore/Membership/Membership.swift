@@ -24,6 +24,8 @@ struct Membership: Sendable {
     var probing: Probing
     /// Round trips and probe loss per member (PathEstimates.swift).
     var paths: [NodeID: PathEstimate] = [:]
+    /// ``paths`` summed up at the last housekeeping (nil before any member answered).
+    var pathSummary: PathSummary?
     /// Suspicion timeouts and reaping, per member.
     var deadlines = Deadlines<MemberTimer>()
     /// The suspicion of each suspect member (only while it is suspect).
@@ -95,7 +97,7 @@ struct Membership: Sendable {
     var liveCount: Int { liveMembers + 1 }
 
     var view: MemberView {
-        MemberView(members: members, me: config.id, liveCount: liveCount, aliveCount: aliveList.count, multicast: config.multicast, seeds: config.seeds, ring: ring)
+        MemberView(members: members, me: config.id, liveCount: liveCount, aliveCount: aliveList.count, multicast: config.multicast, seeds: config.seeds, ring: ring, paths: pathSummary)
     }
 
     var nextDeadline: UInt64 {

@@ -30,10 +30,13 @@ extension Membership {
         paths[target] = path
     }
 
-    /// Forgets the estimates of members no longer in the view.
+    /// Forgets the estimates of members no longer in the view, then sums up the rest for the
+    /// timers that follow the paths (once a second).
     mutating func prunePaths() {
-        guard paths.count > members.count || paths.keys.contains(where: { members[$0] == nil }) else { return }
-        paths = paths.filter { members[$0.key] != nil }
+        if paths.count > members.count || paths.keys.contains(where: { members[$0] == nil }) {
+            paths = paths.filter { members[$0.key] != nil }
+        }
+        pathSummary = PathSummary(paths.values)
     }
 
     /// The estimate for `id`, as `members` and `stats` show it: SRTT and RTTVAR in
@@ -59,4 +62,30 @@ extension Membership {
     }
 
     static func millis(_ nanos: UInt64) -> Double { (Double(nanos) / 1_000).rounded() / 1_000 }
+}
+
+/// The paths to the members measured, summed up for timers that concern them all (issue 21,
+/// Protocol.md §6.4): the election's decision window and its quick LEADER repeats.
+struct PathSummary: Sendable, Equatable {
+    /// The 90th percentile, over the members measured, of SRTT + 4 RTTVAR (a round trip that
+    /// few answers outlast), in nanoseconds.
+    var timeout: UInt64
+    /// One-way loss estimated from the pooled direct PINGs: a PING and its ACK both arrive with
+    /// probability (1 − p)², so p = 1 − √(1 − unanswered share).
+    var oneWayLoss: Double
+
+    /// Nil until at least one member answered a direct PING.
+    init?(_ paths: some Collection<PathEstimate>) {
+        let timeouts = paths.compactMap { $0.roundTrip.smoothed == nil ? nil : $0.roundTrip.timeout(within: 0...UInt64.max) }.sorted()
+        guard !timeouts.isEmpty else { return nil }
+        timeout = timeouts[(timeouts.count - 1) * 9 / 10]
+        var probes: UInt64 = 0
+        var answered: UInt64 = 0
+        for path in paths {
+            probes += UInt64(path.probes)
+            answered += UInt64(min(path.answered, path.probes))
+        }
+        let unanswered = probes == 0 ? 0 : Double(probes - answered) / Double(probes)
+        oneWayLoss = 1 - (1 - min(max(unanswered, 0), 1)).squareRoot()
+    }
 }

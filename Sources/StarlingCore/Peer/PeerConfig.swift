@@ -33,9 +33,9 @@ public struct PeerConfig: Sendable {
     public var revokedMaxAgeMillis: UInt64 = 3 * 3_600_000
     /// Outer bound of an election: the wait for a candidacy when none is held, and for votes.
     public var electionTimeout: UInt64 = .millis(500)
-    /// An election is decided this long after a peer entered its term, with the candidacies it
-    /// holds (Protocol.md §6.4): concurrent candidacies are all sent before their senders
-    /// heard the first, so they arrive within about two one-way latencies.
+    /// The decision window before any member answered a direct PING (Protocol.md §6.4); after,
+    /// it is twice the measured paths' timeout, within 2–250 ms: concurrent candidacies are all
+    /// sent before their senders heard the first, so they arrive within about one round trip.
     public var decisionWindow: UInt64 = .millis(10)
     /// Members on the hash ring that start the next term at once after a leader loss; the
     /// others stagger their starts behind them (Protocol.md §6.4).
