@@ -22,6 +22,7 @@ struct Samples {
     }
 
     mutating func add(_ value: Double) { values.append(value) }
+    var median: Double? { values.isEmpty ? nil : Report.percentile(values.sorted(), 0.5) }
     mutating func fail(_ reason: String, value: Double? = nil) { failures.append(Failure(reason: reason, value: value)) }
 
     var rounds: Int { values.count + failures.count }

@@ -55,6 +55,9 @@ public final class Simulator {
     /// election datagrams also by topic (Simulator+Elections.swift).
     public internal(set) var groupSentByType: [UInt8: UInt64] = [:]
     public internal(set) var groupElectionSentByTopic: [String: UInt64] = [:]
+    /// Datagrams sent, by message type code: one per send, to the group or to one peer (what a
+    /// host's `datagrams_out` counts), whatever reaches whom.
+    public internal(set) var sendsByType: [UInt8: UInt64] = [:]
     /// Bytes put on the network, by message type code.
     public private(set) var bytesByType: [UInt8: UInt64] = [:]
     public private(set) var violations: [String] = []
@@ -79,15 +82,17 @@ public final class Simulator {
         case start(node: Int)
     }
 
-    /// Creates `count` nodes; `configure` adjusts each node's settings (index given).
+    /// Creates `count` nodes; `configure` adjusts each node's settings (index given), and node i
+    /// starts with the revoked entries `revoked[i]` (as if loaded from its state dir).
     public init(nodes count: Int, seed: UInt64, conditions: NetworkConditions = NetworkConditions(),
+                revoked: [Int: [RevokedEntry]] = [:],
                 configure: @escaping @Sendable (inout PeerConfig, Int) -> Void = { _, _ in }) {
         self.seed = seed
         self.conditions = conditions
         self.rng = SplitMix64(seed: seed)
         self.configure = configure
         for index in 0..<count {
-            nodes.append(makeNode(index, clock: 0, revoked: []))
+            nodes.append(makeNode(index, clock: 0, revoked: revoked[index] ?? []))
             indexOf[nodes[index].peer.config.id] = index
         }
     }
@@ -216,6 +221,7 @@ public final class Simulator {
         let index: Int
 
         func send(_ datagram: [UInt8], to destination: Destination) {
+            if datagram.count > 5 { simulator.sendsByType[datagram[5], default: 0] += 1 }
             switch destination {
             case .group:
                 simulator.countGroupSend(datagram, from: index)

@@ -73,12 +73,23 @@ extension Sync {
         if pull.forMingle { mingle.received += added }
         burst.pages[page.index] = (page.entries.first?.id ?? "", page.entries.last?.id ?? "")
         if page.last { burst.lastIndex = page.index }
+        // The burst's final page while others are missing: ask for the rest of the range now and
+        // leave this burst only its gaps, settled when they come or by the settle timeout (pages
+        // may arrive out of order, so the gaps are not taken for lost yet).
+        var continuation: (after: String, until: String)?
+        if !page.last, page.index == config.pageBurst - 1, burst.pages.count <= Int(page.index), let lastID = page.entries.last?.id {
+            continuation = (lastID, burst.until)
+            burst.until = lastID
+            burst.lastIndex = page.index
+        }
         pull.bursts[page.requestID] = burst
+        pull.silentSettles = 0
         pull.retryAt = now.nanos + settleTimeout(pull)
         pull.lastProgressAt = now.nanos
         session = pull
+        if let continuation { requestRange(after: continuation.after, until: continuation.until, now: now, out: &out) }
         let final = burst.lastIndex ?? (config.pageBurst - 1)
-        if page.index == final || burst.pages.count > Int(final) { settle(page.requestID, now: now, out: &out) }
+        if burst.pages.count > Int(final) { settle(page.requestID, now: now, out: &out) }
     }
 
     /// Closes a burst: asks again for what it misses, then ends the pull when nothing is left.
@@ -91,8 +102,11 @@ extension Sync {
     /// How long no PAGE settles the outstanding bursts: the pull's SRTT + 4 RTTVAR (RFC 6298)
     /// between 2 ms and the page timeout, the page timeout before the first sample
     /// (Protocol.md §6.3.2). A lost page or request then costs a few round trips, not 40 ms.
+    /// Each settle in a row that no PAGE follows doubles it, up to the page timeout: a silent
+    /// server is asked about 12 times before the pull gives up, not every 2 ms.
     func settleTimeout(_ pull: SyncSession) -> UInt64 {
-        pull.roundTrip.timeout(within: min(Self.settleFloor, config.pageTimeout)...config.pageTimeout)
+        let base = pull.roundTrip.timeout(within: min(Self.settleFloor, config.pageTimeout)...config.pageTimeout)
+        return min(base << UInt64(min(pull.silentSettles, 16)), max(base, config.pageTimeout))
     }
 
     static let settleFloor: UInt64 = .millis(2)
@@ -111,6 +125,7 @@ extension Sync {
             if pull.forMingle { pickMingleServer(now: now, out: &out); finishMingleIfDone(now: now, out: &out) }
             return
         }
+        pull.silentSettles += 1
         pull.retryAt = now.nanos + settleTimeout(pull)
         session = pull
         if let requestID = pull.digestRequestID {

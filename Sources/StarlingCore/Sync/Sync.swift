@@ -50,8 +50,20 @@ struct Sync: Sendable {
     private mutating func sendHello(now: Now, view: MemberView, out: inout Outbox) {
         out.send(.hello(Hello(requestID: mingle.requestID, revoked: revoked.digest)), to: view.searchDestinations())
         mingle.helloSends += 1
-        // Resend while replies are missing (loss); back off 40, 80, 160 ms.
-        mingle.nextHelloAt = now.nanos + .millis(40) << UInt64(min(mingle.helloSends - 1, 4))
+        mingle.lastHelloAt = now.nanos
+        // Resend while replies are missing (loss), doubling the gap up to 16 × the first.
+        mingle.nextHelloAt = now.nanos + mingle.helloGap << UInt64(min(mingle.helloSends - 1, 4))
+    }
+
+    /// The first reply to the first HELLO measures the round trip (Karn: a reply after a resend
+    /// could answer either send): the replies still missing are due within a few of them, so
+    /// the next resend comes 4 round trips after the last send, within 2–40 ms.
+    private mutating func measureHelloRoundTrip(now: Now) {
+        guard mingle.helloSends == 1, mingle.repliers.isEmpty else { return }
+        let roundTrip = now.nanos &- min(now.nanos, mingle.lastHelloAt)
+        let bounds = MingleState.helloGapBounds
+        mingle.helloGap = min(max(roundTrip.saturatingMultiplied(by: 4), bounds.lowerBound), bounds.upperBound)
+        mingle.nextHelloAt = min(mingle.nextHelloAt, mingle.lastHelloAt + mingle.helloGap)
     }
 
     /// A joiner's HELLO is answered by its responders only (Protocol.md §6.2; `responders` is
@@ -69,6 +81,7 @@ struct Sync: Sendable {
     /// A neighbour answered the search (its gossip entries are merged by membership first).
     mutating func onHelloReply(_ reply: HelloReply, from sender: NodeID, replyTo: Endpoint, now: Now, out: inout Outbox) {
         guard mingle.phase == .searching, reply.requestID == mingle.requestID else { return }
+        measureHelloRoundTrip(now: now)
         mingle.repliers[sender] = (replyTo, reply.revoked)
         mingle.expected = max(mingle.expected, Int(reply.memberCount))
         if mingle.settleAt == nil { mingle.settleAt = now.nanos + config.aloneAfter }
@@ -122,7 +135,14 @@ struct Sync: Sendable {
             if mingle.phase != .searching { return }
         }
         if now.nanos >= mingle.nextHelloAt {
-            if mingle.helloSends < 5 { sendHello(now: now, view: view, out: &out) } else { mingle.nextHelloAt = mingle.deadline }
+            // Only while replies are missing: once every responder answered, a resend would
+            // only make them answer again.
+            let missing = mingle.repliers.isEmpty || mingle.repliers.count < mingle.expected
+            if missing, mingle.helloSends < MingleState.maxHelloSends {
+                sendHello(now: now, view: view, out: &out)
+            } else {
+                mingle.nextHelloAt = mingle.deadline
+            }
         }
     }
 

@@ -6,6 +6,10 @@ struct MingleState: Sendable {
     var startedAt: UInt64 = 0
     var helloSends = 0
     var nextHelloAt: UInt64 = 0
+    var lastHelloAt: UInt64 = 0
+    /// The first gap between HELLO sends: 40 ms until a reply to the first HELLO measured the
+    /// round trip, then 4 round trips within 2–40 ms (Protocol.md §6.3.1).
+    var helloGap: UInt64 = MingleState.defaultHelloGap
     var aloneAt: UInt64 = 0
     /// Set at the first reply: when the replies that can still come have had time to come.
     var settleAt: UInt64?
@@ -16,6 +20,11 @@ struct MingleState: Sendable {
     var expected = 0
     var received = 0
     var triedServers: Set<NodeID> = []
+
+    static let defaultHelloGap: UInt64 = .millis(40)
+    static let helloGapBounds: ClosedRange<UInt64> = .millis(2)...defaultHelloGap
+    /// Sends of one HELLO, retries included.
+    static let maxHelloSends = 8
 
     var nextWake: UInt64? {
         guard phase == .searching else { return nil }
@@ -41,6 +50,8 @@ struct SyncSession: Sendable {
     var received = 0
     /// From each PAGE_REQUEST to its first PAGE: sets how long a silence settles the bursts.
     var roundTrip = RoundTrip()
+    /// Settle timeouts in a row with no PAGE: each doubles the next (RFC 6298 §5.5).
+    var silentSettles = 0
 
     /// One requested range (after, until) and the pages received for it so far.
     struct Burst: Sendable {
