@@ -25,6 +25,12 @@ extension Agent {
         if let persistAt = state.persistAt, now.nanos >= persistAt { persist(&state, revoked: true) }
         guard now.nanos >= state.nextHousekeepingAt else { return }
         state.nextHousekeepingAt = now.nanos + .millis(1_000)
+        // Start-up is over once the join's hard deadline has passed.
+        if configuration.dropStartupCode, !state.startupCodeDropped, now.nanos &- state.startedAt >= .millis(5_000) {
+            state.startupCodeDropped = true
+            let dropped = System.dropCleanCode()
+            queueLog(.debug, "unmapped \(dropped / 1_024) KiB of resident code after start-up (it faults back in as it runs)", state: &state)
+        }
         // Once a second: the clock if it moved, a retry after a failed save, a compaction once
         // the log has outgrown the snapshot (its cost spread over the revokes that grew the log).
         let revoked = state.revokedSaveError != nil || store?.wantsSnapshot == true

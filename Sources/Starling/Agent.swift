@@ -75,6 +75,7 @@ public final class Agent: Sendable {
         var waiters: [UInt32: RequestWaiter] = [:]
         var lastDropLog: [String: UInt64] = [:]
         var startedAt: UInt64 = 0
+        var startupCodeDropped = false
         /// What the core asked for that runs outside the lock, in order (see Agent+Outbox.swift).
         var outbox: [Effect] = []
         /// True while one thread carries out the outbox; others leave their effects to it.

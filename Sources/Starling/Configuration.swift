@@ -118,6 +118,10 @@ public struct Configuration: Sendable {
     /// STOPPING=1 at shutdown, WATCHDOG=1 from the loop when WATCHDOG_USEC asks. Off for
     /// embedders (their process may not be the unit's main one); `starling agent` turns it on.
     public var systemdNotify = false
+    /// A few seconds after start, unmap the process's clean code pages (``System/dropCleanCode()``)
+    /// so that start-up code no longer counts in the resident set; what runs again faults back
+    /// in from the page cache. Process-wide, so off for embedders; `starling agent` turns it on.
+    public var dropStartupCode = false
     /// Serve Prometheus metrics at `http://ADDRESS:PORT/metrics` (TCP); nil serves none. Port 0
     /// picks one (``Agent/metricsEndpoint`` tells which). A loopback address keeps them on the host.
     public var metrics: Endpoint?

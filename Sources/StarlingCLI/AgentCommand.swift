@@ -62,6 +62,7 @@ enum AgentCommand {
             try Arguments.checkText(name, "--name", Limits.nameBytes)
             var config = Configuration(name: name)
             config.systemdNotify = true  // Type=notify units (contrib/starling.service); nothing without NOTIFY_SOCKET
+            config.dropStartupCode = true  // an idle daemon's resident set is its working set (Benchmarks, idle)
             config.interface = args.interface()
             config.group = try args.group()
             config.port = try args.number("--port", UInt16(0)...UInt16.max) ?? 0

@@ -308,6 +308,13 @@ enum Sys {
         return spec
     }
 
+    /// Tells the kernel that this process no longer needs `length` bytes at `address` mapped
+    /// (MADV_DONTNEED). Only for pages that hold nothing private: they come back from the file.
+    static func dropMapping(_ address: UInt, length: UInt) throws(Errno) {
+        guard let pointer = UnsafeMutableRawPointer(bitPattern: address) else { throw Errno(EINVAL) }
+        _ = try retrying("madvise") { Glibc.madvise(pointer, Int(length), MADV_DONTNEED) }
+    }
+
     /// Routes `signals` to a pipe, so the event loop sees them as readable input, and sets
     /// `ignored` to SIG_IGN. Returns the previous actions, for ``restoreSignals(_:)``.
     static func routeSignals(_ signals: [Int32], toPipe writeEnd: Int32, ignoring ignored: [Int32]) throws(Errno) -> [(Int32, sigaction)] {

@@ -40,6 +40,49 @@ public enum System {
         return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
 
+    /// Unmaps the pages of this process's code that hold nothing of its own (executable,
+    /// file-backed mappings without a single anonymous, copied-on-write page, per
+    /// /proc/self/smaps): code that ran
+    /// once at start-up (and its neighbours, mapped with it by the kernel's fault-around) stops
+    /// counting in the resident set; what runs again faults back in from the page cache.
+    /// Returns the bytes that were resident in the mappings it dropped (0 when smaps cannot be
+    /// read). Process-wide: the `starling` daemon calls it once after start-up, embedders only if
+    /// they ask (``Configuration``).
+    @discardableResult
+    public static func dropCleanCode() -> UInt64 {
+        guard let bytes = try? readFile("/proc/self/smaps") else { return 0 }
+        var dropped: UInt64 = 0
+        var current: (start: UInt, end: UInt, rss: UInt64, private: UInt64)?
+        func finish() {
+            guard let mapping = current, mapping.private == 0, mapping.end > mapping.start else { return }
+            if (try? Sys.dropMapping(mapping.start, length: mapping.end - mapping.start)) != nil { dropped = min(dropped, UInt64.max / 2) + mapping.rss }
+        }
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+            guard let first = fields.first else { continue }
+            if first.contains(UInt8(ascii: "-")), fields.count >= 6 {
+                finish()
+                current = nil
+                // "start-end perms offset dev inode path": executable, private, backed by a file.
+                let range = first.split(separator: UInt8(ascii: "-"))
+                guard range.count == 2, fields[1].elementsEqual("r-xp".utf8), fields[5].first == UInt8(ascii: "/"),
+                      let start = UInt(String(decoding: range[0], as: UTF8.self), radix: 16),
+                      let end = UInt(String(decoding: range[1], as: UTF8.self), radix: 16)
+                else { continue }
+                current = (start, end, 0, 0)
+            } else if current != nil, fields.count >= 2, let kilobytes = UInt64(String(decoding: fields[1], as: UTF8.self)) {
+                // The kernel's figures, kept from wrapping all the same.
+                let bytes = min(kilobytes, UInt64.max / 4_096) * 1_024
+                if first.elementsEqual("Rss:".utf8) { current?.rss = bytes }
+                // A page this process wrote to is its own (copy on write) and counts here; pages
+                // the file itself has dirty in the page cache (a binary just built) do not.
+                if first.elementsEqual("Anonymous:".utf8) { current?.private = bytes }
+            }
+        }
+        finish()
+        return dropped
+    }
+
     /// CPU time (user + system) used by this process, in nanoseconds.
     public static func cpuNanos() -> UInt64 {
         let spec = Sys.clock(CLOCK_PROCESS_CPUTIME_ID)
