@@ -232,9 +232,20 @@ extension Membership {
     static let pushPullEntries = 120
 
     /// Sends this peer's whole view, self included (the answer to a newcomer's ANNOUNCE).
-    func sendMembers(to endpoint: Endpoint, replyWanted: Bool, out: inout Outbox) {
-        let entries = [ownEntry(incarnation: out.incarnation)] + members.values.sorted { $0.id < $1.id }.map { $0.entry() }
-        sendPages(entries, to: endpoint, replyWanted: replyWanted, out: &out)
+    /// When the view needs more than 255 pages (about 9,000 members), responder `share.index` of
+    /// `share.of` sends only its part of the members in id order, so that the responders
+    /// together send all of it (Protocol.md §6.1.2); beyond 255 pages a part is cut.
+    func sendMembers(to endpoint: Endpoint, replyWanted: Bool, share: (index: Int, of: Int)? = nil, out: inout Outbox) {
+        let own = ownEntry(incarnation: out.incarnation)
+        var others = members.values.sorted { $0.id < $1.id }.map { $0.entry() }
+        let budget = Limits.maxDatagram - out.overhead - 4
+        if let share, share.of > 1, share.index < share.of,
+           paginate([own] + others, budget: budget, maxPerPage: 255, size: \.encodedSize).count > 255 {
+            let lower = others.count * share.index / share.of
+            let upper = others.count * (share.index + 1) / share.of
+            others = Array(others[lower..<upper])
+        }
+        sendPages([own] + others, to: endpoint, replyWanted: replyWanted, out: &out)
     }
 
     private func sendPages(_ entries: [MemberEntry], to endpoint: Endpoint, replyWanted: Bool, out: inout Outbox) {

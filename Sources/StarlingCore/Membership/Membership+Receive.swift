@@ -75,10 +75,15 @@ extension Membership {
     }
 
     /// A newcomer's ANNOUNCE is answered with the whole view by its responders only
-    /// (``responders(for:)``).
+    /// (``responders(for:)``); a view too large for one MEMBERS sequence is split among them.
     func answerAnnounce(from sender: NodeID, replyTo: Endpoint, out: inout Outbox) {
         guard responders(for: sender) != nil else { return }
-        sendMembers(to: replyTo, replyWanted: false, out: &out)
+        var share: (index: Int, of: Int)?
+        if config.multicast {
+            let chosen = ring.successors(of: sender, count: config.witnesses)
+            share = chosen.firstIndex(of: config.id).map { ($0, chosen.count) }
+        }
+        sendMembers(to: replyTo, replyWanted: false, share: share, out: &out)
     }
 
     // MARK: Probes
