@@ -41,6 +41,10 @@ final class PullPipelineTests: XCTestCase {
         let next = pageRequests(h)
         XCTAssertEqual(next.map { [$0.cursor, $0.until] }, [[id(burst - 1), ""]], "the rest of the range, at once")
         h.clearSent()
+        // A copy of the final page (duplicated, or forged with other ids) asks for nothing more.
+        h.receive(.page(page(first.requestID, burst - 1, at: at)), from: server, name: "s")
+        h.receive(.page(RevokedPage(requestID: first.requestID, index: burst - 1, last: false, entries: [RevokedEntry(id: "zzz", revokedAtMillis: at)])), from: server, name: "s")
+        XCTAssertEqual(pageRequests(h).count, 0)
         for index in 0..<(burst - 1) { h.receive(.page(page(first.requestID, index, at: at)), from: server, name: "s") }
         h.advance(h.peer.config.pageTimeout * 2)
         let again = pageRequests(h).filter { $0.requestID != next[0].requestID && $0.cursor != next[0].cursor }

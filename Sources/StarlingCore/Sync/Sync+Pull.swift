@@ -77,7 +77,9 @@ extension Sync {
         // leave this burst only its gaps, settled when they come or by the settle timeout (pages
         // may arrive out of order, so the gaps are not taken for lost yet).
         var continuation: (after: String, until: String)?
-        if !page.last, page.index == config.pageBurst - 1, burst.pages.count <= Int(page.index), let lastID = page.entries.last?.id {
+        // Once per burst: a copy of that page (duplicated or forged) asks for nothing more.
+        if !page.last, burst.lastIndex == nil, page.index == config.pageBurst - 1, burst.pages.count <= Int(page.index),
+           let lastID = page.entries.last?.id {
             continuation = (lastID, burst.until)
             burst.until = lastID
             burst.lastIndex = page.index
