@@ -19,7 +19,7 @@ extension ClusterScenarios {
         // Loopback only: the target's address is checked, never taken on trust.
         guard let pid = cluster.pid("r0"),
               let text = cluster.request("stats", target: "r0", expected: 1).replies.first?.json["unicast"]?.stringValue,
-              let target = Endpoint(parsing: text), target.address >> 24 == 127 else {
+              let target = Endpoint(parsing: text), target.ip.ipv4.map({ $0 >> 24 == 127 }) == true else {
             return report.summary("receive", floodFigure, .failing("no loopback unicast address from r0's stats"), "µs", n: 3)
         }
         var peer = try FakePings(to: target)
@@ -143,14 +143,14 @@ private struct FakePings {
         let socket = socket
         for _ in 0..<16 {
             guard let (count, from) = buffer.withUnsafeMutableBytes({ (try? socket.receive(into: $0)) ?? nil }) else { return }
-            guard count <= buffer.count, from.address >> 24 == 127,
+            guard count <= buffer.count, from.ip.ipv4.map({ $0 >> 24 == 127 }) == true,
                   let message = try? codec.decode(Array(buffer[0..<count])),
                   case .ping(let probe) = message.payload, probe.target == header.sender else { continue }
             header.sequence += 1
             header.stamp = max(header.stamp, message.header.stamp) + 1
             let ack = Payload.ack(Ping(probeID: probe.probeID, target: header.sender, revoked: RevokedSet().digest))
             guard let bytes = try? codec.encode(Message(header: header, payload: ack)) else { continue }
-            _ = try? socket.send(bytes, to: Endpoint(address: from.address, port: message.header.replyPort))
+            _ = try? socket.send(bytes, to: from.with(port: message.header.replyPort))
         }
     }
 

@@ -108,14 +108,14 @@ public final class Agent: Sendable {
         }
         stateSetAside = loaded.setAside.map { "\($0.0) -> \($0.1): \($0.2)" }
         stateNotes = loaded.notes
-        do { interface = try Interface.resolve(configuration.interface) } catch { throw .interface(error) }
+        do { interface = try Interface.resolve(configuration.interface, family: configuration.group.ip.family) } catch { throw .interface(error) }
         var rng = SplitMix64(seed: System.randomUInt64())
         id = NodeID.random(using: &rng)
         do {
-            unicast = try UDPSocket.unicast(interface: interface.address, port: configuration.port, ttl: configuration.ttl,
+            unicast = try UDPSocket.unicast(on: interface, port: configuration.port, ttl: configuration.ttl,
                 receiveBuffer: configuration.receiveBufferBytes)
             groupSocket = configuration.multicast
-                ? try UDPSocket.multicast(group: configuration.group, interface: interface.address, receiveBuffer: configuration.receiveBufferBytes)
+                ? try UDPSocket.multicast(group: configuration.group, on: interface, receiveBuffer: configuration.receiveBufferBytes)
                 : nil
             wakePipe = try WakePipe()
             metricsServer = try configuration.metrics.map { (endpoint) throws(Errno) in try MetricsServer(listen: endpoint) }

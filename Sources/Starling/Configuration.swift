@@ -11,6 +11,9 @@ import StarlingPOSIX
 public struct Configuration: Sendable {
     /// Default group: administratively scoped (RFC 2365), never routed off the LAN.
     public static let defaultGroup = Endpoint(address: 0xEFFF_5354, port: 5354)  // 239.255.83.84:5354
+    /// Default IPv6 group: link-local scope (ff12::/16, transient), never routed off the link
+    /// (Protocol.md §2.5, issue 19).
+    public static let defaultGroup6 = Endpoint(ip: IPAddress(high: 0xFF12 << 48, low: 0x5354), port: 5354)  // [ff12::5354]:5354
 
     // MARK: Identity and network
 
@@ -18,9 +21,12 @@ public struct Configuration: Sendable {
     public var name: String
     /// Carried in every datagram; peers of another cluster are not heard. 1 to 32 bytes.
     public var cluster = "starling"
-    /// Interface name or IPv4 address to join the group on and send from.
+    /// Interface name or address to join the group on and send from. An IPv6 cluster needs a
+    /// real interface (IPv6 multicast does not flow on `lo`); its link-local address is used
+    /// unless an address of it is named.
     public var interface = "lo"
-    /// The multicast group (224.0.0.0/4) peers discover each other on.
+    /// The multicast group (224.0.0.0/4, or ff00::/8 for an IPv6 cluster) peers discover each
+    /// other on. Its family is the cluster's: seeds must be of it too.
     public var group = Configuration.defaultGroup
     /// Unicast port; 0 picks an ephemeral one.
     public var port: UInt16 = 0
@@ -170,8 +176,10 @@ extension Configuration {
         try check(anyName || !Self.hasControlCharacter(name), "name", "'\(Escape.display(name))' holds a control character")
         try check(Limits.clusterBytes.contains(cluster.utf8.count), "cluster", "must be 1 to 32 bytes (it has \(cluster.utf8.count))")
         try check(!Self.hasControlCharacter(cluster), "cluster", "'\(Escape.display(cluster))' holds a control character")
-        try check(!interface.isEmpty, "interface", "must name an interface or an IPv4 address")
-        try check(group.address >> 28 == 0xE, "group", "\(group) is not a multicast address (224.0.0.0/4)")
+        try check(!interface.isEmpty, "interface", "must name an interface or an address of one")
+        try check(group.ip.isMulticast, "group", "\(group) is not a multicast address (224.0.0.0/4 or ff00::/8)")
+        try check(seeds.allSatisfy { $0.ip.family == group.ip.family }, "seeds",
+            "mix IPv4 and IPv6: one cluster is one family, the group's (\(group))")
         try check(group.port != 0, "group", "the port must be 1 to 65535")
         try check(ttl >= 1, "ttl", "must be 1 to 255")
         try check(multicast || !seeds.isEmpty, "seeds", "without multicast at least one seed is needed")
@@ -202,8 +210,8 @@ extension Configuration {
         try check(stateDirectory?.isEmpty != true, "stateDirectory", "needs a path")
         try check(eventLog?.isEmpty != true, "eventLog", "needs a path")
         try check((1...1 << 20).contains(eventBufferSize), "eventBufferSize", "must be 1 to 1,048,576")
-        try check(metrics.map { $0.address >> 28 != 0xE && $0.address != 0xFFFF_FFFF } ?? true, "metrics",
-            "\(metrics.map(\.description) ?? "") is a multicast or broadcast address; it needs a local IPv4 address")
+        try check(metrics.map { !$0.ip.isMulticast && $0.ip.ipv4 != 0xFFFF_FFFF } ?? true, "metrics",
+            "\(metrics.map(\.description) ?? "") is a multicast or broadcast address; it needs a local address")
         try validateEventHandlers()
     }
 

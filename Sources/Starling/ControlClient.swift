@@ -20,8 +20,8 @@ package final class ControlClient {
 
     package init(interface: String = "lo", group: Endpoint = Configuration.defaultGroup, cluster: String = "starling", keys: [AuthKey] = []) throws(AgentError) {
         let resolved: Interface
-        do { resolved = try Interface.resolve(interface) } catch { throw .interface(error) }
-        do { socket = try UDPSocket.unicast(interface: resolved.address, port: 0, receiveBuffer: Self.receiveBufferRequest) } catch { throw .socket(error) }
+        do { resolved = try Interface.resolve(interface, family: group.ip.family) } catch { throw .interface(error) }
+        do { socket = try UDPSocket.unicast(on: resolved, port: 0, receiveBuffer: Self.receiveBufferRequest) } catch { throw .socket(error) }
         self.group = group
         var rng = SplitMix64(seed: System.randomUInt64())
         var config = PeerConfig(name: "starling-cli-\(System.processID)", id: NodeID.random(using: &rng))

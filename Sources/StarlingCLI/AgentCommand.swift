@@ -6,15 +6,18 @@ import StarlingPOSIX
 enum AgentCommand {
     static let spec = CommandSpec(
         name: "agent", summary: "run a peer in the foreground",
-        usage: "starling agent [--name NAME] [--interface NAME|IPV4] [--group ADDR:PORT] [--port PORT] [--protocol-period SECONDS] [--seed HOST:PORT]... [--key-file FILE] [--state-dir DIR] [--log-level LEVEL]",
+        usage: "starling agent [--name NAME] [--interface NAME|ADDRESS] [--group ADDR:PORT] [--port PORT] [--protocol-period SECONDS] [--seed HOST:PORT]... [--key-file FILE] [--state-dir DIR] [--log-level LEVEL]",
         details: """
           --name NAME               node name, 1 to 64 bytes without control characters (default: starling-PID); unique in the cluster
-          --interface NAME|IPV4     interface to join the group on (default: lo; env STARLING_INTERFACE)
-          --group ADDR:PORT         multicast group (default: 239.255.83.84:5354; env STARLING_GROUP)
+          --interface NAME|ADDRESS  interface to join the group on (default: lo; env STARLING_INTERFACE);
+                                    required for IPv6, whose unicast socket takes its link-local address
+          --group ADDR:PORT         multicast group (default: 239.255.83.84:5354; env STARLING_GROUP);
+                                    IPv6: '[ff12::5354]:5354' (the IPv6 default), with --interface
           --port PORT               unicast port (default: ephemeral)
           --cluster NAME            cluster name carried in every datagram, 1 to 32 bytes (default: starling)
           --protocol-period S       seconds between two probes (default: 0.15)
-          --seed HOST:PORT          announce to this agent by unicast (repeatable; for networks without multicast)
+          --seed HOST:PORT          announce to this agent by unicast (repeatable; for networks without multicast);
+                                    IPv6: '[fe80::1%eth1]:PORT', the zone if any naming --interface
           --no-multicast            send only by unicast to seeds and known members
           --key-file FILE           cluster keys, one per line (env STARLING_KEY_FILE); see starling keygen;
                                     SIGHUP re-reads it (key rotation without a restart)
@@ -72,7 +75,9 @@ enum AgentCommand {
                 config.protocolPeriod = .milliseconds(Int64(seconds * 1000))
                 config.pingTimeout = .microseconds(Int64(seconds * 1_000_000 * 4 / 15))
             }
-            config.seeds = try (args.values["--seed"] ?? []).map { (text) throws(UsageError) in try args.endpoint(text, "--seed", defaultPort: nil) }
+            config.seeds = try (args.values["--seed"] ?? []).map { (text) throws(UsageError) in
+                try args.clusterEndpoint(text, "--seed", group: config.group, defaultPort: nil)
+            }
             config.multicast = !args.has("--no-multicast")
             if !config.multicast && config.seeds.isEmpty { throw UsageError("--no-multicast needs at least one --seed") }
             config.keyFile = try args.keyFile()
@@ -99,7 +104,7 @@ enum AgentCommand {
             config.faults.receiveDropRate = try rate(args, "--drop-rate")
             config.faults.sendDropRate = try rate(args, "--send-drop-rate")
             config.faults.delayNanos = (try args.number("--delay-ms", UInt64(0)...10_000) ?? 0) * 1_000_000
-            for text in args.values["--block"] ?? [] { config.faults.blocked.insert(try args.endpoint(text, "--block", defaultPort: 0)) }
+            for text in args.values["--block"] ?? [] { config.faults.blocked.insert(try args.clusterEndpoint(text, "--block", group: config.group, defaultPort: 0)) }
             for name in args.values["--test-fault"] ?? [] {
                 guard let fault = PeerConfig.Fault(rawValue: name) else {
                     throw UsageError("--test-fault takes one of \(PeerConfig.Fault.allCases.map(\.rawValue).joined(separator: ", "))")

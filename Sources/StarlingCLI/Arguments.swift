@@ -87,21 +87,54 @@ struct Arguments {
         return number
     }
 
-    /// An IPv4 address and port; port 0 only where `defaultPort` is 0 (meaning "any port").
+    /// An address and port, `a.b.c.d:port` or `[v6]:port`; port 0 only where `defaultPort` is 0
+    /// (meaning "any port"). No zone: see ``clusterEndpoint(_:_:group:defaultPort:)``.
     func endpoint(_ text: String, _ name: String, defaultPort: UInt16?) throws(UsageError) -> Endpoint {
-        guard let endpoint = Endpoint(parsing: text, defaultPort: defaultPort), endpoint.port != 0 || defaultPort == 0 else {
-            throw UsageError("\(name) takes an IPv4 address and port 1 to 65535 (a.b.c.d:port), not '\(Escape.display(text))'")
+        let (endpoint, zone) = try parsed(text, name, defaultPort: defaultPort)
+        guard zone == nil else { throw UsageError("\(name) takes no zone (%NAME), in '\(Escape.display(text))'") }
+        return endpoint
+    }
+
+    private func parsed(_ text: String, _ name: String, defaultPort: UInt16?) throws(UsageError) -> (Endpoint, String?) {
+        let result: (endpoint: Endpoint, zone: String?)
+        do { result = try Endpoint.parse(text, defaultPort: defaultPort) } catch {
+            throw UsageError("\(name) takes an address and port 1 to 65535 (a.b.c.d:port or [v6]:port), not '\(Escape.display(text))': \(error)")
+        }
+        guard result.endpoint.port != 0 || defaultPort == 0 else {
+            throw UsageError("\(name) takes a port 1 to 65535, not 0, in '\(Escape.display(text))'")
+        }
+        return result
+    }
+
+    /// An address of the cluster (a seed, a blocked peer): of the group's family (one cluster is
+    /// one family, issue 19), and a zone (`[fe80::1%eth1]:5354`) only if it names `--interface`.
+    func clusterEndpoint(_ text: String, _ name: String, group: Endpoint, defaultPort: UInt16?) throws(UsageError) -> Endpoint {
+        let (endpoint, zone) = try parsed(text, name, defaultPort: defaultPort)
+        guard endpoint.ip.family == group.ip.family else {
+            throw UsageError("\(name) \(Escape.display(text)) is \(Self.familyName(endpoint.ip.family)) but the group \(group) is \(Self.familyName(group.ip.family)): one cluster is one family")
+        }
+        if let zone, !zone.utf8.elementsEqual(interface().utf8) {
+            throw UsageError("\(name) \(Escape.display(text)) names interface '\(Escape.display(zone))' but --interface is '\(Escape.display(interface()))': one cluster runs on one interface")
         }
         return endpoint
     }
 
-    /// Group from the flag, then STARLING_GROUP, then the default.
+    static func familyName(_ family: AddressFamily) -> String { family == .ipv4 ? "IPv4" : "IPv6" }
+
+    /// Group from the flag, then STARLING_GROUP, then the default of the seeds' family
+    /// (239.255.83.84:5354, or [ff12::5354]:5354 when a --seed is IPv6).
     func group() throws(UsageError) -> Endpoint {
         let text = value("--group") ?? System.environment("STARLING_GROUP")
-        guard let text else { return Configuration.defaultGroup }
+        guard let text else {
+            let seedIsIPv6 = (values["--seed"] ?? []).contains { (try? Endpoint.parse($0))?.endpoint.ip.family == .ipv6 }
+            return seedIsIPv6 ? Configuration.defaultGroup6 : Configuration.defaultGroup
+        }
         let group = try endpoint(text, "--group", defaultPort: Configuration.defaultGroup.port)
-        guard group.address >> 28 == 0xE else { throw UsageError("--group \(text) is not a multicast address (224.0.0.0/4)") }
+        guard group.ip.isMulticast else { throw UsageError("--group \(text) is not a multicast address (224.0.0.0/4 or ff00::/8)") }
         guard group.port != 0 else { throw UsageError("--group \(text): the port must be 1 to 65535") }
+        if group.ip.family == .ipv6, value("--interface") ?? System.environment("STARLING_INTERFACE") == nil {
+            throw UsageError("an IPv6 group needs --interface NAME (IPv6 multicast does not flow on lo)")
+        }
         return group
     }
 

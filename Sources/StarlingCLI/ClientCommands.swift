@@ -21,7 +21,9 @@ struct Client {
             target = try args.target()
             let seconds = try args.seconds("--timeout", 0.01...3600) ?? 2
             timeout = UInt64(seconds * 1_000_000_000)
-            seed = try args.value("--seed").map { (text) throws(UsageError) in try args.endpoint(text, "--seed", defaultPort: nil) }
+            seed = try args.value("--seed").map { (text) throws(UsageError) in
+                try args.clusterEndpoint(text, "--seed", group: group, defaultPort: nil)
+            }
             let keys = try args.keys()
             client = try ControlClient(interface: args.interface(), group: group, cluster: cluster, keys: keys)
         } catch {

@@ -5,14 +5,15 @@ import StarlingPOSIX
 // `starling`: one binary, every subcommand. A thin layer over the Starling library.
 
 let clientDetails = """
-      --group ADDR:PORT       multicast group (default: 239.255.83.84:5354; env STARLING_GROUP)
-      --interface NAME|IPV4   interface to send on (default: lo; env STARLING_INTERFACE)
+      --group ADDR:PORT       multicast group (default: 239.255.83.84:5354; env STARLING_GROUP);
+                              IPv6: '[ff12::5354]:5354', with --interface
+      --interface NAME|ADDR   interface to send on (default: lo; env STARLING_INTERFACE; required for IPv6)
       --to NAME               ask only this agent (or a glob such as 'web-*', or a comma list; at most 128 bytes)
       --timeout SECONDS       give up after this long (default: 2)
       --json                  print exactly one JSON document
       --key-file FILE         cluster keys (env STARLING_KEY_FILE)
       --cluster NAME          cluster name, 1 to 32 bytes (default: starling)
-      --seed HOST:PORT        ask this agent by unicast (clusters run with --no-multicast)
+      --seed HOST:PORT        ask this agent by unicast (clusters run with --no-multicast); IPv6: '[fe80::1%eth1]:PORT'
     """
 
 /// A client command; `extra` adds options of its own (name and help line).

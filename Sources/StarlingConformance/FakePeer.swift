@@ -29,8 +29,8 @@ final class FakePeer {
         codec = Codec(keys: keys)
         self.cluster = cluster
         self.group = group
-        unicast = try UDPSocket.unicast(interface: interface.address, port: 0)
-        listener = try UDPSocket.multicast(group: group, interface: interface.address)
+        unicast = try UDPSocket.unicast(on: interface, port: 0)
+        listener = try UDPSocket.multicast(group: group, on: interface)
         var rng = SplitMix64(seed: System.randomUInt64())
         id = NodeID.random(using: &rng)
         self.name = name
@@ -74,12 +74,12 @@ final class FakePeer {
                     if targetID == nil, Self.revealsTarget(message.payload, me: id) {
                         targetID = message.header.sender
                         targetName = message.header.name
-                        target = target ?? Endpoint(address: source.address, port: message.header.replyPort)
+                        target = target ?? source.with(port: message.header.replyPort)
                     }
                     guard message.header.sender == targetID else { continue }
                     if answersPings, case .ping(let ping) = message.payload, ping.target == id {
                         send(.ack(Ping(probeID: ping.probeID, target: id, revoked: .empty)),
-                            to: Endpoint(address: source.address, port: message.header.replyPort))
+                            to: source.with(port: message.header.replyPort))
                     }
                     let received = Received(message: message, unicast: socket === unicast, at: System.now().nanos)
                     if match(received) { return received }

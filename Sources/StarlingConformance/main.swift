@@ -22,7 +22,8 @@ while !args.isEmpty {
 }
 guard let groupText = options["--group"], let group = Endpoint(parsing: groupText, defaultPort: nil) else { usage() }
 let interface: Interface
-do { interface = try Interface.resolve(options["--interface"] ?? "lo") } catch {
+// The group's family is the run's (issue 19): an IPv6 group takes the interface's link-local address.
+do { interface = try Interface.resolve(options["--interface"] ?? "lo", family: group.ip.family) } catch {
     System.write("starling-conformance: \(error)\n", to: 2)
     System.exit(2)
 }

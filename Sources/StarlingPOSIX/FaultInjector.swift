@@ -34,7 +34,7 @@ public struct FaultInjector: Sendable {
     }
 
     private func isBlocked(_ endpoint: Endpoint) -> Bool {
-        settings.blocked.contains(endpoint) || settings.blocked.contains(Endpoint(address: endpoint.address, port: 0))
+        settings.blocked.contains(endpoint) || settings.blocked.contains(endpoint.with(port: 0))
     }
 
     private mutating func chance(_ rate: Double) -> Bool {

@@ -77,6 +77,12 @@ enum Sys {
         _ = try retrying(name) { withUnsafeBytes(of: &value) { Glibc.setsockopt(fd, level, option, $0.baseAddress, socklen_t($0.count)) } }
     }
 
+    /// setsockopt with an option value given as its bytes (C structs Swift does not see as
+    /// bitwise-copyable, like ipv6_mreq with its union).
+    static func setsockopt(_ fd: Int32, _ level: Int32, _ option: Int32, bytes: [UInt8], _ name: String) throws(Errno) {
+        _ = try retrying(name) { bytes.withUnsafeBytes { Glibc.setsockopt(fd, level, option, $0.baseAddress, socklen_t($0.count)) } }
+    }
+
     static func getsockoptInt(_ fd: Int32, _ level: Int32, _ option: Int32) throws(Errno) -> Int32 {
         var value: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
@@ -84,36 +90,28 @@ enum Sys {
         return value
     }
 
-    static func bind(_ fd: Int32, _ address: sockaddr_in) throws(Errno) {
-        var address = address
-        _ = try retrying("bind") {
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-        }
+    static func bind(_ fd: Int32, _ address: SocketAddress) throws(Errno) {
+        _ = try retrying("bind") { address.withPointer { Glibc.bind(fd, $0, $1) } }
     }
 
-    static func getsockname(_ fd: Int32) throws(Errno) -> sockaddr_in {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = try retrying("getsockname") {
-            withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.getsockname(fd, $0, &length) }
-            }
-        }
+    static func getsockname(_ fd: Int32) throws(Errno) -> SocketAddress {
+        var address = SocketAddress()
+        _ = try retrying("getsockname") { address.fill { Glibc.getsockname(fd, $0, $1) } }
         return address
     }
 
+    /// An interface's index by name (IPv6 joins groups and scopes link-local addresses by it);
+    /// nil when there is no such interface.
+    static func interfaceIndex(_ name: String) -> UInt32? {
+        let index = if_nametoindex(name)
+        return index == 0 ? nil : index
+    }
+
     /// Sends one datagram; EAGAIN is returned as false (would block), not thrown.
-    static func sendto(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ address: sockaddr_in) throws(Errno) -> Bool {
-        var address = address
+    static func sendto(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ address: SocketAddress) throws(Errno) -> Bool {
         do throws(Errno) {
             _ = try retrying("sendto") {
-                withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        Glibc.sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                    }
-                }
+                address.withPointer { Glibc.sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), $0, $1) }
             }
             return true
         } catch where error.rawValue == EAGAIN || error.rawValue == EWOULDBLOCK {
@@ -123,16 +121,11 @@ enum Sys {
 
     /// Receives one datagram into `buffer`; nil when nothing is waiting. A datagram longer than
     /// the buffer is reported with its full length (MSG_TRUNC) so the caller can count it.
-    static func recvfrom(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (Int, sockaddr_in)? {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    static func recvfrom(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> (Int, SocketAddress)? {
+        var address = SocketAddress()
         do throws(Errno) {
             let count = try retrying("recvfrom") {
-                withUnsafeMutablePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        Glibc.recvfrom(fd, buffer.baseAddress, buffer.count, Int32(MSG_TRUNC), $0, &length)
-                    }
-                }
+                address.fill { Glibc.recvfrom(fd, buffer.baseAddress, buffer.count, Int32(MSG_TRUNC), $0, $1) }
             }
             return (count, address)
         } catch where error.rawValue == EAGAIN || error.rawValue == EWOULDBLOCK {
@@ -150,17 +143,10 @@ enum Sys {
     /// not export accept4, and Linux does not pass O_NONBLOCK on); nil when none waits. A
     /// connection that failed while queued (ECONNABORTED, and the network errors Linux passes
     /// on from accept) is gone, not an error of the listener: also nil, the caller looks again.
-    static func accept(_ fd: Int32) throws(Errno) -> (Int32, sockaddr_in)? {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    static func accept(_ fd: Int32) throws(Errno) -> (Int32, SocketAddress)? {
+        var address = SocketAddress()
         do throws(Errno) {
-            let client = try retrying("accept") {
-                withUnsafeMutablePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        Glibc.accept(fd, $0, &length)
-                    }
-                }
-            }
+            let client = try retrying("accept") { address.fill { Glibc.accept(fd, $0, $1) } }
             do throws(Errno) {
                 try setNonBlockingCloseOnExec(client)
             } catch {
@@ -176,14 +162,9 @@ enum Sys {
 
     /// Starts connecting a non-blocking socket: true when connected at once, false while it is
     /// in progress (poll for writability, then ``socketError(_:)`` tells how it ended).
-    static func connect(_ fd: Int32, _ address: sockaddr_in) throws(Errno) -> Bool {
-        var address = address
+    static func connect(_ fd: Int32, _ address: SocketAddress) throws(Errno) -> Bool {
         do throws(Errno) {
-            _ = try retrying("connect") {
-                withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-            }
+            _ = try retrying("connect") { address.withPointer { Glibc.connect(fd, $0, $1) } }
             return true
         } catch where error.rawValue == EINPROGRESS || error.rawValue == EALREADY {
             return false

@@ -18,12 +18,12 @@ public final class TCPListener: Sendable {
     /// Binds `address` (SO_REUSEADDR, so a restart does not wait out TIME_WAIT) and listens
     /// with room for `backlog` connections waiting to be accepted.
     public static func listen(on address: Endpoint, backlog: Int32 = 16) throws(Errno) -> TCPListener {
-        let fd = try Sys.socket(AF_INET, Int32(SOCK_STREAM.rawValue))
+        let fd = try Sys.socket(address.ip.family == .ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue))
         do throws(Errno) {
             try Sys.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, Int32(1), "setsockopt SO_REUSEADDR")
-            try Sys.bind(fd, UDPSocket.sockaddr(address))
+            try Sys.bind(fd, SocketAddress(address))
             try Sys.listen(fd, backlog: backlog)
-            return TCPListener(descriptor: fd, local: UDPSocket.endpoint(try Sys.getsockname(fd)))
+            return TCPListener(descriptor: fd, local: try Sys.getsockname(fd).endpoint ?? address)
         } catch {
             Sys.close(fd)
             throw Errno(error.rawValue, error.operation == "bind" ? "bind \(address) (tcp)" : error.operation)
@@ -34,7 +34,7 @@ public final class TCPListener: Sendable {
     /// of descriptors) are thrown: the listener stays readable, so the caller must back off.
     public func accept() throws(Errno) -> TCPConnection? {
         guard let (fd, address) = try Sys.accept(descriptor) else { return nil }
-        return TCPConnection(descriptor: fd, peer: UDPSocket.endpoint(address))
+        return TCPConnection(descriptor: fd, peer: address.endpoint ?? local.with(port: 0))
     }
 }
 
@@ -55,9 +55,9 @@ public final class TCPConnection: Sendable {
     /// Starts connecting to `address` and returns at once; the connection is usable when its
     /// descriptor polls writable and ``connectError()`` is nil (the tests' client).
     public static func connect(to address: Endpoint) throws(Errno) -> TCPConnection {
-        let fd = try Sys.socket(AF_INET, Int32(SOCK_STREAM.rawValue))
+        let fd = try Sys.socket(address.ip.family == .ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue))
         do throws(Errno) {
-            _ = try Sys.connect(fd, UDPSocket.sockaddr(address))
+            _ = try Sys.connect(fd, SocketAddress(address))
         } catch {
             Sys.close(fd)
             throw Errno(error.rawValue, "connect \(address)")

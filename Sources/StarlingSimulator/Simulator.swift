@@ -73,6 +73,8 @@ public final class Simulator {
     var rng: SplitMix64
     var queue = EventQueue<Work>()
     let configure: @Sendable (inout PeerConfig, Int) -> Void
+    /// The cluster's family: nodes sit at 127.1.x.x, or at fd00::7f01:x (issue 19).
+    public let family: AddressFamily
 
     enum Work {
         case deliver(bytes: [UInt8], from: Int, to: Int)
@@ -83,11 +85,13 @@ public final class Simulator {
     }
 
     /// Creates `count` nodes; `configure` adjusts each node's settings (index given), and node i
-    /// starts with the revoked entries `revoked[i]` (as if loaded from its state dir).
+    /// starts with the revoked entries `revoked[i]` (as if loaded from its state dir). `family`
+    /// places the nodes at IPv4 or IPv6 addresses (issue 19).
     public init(nodes count: Int, seed: UInt64, conditions: NetworkConditions = NetworkConditions(),
-                revoked: [Int: [RevokedEntry]] = [:],
+                revoked: [Int: [RevokedEntry]] = [:], family: AddressFamily = .ipv4,
                 configure: @escaping @Sendable (inout PeerConfig, Int) -> Void = { _, _ in }) {
         self.seed = seed
+        self.family = family
         self.conditions = conditions
         self.rng = SplitMix64(seed: seed)
         self.configure = configure
@@ -95,6 +99,12 @@ public final class Simulator {
             nodes.append(makeNode(index, clock: 0, revoked: revoked[index] ?? []))
             indexOf[nodes[index].peer.config.id] = index
         }
+    }
+
+    /// Node `index`'s address: 127.1.0.0 + index, or fd00::7f01:0 + index.
+    static func address(of index: Int, family: AddressFamily) -> IPAddress {
+        let low = 0x7F01_0000 + UInt32(truncatingIfNeeded: index)
+        return family == .ipv4 ? IPAddress(ipv4: low) : IPAddress(high: 0xFD00 << 48, low: UInt64(low))
     }
 
     public var nowValue: Now { Now(nanos: now, wallMillis: wallBase + now / 1_000_000) }
@@ -107,8 +117,9 @@ public final class Simulator {
         var config = PeerConfig(name: "node-\(index)", id: NodeID.random(using: &rng))
         config.randomSeed = rng.next()
         config.replyPort = 7000
+        let endpoint = Endpoint(ip: Self.address(of: index, family: family), port: 7000)
+        config.advertisedAddress = endpoint.ip
         configure(&config, index)
-        let endpoint = Endpoint(address: 0x7F01_0000 + UInt32(index), port: 7000)
         return SimNode(index: index, endpoint: endpoint, peer: Peer(config: config, clock: clock, revoked: revoked, nowMillis: wallBase))
     }
 
@@ -227,7 +238,7 @@ public final class Simulator {
                 simulator.countGroupSend(datagram, from: index)
                 for target in simulator.nodes.indices where target != index { simulator.transmit(datagram, from: index, to: target) }
             case .peer(let endpoint):
-                let target = Int(endpoint.address &- 0x7F01_0000)
+                let target = Int(UInt32(truncatingIfNeeded: endpoint.ip.low) &- 0x7F01_0000)
                 if target >= 0, target < simulator.nodes.count, simulator.nodes[target].endpoint == endpoint {
                     simulator.transmit(datagram, from: index, to: target)
                 }

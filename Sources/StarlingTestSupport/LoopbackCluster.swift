@@ -19,7 +19,7 @@ public final class LoopbackCluster {
     /// A group on Starling's default address with a random port in 20,000–59,999, so that
     /// runs at the same time (tests in parallel, a demo beside a bench) do not meet.
     public static func randomGroup() -> Endpoint {
-        Endpoint(address: Configuration.defaultGroup.address, port: UInt16(20_000 + System.randomUInt64() % 40_000))
+        Configuration.defaultGroup.with(port: UInt16(20_000 + System.randomUInt64() % 40_000))
     }
 
     /// Creates `folder` if missing; no agent starts yet.

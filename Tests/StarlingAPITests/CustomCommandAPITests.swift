@@ -9,7 +9,7 @@ final class CustomCommandAPITests: XCTestCase {
     }
 
     func testAHandlerAnswersAnotherAgentsRequest() async throws {
-        let group = Endpoint(address: Configuration.defaultGroup.address, port: UInt16.random(in: 20_000...59_999))
+        let group = Configuration.defaultGroup.with(port: UInt16.random(in: 20_000...59_999))
         let agents = try ["cmd-1", "cmd-2"].map { name in
             var configuration = Configuration.loopback(name: name)
             configuration.group = group

@@ -6,7 +6,7 @@ import XCTest
 
 /// Loopback group ports for these tests: random, so that runs at the same time do not meet.
 private func testGroup() -> Endpoint {
-    Endpoint(address: Configuration.defaultGroup.address, port: UInt16.random(in: 20_000...59_999))
+    Configuration.defaultGroup.with(port: UInt16.random(in: 20_000...59_999))
 }
 
 /// Waits (polling, generous deadline) until `condition` holds.

@@ -57,7 +57,7 @@ final class FakeAgent: Sendable {
                         let bytes = Array(answer.body.utf8)
                         let chunk = 1_000
                         let pages = max(1, (bytes.count + chunk - 1) / chunk)
-                        let replyTo = Endpoint(address: source.address, port: message.header.replyPort)
+                        let replyTo = source.with(port: message.header.replyPort)
                         for page in 0..<pages where answer.only?.contains(page) ?? true {
                             sequence += 1
                             let header = Header(sequence: sequence, stamp: sequence, sender: id, incarnation: 0, replyPort: unicast.local.port,

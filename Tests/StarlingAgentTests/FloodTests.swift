@@ -36,7 +36,7 @@ final class FloodTests: XCTestCase {
         XCTAssertEqual(unicast.count, 3, "stats: \(stats)")
         guard unicast.count == 3 else { return }
         let agents = Dictionary(uniqueKeysWithValues: zip(names, unicast))
-        XCTAssertTrue(unicast.allSatisfy { $0.address >> 24 == 127 }, "agents must listen on loopback: \(unicast)")
+        XCTAssertTrue(unicast.allSatisfy { $0.ip.ipv4.map { $0 >> 24 == 127 } == true }, "agents must listen on loopback: \(unicast)")
         let before = names.map { resident(cluster, $0) }
         // The agents' own ids, so that PINGs, PING_REQs and CHANGE entries also name them.
         let ids = names.compactMap { stats[$0]?["id"]?.stringValue.flatMap { NodeID(hex: $0) } }

@@ -282,7 +282,7 @@ final class HostileInputTests: XCTestCase {
         XCTAssertLessThanOrEqual(h.sent.count, claims.count + 1)
         for (message, destination) in h.sent {
             if case .peer(let endpoint) = destination {
-                XCTAssertEqual(endpoint.address, PeerHarness.loopback, "never at an address taken from the CHANGE")
+                XCTAssertEqual(endpoint.ip, IPAddress(ipv4: PeerHarness.loopback), "never at an address taken from the CHANGE")
                 XCTAssertNotNil(h.fakes[endpoint.port], "\(message.payload)")
             }
         }

@@ -40,7 +40,7 @@ public struct ControlRequester: Sendable {
             outbox.drop("not_member")
             return outbox.take()
         }
-        let replyTo = Endpoint(address: source.address, port: message.header.replyPort)
+        let replyTo = source.with(port: message.header.replyPort)
         requester.onReply(reply, header: message.header, replyTo: replyTo, now: now, out: &outbox)
         return outbox.take()
     }

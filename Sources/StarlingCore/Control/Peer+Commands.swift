@@ -148,7 +148,7 @@ extension Peer {
     public func memberRows(now: Now) -> [JSON] {
         var rows: [JSON] = [.object([
             ("name", .string(config.name)), ("id", .string(config.id.description)), ("status", .string("alive")),
-            ("address", .string(Endpoint(address: config.advertisedAddress, port: config.replyPort).description)), ("incarnation", .int(incarnation)),
+            ("address", .string(Endpoint(ip: config.advertisedAddress, port: config.replyPort).description)), ("incarnation", .int(incarnation)),
             ("clock", .int(clock.value)), ("last_heard_ms", .int(0)), ("self", .bool(true)),
         ])]
         for member in members.values.sorted(by: { ($0.name, $0.id) < ($1.name, $1.id) }) {

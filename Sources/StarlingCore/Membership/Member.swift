@@ -1,7 +1,8 @@
 /// One row of a peer's membership view.
 ///
-/// Stored fields are declared widest first so the row packs into 72 bytes (it was 96, with an alive-list index kept beside it): a
-/// simulator holds one per member per peer, 10,000 × 10,000 of them (Protocol.md A.2 item 3).
+/// Stored fields are declared widest first so the row packs into 88 bytes (it was 96, with an alive-list index kept beside it; 72
+/// before the endpoint held 16 address bytes for IPv6, issue 19): a simulator holds one per member per peer, 10,000 × 10,000 of
+/// them (Protocol.md A.2 item 3).
 public struct Member: Sendable, Equatable {
     public var id: NodeID
     public var name: String

@@ -36,7 +36,7 @@ extension Membership {
         if wasReplaced {
             out.emit(.duplicateName(name: header.name, ids: [id] + (byName[ByteString(header.name)].map { [$0] } ?? [])))
         } else {
-            replaceSameName(header.name, newID: id, address: endpoint.address, now: now, out: &out)
+            replaceSameName(header.name, newID: id, address: endpoint.ip, now: now, out: &out)
         }
         store(Member(id: id, name: header.name, endpoint: endpoint, incarnation: header.incarnation,
             status: .alive, lastHeard: now.nanos, statusSince: now.nanos, clock: header.stamp), for: id)
@@ -46,9 +46,9 @@ extension Membership {
 
     /// A restarted agent (new boot id, same name, same host) replaces its old entry; the same
     /// name from another host is reported as a duplicate.
-    private mutating func replaceSameName(_ name: String, newID: NodeID, address: UInt32, now: Now, out: inout Outbox) {
+    private mutating func replaceSameName(_ name: String, newID: NodeID, address: IPAddress, now: Now, out: inout Outbox) {
         guard let oldID = byName[ByteString(name)], oldID != newID, let old = members[oldID] else { return }
-        if old.endpoint.address == address {
+        if old.endpoint.ip == address {
             if old.isLive { changes.append(.gone(oldID)) }
             store(nil, for: oldID)
             reaped[oldID] = now.nanos
@@ -90,7 +90,7 @@ extension Membership {
 
     mutating func onPing(_ ping: Ping, from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
         noteDigest(ping.revoked, from: sender, digest: digest)
-        mergeAll(ping.piggyback, source: replyTo.address, now: now, digest: digest, out: &out)
+        mergeAll(ping.piggyback, source: replyTo.ip, now: now, digest: digest, out: &out)
         answerPing(ping, first: sender, replyTo: replyTo, digest: digest, out: &out)
         return takeChanges()
     }
@@ -105,7 +105,7 @@ extension Membership {
 
     mutating func onAck(_ ack: Ping, from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
         noteDigest(ack.revoked, from: sender, digest: digest)
-        mergeAll(ack.piggyback, source: replyTo.address, now: now, digest: digest, out: &out)
+        mergeAll(ack.piggyback, source: replyTo.ip, now: now, digest: digest, out: &out)
         if let relay = relays[ack.probeID], relay.target == ack.target, ack.target == sender {
             relays[ack.probeID] = nil
             if let requester = relay.requester {
@@ -153,7 +153,7 @@ extension Membership {
     /// suspect's witnesses and counts as a confirmation of one this peer already holds.
     mutating func onChange(_ entries: [MemberEntry], from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
         for entry in entries {
-            merge(entry, source: replyTo.address, from: sender, now: now, digest: digest, out: &out)
+            merge(entry, source: replyTo.ip, from: sender, now: now, digest: digest, out: &out)
             guard entry.status == .suspect, entry.id != sender, suspicions[entry.id]?.incarnation == entry.incarnation else { continue }
             confirm(entry.id, by: sender, now: now)
             guard var held = suspicions[entry.id] else { continue }
@@ -188,13 +188,13 @@ extension Membership {
     }
 
     /// Second-hand entries (piggyback, MEMBERS, HELLO_REPLY), one at a time.
-    mutating func mergeAll(_ entries: [MemberEntry], source: UInt32, now: Now, digest: SetDigest, out: inout Outbox) {
+    mutating func mergeAll(_ entries: [MemberEntry], source: IPAddress, now: Now, digest: SetDigest, out: inout Outbox) {
         for entry in entries { merge(entry, source: source, from: nil, now: now, digest: digest, out: &out) }
     }
 
     /// Applies one entry by the SWIM precedence rules (Protocol.md §6.1.3). `sender` is the
     /// author of a first-hand verdict (CHANGE), nil for hearsay.
-    mutating func merge(_ entry: MemberEntry, source: UInt32, from sender: NodeID?, now: Now, digest: SetDigest, out: inout Outbox) {
+    mutating func merge(_ entry: MemberEntry, source: IPAddress, from sender: NodeID?, now: Now, digest: SetDigest, out: inout Outbox) {
         // A claim against a member at the highest incarnation could never be refuted (§6.1.3).
         if entry.status != .alive, entry.incarnation == UInt32.max {
             out.drop("unrefutable")
@@ -204,7 +204,8 @@ extension Membership {
             if entry.status != .alive, entry.incarnation >= out.incarnation { refute(claimedAt: entry.incarnation, now: now, out: &out) }
             return
         }
-        // An IPv6 member cannot be reached from this peer (issue 19): the entry is skipped.
+        // An entry of the other family cannot be reached from this peer: one cluster is one family
+        // (Protocol.md §2.5, issue 19). The entry is skipped.
         guard let endpoint = entry.endpoint(source: source) else {
             out.drop("unsupported_family")
             return

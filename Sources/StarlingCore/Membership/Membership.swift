@@ -199,7 +199,7 @@ struct Membership: Sendable {
     /// This peer's own entry, alive at its incarnation.
     func ownEntry(incarnation: UInt32) -> MemberEntry {
         MemberEntry(id: config.id, incarnation: incarnation, status: .alive,
-            endpoint: Endpoint(address: 0, port: config.replyPort), name: config.name)
+            endpoint: Endpoint(ip: config.advertisedAddress.unspecified, port: config.replyPort), name: config.name)
     }
 
     /// Whether this peer answers a newcomer's ANNOUNCE or HELLO: one of the `witnesses` members

@@ -134,7 +134,7 @@ public struct Peer: Sendable {
         case .accepted(let accepted): message = accepted
         }
         let header = message.header
-        let replyTo = Endpoint(address: source.address, port: header.replyPort)
+        let replyTo = source.with(port: header.replyPort)
         // A request is answered only while its source has answer budget left (§6.6).
         let answersFrom = outbox.actions.count
         if message.payload.type.isRequest, !answers.allows(replyTo, now: now.nanos) {

@@ -6,8 +6,9 @@ public struct PeerConfig: Sendable {
     public var id: NodeID
     /// Port of this peer's unicast socket, written into every header.
     public var replyPort: UInt16 = 0
-    /// This peer's own IPv4 address where the shell knows it (for listings only; 0 if unknown).
-    public var advertisedAddress: UInt32 = 0
+    /// This peer's own address where the shell knows it (for listings, and the family of its own
+    /// entry: one cluster is one family, Protocol.md §2.5); IPv4 0.0.0.0 if unknown.
+    public var advertisedAddress = IPAddress(ipv4: 0)
     /// SWIM's protocol period T: one member probed per period (Protocol.md §6.1).
     public var protocolPeriod: UInt64 = .millis(150)
     /// No ACK by then (× local health): ask helpers to probe the target.

@@ -21,33 +21,34 @@ public enum MemberStatus: UInt8, Sendable, Comparable, CaseIterable {
 
 /// An IPv4 endpoint; `address` is the address in host order (127.0.0.1 is 0x7F000001).
 public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
-    public var address: UInt32
+    /// IPv4 (mapped) or IPv6: see ``IPAddress``. 16 bytes where a UInt32 was, so a ``Member``
+    /// row grew from 72 to 88 bytes (issue 19).
+    public var ip: IPAddress
     public var port: UInt16
 
-    public init(address: UInt32, port: UInt16) {
-        self.address = address
+    public init(ip: IPAddress, port: UInt16) {
+        self.ip = ip
         self.port = port
     }
 
-    public var description: String {
-        "\(address >> 24).\(address >> 16 & 0xFF).\(address >> 8 & 0xFF).\(address & 0xFF):\(port)"
+    /// An IPv4 endpoint (`0x7f000001` is 127.0.0.1).
+    public init(address: UInt32, port: UInt16) {
+        self.init(ip: IPAddress(ipv4: address), port: port)
     }
 
-    /// Parses "a.b.c.d:port" (port optional, then `defaultPort`).
+    /// `a.b.c.d:port` or `[RFC 5952 text]:port`.
+    public var description: String {
+        ip.ipv4 == nil ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+
+    /// The same address with another port.
+    public func with(port: UInt16) -> Endpoint { Endpoint(ip: ip, port: port) }
+
+    /// Parses "a.b.c.d:port" or "[v6]:port" (port optional, then `defaultPort`); nil for bad
+    /// text or a zone (use ``parse(_:defaultPort:)`` for the error and the zone).
     public init?(parsing text: String, defaultPort: UInt16? = nil) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 1 || parts.count == 2 else { return nil }
-        let octets = parts[0].split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4 else { return nil }
-        var address: UInt32 = 0
-        for octet in octets {
-            guard let value = UInt8(octet) else { return nil }
-            address = address << 8 | UInt32(value)
-        }
-        let port: UInt16?
-        if parts.count == 2 { port = UInt16(parts[1]) } else { port = defaultPort }
-        guard let port else { return nil }
-        self.init(address: address, port: port)
+        guard let (endpoint, zone) = try? Self.parse(text, defaultPort: defaultPort), zone == nil else { return nil }
+        self = endpoint
     }
 }
 
@@ -93,16 +94,25 @@ public struct MemberEntry: Equatable, Sendable {
         self.name = name
     }
 
-    /// An entry for an IPv4 member.
+    /// An entry for a member at `endpoint`, of its family.
     public init(id: NodeID, incarnation: UInt32, status: MemberStatus, endpoint: Endpoint, name: String) {
-        self.init(id: id, incarnation: incarnation, status: status, address: .ipv4(endpoint.address), port: endpoint.port, name: name)
+        let address: EntryAddress = endpoint.ip.ipv4.map { .ipv4($0) } ?? .ipv6(high: endpoint.ip.high, low: endpoint.ip.low)
+        self.init(id: id, incarnation: incarnation, status: status, address: address, port: endpoint.port, name: name)
     }
 
-    /// The member's IPv4 endpoint, an all-zero address taken as `source`; nil for an IPv6
-    /// member, which this version's peers cannot reach yet (issue 19).
-    public func endpoint(source: UInt32) -> Endpoint? {
-        guard case .ipv4(let address) = address else { return nil }
-        return Endpoint(address: address == 0 ? source : address, port: port)
+    /// The member's endpoint, an all-zero address taken as `source`; nil when the entry is not
+    /// of the source's family (one cluster is one family, Protocol.md §2.5), an IPv4-mapped
+    /// address sent as family 6 included.
+    public func endpoint(source: IPAddress) -> Endpoint? {
+        switch address {
+        case .ipv4(let value):
+            guard source.family == .ipv4 else { return nil }
+            return Endpoint(ip: value == 0 ? source : IPAddress(ipv4: value), port: port)
+        case .ipv6(let high, let low):
+            let ip = IPAddress(high: high, low: low)
+            guard source.family == .ipv6, ip.family == .ipv6 else { return nil }
+            return Endpoint(ip: ip.isUnspecified ? source : ip, port: port)
+        }
     }
 
     /// Bytes on the wire: id 16, incarnation 4, status 1, family 1, address 4 or 16, port 2,
