@@ -96,6 +96,11 @@ struct Arguments {
     }
 
     private func parsed(_ text: String, _ name: String, defaultPort: UInt16?) throws(UsageError) -> (Endpoint, String?) {
+        // On the command line an IPv6 address is always bracketed: `ff12::5354:5354` could be
+        // an address alone or one with a port.
+        if !text.hasPrefix("["), text.utf8.count(where: { $0 == UInt8(ascii: ":") }) > 1 {
+            throw UsageError("\(name) '\(Escape.display(text))': \(AddressError.needsBrackets(text))")
+        }
         let result: (endpoint: Endpoint, zone: String?)
         do { result = try Endpoint.parse(text, defaultPort: defaultPort) } catch {
             throw UsageError("\(name) takes an address and port 1 to 65535 (a.b.c.d:port or [v6]:port), not '\(Escape.display(text))': \(error)")

@@ -246,7 +246,7 @@ struct Client {
         options.idleTimeout = min(timeout, .millis(1_000))
         // Who should answer, from one agent's view: the silent ones are asked again (§6.5).
         if seed == nil, options.expected == nil { options.responders = client.liveResponders(target: target, options: self.options()) }
-        let result = client.request("elect", args: [topic], target: target, options: options)
+        let result = client.request("elect", args: [topic], target: target, to: seed, options: options)
         let elapsed = System.now().nanos &- started
         let views = Set(result.replies.map { Display.leader($0.json) })
         let first = result.replies.first?.json
