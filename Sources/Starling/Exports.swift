@@ -6,8 +6,14 @@ import StarlingPOSIX
 
 /// A node's 128-bit random id, fixed for the life of one agent process.
 public typealias NodeID = StarlingCore.NodeID
-/// An IPv4 address and port.
+/// An IPv4 or IPv6 address and port (`Endpoint.parse` reads `a.b.c.d:port` and `[v6%zone]:port`).
 public typealias Endpoint = StarlingCore.Endpoint
+/// An IPv4 or IPv6 address, 16 bytes; `description` is RFC 5952 text for IPv6.
+public typealias IPAddress = StarlingCore.IPAddress
+/// IPv4 or IPv6: one cluster is one family, its group's (Protocol.md §2.5).
+public typealias AddressFamily = StarlingCore.AddressFamily
+/// Why address text was refused.
+public typealias AddressError = StarlingCore.AddressError
 /// A cluster key (see `starling keygen`).
 public typealias AuthKey = StarlingCore.AuthKey
 /// alive, suspect, dead or left (Protocol.md §6.1).

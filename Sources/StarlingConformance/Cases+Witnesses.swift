@@ -28,7 +28,7 @@ extension Suite {
         member.drain()
         guard status(of: member) == "alive" else { return .fail("a member that PINGed the target is not listed alive") }
         let verdict = MemberEntry(id: member.id, incarnation: member.incarnation, status: .dead,
-            endpoint: Endpoint(address: 0x7F00_0001, port: 1), name: member.name)
+            endpoint: peer.unicast.local.with(port: 1), name: member.name)
         peer.send(.change([verdict]))
         System.sleep(millis: 50)
         let after = status(of: member)
@@ -52,7 +52,7 @@ extension Suite {
             return .fail("the target never probed a live member")
         }
         let rumour = MemberEntry(id: suspect.id, incarnation: suspect.incarnation, status: .suspect,
-            endpoint: Endpoint(address: 0x7F00_0001, port: 1), name: suspect.name)
+            endpoint: peer.unicast.local.with(port: 1), name: suspect.name)
         peer.send(.change([rumour]))
         // Well under one period (150 ms by default): only a witness's PING can come this soon.
         let checked = suspect.expect(60) { Self.isPing($0, of: suspect.id) }

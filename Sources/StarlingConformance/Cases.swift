@@ -238,7 +238,7 @@ struct Suite {
 
     func answersMembers() -> Verdict {
         guard let target = peer.targetID else { return .skip("target unknown") }
-        let me = MemberEntry(id: peer.id, incarnation: peer.incarnation, status: .alive, endpoint: Endpoint(address: 0, port: peer.unicast.local.port),
+        let me = MemberEntry(id: peer.id, incarnation: peer.incarnation, status: .alive, endpoint: Endpoint(ip: peer.unicast.local.ip.unspecified, port: peer.unicast.local.port),
             name: peer.name)
         peer.send(.members(MembersPage(replyWanted: true, page: 0, pageCount: 1, entries: [me])))
         let reply = peer.expect(500) { received in

@@ -166,6 +166,27 @@ check "views merge after healing" 15 bash -c "$(declare -f cli alive_count); BIN
 check "revoked sets converge after healing" 10 bash -c "$(declare -f cli holds); BIN=$BIN GROUP='$GROUP'; holds 2 lan-id-2"
 check "one leader per topic again" 10 bash -c "$(declare -f cli leader_of same_leader); BIN=$BIN GROUP='$GROUP'; same_leader 1 2 3 4"
 
+check "watch streams an event from another host" 10 bash -c "$(declare -f cli); BIN=$BIN GROUP='$GROUP'; (sleep 0.3; cli 3 revoke lan-id-3 >/dev/null) & cli 1 watch --json | grep -q lan-id-3"
+
+# The conformance suite (Protocol.md §9) from h2 against an agent of its own on h1, on a group
+# port of its own: every case crosses the bridge, in this run's family.
+CONF=$(dirname "$BIN")/starling-conformance
+if [ -x "$CONF" ]; then
+  CGROUP=239.255.83.84:5355
+  [ "$FAMILY" = --ipv6 ] && CGROUP='[ff12::5354]:5355'
+  ip netns exec strl-h1 "$BIN" agent --name conf-target --interface eth1 --group "$CGROUP" --log-level warn 2>>"$WORK/conf-target.log" &
+  PIDS[9]=$!
+  checks=$((checks + 1))
+  if ip netns exec strl-h2 "$CONF" --group "$CGROUP" --interface eth1 > "$WORK/conformance.txt" 2>&1; then
+    echo "pass  conformance suite across hosts ($(grep -E '^[0-9]+ passed' "$WORK/conformance.txt"))"
+  else
+    echo "FAIL  conformance suite across hosts"; grep -E "FAIL|passed|conformance:" "$WORK/conformance.txt" | head -20
+    failures=$((failures + 1))
+  fi
+else
+  echo "conformance suite across hosts skipped: no $CONF"
+fi
+
 for line in "${FIGURES[@]}"; do echo "figure $LABEL $line"; done
 echo "netns $LABEL: $((checks - failures)) passed, $failures failed"
 [ $failures -eq 0 ]
