@@ -19,39 +19,6 @@ public enum MemberStatus: UInt8, Sendable, Comparable, CaseIterable {
     public static func < (lhs: MemberStatus, rhs: MemberStatus) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
-/// An IPv4 endpoint; `address` is the address in host order (127.0.0.1 is 0x7F000001).
-public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
-    /// IPv4 (mapped) or IPv6: see ``IPAddress``. 16 bytes where a UInt32 was, so a ``Member``
-    /// row grew from 72 to 88 bytes (issue 19).
-    public var ip: IPAddress
-    public var port: UInt16
-
-    public init(ip: IPAddress, port: UInt16) {
-        self.ip = ip
-        self.port = port
-    }
-
-    /// An IPv4 endpoint (`0x7f000001` is 127.0.0.1).
-    public init(address: UInt32, port: UInt16) {
-        self.init(ip: IPAddress(ipv4: address), port: port)
-    }
-
-    /// `a.b.c.d:port` or `[RFC 5952 text]:port`.
-    public var description: String {
-        ip.ipv4 == nil ? "[\(ip)]:\(port)" : "\(ip):\(port)"
-    }
-
-    /// The same address with another port.
-    public func with(port: UInt16) -> Endpoint { Endpoint(ip: ip, port: port) }
-
-    /// Parses "a.b.c.d:port" or "[v6]:port" (port optional, then `defaultPort`); nil for bad
-    /// text or a zone (use ``parse(_:defaultPort:)`` for the error and the zone).
-    public init?(parsing text: String, defaultPort: UInt16? = nil) {
-        guard let (endpoint, zone) = try? Self.parse(text, defaultPort: defaultPort), zone == nil else { return nil }
-        self = endpoint
-    }
-}
-
 /// A member's address as an entry carries it (Protocol.md §3.1): IPv4 or IPv6, so that
 /// IPv6 clusters (issue 19) need no further wire change. All zero means "the source address of
 /// the datagram that carried the entry".
