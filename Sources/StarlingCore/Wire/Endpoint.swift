@@ -20,6 +20,11 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         ip.ipv4 == nil ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
+    /// The IPv4 address in host order, as before issue 19; 0 for IPv6. Kept so that embedders'
+    /// code builds; the package itself must not use it (CI builds with warnings as errors).
+    @available(*, deprecated, message: "use ip (IPv4 or IPv6): ip.ipv4 for the IPv4 address")
+    public var address: UInt32 { ip.ipv4 ?? 0 }
+
     /// The same address with another port.
     public func with(port: UInt16) -> Endpoint { Endpoint(ip: ip, port: port) }
 

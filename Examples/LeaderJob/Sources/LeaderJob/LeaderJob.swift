@@ -14,7 +14,7 @@ struct LeaderJob {
         var configuration = Configuration.loopback(name: arguments[0])
         if arguments.count == 2 {
             guard let port = UInt16(arguments[1]), port > 0 else { usage() }
-            configuration.group = Endpoint(address: Configuration.defaultGroup.address, port: port)
+            configuration.group = Configuration.defaultGroup.with(port: port)
         }
         configuration.logLevel = .warning
         let agent: Agent

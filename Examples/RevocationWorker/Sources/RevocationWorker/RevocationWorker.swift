@@ -12,7 +12,7 @@ struct RevocationWorker {
         var configuration = Configuration.loopback(name: arguments[0])
         if arguments.count == 3 {
             guard let port = UInt16(arguments[2]), port > 0 else { usage() }
-            configuration.group = Endpoint(address: Configuration.defaultGroup.address, port: port)
+            configuration.group = Configuration.defaultGroup.with(port: port)
         }
         configuration.logLevel = .warning
         let agent: Agent
