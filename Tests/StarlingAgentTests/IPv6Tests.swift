@@ -1,5 +1,7 @@
 import Foundation
+@_spi(Testing) import Starling
 import StarlingCore
+import StarlingPOSIX
 import XCTest
 
 /// Issue 19 (IPv6) with real processes and sockets, without root: IPv6 multicast does not flow
@@ -26,6 +28,30 @@ final class IPv6Tests: XCTestCase {
             XCTAssertEqual(code, 2, "\(args): \(errors)")
             XCTAssertTrue(errors.contains(message), "\(args): \(errors)")
         }
+    }
+
+    /// Issue 19: the embedding API refuses a cluster of two families, and an IPv6 interface
+    /// lookup gives the address and index the sockets need.
+    func testConfigurationAndInterfaceLookup() throws {
+        var config = Configuration(name: "six")
+        config.group = Configuration.defaultGroup6
+        XCTAssertEqual(config.group.description, "[ff12::5354]:5354")
+        config.seeds = [Endpoint(address: 0x7F00_0001, port: 7000)]
+        XCTAssertThrowsError(try config.validate()) { error in
+            guard case AgentError.invalidConfiguration(let field, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(field, "seeds")
+        }
+        config.seeds = [try Endpoint.parse("[fe80::1]:7000").endpoint]
+        XCTAssertNoThrow(try config.validate())
+        config.group = try Endpoint.parse("[fe80::1]:5354").endpoint
+        XCTAssertThrowsError(try config.validate(), "a unicast group")
+        XCTAssertThrowsError(try Interface.resolve("no-such-if0", family: .ipv6)) { error in
+            XCTAssertTrue("\(error)".contains("no IPv6 interface 'no-such-if0'"), "\(error)")
+        }
+        guard let loopback = try? Interface.resolve("lo", family: .ipv6) else { throw XCTSkip("no IPv6 on lo here") }
+        XCTAssertEqual(loopback.address.description, "::1")
+        XCTAssertGreaterThan(loopback.index, 0)
+        XCTAssertEqual(try Interface.resolve("::1", family: .ipv6).name, "lo")
     }
 
     /// Issue 19: two agents on `::1` find each other by their seeds; `members` prints RFC 5952
