@@ -70,6 +70,7 @@ public final class UDPSocket: Sendable {
                     for (index, byte) in group.ip.bytes.enumerated() { raw[index] = byte }
                 }
                 request.ipv6mr_interface = interface.index
+                // IPV6_ADD_MEMBERSHIP is the same option as RFC 3493's IPV6_JOIN_GROUP on Linux.
                 let bytes = withUnsafeBytes(of: request) { Array($0) }
                 try Sys.setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_ADD_MEMBERSHIP, bytes: bytes, "join group \(group) (IPV6_JOIN_GROUP)")
             } else {
