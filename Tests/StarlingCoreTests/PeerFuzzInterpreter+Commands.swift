@@ -138,7 +138,7 @@ extension PeerFuzzInterpreter {
             }
             if vary & 16 != 0 { message.header.replyPort = UInt16(truncatingIfNeeded: 10_000 + index) }
             guard let bytes = Self.encode(message, with: codec) else { return }
-            let source = Endpoint(address: 0x7F00_0001, port: message.header.replyPort)
+            let source = Endpoint(ip: loopback, port: message.header.replyPort)
             quickSends = index % 16 != 15 && index != count - 1
             deliver(bytes, from: source, to: slot, mustDrop: mustDrop(message, at: slot))
             quickSends = false

@@ -74,7 +74,11 @@ extension PeerFuzzInterpreter {
 
     func endpoint(_ input: inout FuzzInput) -> Endpoint {
         if input.below(4) > 0 { return slots[input.below(slots.count)].endpoint }
-        return Endpoint(address: input.pick(FuzzPools.addresses), port: input.pick(FuzzPools.ports))
+        // The peers' family (the same input bytes in either: stored programs keep their meaning);
+        // entries of the other family come from `entry` (Protocol.md §2.5).
+        let v4 = input.pick(FuzzPools.addresses)
+        let ip = loopback.family == .ipv4 ? IPAddress(ipv4: v4) : IPAddress(high: v4 == 0 ? 0 : 0xFE80_0000_0000_0000, low: UInt64(v4))
+        return Endpoint(ip: ip, port: input.pick(FuzzPools.ports))
     }
 
     func digest(_ input: inout FuzzInput, for slot: Int) -> SetDigest {
@@ -88,7 +92,8 @@ extension PeerFuzzInterpreter {
     }
 
     /// One member entry: any id (the receiver's own among them), status and incarnation near
-    /// the receiver's, an IPv4 endpoint, sometimes an IPv6 address (unreachable in this version).
+    /// the receiver's, an endpoint of the peers' family, sometimes a random IPv6 address (of the
+    /// other family in an IPv4 cluster).
     mutating func entry(_ input: inout FuzzInput, for slot: Int) -> MemberEntry {
         let me = slots[slot].peer
         let id = nodeID(&input, for: slot)

@@ -62,6 +62,9 @@ struct PeerFuzzInterpreter {
     }
 
     var slots: [Slot] = []
+    /// The peers' own address: 127.0.0.1, or a link-local IPv6 address when the input picks an
+    /// IPv6 cluster (issue 19: one cluster is one family, Protocol.md §2.5).
+    var loopback = IPAddress(ipv4: 0x7F00_0001)
     var memory = FuzzMemory()
     var sequences: [NodeID: UInt64] = [:]
     var now: UInt64 = 1_000_000_000
@@ -126,11 +129,13 @@ struct PeerFuzzInterpreter {
         let quorumByte = input.byte()
         let quorum = 1 + Int(quorumByte) % 5
         let smallLimits = quorumByte & 0x80 != 0
+        if quorumByte & 0x40 != 0 { loopback = IPAddress(high: 0xFE80_0000_0000_0000, low: 0x77) }
         let cluster = flags & 0x80 != 0 ? FuzzPools.nfc : "starling"
-        var endpoints = (0..<count).map { Endpoint(address: 0x7F00_0001, port: 9000 + UInt16($0)) }
+        var endpoints = (0..<count).map { Endpoint(ip: loopback, port: 9000 + UInt16($0)) }
         for index in 0..<count {
             var config = PeerConfig(name: input.pick(FuzzPools.names), id: NodeID(high: 0x5000, low: UInt64(index + 1)))
             config.cluster = cluster
+            config.advertisedAddress = loopback
             config.replyPort = endpoints[index].port
             if flags & (2 << index) != 0 { config.keys = [FuzzPools.key] }
             if flags & (8 << index) != 0 { config.quorum = quorum }
@@ -269,7 +274,9 @@ struct PeerFuzzInterpreter {
     mutating func deliverStructured(_ input: inout FuzzInput, to slot: Int) {
         guard let (message, bytes) = structured(&input, for: slot) else { return }
         step = "deliver \(message.payload.type.name) from \(message.header.sender.short)"
-        let source = input.below(4) == 0 ? endpoint(&input) : Endpoint(address: 0x7F00_0001, port: message.header.replyPort)
+        var source = input.below(4) == 0 ? endpoint(&input) : Endpoint(ip: loopback, port: message.header.replyPort)
+        // A socket only receives from its own family.
+        if source.ip.family != loopback.family { source.ip = loopback }
         deliver(bytes, from: source, to: slot, mustDrop: mustDrop(message, at: slot))
     }
 
@@ -317,7 +324,7 @@ struct PeerFuzzInterpreter {
                 bytes += key.tag(bytes)
             }
         }
-        deliver(bytes, from: Endpoint(address: 0x7F00_0001, port: 9100), to: slot, mustDrop: false)
+        deliver(bytes, from: Endpoint(ip: loopback, port: 9100), to: slot, mustDrop: false)
     }
 
     /// Several datagrams received together (`onDatagrams`, tags checked in lanes).
@@ -332,7 +339,7 @@ struct PeerFuzzInterpreter {
             // The model judges datagrams one at a time; a batch's senders leave it.
             judgeReplay(message, expected: nil, droppedAsReplay: false, at: slot)
         }
-        let source = Endpoint(address: 0x7F00_0001, port: 9100)
+        let source = Endpoint(ip: loopback, port: 9100)
         let before = slots[slot].peer.counters
         let actions = Codec.withBuffers(datagrams) { buffers in
             slots[slot].peer.onDatagrams(buffers.map { ($0, source) }, now: time)
@@ -471,6 +478,10 @@ struct PeerFuzzInterpreter {
         }
         if peer.dissemination.count > peer.members.count + 1 {
             return fail("dissemination_unbounded: peer \(index) queues \(peer.dissemination.count) entries for \(peer.members.count) members")
+        }
+        // Issue 19: one cluster is one family; entries of the other are skipped (§2.5).
+        if let member = peer.members.values.first(where: { $0.endpoint.ip.family != loopback.family }) {
+            return fail("family_mixed: peer \(index) holds \(member.id.short) at \(member.endpoint) in a \(loopback.family) cluster")
         }
         let live = peer.members.values.filter(\.isLive).count
         if peer.liveCount != live + 1 { return fail("live_count: \(peer.liveCount) but \(live) live members + self") }
