@@ -18,7 +18,10 @@ package final class ControlClient {
     /// The receive buffer the kernel granted (Linux reports twice the usable size).
     package var receiveBuffer: Int { socket.receiveBuffer }
 
-    package init(interface: String = "lo", group: Endpoint = Configuration.defaultGroup, cluster: String = "starling", keys: [AuthKey] = []) throws(AgentError) {
+    /// With `seeds`, requests to every agent go by unicast to each seed instead of the group
+    /// (a cluster without multicast, such as IPv6 on `lo`).
+    package init(interface: String = "lo", group: Endpoint = Configuration.defaultGroup, cluster: String = "starling", keys: [AuthKey] = [],
+                 seeds: [Endpoint] = []) throws(AgentError) {
         let resolved: Interface
         do { resolved = try Interface.resolve(interface, family: group.ip.family) } catch { throw .interface(error) }
         do { socket = try UDPSocket.unicast(on: resolved, port: 0, receiveBuffer: Self.receiveBufferRequest) } catch { throw .socket(error) }
@@ -29,6 +32,8 @@ package final class ControlClient {
         config.keys = keys
         config.replyPort = socket.local.port
         config.randomSeed = rng.next()
+        config.multicast = seeds.isEmpty
+        config.seeds = seeds
         core = ControlRequester(config: config)
     }
 

@@ -9,19 +9,31 @@ enum Demo {
     static func run(_ args: Arguments) throws(CLIError) -> Int32 {
         let count: Int
         do { count = try args.number("--peers", 2...30) ?? 5 } catch { throw .usage(error) }
-        let cluster = LoopbackCluster(binary: System.executablePath(), folder: "/tmp/starling-demo-\(System.processID)")
+        // IPv6 (issue 19): multicast does not flow on lo, so the agents talk by unicast on ::1,
+        // each given the others' ports as seeds, and the client asks each one in turn.
+        let ipv6 = args.has("--ipv6")
+        let randomPort = UInt16(20_000 + System.randomUInt64() % 39_000)
+        let cluster = LoopbackCluster(binary: System.executablePath(), folder: "/tmp/starling-demo-\(System.processID)",
+            group: ipv6 ? Configuration.defaultGroup6.with(port: randomPort) : LoopbackCluster.randomGroup())
         let (group, folder) = (cluster.group, cluster.folder)
+        let ports = Dictionary(uniqueKeysWithValues: (1...count).map { ("demo-\($0)", randomPort &+ UInt16($0)) })
+        let seeds = ipv6 ? ports.values.sorted().map { Endpoint(ip: IPAddress(high: 0, low: 1), port: $0) } : []
         let client: ControlClient
-        do { client = try ControlClient(interface: "lo", group: group) } catch { throw .failed(error.description) }
+        do { client = try ControlClient(interface: "lo", group: group, seeds: seeds) } catch { throw .failed(error.description) }
         defer {
             let stopped = cluster.children.count
             cluster.stopAll()
             Output.line("stopped \(stopped) agents; logs in \(folder)")
         }
         func spawn(_ name: String) throws(CLIError) {
-            do { try cluster.start(name) } catch { throw .failed("cannot start an agent: \(error)") }
+            var extra: [String] = []
+            if ipv6, let port = ports[name] {
+                extra = ["--no-multicast", "--port", String(port)] + seeds.filter { $0.port != port }.flatMap { ["--seed", $0.description] }
+            }
+            do { try cluster.start(name, extra) } catch { throw .failed("cannot start an agent: \(error)") }
         }
-        Output.line("starling demo: \(count) agents on loopback, group \(group)\n")
+        Output.line(ipv6 ? "starling demo: \(count) agents on ::1 over IPv6 (unicast to seeds: IPv6 multicast does not flow on lo)\n"
+            : "starling demo: \(count) agents on loopback, group \(group)\n")
 
         // 1. Discovery: the time of the last "joined" event any agent logged.
         let firstSpawn = System.wallMicros()

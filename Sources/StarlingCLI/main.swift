@@ -45,7 +45,13 @@ let specs: [CommandSpec] = [
         "starling call COMMAND [ARG...] [--json] [--to NAME]", positional: 1...65),
     clientSpec("top", "full-screen live dashboard (q or Ctrl-C quits)", "starling top"),
     CommandSpec(name: "demo", summary: "start N agents on loopback and show discovery, mingle, revoke, election and failure detection",
-        usage: "starling demo [--peers N]", details: "  --peers N   how many agents (2 to 30, default 5)", values: ["--peers"]),
+        usage: "starling demo [--peers N] [--ipv6]",
+        details: """
+              --peers N   how many agents (2 to 30, default 5)
+              --ipv6      over IPv6 on ::1; IPv6 multicast does not flow on lo, so the agents find each
+                          other by seeds, without multicast (Tests/netns/lan.sh --ipv6 shows multicast)
+            """,
+        values: ["--peers"], flags: ["--ipv6"]),
     CommandSpec(name: "keygen", summary: "print a new random 256-bit cluster key", usage: "starling keygen > cluster.key && chmod 600 cluster.key", details: ""),
     CommandSpec(name: "help", summary: "show help for a command", usage: "starling help [COMMAND]", details: "", positional: 0...1),
 ]

@@ -68,6 +68,15 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(leftovers.contains("demo-"), "demo agents still answer")
     }
 
+    /// Issue 19: the guided tour over IPv6 on ::1 (agents by seeds: multicast does not flow on lo).
+    func testDemoRunsOverIPv6() throws {
+        guard (try? Interface.resolve("lo", family: .ipv6)) != nil else { throw XCTSkip("no IPv6 on lo here (::1 missing)") }
+        let (code, output, errors) = try Loopback.run(["demo", "--peers", "3", "--ipv6"])
+        XCTAssertEqual(code, 0, output + errors)
+        XCTAssertTrue(output.contains("on ::1 over IPv6"), output)
+        for step in ["discovery", "revoke", "mingle", "election", "kill -9"] { XCTAssertTrue(output.contains(step), output) }
+    }
+
     func testKeygenKeyFilePermissionsAndShutdown() throws {
         let cluster = Cluster()
         let (code, key, _) = try Loopback.run(["keygen"])
