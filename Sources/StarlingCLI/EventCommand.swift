@@ -40,6 +40,9 @@ extension Client {
         var options = options()
         options.expected = 1
         options.limit = nil
+        // Knowing where the origin is, a lost request or reply is asked again by unicast within
+        // milliseconds (Protocol.md §6.5); the origin runs it once and repeats its answer.
+        if seed == nil, let known = client.liveResponders(target: origin, options: self.options()), known.count == 1 { options.responders = known }
         let result = client.request("event", args: payload.isEmpty ? [name] : [name, payload], target: origin, to: seed, options: options)
         if json {
             Output.json(result.replies.first?.json ?? .null)
