@@ -30,3 +30,23 @@ final class UserEventSimTests: XCTestCase {
         XCTAssertTrue(sim.violations.isEmpty, "\(sim.violations.prefix(3))")
     }
 }
+
+/// Issue 18 (user events) at size: 300 nodes at 10 % loss, acknowledgements paced (§6.5).
+final class UserEventAtSizeTests: XCTestCase {
+    func testThreeHundredNodesDeliverOnceAtTenPercentLoss() {
+        let ms: UInt64 = 1_000_000
+        let sim = Simulator(nodes: 300, seed: 1818, conditions: NetworkConditions(loss: 0.10))
+        sim.checkStamps = false
+        sim.startAll(spread: 200 * ms)
+        XCTAssertNotNil(sim.runUntil(limit: 20_000 * ms, step: 100 * ms) { sim.viewViolations().isEmpty }, sim.replayHint)
+        let asked = sim.now
+        sim.act(7) { peer, now in peer.sendUserEvent("big", payload: String(repeating: "p", count: 1_024), now: now)?.actions ?? [] }
+        sim.advance(4_000 * ms)
+        let counts = sim.nodes.map { node in
+            node.events.filter { entry in
+                if entry.time >= asked, case .userEvent(let name, _, _, _, _, _) = entry.event { name == "big" } else { false }
+            }.count
+        }
+        XCTAssertEqual(counts.filter { $0 != 1 }.count, 0, "every node once: \(counts.enumerated().filter { $0.element != 1 }.prefix(5)) \(sim.replayHint)")
+    }
+}
