@@ -4,7 +4,7 @@ import StarlingPOSIX
 
 // starling-bench: every performance figure of Starling in one run (Benchmarks/README.md).
 
-let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim", "sim-election", "sim-loss", "attack", "handlers"]
+let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim", "sim-election", "sim-loss", "attack", "handlers", "uevent"]
 var selected: [String] = []
 var jsonPath: String?
 var quick = false
@@ -96,6 +96,9 @@ for scenario in selected {
         case "sim-loss": SimLossScenario.run(report, n: 30, rounds: quick ? 3 : 10, ids: quick ? 10_000 : 50_000)
         case "attack": AttackScenario.run(report, quick: quick)
         case "handlers": try HandlerScenario.run(report, rounds: quick ? 10 : 30)
+        case "uevent":
+            try cluster.userEvents(n: quick ? 10 : 30, rounds: quick ? 10 : 50, loss: 0)
+            try cluster.userEvents(n: quick ? 10 : 30, rounds: quick ? 10 : 50, loss: 0.1)
         default: break
         }
     } catch {

@@ -200,7 +200,7 @@ extension Agent {
 
     /// Runs `body` to send a request and waits for its replies; cancelling the task stops the
     /// wait (and the collection) at once.
-    private func collect(_ body: @escaping @Sendable (inout LoopState, Now) -> (UInt32, [Action])) async throws(AgentError) -> RequestResult {
+    func collect(_ body: @escaping @Sendable (inout LoopState, Now) -> (UInt32, [Action])) async throws(AgentError) -> RequestResult {
         try await waitUntilRunning()
         let waiter = RequestWaiter(startedAt: System.now().nanos)
         let result = await withTaskCancellationHandler {

@@ -30,6 +30,9 @@ public enum ClusterEvent: Sendable, Equatable {
     case leaderChanged(topic: String, leader: Leadership?)
     /// Quorum mode: an election could not decide.
     case noQuorum(topic: String, term: UInt64, have: Int, need: Int)
+    /// A user event (``Agent/send(event:payload:timeout:)``, `starling event`) was delivered
+    /// here: once per event, on every live agent, its origin included.
+    case userEvent(UserEventDelivery)
     /// This agent's loop did not run for `duration` (a paused process, an overloaded machine).
     case stalled(Duration)
     /// A peer speaks another protocol version; said once per sender.
@@ -58,10 +61,38 @@ public enum ClusterEvent: Sendable, Equatable {
         case .leaderChanged(let topic, let leader, let leaderID, let term):
             self = .leaderChanged(topic: topic, leader: Leadership(topic: topic, name: leader, id: leaderID, term: term))
         case .noQuorum(let topic, let term, let have, let need): self = .noQuorum(topic: topic, term: term, have: have, need: need)
+        case .userEvent(let name, let payload, let origin, let originID, let sequence, let stamp):
+            self = .userEvent(UserEventDelivery(name: name, payload: payload, origin: origin, originID: originID, sequence: sequence, stamp: stamp))
         case .stalled(let millis): self = .stalled(.milliseconds(Int64(clamping: millis)))
         case .otherVersion(let version, let name, let from): self = .otherVersion(version: version, name: name, from: from)
         case .reply, .requestFinished, .dropped, .reaped: return nil
         }
+    }
+}
+
+/// A user event as delivered (issue 18).
+public struct UserEventDelivery: Sendable, Equatable, Hashable {
+    /// 1 to 64 bytes; what a handler's `user:NAME` filter matches (as bytes).
+    public var name: String
+    /// 0 to 1,024 bytes of UTF-8.
+    public var payload: String
+    /// The node name of the agent that sent it.
+    public var origin: String
+    /// The origin's node id; (originID, sequence) identifies the event.
+    public var originID: NodeID
+    /// Per origin and boot, from 1.
+    public var sequence: UInt32
+    /// The origin's Lamport clock when it sent the event: orders events causally.
+    public var stamp: UInt64
+
+    /// A delivery with these fields.
+    public init(name: String, payload: String, origin: String, originID: NodeID, sequence: UInt32, stamp: UInt64) {
+        self.name = name
+        self.payload = payload
+        self.origin = origin
+        self.originID = originID
+        self.sequence = sequence
+        self.stamp = stamp
     }
 }
 

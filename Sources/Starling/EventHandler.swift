@@ -32,7 +32,7 @@ public struct EventHandler: Sendable, Equatable, Hashable {
     /// Events about one member: their variables are `STARLING_MEMBER_*`.
     public static let memberEvents = ["joined", "alive", "suspect", "dead", "left", "replaced", "duplicate_name"]
     /// Every event name a filter may give, as `watch` and the event log spell them. User events
-    /// (`user`, `user:NAME`) are accepted too; nothing emits them yet.
+    /// (`user`, `user:NAME`) are accepted too (``Agent/send(event:payload:timeout:)``).
     public static let eventNames = memberEvents + ["refuted", "searching", "synced", "alone", "revoked", "leader", "no_quorum", "stalled"]
     /// Serf's names, for people who bring their handlers along.
     static let aliases = ["member-join": "joined", "member-leave": "left", "member-failed": "dead"]

@@ -43,6 +43,9 @@ let specs: [CommandSpec] = [
     clientSpec("watch", "stream cluster events as they happen", "starling watch [--json] [--to NAME]"),
     clientSpec("call", "run a command an embedding program registered (agent.handle) on every agent and print each result",
         "starling call COMMAND [ARG...] [--json] [--to NAME]", positional: 1...65),
+    clientSpec("event", "send a user event to every agent (one agent, --to or the first to answer, is its origin)",
+        "starling event NAME [PAYLOAD | --file FILE|-] [--json] [--to NAME]", positional: 1...2,
+        extra: [("--file", "--file FILE|-           the payload (UTF-8, at most 1024 bytes) from a file (- reads standard input)")]),
     clientSpec("top", "full-screen live dashboard (q or Ctrl-C quits)", "starling top"),
     CommandSpec(name: "demo", summary: "start N agents on loopback and show discovery, mingle, revoke, election and failure detection",
         usage: "starling demo [--peers N] [--ipv6]",
@@ -123,6 +126,7 @@ func main() -> Int32 {
             case "keys": return try client.keys()
             case "watch": return client.watch()
             case "call": return try client.call()
+            case "event": return try client.event()
             default: return 2
             }
         }

@@ -50,6 +50,7 @@ struct Suite {
             ("3.5/pages-a-large-reply", pagedReply),
             ("3.5.1/watch-streams-events", watchStream),
             ("3.5.1/revoked-pages-by-limit-and-cursor", revokedPaging),
+            ("6.7/user-event-delivered-once-every-copy-acknowledged", userEventOnce),
             ("7.3/refuses-stale-command", refusesStaleCommand),
             ("3.2/answers-digest-request", answersDigest),
             ("6.1.4/answers-members-push-pull", answersMembers),

@@ -211,6 +211,8 @@ struct FloodGenerator {
         case .controlRequest: return .controlRequest(ControlRequest(requestID: edge(UInt32.self),
             issuedMillis: pick([0, UInt64(Date().timeIntervalSince1970 * 1_000), edge(UInt64.self)]), command: pick(Self.commands), target: pick(["", "*", "f?"]),
             args: (0..<pick([0, 1, 2])).map { _ in pick(Self.args + Self.topics) }))
+        case .userEvent: return .userEvent(UserEvent(requestID: edge(UInt32.self), sequence: max(1, edge(UInt32.self)), stamp: edge(UInt64.self) >> 1,
+            name: pick(Self.topics), payload: pick(Self.args)))
         case .controlReply: return .controlReply(ControlReply(requestID: edge(UInt32.self), status: .ok, memberCount: edge(UInt16.self), page: 0, pageCount: max(1, edge(UInt16.self)), body: Array("{}".utf8)))
         }
     }

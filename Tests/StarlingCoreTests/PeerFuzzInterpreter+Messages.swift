@@ -185,6 +185,13 @@ extension PeerFuzzInterpreter {
         case .vote:
             return .vote(Vote(term: term(&input), candidate: input.below(2) == 0 ? me.config.id : nodeID(&input, for: slot),
                 candidateStamp: input.integer(UInt64.self, near: me.clock.value), topic: topic(&input)))
+        case .userEvent:
+            // Issue 18: sequences collide (repeats must not deliver twice), names sometimes invalid
+            // (the encoder refuses them: nothing is sent), payloads up to the limit.
+            let name = input.below(4) == 0 ? input.text(Limits.userEventNameBytes) : input.pick(FuzzPools.topics)
+            return .userEvent(UserEvent(requestID: requestID(&input), sequence: max(1, input.integer(UInt32.self, near: 1)),
+                stamp: input.integer(UInt64.self, near: me.clock.value), name: name,
+                payload: input.below(2) == 0 ? "" : input.text(0...input.pick([8, 1_024]))))
         case .controlRequest:
             return .controlRequest(controlRequest(&input))
         case .controlReply:

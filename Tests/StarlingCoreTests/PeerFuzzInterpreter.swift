@@ -89,7 +89,7 @@ struct PeerFuzzInterpreter {
     static let messageTypes: [MessageType] = [
         .announce, .ping, .goodbye, .ping, .ack, .members, .hello, .helloReply, .pageRequest, .page,
         .digestRequest, .digestReply, .candidacy, .leader, .vote, .controlRequest, .controlReply,
-        .pingRequest, .nack, .change,
+        .pingRequest, .nack, .change, .userEvent,
     ]
     var time: Now { Now(nanos: now, wallMillis: wallMillis) }
     var wallMillis: UInt64 {

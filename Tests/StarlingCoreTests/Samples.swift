@@ -51,6 +51,7 @@ enum Samples {
         ("control-request", .controlRequest(ControlRequest(requestID: 81, issuedMillis: 1_795_000_000_000, command: "revoke", target: "worker-*", args: ["a", "b"]))),
         ("control-reply", .controlReply(ControlReply(requestID: 81, status: .ok, memberCount: 3, page: 0, pageCount: 1,
             body: Array("{\"name\":\"worker-1\",\"stored\":2}".utf8)))),
+        ("user-event", .userEvent(UserEvent(requestID: 82, sequence: 1, stamp: 41, name: "deploy", payload: "v1.2.3"))),
     ]
 
     /// The sample payload called `name` in ``payloads``.

@@ -186,7 +186,8 @@ final class SpecWireTests: XCTestCase {
             ("PING_REQ", 0x07, be(9, 4) + be(1, 16), "accepted"),
             ("NACK one byte more", 0x08, be(9, 4) + be(1, 16) + [0], "trailing_bytes"),
             ("HEARTBEAT (version 1's 0x02)", 0x02, be(150, 4) + be(1, 2) + be(0, 12) + [0], "unknown_type"),
-            ("unassigned 0x0A", 0x0A, [], "unknown_type"),
+            ("unassigned 0x0F", 0x0F, [], "unknown_type"),
+            ("USER_EVENT empty (issue 18)", 0x0A, [], "truncated"),
             ("reserved for later versions 0x40", 0x40, [], "unknown_type"),
             ("private 0x80", 0x80, [], "unknown_type"),
         ]

@@ -177,6 +177,24 @@ final class VectorTests: XCTestCase {
         add("extension-entry-overruns", flagged + [0, 3, 0x01, 4, 0x41], "truncated")
         add("extension-type-twice", flagged + [0, 6, 0x05, 1, 0x41, 0x05, 1, 0x42], "invalid_value")
         add("extension-area-short", flagged + [0, 5, 0x05, 1, 0x41], "truncated")
+        // USER_EVENT (§3.6, issue 18): request_id u32, sequence u32, stamp u64, name str8, payload u16 + bytes.
+        let userEvent = Samples.encode(Samples.payload("user-event"))
+        var zeroSequence = userEvent; zeroSequence[payloadStart + 7] = 0
+        add("user-event-sequence-zero", zeroSequence, "invalid_value")
+        var highStamp = userEvent; highStamp[payloadStart + 8] = 0x80
+        add("user-event-stamp-above-ceiling", highStamp, "invalid_value")
+        var controlName = userEvent; controlName[payloadStart + 17] = 0x0A
+        add("user-event-name-control", controlName, "invalid_value")
+        var commaName = userEvent; commaName[payloadStart + 17] = UInt8(ascii: ",")
+        add("user-event-name-comma", commaName, "invalid_value")
+        let named = Samples.encode(.userEvent(UserEvent(requestID: 82, sequence: 1, stamp: 41, name: "d", payload: "")))
+        var emptyEventName = named; emptyEventName[payloadStart + 16] = 0
+        add("user-event-name-empty", emptyEventName, "bad_length")
+        var longPayload = cutPayload(named, keep: 18)
+        longPayload += [0x04, 0x01] + Array(repeating: UInt8(ascii: "x"), count: 1_025)
+        longPayload[headerEnd] = UInt8((18 + 2 + 1_025) >> 8); longPayload[headerEnd + 1] = UInt8((18 + 2 + 1_025) & 0xFF)
+        add("user-event-payload-too-long", longPayload, "bad_length")
+        for keep in [0, 4, 8, 16, 17, 20] { add("user-event-cut-at-\(keep)", cutPayload(userEvent, keep: keep), "truncated") }
         let signed = Samples.encode(.goodbye, keys: [Samples.key])
         add("tag-without-key", signed, "unexpected_tag")
         add("missing-tag", Samples.encode(.goodbye), "missing_tag", key: Samples.key)

@@ -63,6 +63,8 @@ extension Peer {
             }
             outbox.append(.shutdown(requestedBy: requester))
             return (.ok, JSON.object([name, ("stopping", .bool(true))]).serialized())
+        case "event":
+            return userEventCommand(request, now: now)
         case "keys":
             return (.ok, JSON.object([name, ("keys", .array(config.keys.map { .string($0.fingerprint) }))]).serialized())
         case "watch":

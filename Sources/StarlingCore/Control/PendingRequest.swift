@@ -58,6 +58,11 @@ struct PendingRequest: Sendable {
     var quickRetries = 0
     /// The first reply's round trip, which sets the quick re-ask schedule.
     var firstRoundTrip: UInt64?
+    /// What is sent and re-sent instead of the CONTROL_REQUEST (a USER_EVENT, acknowledged by
+    /// CONTROL_REPLYs like a request), if anything.
+    var message: Payload?
+
+    var outgoing: Payload { message ?? .controlRequest(request) }
 
     var nextWake: UInt64 {
         let hard = UInt64.later(startedAt, options.deadline)

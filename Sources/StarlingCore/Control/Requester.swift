@@ -31,7 +31,7 @@ struct Requester: Sendable {
     /// Sends a request to the group (or by unicast to `to`); see ``Peer/request(_:args:target:to:options:now:)``.
     mutating func request(
         _ command: String, args: [String], target: String, to: Endpoint?, options: RequestOptions, now: Now,
-        view: MemberView, out: inout Outbox
+        view: MemberView, out: inout Outbox, sending message: ((UInt32) -> Payload)? = nil
     ) -> UInt32 {
         if requests.count >= Self.pendingRequestLimit, let oldest = requests.min(by: { $0.value.startedAt < $1.value.startedAt }) {
             out.drop("requests_full")
@@ -50,8 +50,10 @@ struct Requester: Sendable {
         if (isMember && pending.useMemberCount) || pending.knownResponders != nil, !options.stream, (pending.expected ?? 0) > 0 {
             pending.quickRetryAt = UInt64.later(now.nanos, UInt64.later(Self.quickRetryDelay.upperBound, pending.pacing))
         }
+        // Another message collected like a request (a USER_EVENT, §6.7) is what goes out and is re-sent.
+        pending.message = message?(id)
         requests[id] = pending
-        out.send(.controlRequest(request), to: to.map { [.peer($0)] } ?? view.groupDestinations())
+        out.send(pending.outgoing, to: to.map { [.peer($0)] } ?? view.groupDestinations())
         return id
     }
 
@@ -151,7 +153,7 @@ struct Requester: Sendable {
         pending.retries += 1
         pending.lastReplyAt = now.nanos
         requests[id] = pending
-        out.send(.controlRequest(pending.request), to: targets.map { .peer($0) })
+        out.send(pending.outgoing, to: targets.map { .peer($0) })
         return true
     }
 
@@ -170,7 +172,7 @@ struct Requester: Sendable {
         let base = pending.firstRoundTrip.map(Self.quickDelay(roundTrip:)) ?? Self.quickRetryDelay.upperBound
         pending.quickRetryAt = UInt64.later(now.nanos, base << UInt64(min(pending.quickRetries, Self.quickRetryDoublings)))
         requests[id] = pending
-        out.send(.controlRequest(pending.request), to: silent.map { .peer($0) })
+        out.send(pending.outgoing, to: silent.map { .peer($0) })
     }
 
     /// The first quick re-ask's delay: a few round trips, within ``quickRetryDelay``.

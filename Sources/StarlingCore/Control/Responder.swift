@@ -40,7 +40,7 @@ struct Responder: Sendable {
     /// A registered command may do anything, so it counts as one.
     func hasEffects(_ command: String) -> Bool {
         switch command {
-        case "revoke", "shutdown", "reload", "elect", "watch": true
+        case "revoke", "shutdown", "reload", "elect", "watch", "event": true
         default: custom.handles(command)
         }
     }

@@ -55,6 +55,7 @@ extension Peer {
         case .candidacy(let candidacy): answer(leadership.onCandidacy(candidacy, header: header, context: electionContext(now), out: &outbox))
         case .leader(let leader): answer(leadership.onLeader(leader, replyTo: replyTo, context: electionContext(now), out: &outbox))
         case .vote(let vote): answer(leadership.onVote(vote, from: sender, context: electionContext(now), out: &outbox))
+        case .userEvent(let event): onUserEvent(event, header: header, replyTo: replyTo, now: now)
         case .controlRequest, .controlReply, .goodbye: break
         }
     }

@@ -20,6 +20,8 @@ public struct Peer: Sendable {
     var leadership: Elections
     var responder: Responder
     var requester = Requester(isMember: true)
+    /// User events delivered, for de-duplication (issue 18, Protocol.md §6.7).
+    var userEvents = UserEventLog()
     var started: Now?
     /// The time of the last input, to spot this peer's own stalls; nil before start.
     var lastActivity: UInt64?
@@ -99,6 +101,7 @@ public struct Peer: Sendable {
         answer(leadership.tick(context: electionContext(now), out: &outbox))
         requester.tick(now: now, view: membership.view, out: &outbox)
         responder.tick(now: now)
+        userEvents.prune(now: now.nanos, out: &outbox)
         responder.sendPaced(now: now, liveCount: membership.liveCount, out: &outbox)
         publish(since: 0, now: now)
         return outbox.take()

@@ -10,6 +10,8 @@ public enum PeerEvent: Sendable, Equatable {
     case synced(nodes: Int, clock: UInt64, received: Int, complete: Bool)
     case alone
     case revoked(ids: [String], by: String)
+    /// A user event delivered here (issue 18): once per (origin id, sequence).
+    case userEvent(name: String, payload: String, origin: String, originID: NodeID, sequence: UInt32, stamp: UInt64)
     case leaderChanged(topic: String, leader: String?, leaderID: NodeID?, term: UInt64)
     case noQuorum(topic: String, term: UInt64, have: Int, need: Int)
     case reply(requestID: UInt32, from: String, id: NodeID, status: ControlStatus, body: String)
@@ -68,6 +70,11 @@ extension PeerEvent {
             return row("alone", [], .info, "mingle: no neighbours answered; alone")
         case .revoked(let ids, let by):
             return row("revoked", [("ids", .array(ids.map { .string($0) })), ("by", .string(by))], .info, "revoked \(plural(ids.count, "id")) (by \(by))")
+        case .userEvent(let name, let payload, let origin, let originID, let sequence, let stamp):
+            // `name` is what a handler's `user:NAME` filter matches (EventHandler).
+            return row("user", [("name", .string(name)), ("payload", .string(payload)), ("origin", .string(origin)),
+                ("origin_id", .string(originID.description)), ("sequence", .int(sequence)), ("stamp", .int(stamp))],
+                .info, "user event '\(name)' from \(origin) (stamp \(stamp), \(plural(payload.utf8.count, "byte")))")
         case .leaderChanged(let topic, let leader, _, let term):
             return row("leader", [("topic", .string(topic)), ("leader", leader.map { .string($0) } ?? .null), ("term", .int(term))],
                 .info, "election '\(topic)' term \(term): leader \(leader ?? "none")")

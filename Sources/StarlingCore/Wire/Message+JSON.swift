@@ -27,6 +27,9 @@ extension Payload {
             return .object([])
         case .change(let entries):
             return .object([("entries", .array(entries.map(\.fields)))])
+        case .userEvent(let event):
+            return .object([("request_id", .int(event.requestID)), ("sequence", .int(event.sequence)), ("stamp", .int(event.stamp)),
+                ("name", .string(event.name)), ("payload", .string(event.payload))])
         case .pingRequest(let probe), .nack(let probe):
             return .object([("probe_id", .int(probe.probeID)), ("target", .string(probe.target.description))])
         case .members(let page):

@@ -9,6 +9,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case pingRequest = 0x07
     case nack = 0x08
     case change = 0x09
+    case userEvent = 0x0A
     case hello = 0x10
     case helloReply = 0x11
     case pageRequest = 0x12
@@ -26,7 +27,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     /// and a MEMBERS page a whole view, so they count too.
     public var isRequest: Bool {
         switch self {
-        case .announce, .ping, .pingRequest, .members, .hello, .pageRequest, .digestRequest, .leader, .controlRequest: true
+        case .announce, .ping, .pingRequest, .members, .hello, .pageRequest, .digestRequest, .leader, .controlRequest, .userEvent: true
         default: false
         }
     }
@@ -42,6 +43,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
         case .pingRequest: "PING_REQ"
         case .nack: "NACK"
         case .change: "CHANGE"
+        case .userEvent: "USER_EVENT"
         case .hello: "HELLO"
         case .helloReply: "HELLO_REPLY"
         case .pageRequest: "PAGE_REQUEST"
@@ -101,6 +103,8 @@ public enum Payload: Equatable, Sendable {
     case nack(Probe)
     /// Version 2: the sender's own verdicts, multicast once.
     case change([MemberEntry])
+    /// Issue 18: a user event, from its origin (Protocol.md §3.6).
+    case userEvent(UserEvent)
     case hello(Hello)
     case helloReply(HelloReply)
     case pageRequest(PageRequest)
@@ -123,6 +127,7 @@ public enum Payload: Equatable, Sendable {
         case .pingRequest: .pingRequest
         case .nack: .nack
         case .change: .change
+        case .userEvent: .userEvent
         case .hello: .hello
         case .helloReply: .helloReply
         case .pageRequest: .pageRequest

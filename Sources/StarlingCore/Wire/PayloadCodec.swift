@@ -20,6 +20,18 @@ enum PayloadCodec {
         case .change(let entries):
             guard !entries.isEmpty else { throw .invalidValue(field: "entry_count") }
             try self.entries(entries, into: &writer)
+        case .userEvent(let event):
+            guard event.sequence > 0 else { throw .invalidValue(field: "event_sequence") }
+            guard event.stamp <= LamportClock.max else { throw .invalidValue(field: "event_stamp") }
+            guard UserEvent.isValidName(event.name) else { throw .badLength(field: "event_name", length: event.name.utf8.count) }
+            guard Limits.userEventPayloadBytes.contains(event.payload.utf8.count) else {
+                throw .badLength(field: "event_payload", length: event.payload.utf8.count)
+            }
+            writer.u32(event.requestID)
+            writer.u32(event.sequence)
+            writer.u64(event.stamp)
+            writer.string8(event.name)
+            writer.string16(event.payload)
         case .members(let page):
             writer.u8(page.replyWanted ? 1 : 0)
             writer.u8(page.page)
@@ -114,6 +126,16 @@ enum PayloadCodec {
             let list = try entries(&reader)
             guard !list.isEmpty else { throw .invalidValue(field: "entry_count") }
             return .change(list)
+        case .userEvent:
+            let requestID = try reader.u32("request_id")
+            let sequence = try reader.u32("event_sequence")
+            guard sequence > 0 else { throw .invalidValue(field: "event_sequence") }
+            let stamp = try stamp(&reader, "event_stamp")
+            let name = try reader.string8("event_name", bounds: Limits.userEventNameBytes)
+            // Controls and commas are refused after the UTF-8 check, as a value outside its set.
+            guard UserEvent.isValidName(name) else { throw .invalidValue(field: "event_name") }
+            let payload = try reader.string16("event_payload", bounds: Limits.userEventPayloadBytes)
+            return .userEvent(UserEvent(requestID: requestID, sequence: sequence, stamp: stamp, name: name, payload: payload))
         case .members:
             let flags = try reader.u8("reply_wanted")
             guard flags <= 1 else { throw .invalidValue(field: "reply_wanted") }
