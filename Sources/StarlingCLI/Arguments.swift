@@ -130,13 +130,16 @@ struct Arguments {
     /// (239.255.83.84:5354, or [ff12::5354]:5354 when a --seed is IPv6).
     func group() throws(UsageError) -> Endpoint {
         let text = value("--group") ?? System.environment("STARLING_GROUP")
-        guard let text else {
+        let group: Endpoint
+        if let text {
+            group = try endpoint(text, "--group", defaultPort: Configuration.defaultGroup.port)
+            guard group.ip.isMulticast else { throw UsageError("--group \(text) is not a multicast address (224.0.0.0/4 or ff00::/8)") }
+            guard group.port != 0 else { throw UsageError("--group \(text): the port must be 1 to 65535") }
+        } else {
             let seedIsIPv6 = (values["--seed"] ?? []).contains { (try? Endpoint.parse($0))?.endpoint.ip.family == .ipv6 }
-            return seedIsIPv6 ? Configuration.defaultGroup6 : Configuration.defaultGroup
+            group = seedIsIPv6 ? Configuration.defaultGroup6 : Configuration.defaultGroup
         }
-        let group = try endpoint(text, "--group", defaultPort: Configuration.defaultGroup.port)
-        guard group.ip.isMulticast else { throw UsageError("--group \(text) is not a multicast address (224.0.0.0/4 or ff00::/8)") }
-        guard group.port != 0 else { throw UsageError("--group \(text): the port must be 1 to 65535") }
+        // Also for the IPv6 default a seed chose: there is no IPv6 default interface (§2.5).
         if group.ip.family == .ipv6, value("--interface") ?? System.environment("STARLING_INTERFACE") == nil {
             throw UsageError("an IPv6 group needs --interface NAME (IPv6 multicast does not flow on lo)")
         }

@@ -30,6 +30,16 @@ final class IPv6Tests: XCTestCase {
         }
     }
 
+    /// Issue 19 (review): an IPv6 seed with no --group gives the IPv6 default group; that group
+    /// needs --interface like a named one (Protocol.md §2.5: no IPv6 default interface), exit 2.
+    func testIPv6DefaultGroupFromASeedNeedsAnInterface() throws {
+        for args in [["members", "--seed", "[::1]:7000"], ["agent", "--no-multicast", "--seed", "[::1]:7000"]] {
+            let (code, _, errors) = try Loopback.run(args)
+            XCTAssertEqual(code, 2, "\(args): \(errors)")
+            XCTAssertTrue(errors.contains("needs --interface"), "\(args): \(errors)")
+        }
+    }
+
     /// Issue 19: the embedding API refuses a cluster of two families, and an IPv6 interface
     /// lookup gives the address and index the sockets need.
     func testConfigurationAndInterfaceLookup() throws {
