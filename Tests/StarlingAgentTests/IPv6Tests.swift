@@ -19,7 +19,7 @@ final class IPv6Tests: XCTestCase {
             (["members", "--interface", "lo", "--group", "ff12::5354:5354"], "in brackets"),
             (["members", "--interface", "lo", "--group", "ff12::5354"], "in brackets"),
             (["members", "--interface", "lo", "--group", "[fe80::1]:5354"], "not a multicast address"),
-            (["agent", "--interface", "lo", "--group", "[ff12::5354]:5354", "--seed", "10.0.0.1:7000"], "one cluster is one family"),
+            (["agent", "--interface", "lo", "--group", "[ff12::5354]:5354", "--seed", "127.0.0.2:7000"], "one cluster is one family"),
             (["agent", "--interface", "lo", "--group", "[ff12::5354]:5354", "--block", "[fe80::1%eth9]:1"], "one cluster runs on one interface"),
             (["agent", "--interface", "lo", "--group", "[ff12::5354]:99999"], "bad or missing port"),
         ]
