@@ -25,7 +25,7 @@ extension Agent {
     /// This agent's view of the others (itself not included), by name then id.
     public func members() -> [ClusterMember] {
         let now = System.now().nanos
-        return loop.withLock { state in state.peer.members.values.map { ClusterMember($0, now: now) } }
+        return loop.withLock { state in state.peer.members.values.map { ClusterMember($0, now: now, tags: state.peer.tags(of: $0.id)) } }
             .sorted { a, b in
                 a.name.utf8.elementsEqual(b.name.utf8) ? a.id < b.id : a.name.utf8.lexicographicallyPrecedes(b.name.utf8)
             }
@@ -61,6 +61,24 @@ extension Agent {
     public func leader(of topic: String) -> Leadership? {
         let known = loop.withLock { $0.peer.leader(of: topic) }
         return Leadership(topic: topic, name: known.name, id: known.id, term: known.term)
+    }
+
+    /// This agent's own tags.
+    public var tags: MemberTags { loop.withLock { $0.peer.tags } }
+
+    /// Replaces this agent's tags while it runs: its incarnation rises and the new tags reach
+    /// every member's view by multicast at once (Protocol.md §3.4.1), then by probing. A call
+    /// made before the agent runs waits for it; after it stopped the call throws
+    /// ``AgentError/notRunning``. Setting the tags it already has changes nothing.
+    public func setTags(_ tags: MemberTags) async throws(AgentError) {
+        try await waitUntilRunning()
+        let ran = withCore { state, now -> Bool in
+            guard state.running else { return false }
+            perform(state.peer.setTags(tags, now: now), state: &state, now: now)
+            return true
+        }
+        guard ran else { throw .notRunning }
+        wakePipe.wake()
     }
 
     /// True while this agent leads `topic`.
@@ -168,8 +186,8 @@ extension Agent {
     public func stats(target: String = "", timeout: Duration = .seconds(2)) async throws(AgentError) -> [AgentStats] {
         let others = try await request("stats", target: target, timeout: timeout).replies
             .filter { $0.status == .ok }.map { AgentStats(json: $0.json, name: $0.name, id: $0.id) }
-        guard Glob.matchesTarget(target, configuration.name) else { return others }
-        let own = loop.withLock { $0.peer.stats(now: System.now()) }
+        let (own, tags) = loop.withLock { ($0.peer.stats(now: System.now()), $0.peer.tags) }
+        guard Glob.matchesTarget(target, configuration.name, tags: tags) else { return others }
         return [AgentStats(json: own, name: configuration.name, id: id)] + others
     }
 
@@ -187,7 +205,7 @@ extension Agent {
         var options = options ?? RequestOptions()
         if options.expected == nil {
             let matching = loop.withLock { state in
-                state.peer.members.values.filter { $0.isLive && Glob.matchesTarget(target, $0.name) }.count
+                state.peer.members.values.filter { $0.isLive && Glob.matchesTarget(target, $0.name, tags: state.peer.tags(of: $0.id)) }.count
             }
             // Nobody to ask: no need to wait for the deadline.
             if matching == 0 { return RequestResult(replies: [], reason: .allReplied, expected: 0) }
@@ -310,7 +328,8 @@ extension Agent {
 
     /// Re-reads what may change while running, without dropping membership: the cluster keys
     /// (from ``Configuration/keyFile``, or the `key-file` of ``Configuration/settingsFile``) and
-    /// the log level (`log-level` there). The first key signs and every key verifies, so keys
+    /// the log level (`log-level` there), and the tags (`tag` lines there, unless tags were given
+    /// by `--tag`: see ``Configuration/tags``; a change goes out as ``setTags(_:)`` sends it). The first key signs and every key verifies, so keys
     /// rotate in three reloads: add the new key second, move it first, remove the old one
     /// (README, "Operating Starling"). Nothing changes when a file cannot be read, holds no
     /// valid key, or would turn authentication on or off (that takes a restart): the error says
@@ -320,7 +339,7 @@ extension Agent {
     public func reload() throws(AgentError) -> [String] {
         try reloading.withLock { _ throws(AgentError) in
             guard loop.withLock({ !$0.stopRequested }), !finished.load(ordering: .acquiring) else { throw .notRunning }
-            let (keyFile, level) = try configuration.reloadable()
+            let (keyFile, level, tags) = try configuration.reloadable()
             var changes: [String] = []
             if let keyFile {
                 let keys = try KeyFile.load(keyFile)
@@ -331,6 +350,17 @@ extension Agent {
                     throw .keyFile("\(Escape.display(keyFile)): authentication cannot be turned on or off while running; restart the agent")
                 }
                 if rotated == true { changes.append("keys \(keys.map(\.fingerprint).joined(separator: ", "))") }
+            }
+            if let tags {
+                let changed = withCore { state, now -> Bool in
+                    guard state.running, state.peer.tags != tags else { return false }
+                    perform(state.peer.setTags(tags, now: now), state: &state, now: now)
+                    return true
+                }
+                if changed {
+                    wakePipe.wake()
+                    changes.append("tags \(tags.isEmpty ? "none" : tags.description)")
+                }
             }
             if level != logger.level {
                 changes.append("log level \(logger.level.name) -> \(level.name)")

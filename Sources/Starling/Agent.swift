@@ -89,8 +89,12 @@ public final class Agent: Sendable {
     public init(_ configuration: Configuration) throws(AgentError) {
         try configuration.validate()
         var configuration = configuration
-        let (keyFile, level) = try configuration.reloadable()
+        let (keyFile, level, tags) = try configuration.reloadable()
         configuration.logLevel = level
+        if let tags {
+            configuration.tags = tags
+            configuration.tagsFromSettings = true
+        }
         if let keyFile { configuration.keys = try KeyFile.load(keyFile) }
         self.configuration = configuration
         hub = EventHub(bufferSize: configuration.eventBufferSize)

@@ -16,6 +16,9 @@ public enum ClusterEvent: Sendable, Equatable {
     case restarted(name: String, old: NodeID, new: NodeID)
     /// Two live members share a name.
     case duplicateName(name: String, ids: [NodeID])
+    /// A member's tags changed (this agent's own included): `tags` are the new ones, empty when
+    /// it dropped them all.
+    case tagsChanged(name: String, id: NodeID, tags: MemberTags)
     /// This agent was suspected and refuted it at `incarnation`.
     case refuted(incarnation: UInt32)
     /// Mingle started: this agent asks its neighbours for their clock and revoked ids.
@@ -52,6 +55,7 @@ public enum ClusterEvent: Sendable, Equatable {
             }
         case .replaced(let name, let old, let new): self = .restarted(name: name, old: old, new: new)
         case .duplicateName(let name, let ids): self = .duplicateName(name: name, ids: ids)
+        case .tagsChanged(let name, let id, let tags): self = .tagsChanged(name: name, id: id, tags: tags)
         case .refuted(let incarnation): self = .refuted(incarnation: incarnation)
         case .searching: self = .searching
         case .synced(let nodes, let clock, let received, let complete):
@@ -138,11 +142,14 @@ public struct ClusterMember: Sendable, Equatable, Hashable {
     public var clock: UInt64
     /// How long ago a datagram came from the member itself.
     public var lastHeard: Duration
+    /// What the member says about itself (empty when it has no tags, or none reached this agent yet).
+    public var tags: MemberTags
 
     /// Alive or suspect: still counted as a member.
     public var isLive: Bool { status == .alive || status == .suspect }
 
-    init(_ member: Member, now: UInt64) {
+    init(_ member: Member, now: UInt64, tags: MemberTags) {
+        self.tags = tags
         name = member.name
         id = member.id
         endpoint = member.endpoint

@@ -21,6 +21,11 @@ public struct Configuration: Sendable {
     public var name: String
     /// Carried in every datagram; peers of another cluster are not heard. 1 to 32 bytes.
     public var cluster = "starling"
+    /// What this agent says about itself (`role=web`): shown by `members`, selected on by
+    /// control targets (`--to role=web`). Changed while running with ``Agent/setTags(_:)``.
+    public var tags = MemberTags.empty
+    /// Whether ``tags`` came from the `tag` lines of ``settingsFile`` (then a reload may empty them).
+    var tagsFromSettings = false
     /// Interface name or address to join the group on and send from. An IPv6 cluster needs a
     /// real interface (IPv6 multicast does not flow on `lo`); its link-local address is used
     /// unless an address of it is named.
@@ -222,10 +227,11 @@ extension Configuration {
 
     /// What a reload takes: the key file (the `key-file` of ``settingsFile`` unless
     /// ``settingsFixed`` names it, else ``keyFile``) and the log level (likewise `log-level`).
-    func reloadable() throws(AgentError) -> (keyFile: String?, level: LogLevel) {
+    func reloadable() throws(AgentError) -> (keyFile: String?, level: LogLevel, tags: MemberTags?) {
         var keyFile = self.keyFile
         var level = logLevel
-        guard let path = settingsFile else { return (keyFile, level) }
+        guard let path = settingsFile else { return (keyFile, level, nil) }
+        var tagTexts: [String] = []
         for (name, value) in try SettingsFile.load(path) where !settingsFixed.contains(name) {
             if name == "key-file" { keyFile = value }
             if name == "log-level" {
@@ -234,8 +240,16 @@ extension Configuration {
                 }
                 level = parsed
             }
+            if name == "tag" { tagTexts.append(value) }
         }
-        return (keyFile, level)
+        // Tags given by --tag stay, and so do tags given in code while the file has no `tag`
+        // line; once the tags came from the file, its `tag` lines are the tags (none: none).
+        guard !settingsFixed.contains("tag"), tagsFromSettings || !tagTexts.isEmpty else { return (keyFile, level, nil) }
+        do {
+            return (keyFile, level, try MemberTags(parsing: tagTexts))
+        } catch {
+            throw .invalidConfiguration(field: "settingsFile", reason: "tag in \(Escape.display(path)): \(error)")
+        }
     }
 
     private func checkDuration(_ value: Duration, _ field: String, _ low: Duration, _ high: Duration) throws(AgentError) {
@@ -248,6 +262,7 @@ extension Configuration {
     func peerConfig(id: NodeID, replyPort: UInt16, seed: UInt64) -> PeerConfig {
         var config = PeerConfig(name: name, id: id)
         config.cluster = cluster
+        config.tags = tags
         config.replyPort = replyPort
         config.protocolPeriod = protocolPeriod.nanos
         config.pingTimeout = pingTimeout.nanos

@@ -135,7 +135,7 @@ package final class ControlClient {
             guard let status = row["status"]?.stringValue, status == "alive" || status == "suspect",
                   let id = row["id"]?.stringValue.flatMap(NodeID.init(hex:)),
                   let address = row["address"]?.stringValue.flatMap({ Endpoint(parsing: $0) }),
-                  Glob.matchesTarget(target, row["name"]?.stringValue ?? "") else { continue }
+                  Glob.matchesTarget(target, row["name"]?.stringValue ?? "", tags: MemberTags(json: row["tags"])) else { continue }
             found[id] = address
             // A forged reply must not make the client re-ask thousands of made-up addresses.
             if found.count > Self.respondersLimit { return nil }

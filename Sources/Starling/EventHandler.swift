@@ -10,7 +10,8 @@ import StarlingCore
 public struct EventHandler: Sendable, Equatable, Hashable {
     /// The events it runs for, by name; empty runs it for every event. Names are the `event`
     /// field of `watch` and the event log (``eventNames``), or:
-    /// - `member-join`, `member-leave`, `member-failed`: Serf's names for `joined`, `left`, `dead`;
+    /// - `member-join`, `member-leave`, `member-failed`, `member-update`: Serf's names for
+    ///   `joined`, `left`, `dead`, `tags`;
     /// - `member`: every member event (``memberEvents``);
     /// - `user` (every user event) or `user:NAME` (user events named NAME, 1 to 64 bytes);
     /// - `*`: every event.
@@ -30,12 +31,12 @@ public struct EventHandler: Sendable, Equatable, Hashable {
     public static let queueLimit = 256
 
     /// Events about one member: their variables are `STARLING_MEMBER_*`.
-    public static let memberEvents = ["joined", "alive", "suspect", "dead", "left", "replaced", "duplicate_name"]
+    public static let memberEvents = ["joined", "alive", "suspect", "dead", "left", "replaced", "duplicate_name", "tags"]
     /// Every event name a filter may give, as `watch` and the event log spell them. User events
     /// (`user`, `user:NAME`) are accepted too (``Agent/send(event:payload:timeout:)``).
     public static let eventNames = memberEvents + ["refuted", "searching", "synced", "alone", "revoked", "leader", "no_quorum", "stalled"]
     /// Serf's names, for people who bring their handlers along.
-    static let aliases = ["member-join": "joined", "member-leave": "left", "member-failed": "dead"]
+    static let aliases = ["member-join": "joined", "member-leave": "left", "member-failed": "dead", "member-update": "tags"]
     /// The user event kind (issue 18, user events): its `name` field is what `user:NAME` matches.
     static let userKind = "user"
 
@@ -171,8 +172,8 @@ extension EventHandler {
     /// `STARLING_NAME` (this agent), `STARLING_CLUSTER`, then each scalar field of the event:
     /// `STARLING_MEMBER_<FIELD>` for member events, `STARLING_<FIELD>` for others (a field that
     /// would take one of the first three names becomes `STARLING_EVENT_<FIELD>`). null is the
-    /// empty string; arrays (revoked ids) are on standard input only, as is a value holding a
-    /// NUL byte.
+    /// empty string; a member's `tags` object is `key=value,…` in key order; other arrays and
+    /// objects (revoked ids) are on standard input only, as is a value holding a NUL byte.
     static func environment(kind: String, fields: [(String, JSON)], agent: String, cluster: String) -> [String: String] {
         var out = ["STARLING_EVENT": kind, "STARLING_NAME": agent, "STARLING_CLUSTER": cluster]
         let member = memberEvents.contains { $0.utf8.elementsEqual(kind.utf8) }
@@ -182,6 +183,7 @@ extension EventHandler {
             case .string(let string): text = string
             case .number, .bool: text = value.serialized()
             case .null: text = ""
+            case .object where field == "tags": text = MemberTags(json: value).description
             case .array, .object: continue
             }
             guard !text.utf8.contains(0) else { continue }

@@ -60,14 +60,20 @@ package enum Display {
         [reply.name, reply.id.short, count(reply.json["clock"]), millis(elapsedNanos)]
     }
 
-    package static let membersHeader = ["NAME", "STATUS", "ADDRESS", "INCARNATION", "CLOCK", "LAST HEARD"]
+    package static let membersHeader = ["NAME", "STATUS", "ADDRESS", "INCARNATION", "CLOCK", "LAST HEARD", "TAGS"]
 
     /// The rows of a `members` body (its `members` array; none when missing or not an array).
     package static func memberRows(_ body: JSON) -> [[String]] {
         (body["members"]?.arrayValue ?? []).map { row in
             [cell(row["name"]), cell(row["status"]), cell(row["address"]), count(row["incarnation"]), count(row["clock"]),
-             count(row["last_heard_ms"]) + " ms"]
+             count(row["last_heard_ms"]) + " ms", tags(row["tags"])]
         }
+    }
+
+    /// A member's tags as `key=value,…` in key order; "-" for none.
+    package static func tags(_ value: JSON?) -> String {
+        let tags = MemberTags(json: value)
+        return tags.isEmpty ? "-" : Escape.display(tags.description)
     }
 
     /// One `stats` document: the agent's name, then a field/value table.

@@ -6,7 +6,7 @@ import StarlingPOSIX
 enum AgentCommand {
     static let spec = CommandSpec(
         name: "agent", summary: "run a peer in the foreground",
-        usage: "starling agent [--name NAME] [--interface NAME|ADDRESS] [--group ADDR:PORT] [--port PORT] [--protocol-period SECONDS] [--seed HOST:PORT]... [--key-file FILE] [--state-dir DIR] [--log-level LEVEL]",
+        usage: "starling agent [--name NAME] [--tag KEY=VALUE]... [--interface NAME|ADDRESS] [--group ADDR:PORT] [--port PORT] [--protocol-period SECONDS] [--seed HOST:PORT]... [--key-file FILE] [--state-dir DIR] [--log-level LEVEL]",
         details: """
           --name NAME               node name, 1 to 64 bytes without control characters (default: starling-PID); unique in the cluster
           --interface NAME|ADDRESS  interface to join the group on (default: lo; env STARLING_INTERFACE);
@@ -15,6 +15,8 @@ enum AgentCommand {
                                     IPv6: '[ff12::5354]:5354' (the IPv6 default), with --interface
           --port PORT               unicast port (default: ephemeral)
           --cluster NAME            cluster name carried in every datagram, 1 to 32 bytes (default: starling)
+          --tag KEY=VALUE           a tag of this agent (repeatable), shown by 'members' and selected by --to KEY=VALUE;
+                                    keys 1 to 64 bytes without = , + * ?, values 0 to 255 bytes, 512 bytes in all
           --protocol-period S       seconds between two probes (default: 0.15)
           --seed HOST:PORT          announce to this agent by unicast (repeatable; for networks without multicast);
                                     IPv6: '[fe80::1%eth1]:PORT', the zone if any naming --interface
@@ -44,7 +46,7 @@ enum AgentCommand {
           --delay-ms MS             fault injection: delay every sent datagram
           --block HOST:PORT         fault injection: neither send to nor hear this address (repeatable)
         """,
-        values: ["--name", "--interface", "--group", "--port", "--cluster", "--protocol-period", "--seed", "--key-file",
+        values: ["--name", "--tag", "--interface", "--group", "--port", "--cluster", "--protocol-period", "--seed", "--key-file",
                  "--state-dir", "--quorum", "--expect", "--max-revoked", "--revoked-max-age", "--event-log", "--log-level",
                  "--drop-rate", "--send-drop-rate", "--delay-ms", "--block", "--test-fault", "--election-timeout",
                  "--log-format", "--config", "--metrics", "--on-event", "--on-event-concurrency", "--on-event-timeout"],
@@ -64,6 +66,7 @@ enum AgentCommand {
             let name = args.value("--name") ?? "starling-\(System.processID)"
             try Arguments.checkText(name, "--name", Limits.nameBytes)
             var config = Configuration(name: name)
+            do { config.tags = try MemberTags(parsing: args.values["--tag"] ?? []) } catch { throw UsageError("--tag: \(Escape.display(error.description))") }
             config.systemdNotify = true  // Type=notify units (contrib/starling.service); nothing without NOTIFY_SOCKET
             config.dropStartupCode = true  // an idle daemon's resident set is its working set (Benchmarks, idle)
             config.interface = args.interface()

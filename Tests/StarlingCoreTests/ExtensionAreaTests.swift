@@ -4,7 +4,7 @@ import XCTest
 /// The extension area of protocol version 2 (Protocol.md §3.4, issue 16): optional
 /// type-length-value entries after the payload that an older peer skips, covered by the tag.
 final class ExtensionAreaTests: XCTestCase {
-    let tags = Extension(type: 0x01, value: Array("role=db".utf8))
+    let tags = Extension(type: 0x01, value: [4] + Array("role".utf8) + [2] + Array("db".utf8))
     let unknown = Extension(type: 0x7E, value: [1, 2, 3])
     let empty = Extension(type: 0x90, value: [])
 
@@ -24,7 +24,7 @@ final class ExtensionAreaTests: XCTestCase {
         }
         let plain = try Codec().encode(message([]))
         XCTAssertEqual(try Codec().decode(plain).extensions, [])
-        XCTAssertEqual(plain.count + 2 + 9 + 5 + 2, try Codec().encode(message([tags, unknown, empty])).count)
+        XCTAssertEqual(plain.count + 2 + 10 + 5 + 2, try Codec().encode(message([tags, unknown, empty])).count)
     }
 
     func testTheTagCoversTheExtensionArea() throws {

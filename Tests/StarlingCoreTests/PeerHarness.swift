@@ -109,12 +109,12 @@ struct PeerHarness {
 
     /// Delivers a datagram from a fake peer.
     mutating func receive(_ payload: Payload, from id: NodeID, name: String, incarnation: UInt32 = 0, stamp: UInt64 = 1, port: UInt16 = 9100,
-                          address: UInt32 = 0x7F00_0001, ip: IPAddress? = nil) {
+                          address: UInt32 = 0x7F00_0001, ip: IPAddress? = nil, extensions: [Extension] = []) {
         let sequence = (sequences[id] ?? 0) + 1
         sequences[id] = sequence
         let header = Header(sequence: sequence, stamp: stamp, sender: id, incarnation: incarnation, replyPort: port,
             cluster: peer.config.cluster, name: name)
-        let bytes = try! codec.encode(Message(header: header, payload: payload))
+        let bytes = try! codec.encode(Message(header: header, payload: payload, extensions: extensions))
         record(peer.onDatagram(bytes, from: Endpoint(ip: ip ?? IPAddress(ipv4: address), port: port), now: time))
     }
 

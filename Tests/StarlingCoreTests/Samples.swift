@@ -6,6 +6,11 @@ enum Samples {
     static let sender = NodeID(high: 0x0123_4567_89AB_CDEF, low: 0xFEDC_BA98_7654_3210)
     static let other = NodeID(high: 0x1111_2222_3333_4444, low: 0x5555_6666_7777_8888)
     static let key = AuthKey(Array(0..<32))
+    /// Member tags (§3.4.1): a short set, and one of exactly 512 bytes (three entries).
+    static let tags = try! MemberTags(["role": "db", "zone": "a"])
+    static let largestTags = try! MemberTags([
+        "a": String(repeating: "v", count: 255), "b": String(repeating: "w", count: 248), "c": "",
+    ])
 
     static func header(sequence: UInt64 = 7, stamp: UInt64 = 42) -> Header {
         Header(sequence: sequence, stamp: stamp, sender: sender, incarnation: 3, replyPort: 40123, cluster: "starling", name: "worker-1")

@@ -72,10 +72,16 @@ final class VectorTests: XCTestCase {
         valid.append(.object([("name", .string("goodbye-authenticated")), ("key", .string(Hex.encode(Samples.key.bytes))),
             ("hex", .string(Hex.encode(signed))), ("fields", try! Codec(keys: [Samples.key]).decode(signed).fields)]))
         let extended = Message(header: Samples.header(), payload: .candidacy(Candidacy(term: 4, topic: "scheduler")),
-            extensions: [Extension(type: 0x01, value: Array("role=db".utf8)), Extension(type: 0x90, value: [])])
+            extensions: [Extension(type: 0x40, value: Array("later".utf8)), Extension(type: 0x90, value: [])])
         let extendedBytes = try! Codec().encode(extended)
         valid.append(.object([("name", .string("candidacy-with-extensions")), ("hex", .string(Hex.encode(extendedBytes))),
             ("fields", try! Codec().decode(extendedBytes).fields)]))
+        // Member tags (§3.4.1): a short set in one entry, and 512 bytes cut into three.
+        for (name, payload, extensions) in [("ping-with-tags", Samples.payload("ping"), Samples.tags.extensions),
+                                            ("announce-with-512-bytes-of-tags", Samples.payload("announce"), Samples.largestTags.extensions)] {
+            let bytes = try! Codec().encode(Message(header: Samples.header(), payload: payload, extensions: extensions))
+            valid.append(.object([("name", .string(name)), ("hex", .string(Hex.encode(bytes))), ("fields", try! Codec().decode(bytes).fields)]))
+        }
         return .object([
             ("protocol_version", .int(Limits.version)),
             ("note", .string("Generated from Tests/StarlingCoreTests/Samples.swift; see Protocol.md section 8.")),
@@ -177,6 +183,24 @@ final class VectorTests: XCTestCase {
         add("extension-entry-overruns", flagged + [0, 3, 0x01, 4, 0x41], "truncated")
         add("extension-type-twice", flagged + [0, 6, 0x05, 1, 0x41, 0x05, 1, 0x42], "invalid_value")
         add("extension-area-short", flagged + [0, 5, 0x05, 1, 0x41], "truncated")
+        // Member tags (§3.4.1): each a whole tags entry of type 0x01 on the same candidacy.
+        func tagsArea(_ entries: [[UInt8]], types: [UInt8]? = nil) -> [UInt8] {
+            var area: [UInt8] = []
+            for (index, value) in entries.enumerated() { area += [types?[index] ?? 0x01, UInt8(value.count)] + value }
+            return flagged + [UInt8(area.count >> 8), UInt8(area.count & 0xFF)] + area
+        }
+        let roleDB: [UInt8] = [4] + Array("role".utf8) + [2] + Array("db".utf8)
+        add("tags-pair-cut-short", tagsArea([Array(roleDB.dropLast())]), "truncated")
+        add("tags-key-empty", tagsArea([[0, 1, 0x41]]), "bad_length")
+        add("tags-key-with-equals", tagsArea([[3] + Array("a=b".utf8) + [0]]), "invalid_value")
+        add("tags-value-with-control-byte", tagsArea([[1, 0x61, 1, 0x0A]]), "invalid_value")
+        add("tags-keys-out-of-order", tagsArea([[1, 0x62, 0, 1, 0x61, 0]]), "invalid_value")
+        add("tags-key-twice", tagsArea([[1, 0x61, 0, 1, 0x61, 0]]), "invalid_value")
+        add("tags-entry-empty", tagsArea([roleDB, []]), "invalid_value")
+        add("tags-entries-apart", tagsArea([roleDB, [7], [1, 0x7A, 0]], types: [0x01, 0x90, 0x01]), "invalid_value")
+        let value255 = [UInt8](repeating: 0x76, count: 255)
+        let tooLarge = [1, 0x61, 255] + value255 + [1, 0x62, 255] + value255
+        add("tags-over-512-bytes", tagsArea([Array(tooLarge[0..<255]), Array(tooLarge[255..<510]), Array(tooLarge[510...])]), "bad_length")
         // USER_EVENT (§3.6, issue 18): request_id u32, sequence u32, stamp u64, name str8, payload u16 + bytes.
         let userEvent = Samples.encode(Samples.payload("user-event"))
         var zeroSequence = userEvent; zeroSequence[payloadStart + 7] = 0

@@ -3,7 +3,7 @@
 extension Peer {
     mutating func onControlRequest(_ request: ControlRequest, header: Header, replyTo: Endpoint, now: Now) {
         guard responder.admit(request, from: header.sender, replyTo: replyTo, now: now, started: started,
-            liveCount: membership.liveCount, out: &outbox)
+            liveCount: membership.liveCount, tags: outbox.tags, out: &outbox)
         else { return }
         let (status, body) = execute(request, requester: header.name, sender: header.sender, replyTo: replyTo, now: now)
         guard let body else { return }
@@ -152,16 +152,21 @@ extension Peer {
             ("name", .string(config.name)), ("id", .string(config.id.description)), ("status", .string("alive")),
             ("address", .string(Endpoint(ip: config.advertisedAddress, port: config.replyPort).description)), ("incarnation", .int(incarnation)),
             ("clock", .int(clock.value)), ("last_heard_ms", .int(0)), ("self", .bool(true)),
-        ])]
+        ] + Self.tagsField(tags))]
         for member in members.values.sorted(by: { ($0.name, $0.id) < ($1.name, $1.id) }) {
             rows.append(.object([
                 ("name", .string(member.name)), ("id", .string(member.id.description)), ("status", .string(member.status.name)),
                 ("address", .string(member.endpoint.description)), ("incarnation", .int(member.incarnation)),
                 ("clock", .int(member.clock)), ("last_heard_ms", .int((now.nanos &- member.lastHeard) / 1_000_000)),
                 ("self", .bool(false)),
-            ] + membership.pathFields(member.id)))
+            ] + Self.tagsField(membership.tags(of: member.id)) + membership.pathFields(member.id)))
         }
         return rows
+    }
+
+    /// `tags` for a member that has any (§3.5.1).
+    private static func tagsField(_ tags: MemberTags) -> [(String, JSON)] {
+        tags.isEmpty ? [] : [("tags", tags.json)]
     }
 
     public func stats(now: Now) -> JSON {
@@ -174,7 +179,7 @@ extension Peer {
         var fields: [(String, JSON)] = [
             ("name", .string(config.name)), ("id", .string(config.id.description)), ("version", .string(config.version)),
             ("cluster", .string(config.cluster)), ("uptime_ms", .int(uptime)), ("clock", .int(clock.value)),
-            ("incarnation", .int(incarnation)), ("members", .object(byStatus)), ("revoked", .int(revoked.count)),
+            ("incarnation", .int(incarnation)), ("tags", tags.json), ("members", .object(byStatus)), ("revoked", .int(revoked.count)),
             ("leaders", .object(elections.keys.sorted().map { ($0.string, leader(of: $0.string).name.map { .string($0) } ?? .null) })),
             ("datagrams_in", .int(counters.datagramsIn)), ("datagrams_out", .int(counters.datagramsOut)),
             ("bytes_in", .int(counters.bytesIn)), ("bytes_out", .int(counters.bytesOut)),

@@ -47,8 +47,8 @@ struct Responder: Sendable {
 
     /// Whether `request` is to run now. A repeat is answered from the first run's reply, and a
     /// stale command or one the run-once table has no room for is refused; then it does not run.
-    mutating func admit(_ request: ControlRequest, from sender: NodeID, replyTo: Endpoint, now: Now, started: Now?, liveCount: Int, out: inout Outbox) -> Bool {
-        guard Glob.matchesTarget(request.target, config.name) else { return false }
+    mutating func admit(_ request: ControlRequest, from sender: NodeID, replyTo: Endpoint, now: Now, started: Now?, liveCount: Int, tags: MemberTags, out: inout Outbox) -> Bool {
+        guard Glob.matchesTarget(request.target, config.name, tags: tags) else { return false }
         let key = RequestKey(sender: sender, requestID: request.requestID)
         recent.prune(now: now.nanos)
         // The same request may come again (group and unicast, a retry for a lost reply, or a

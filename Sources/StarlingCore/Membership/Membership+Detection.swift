@@ -62,7 +62,7 @@ extension Membership {
     }
 
     mutating func sendPing(probeID: UInt32, target: NodeID, to endpoint: Endpoint, digest: SetDigest, out: inout Outbox) {
-        let piggyback = piggyback(first: target, incarnation: out.incarnation, overhead: out.overhead)
+        let piggyback = piggyback(first: target, incarnation: out.incarnation, overhead: out.membershipOverhead)
         out.send(.ping(Ping(probeID: probeID, target: target, revoked: digest, piggyback: piggyback)), to: .peer(endpoint))
     }
 
@@ -238,7 +238,7 @@ extension Membership {
     func sendMembers(to endpoint: Endpoint, replyWanted: Bool, share: (index: Int, of: Int)? = nil, out: inout Outbox) {
         let own = ownEntry(incarnation: out.incarnation)
         var others = members.values.sorted { $0.id < $1.id }.map { $0.entry() }
-        let budget = Limits.maxDatagram - out.overhead - 4
+        let budget = Limits.maxDatagram - out.membershipOverhead - 4
         if let share, share.of > 1, share.index < share.of,
            paginate([own] + others, budget: budget, maxPerPage: 255, size: \.encodedSize).count > 255 {
             let lower = others.count * share.index / share.of
@@ -249,7 +249,7 @@ extension Membership {
     }
 
     private func sendPages(_ entries: [MemberEntry], to endpoint: Endpoint, replyWanted: Bool, out: inout Outbox) {
-        let budget = Limits.maxDatagram - out.overhead - 4
+        let budget = Limits.maxDatagram - out.membershipOverhead - 4
         let pages = paginate(entries, budget: budget, maxPerPage: 255, size: \.encodedSize)
         for (index, page) in pages.prefix(255).enumerated() {
             let payload = MembersPage(replyWanted: replyWanted, page: UInt8(index),

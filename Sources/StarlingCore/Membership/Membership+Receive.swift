@@ -99,7 +99,7 @@ extension Membership {
     /// address, old id) gets no answer.
     mutating func answerPing(_ ping: Ping, first: NodeID? = nil, replyTo: Endpoint, digest: SetDigest, out: inout Outbox) {
         guard ping.target == config.id, !config.faults.contains(.ignoreProbes) else { return }
-        let piggyback = piggyback(first: first, incarnation: out.incarnation, overhead: out.overhead)
+        let piggyback = piggyback(first: first, incarnation: out.incarnation, overhead: out.membershipOverhead)
         out.send(.ack(Ping(probeID: ping.probeID, target: config.id, revoked: digest, piggyback: piggyback)), to: .peer(replyTo))
     }
 
@@ -109,7 +109,7 @@ extension Membership {
         if let relay = relays[ack.probeID], relay.target == ack.target, ack.target == sender {
             relays[ack.probeID] = nil
             if let requester = relay.requester {
-                let piggyback = piggyback(first: nil, incarnation: out.incarnation, overhead: out.overhead)
+                let piggyback = piggyback(first: nil, incarnation: out.incarnation, overhead: out.membershipOverhead)
                 out.send(.ack(Ping(probeID: relay.probeID, target: ack.target, revoked: digest, piggyback: piggyback)), to: .peer(requester))
             }
         } else if let probe = probing.inFlight, probing.onAck(probeID: ack.probeID, target: ack.target) {
@@ -253,10 +253,15 @@ extension Membership {
         out.incarnation = claimed + 1
         out.emit(.refuted(incarnation: out.incarnation))
         probing.noteRefuted()
+        announceOwnEntry(now: now, out: &out)
+    }
+
+    /// Multicasts this peer's own entry at its incarnation, queues it for gossip, and sends it
+    /// once more a period later: a peer that misses a refutation times the suspicion out unless
+    /// gossip reaches it first, and one lost datagram should not make a false death.
+    mutating func announceOwnEntry(now: Now, out: inout Outbox) {
         disseminate(config.id)
         sendChange([ownEntry(incarnation: out.incarnation)], out: &out)
-        // Once more a period later: a peer that misses the refutation times the suspicion out
-        // unless gossip reaches it first, and one lost datagram should not make a false death.
         refuteAgainAt = now.nanos.saturatingAdd(config.protocolPeriod)
     }
 

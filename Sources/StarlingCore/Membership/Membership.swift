@@ -31,6 +31,8 @@ struct Membership: Sendable {
     /// The suspicion of each suspect member (only while it is suspect).
     var suspicions: [NodeID: Held] = [:]
     var dissemination = Dissemination()
+    /// The tags of the members that have any (Membership+Tags.swift): one per member of the view.
+    var tagRecords: [NodeID: TagRecord] = [:]
     /// PINGs this peer sends for others (helper of a PING_REQ) or as a witness, by probe id.
     var relays: [UInt32: Relay] = [:]
     var nextRelayID: UInt32 = 0
@@ -157,6 +159,7 @@ struct Membership: Sendable {
             deadlines.cancel(id, .suspicion)
             deadlines.cancel(id, .reap)
             suspicions[id] = nil
+            tagRecords[id] = nil
             members[id] = nil
         }
     }

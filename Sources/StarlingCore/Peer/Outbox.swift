@@ -10,6 +10,9 @@ struct Outbox: Sendable {
     /// Bytes a header of this peer takes, plus the payload length field and the tag.
     let overhead: Int
     var sequence: UInt64 = 0
+    /// This peer's own tags, and the extension entries that carry them on the types that do.
+    private(set) var tags: MemberTags
+    private var tagEntries: [Extension]
     var clock: LamportClock
     /// The incarnation this peer stamps on its headers; only refutation raises it (§6.1.3).
     var incarnation: UInt32 = 0
@@ -30,10 +33,21 @@ struct Outbox: Sendable {
         name = config.name
         overhead = Limits.fixedHeader + config.cluster.utf8.count + config.name.utf8.count + 2
             + (config.keys.isEmpty ? 0 : Limits.tagLength)
+        tags = config.tags
+        tagEntries = config.tags.extensions
         self.clock = clock
         nextRequestID = firstRequestID
         sendBytesPerInput = max(0, config.limits.sendBytesPerInput)
         sendBytesLeft = sendBytesPerInput
+    }
+
+    /// Header, payload length, tag and this peer's tags: what a datagram of a type that carries
+    /// tags takes besides its payload (sizing piggyback and MEMBERS pages).
+    var membershipOverhead: Int { overhead + tags.extensionBytes }
+
+    mutating func setTags(_ tags: MemberTags) {
+        self.tags = tags
+        tagEntries = tags.extensions
     }
 
     /// A new input begins: its send budget is whole again.
@@ -48,7 +62,8 @@ struct Outbox: Sendable {
             sequence: sequence, stamp: clock.tick(), sender: sender, incarnation: incarnation,
             replyPort: replyPort, cluster: cluster, name: name)
         do {
-            let bytes = try codec.encode(Message(header: header, payload: payload))
+            let extensions = payload.type.carriesTags ? tagEntries : []
+            let bytes = try codec.encode(Message(header: header, payload: payload, extensions: extensions))
             for destination in destinations {
                 guard sendBytesLeft >= bytes.count else {
                     counters.drop("send_budget")

@@ -64,6 +64,25 @@ extension Peer {
         return true
     }
 
+    /// This peer's own tags (Protocol.md §3.4.1).
+    public var tags: MemberTags { outbox.tags }
+
+    /// The tags of member `id` as this peer holds them; its own for its own id.
+    public func tags(of id: NodeID) -> MemberTags {
+        id == config.id ? outbox.tags : membership.tags(of: id)
+    }
+
+    /// Replaces this peer's tags: its incarnation rises and its entry, with the new tags, is
+    /// multicast at once and once more a period later (§3.4.1). Nothing happens when the tags
+    /// are the same.
+    public mutating func setTags(_ tags: MemberTags, now: Now) -> [Action] {
+        guard tags != outbox.tags else { return [] }
+        outbox.setTags(tags)
+        membership.ownTagsChanged(now: now, out: &outbox)
+        publish(since: 0, now: now)
+        return outbox.take()
+    }
+
     /// Stops collecting a request early (the caller lost interest).
     public mutating func cancelRequest(_ id: UInt32) {
         requester.cancel(id)

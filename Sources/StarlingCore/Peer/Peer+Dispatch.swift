@@ -58,6 +58,7 @@ extension Peer {
         case .userEvent(let event): onUserEvent(event, header: header, replyTo: replyTo, now: now)
         case .controlRequest, .controlReply, .goodbye: break
         }
+        if let tags = message.senderTags { membership.noteTags(tags, of: sender, at: header.incarnation, out: &outbox) }
     }
 
     /// Pulls the sender's revoked entries when its digests keep differing from ours.

@@ -9,6 +9,9 @@ public struct PeerConfig: Sendable {
     /// This peer's own address where the shell knows it (for listings, and the family of its own
     /// entry: one cluster is one family, Protocol.md §2.5); IPv4 0.0.0.0 if unknown.
     public var advertisedAddress = IPAddress(ipv4: 0)
+    /// What this peer says about itself (Protocol.md §3.4.1); changed at run time by
+    /// ``Peer/setTags(_:now:)``.
+    public var tags = MemberTags.empty
     /// SWIM's protocol period T: one member probed per period (Protocol.md §6.1).
     public var protocolPeriod: UInt64 = .millis(150)
     /// No ACK by then (× local health): ask helpers to probe the target.

@@ -4,6 +4,8 @@ public enum PeerEvent: Sendable, Equatable {
     case statusChanged(name: String, id: NodeID, from: MemberStatus, to: MemberStatus)
     case refuted(incarnation: UInt32)
     case replaced(name: String, old: NodeID, new: NodeID)
+    /// A member's tags changed (this peer's own included), as §3.4.1 tells them.
+    case tagsChanged(name: String, id: NodeID, tags: MemberTags)
     case reaped(name: String, id: NodeID)
     case duplicateName(name: String, ids: [NodeID])
     case searching
@@ -75,6 +77,9 @@ extension PeerEvent {
             return row("user", [("name", .string(name)), ("payload", .string(payload)), ("origin", .string(origin)),
                 ("origin_id", .string(originID.description)), ("sequence", .int(sequence)), ("stamp", .int(stamp))],
                 .info, "user event '\(name)' from \(origin) (stamp \(stamp), \(plural(payload.utf8.count, "byte")))")
+        case .tagsChanged(let name, let id, let tags):
+            return row("tags", [("name", .string(name)), ("id", .string(id.description)), ("tags", tags.json)],
+                .info, "member \(name) (\(id.short)) tags: \(tags.isEmpty ? "none" : tags.description)")
         case .leaderChanged(let topic, let leader, _, let term):
             return row("leader", [("topic", .string(topic)), ("leader", leader.map { .string($0) } ?? .null), ("term", .int(term))],
                 .info, "election '\(topic)' term \(term): leader \(leader ?? "none")")

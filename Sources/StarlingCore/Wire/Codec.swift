@@ -54,14 +54,17 @@ public struct Codec: Sendable {
         guard !extensions.isEmpty else { return }
         var seen: Set<UInt8> = []
         var length = 0
+        var previous: UInt8?
         for entry in extensions {
-            guard seen.insert(entry.type).inserted else { throw .invalidValue(field: "extension") }
+            guard seen.insert(entry.type).inserted || Self.repeats(entry.type, after: previous) else { throw .invalidValue(field: "extension") }
+            previous = entry.type
             guard Limits.extensionValueBytes.contains(entry.value.count) else {
                 throw .badLength(field: "extension", length: entry.value.count)
             }
             length += 2 + entry.value.count
         }
         guard length <= Int(UInt16.max) else { throw .oversized(length: length) }
+        _ = try MemberTags.decode(extensions)
         writer.u16(UInt16(length))
         for entry in extensions {
             writer.u8(entry.type)
@@ -250,7 +253,7 @@ public struct Codec: Sendable {
         return Message(header: frame.header, payload: payload, extensions: extensions)
     }
 
-    /// The extension area's entries: each within `ext_len`, no type twice, `ext_len` not 0.
+    /// The extension area's entries: each within `ext_len`, no type twice (but tags), `ext_len` not 0.
     private func decodeExtensions(_ frame: Frame, _ raw: UnsafeRawBufferPointer) throws(WireError) -> [Extension] {
         guard frame.header.flags & Limits.flagExtensions != 0 else { return [] }
         var reader = ByteReader(frame.body(raw), offset: frame.payloadEnd + 2)
@@ -261,9 +264,17 @@ public struct Codec: Sendable {
             let type = try reader.u8("extension_type")
             let length = Int(try reader.u8("extension_len"))
             let value = try reader.raw(length, "extension")
-            guard seen.insert(type).inserted else { throw .invalidValue(field: "extension") }
+            guard seen.insert(type).inserted || Self.repeats(type, after: extensions.last?.type) else { throw .invalidValue(field: "extension") }
             extensions.append(Extension(type: type, value: value))
         }
+        // Known types are judged here, so that a bad one drops the datagram (§3.4).
+        _ = try MemberTags.decode(extensions)
         return extensions
+    }
+
+    /// Whether a type may appear again right after `previous`: only the tags entry repeats,
+    /// in consecutive entries (§3.4.1).
+    private static func repeats(_ type: UInt8, after previous: UInt8?) -> Bool {
+        type == Limits.tagsExtension && previous == type
     }
 }

@@ -22,6 +22,15 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case controlRequest = 0x30
     case controlReply = 0x31
 
+    /// Types that carry their sender's own tags (Protocol.md §3.4.1): on these, no tags entry
+    /// means the sender has none at its header's incarnation.
+    public var carriesTags: Bool {
+        switch self {
+        case .announce, .ping, .ack, .change, .members: true
+        default: false
+        }
+    }
+
     /// Types whose receipt makes a peer answer the sender by unicast, and so are counted
     /// against the sender's answer budget (Protocol.md §6.6). A LEADER may draw a correction
     /// and a MEMBERS page a whole view, so they count too.
@@ -155,6 +164,13 @@ public struct Message: Equatable, Sendable {
         self.header = header
         self.payload = payload
         self.extensions = extensions
+    }
+
+    /// The sender's tags when its type carries them (§3.4.1), empty when it has none; nil for
+    /// other types. A decoded message's tags entries were already judged by the decoder.
+    public var senderTags: MemberTags? {
+        guard payload.type.carriesTags else { return nil }
+        return ((try? MemberTags.decode(extensions)) ?? nil) ?? .empty
     }
 }
 

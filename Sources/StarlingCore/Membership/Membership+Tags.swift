@@ -1,0 +1,35 @@
+/// A member's tags and the incarnation of the datagram that told them (Protocol.md §3.4.1).
+struct TagRecord: Sendable, Equatable {
+    var incarnation: UInt32
+    var tags: MemberTags
+}
+
+/// Membership: the members' tags. A member's tags come only from its own datagrams (ANNOUNCE,
+/// PING, ACK, CHANGE, MEMBERS), each stamped with its incarnation; a change of tags raises the
+/// incarnation and is multicast at once, so a datagram told before the change never wins.
+extension Membership {
+    /// Applies the tags member `id` sent about itself at `incarnation`: kept unless an earlier
+    /// record came at a higher incarnation. Members without tags take no room.
+    mutating func noteTags(_ tags: MemberTags, of id: NodeID, at incarnation: UInt32, out: inout Outbox) {
+        guard id != config.id, let member = members[id] else { return }
+        let held = tagRecords[id]
+        if let held, held.incarnation > incarnation { return }
+        guard held != nil || !tags.isEmpty else { return }
+        tagRecords[id] = TagRecord(incarnation: incarnation, tags: tags)
+        if held?.tags != tags { out.emit(.tagsChanged(name: member.name, id: id, tags: tags)) }
+    }
+
+    /// This peer's tags changed: raise its incarnation (so that no earlier datagram of it can
+    /// bring the old tags back) and multicast its entry, which carries the new tags. At the
+    /// highest incarnation but one, the tags still go out, at the same incarnation.
+    mutating func ownTagsChanged(now: Now, out: inout Outbox) {
+        if out.incarnation < UInt32.max - 1 { out.incarnation += 1 }
+        out.emit(.tagsChanged(name: config.name, id: config.id, tags: out.tags))
+        announceOwnEntry(now: now, out: &out)
+    }
+
+    /// The tags of member `id` as this peer holds them (empty when none or unknown).
+    func tags(of id: NodeID) -> MemberTags {
+        tagRecords[id]?.tags ?? .empty
+    }
+}

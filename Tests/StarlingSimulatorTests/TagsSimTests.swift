@@ -1,0 +1,51 @@
+import StarlingCore
+import StarlingSimulator
+import XCTest
+
+/// Issue 18 (member tags, Protocol.md §3.4.1): every view learns every live member's tags, and a
+/// change reaches every view — by its multicast at once, and under loss by the members' own
+/// PINGs, ACKs and MEMBERS pages. Asserts convergence, not timing.
+final class TagsSimTests: XCTestCase {
+    let ms: UInt64 = 1_000_000
+
+    static func tags(_ index: Int, generation: Int = 0) -> MemberTags {
+        try! MemberTags(["role": "r\(index % 3)", "node": "\(index)", "gen": "\(generation)"])
+    }
+
+    /// Nodes whose view lacks some live member's current tags, with what they hold.
+    func stale(_ sim: Simulator, expected: (Int) -> MemberTags) -> [String] {
+        var out: [String] = []
+        for viewer in sim.nodes.indices where sim.nodes[viewer].isUp {
+            for other in sim.nodes.indices where other != viewer && sim.nodes[other].isUp {
+                let held = sim.nodes[viewer].peer.tags(of: sim.nodes[other].peer.config.id)
+                if held != expected(other) { out.append("node \(viewer) holds \(held) for node \(other)") }
+            }
+        }
+        return out
+    }
+
+    func testTagsConvergeAndAChangeReachesEveryViewAtTenPercentLoss() {
+        for loss in [0.0, 0.10] {
+            var generation = [Int: Int]()
+            let sim = Simulator(nodes: 30, seed: 1803, conditions: NetworkConditions(loss: loss, duplicate: 0.02)) { config, index in
+                config.tags = Self.tags(index)
+            }
+            sim.startAll(spread: 200 * ms)
+            let current: (Int) -> MemberTags = { Self.tags($0, generation: generation[$0] ?? 0) }
+            XCTAssertNotNil(sim.runUntil(limit: 20_000 * ms, step: 100 * ms) { sim.viewViolations().isEmpty && self.stale(sim, expected: current).isEmpty },
+                "loss \(loss): \(stale(sim, expected: current).prefix(3)) \(sim.replayHint)")
+            for round in 1...3 {
+                let node = round * 7
+                generation[node] = round
+                sim.act(node) { peer, now in peer.setTags(Self.tags(node, generation: round), now: now) }
+                if loss == 0 {
+                    sim.advance(5 * ms)
+                    XCTAssertEqual(stale(sim, expected: current), [], "round \(round): the multicast CHANGE reaches every view at once")
+                }
+                XCTAssertNotNil(sim.runUntil(limit: 15_000 * ms, step: 50 * ms) { self.stale(sim, expected: current).isEmpty },
+                    "loss \(loss), round \(round): \(stale(sim, expected: current).prefix(3)) \(sim.replayHint)")
+            }
+            XCTAssertTrue(sim.violations.isEmpty, "\(sim.violations.prefix(3))")
+        }
+    }
+}
