@@ -51,6 +51,8 @@ struct Suite {
             ("3.5.1/watch-streams-events", watchStream),
             ("3.5.1/revoked-pages-by-limit-and-cursor", revokedPaging),
             ("6.7/user-event-delivered-once-every-copy-acknowledged", userEventOnce),
+            ("3.4.1/holds-tags-by-incarnation", holdsTagsByIncarnation),
+            ("3.4.1/drops-malformed-tags", dropsMalformedTags),
             ("7.3/refuses-stale-command", refusesStaleCommand),
             ("3.2/answers-digest-request", answersDigest),
             ("6.1.4/answers-members-push-pull", answersMembers),

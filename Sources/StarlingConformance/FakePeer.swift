@@ -42,8 +42,8 @@ final class FakePeer {
         return Header(sequence: sequence, stamp: stamp, sender: id, incarnation: incarnation, replyPort: unicast.local.port, cluster: cluster, name: name)
     }
 
-    func encode(_ payload: Payload, stamp: UInt64? = nil) -> [UInt8] {
-        (try? codec.encode(Message(header: header(stamp: stamp), payload: payload))) ?? []
+    func encode(_ payload: Payload, stamp: UInt64? = nil, extensions: [Extension] = []) -> [UInt8] {
+        (try? codec.encode(Message(header: header(stamp: stamp), payload: payload, extensions: extensions))) ?? []
     }
 
     func sendRaw(_ bytes: [UInt8], to destination: Endpoint? = nil) {

@@ -13,7 +13,7 @@ extension Membership {
     mutating func noteTags(_ tags: MemberTags, of id: NodeID, at incarnation: UInt32, out: inout Outbox) {
         guard id != config.id, let member = members[id] else { return }
         let held = tagRecords[id]
-        if let held, held.incarnation > incarnation { return }
+        if let held, held.incarnation > incarnation, !config.faults.contains(.tagsAnyIncarnation) { return }
         guard held != nil || !tags.isEmpty else { return }
         tagRecords[id] = TagRecord(incarnation: incarnation, tags: tags)
         if held?.tags != tags { out.emit(.tagsChanged(name: member.name, id: id, tags: tags)) }

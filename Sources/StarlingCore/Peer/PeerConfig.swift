@@ -107,6 +107,8 @@ public struct PeerConfig: Sendable {
         case electHighest = "elect-highest"
         /// Never check a suspect as one of its witnesses.
         case noWitness = "no-witness"
+        /// Take any member's tags, whatever the incarnation they came at.
+        case tagsAnyIncarnation = "tags-any-incarnation"
     }
 
     public init(name: String, id: NodeID) {
