@@ -4,7 +4,7 @@ import StarlingPOSIX
 
 // starling-bench: every performance figure of Starling in one run (Benchmarks/README.md).
 
-let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim", "sim-election", "sim-loss", "attack", "handlers", "uevent"]
+let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim", "sim-election", "sim-loss", "attack", "handlers", "uevent", "tags"]
 var selected: [String] = []
 var jsonPath: String?
 var quick = false
@@ -99,6 +99,9 @@ for scenario in selected {
         case "uevent":
             try cluster.userEvents(n: quick ? 10 : 30, rounds: quick ? 10 : 50, loss: 0)
             try cluster.userEvents(n: quick ? 10 : 30, rounds: quick ? 10 : 50, loss: 0.1)
+        case "tags":
+            try cluster.tags(n: quick ? 10 : 30, rounds: quick ? 5 : 30, loss: 0)
+            try cluster.tags(n: quick ? 10 : 30, rounds: quick ? 5 : 20, loss: 0.1)
         default: break
         }
     } catch {

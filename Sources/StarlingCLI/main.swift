@@ -8,7 +8,8 @@ let clientDetails = """
       --group ADDR:PORT       multicast group (default: 239.255.83.84:5354; env STARLING_GROUP);
                               IPv6: '[ff12::5354]:5354', with --interface
       --interface NAME|ADDR   interface to send on (default: lo; env STARLING_INTERFACE; required for IPv6)
-      --to NAME               ask only this agent (or a glob such as 'web-*', or a comma list; at most 128 bytes)
+      --to NAME               ask only this agent, a glob such as 'web-*', a tag such as 'role=web', terms that must
+                              all hold joined by '+' ('web-*+zone=a'), or a comma list of these (at most 128 bytes)
       --timeout SECONDS       give up after this long (default: 2)
       --json                  print exactly one JSON document
       --key-file FILE         cluster keys (env STARLING_KEY_FILE)
