@@ -41,6 +41,15 @@ extension PeerFuzzInterpreter {
         absorb(actions, from: slot)
     }
 
+    /// A change of tags (issue 18): the peer holds them at once and its incarnation never falls.
+    mutating func setTags(_ input: inout FuzzInput, slot: Int) {
+        let tags = input.pick(FuzzPools.tags)
+        step = "set tags \(tags.encodedSize) bytes"
+        absorb(slots[slot].peer.setTags(tags, now: time), from: slot)
+        if slots[slot].peer.tags != tags { fail("set_tags: peer \(slot) does not hold the tags it was given") }
+        checkAll()
+    }
+
     /// A reload's key rotation (issue 20): only from keys to keys; the peer then holds exactly
     /// the new list, and it never turns authentication on or off.
     mutating func rotateKeys(_ input: inout FuzzInput, slot: Int) {

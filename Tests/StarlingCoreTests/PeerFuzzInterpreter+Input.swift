@@ -84,6 +84,11 @@ enum FuzzPools {
     static let key = AuthKey(Array(0..<32))
     /// The key a rotation may bring in (issue 20: keys rotate while running).
     static let otherKey = AuthKey(Array(repeating: 0xAB, count: 32))
+    /// Member tags (issue 18): none, short, keys that differ only as bytes (NFC ≠ NFD), 512 bytes.
+    static let tags: [MemberTags] = [
+        .empty, try! MemberTags(["role": "web"]), try! MemberTags(pairs: [(nfc, "1"), (nfd, "2")]),
+        try! MemberTags(["a": String(repeating: "v", count: 255), "b": String(repeating: "w", count: 248), "c": ""]),
+    ]
     static let names = ["a", "b", "node-1", nfc, nfd, String(repeating: "n", count: 64),
         String(repeating: "\u{E9}", count: 32), "x\ny\u{0}", "*", "a,b"]
     static let topics = ["jobs", "t", nfc, nfd, String(repeating: "t", count: 64), "t1", "t2"]

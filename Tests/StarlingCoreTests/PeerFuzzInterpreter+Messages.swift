@@ -115,9 +115,11 @@ extension PeerFuzzInterpreter {
     /// An extension area now and then (Protocol.md §3.4): types this version does not know, which a
     /// peer must skip, empty or at the longest value.
     func extensions(_ input: inout FuzzInput) -> [Extension] {
-        guard input.below(8) == 0 else { return [] }
-        return (0..<(1 + input.below(3))).map { index in
-            Extension(type: input.byte() &+ UInt8(index), value: [UInt8](repeating: input.byte(), count: input.pick([0, 1, 255])))
+        // Member tags (issue 18, §3.4.1) on one datagram in four: on a carrier they are the sender's.
+        let tags = input.below(4) == 0 ? input.pick(FuzzPools.tags).extensions : []
+        guard input.below(8) == 0 else { return tags }
+        return tags + (0..<(1 + input.below(3))).map { index in
+            Extension(type: input.byte() | 0x40 &+ UInt8(index), value: [UInt8](repeating: input.byte(), count: input.pick([0, 1, 255])))
         }
     }
 

@@ -199,7 +199,11 @@ struct PeerFuzzInterpreter {
         case 14:
             spray(&input, to: slot)
         default:
-            if input.below(4) == 0 { return rotateKeys(&input, slot: slot) }
+            switch input.below(4) {
+            case 0: return rotateKeys(&input, slot: slot)
+            case 1: return setTags(&input, slot: slot)
+            default: break
+            }
             step = "wall clock step"
             let jump = Int64(input.pick([1_000, 3_600_000, 86_400_000, 31_536_000_000, Int64(1) << 40]))
             wallOffset = max(-(Int64(1) << 50), min(Int64(1) << 50, wallOffset + (input.byte() & 1 == 0 ? jump : -jump)))
@@ -482,6 +486,10 @@ struct PeerFuzzInterpreter {
         // Issue 19: one cluster is one family; entries of the other are skipped (§2.5).
         if let member = peer.members.values.first(where: { $0.endpoint.ip.family != loopback.family }) {
             return fail("family_mixed: peer \(index) holds \(member.id.short) at \(member.endpoint) in a \(loopback.family) cluster")
+        }
+        // Issue 18: tags are held only for members of the view, each within §3.4.1's 512 bytes.
+        if let (id, record) = peer.membership.tagRecords.first(where: { peer.members[$0.key] == nil || $0.value.tags.encodedSize > Limits.tagsBytes }) {
+            return fail("tags_orphan: peer \(index) holds \(record.tags.encodedSize) bytes of tags for \(id.short), \(peer.members[id] == nil ? "not a member" : "over the bound")")
         }
         let live = peer.members.values.filter(\.isLive).count
         if peer.liveCount != live + 1 { return fail("live_count: \(peer.liveCount) but \(live) live members + self") }
