@@ -20,13 +20,8 @@ extension Elections {
     /// the measured one-way loss p (the smallest n with pⁿ ≤ 10⁻⁵, minus those two), within
     /// 1 … 8; 3 before any loss is measured (10 % loss).
     func quickAnnounceCount(_ view: MemberView) -> Int {
-        guard let loss = view.paths?.oneWayLoss else { return 3 }
-        guard loss > 0 else { return 1 }
-        guard loss < 0.9 else { return Self.maxQuickAnnounces }
-        let needed = (Logarithm.natural(1e-5) / Logarithm.natural(loss)).rounded(.up)
-        // `needed` is finite and positive for a loss in (0, 0.9); clamped before converting.
-        let sends = Int(min(max(needed, 0), 64))
-        return min(max(sends - 2, 1), Self.maxQuickAnnounces)
+        guard let paths = view.paths else { return 3 }
+        return min(max(paths.copiesForDelivery - 2, 1), Self.maxQuickAnnounces)
     }
 
     static let maxQuickAnnounces = 8

@@ -10,6 +10,7 @@ extension Membership {
             refuteAgainAt = nil
             sendChange([ownEntry(incarnation: out.incarnation)], out: &out)
         }
+        if ownEntryRepeats.map({ now.nanos >= $0.next }) == true { repeatOwnEntry(now: now, out: &out) }
         if now.nanos >= nextRelayAt { tickRelays(now: now, out: &out) }
         for due in deadlines.due(now: now.nanos) {
             switch due.kind {

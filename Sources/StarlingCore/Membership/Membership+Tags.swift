@@ -1,3 +1,15 @@
+/// Copies of a multicast still to send, one every `every` nanoseconds.
+struct QuickRepeats: Sendable, Equatable {
+    var left: Int
+    var every: UInt64
+    var next: UInt64
+
+    /// At most this many copies in all, the first included (LEADER's quick repeats stop at 8 too).
+    static let maxCopies = 8
+    /// How far apart: the measured paths' timeout (§6.4), within these bounds.
+    static let spacing: ClosedRange<UInt64> = .millis(1)...(.millis(50))
+}
+
 /// A member's tags and the incarnation of the datagram that told them (Protocol.md §3.4.1).
 struct TagRecord: Sendable, Equatable {
     var incarnation: UInt32
@@ -26,6 +38,20 @@ extension Membership {
         if out.incarnation < UInt32.max - 1 { out.incarnation += 1 }
         out.emit(.tagsChanged(name: config.name, id: config.id, tags: out.tags))
         announceOwnEntry(now: now, out: &out)
+        // Quick copies, so that at the measured loss a member misses them all with probability
+        // at most 10⁻⁵ (no gossip carries tags second-hand); the last copy a period later stays.
+        let copies = min(pathSummary?.copiesForDelivery ?? 3, QuickRepeats.maxCopies)
+        let spacing = min(max(pathSummary?.timeout ?? .millis(10), QuickRepeats.spacing.lowerBound), QuickRepeats.spacing.upperBound)
+        ownEntryRepeats = copies > 1 ? QuickRepeats(left: copies - 1, every: spacing, next: now.nanos.saturatingAdd(spacing)) : nil
+    }
+
+    /// Sends one quick copy of this peer's own entry (see ``ownTagsChanged(now:out:)``).
+    mutating func repeatOwnEntry(now: Now, out: inout Outbox) {
+        guard var repeats = ownEntryRepeats else { return }
+        sendChange([ownEntry(incarnation: out.incarnation)], out: &out)
+        repeats.left -= 1
+        repeats.next = now.nanos.saturatingAdd(repeats.every)
+        ownEntryRepeats = repeats.left > 0 ? repeats : nil
     }
 
     /// The tags of member `id` as this peer holds them (empty when none or unknown).

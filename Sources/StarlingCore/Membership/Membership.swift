@@ -45,6 +45,8 @@ struct Membership: Sendable {
     var nextPushPullAt: UInt64 = 0
     /// When to multicast this peer's refutation a second time (nil: none pending).
     var refuteAgainAt: UInt64?
+    /// Quick copies of this peer's own entry still to multicast after a change of its tags.
+    var ownEntryRepeats: QuickRepeats?
     /// Where the next push-pull slice starts in the probe order.
     var pushPullCursor = 0
     var nextHousekeepingAt: UInt64 = 0
@@ -107,6 +109,7 @@ struct Membership: Sendable {
         if let at = deadlines.next { deadline = min(deadline, at) }
         if announcesLeft > 0 { deadline = min(deadline, nextAnnounceAt) }
         if let at = refuteAgainAt { deadline = min(deadline, at) }
+        if let repeats = ownEntryRepeats { deadline = min(deadline, repeats.next) }
         return deadline
     }
 

@@ -88,4 +88,14 @@ struct PathSummary: Sendable, Equatable {
         let unanswered = probes == 0 ? 0 : Double(probes - answered) / Double(probes)
         oneWayLoss = 1 - (1 - min(max(unanswered, 0), 1)).squareRoot()
     }
+
+    /// Copies of a multicast that a member misses all of with probability at most 10⁻⁵ at the
+    /// measured one-way loss p: the smallest n with pⁿ ≤ 10⁻⁵, within 1 … 64.
+    var copiesForDelivery: Int {
+        guard oneWayLoss > 0 else { return 1 }
+        guard oneWayLoss < 0.9 else { return 64 }
+        let needed = (Logarithm.natural(1e-5) / Logarithm.natural(oneWayLoss)).rounded(.up)
+        // `needed` is finite and positive for a loss in (0, 0.9); clamped before converting.
+        return Int(min(max(needed, 1), 64))
+    }
 }
