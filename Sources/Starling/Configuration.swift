@@ -142,6 +142,11 @@ public struct Configuration: Sendable {
     public var eventHandlerConcurrency = 4
     /// A run still going after this gets SIGTERM, and SIGKILL 2 s later; 10 ms to 1 day.
     public var eventHandlerTimeout: Duration = .seconds(30)
+    /// Serf's coalescing (issue 18): while a handler's run for a user event NAME, or for a
+    /// member's `tags` change, still waits in the queue, a newer one of the same name or member
+    /// takes its place (counted `handlers_coalesced`), so a burst runs the handler for the
+    /// latest only. Off by default: every event runs.
+    public var eventHandlerCoalesce = false
 
     // MARK: Testing
 

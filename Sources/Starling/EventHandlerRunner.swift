@@ -25,6 +25,9 @@ public struct EventHandlerStats: Sendable, Equatable {
     public var timedOut: UInt64 = 0
     /// Runs never started: the queue was full (the oldest waiting run went), or the agent stopped.
     public var dropped: UInt64 = 0
+    /// Waiting runs replaced by a newer one of the same user event name or member
+    /// (``Configuration/eventHandlerCoalesce``).
+    public var coalesced: UInt64 = 0
     /// Running now, and waiting for a free slot now.
     public var running = 0
     public var queued = 0
@@ -36,6 +39,9 @@ final class EventHandlerRunner: Sendable {
         var kind: String
         var fields: [(String, JSON)]
         var json: JSON
+        /// What a newer job replaces this one by when coalescing: the user event's name, or the
+        /// member whose tags changed (as bytes); nil for any other event.
+        var coalescing: [UInt8]?
     }
 
     /// A started run, owned by the dispatcher thread.
@@ -68,6 +74,7 @@ final class EventHandlerRunner: Sendable {
     private let matchers: [EventMatcher]
     let concurrency: Int
     let timeoutNanos: UInt64
+    let coalesce: Bool
     private let agentName: String
     private let cluster: String
     private let logger: Logger
@@ -88,6 +95,7 @@ final class EventHandlerRunner: Sendable {
         matchers = configuration.eventHandlers.map { EventMatcher($0.filter) }
         concurrency = configuration.eventHandlerConcurrency
         timeoutNanos = configuration.eventHandlerTimeout.nanos
+        coalesce = configuration.eventHandlerCoalesce
         agentName = configuration.name
         cluster = configuration.cluster
         self.logger = logger
@@ -114,19 +122,35 @@ final class EventHandlerRunner: Sendable {
         let userEvent = fields.first { $0.0 == "name" }?.1.stringValue
         let matched = matchers.indices.filter { matchers[$0].matches(kind: rendering.name, userEvent: userEvent) }
         guard !matched.isEmpty, let json = Peer.eventJSON(event, source: agentName, wallMillis: System.now().wallMillis) else { return }
+        let key = coalesce ? Self.coalescingKey(event) : nil
         let queued = state.withLock { state in
             guard !state.stopping else { return false }
             for handler in matched {
+                if let key, let waiting = state.queue.firstIndex(where: { $0.handler == handler && $0.coalescing == key }) {
+                    state.queue[waiting] = Job(handler: handler, kind: rendering.name, fields: fields, json: json, coalescing: key)
+                    state.stats.coalesced.saturatingIncrement()
+                    continue
+                }
                 if state.queue.count >= EventHandler.queueLimit {
                     state.queue.removeFirst()
                     state.stats.dropped.saturatingIncrement()
                 }
-                state.queue.append(Job(handler: handler, kind: rendering.name, fields: fields, json: json))
+                state.queue.append(Job(handler: handler, kind: rendering.name, fields: fields, json: json, coalescing: key))
             }
             state.stats.queued = state.queue.count
             return true
         }
         if queued { wake.wake() }
+    }
+
+    /// What a newer event replaces a waiting one by (a user event's name; a member's id for a
+    /// change of its tags, tagged so the two kinds never meet); nil for events never coalesced.
+    private static func coalescingKey(_ event: PeerEvent) -> [UInt8]? {
+        switch event {
+        case .userEvent(let name, _, _, _, _, _): [0x75] + Array(name.utf8)
+        case .tagsChanged(_, let id, _): [0x74] + Array(id.description.utf8)
+        default: nil
+        }
     }
 
     /// The agent stopped: queued runs are dropped, running ones get SIGTERM (SIGKILL 2 s later
@@ -349,7 +373,7 @@ extension Agent {
         let stats = eventHandlers.stats
         return [("handlers_started", .int(stats.started)), ("handlers_succeeded", .int(stats.succeeded)),
                 ("handlers_failed", .int(stats.failed)), ("handlers_timed_out", .int(stats.timedOut)),
-                ("handlers_dropped", .int(stats.dropped)), ("handlers_running", .int(stats.running)),
+                ("handlers_dropped", .int(stats.dropped)), ("handlers_coalesced", .int(stats.coalesced)), ("handlers_running", .int(stats.running)),
                 ("handlers_queued", .int(stats.queued))]
     }
 

@@ -37,6 +37,8 @@ enum AgentCommand {
                                     names (joined, dead, leader, member, member-join, user:NAME, *, ...; README)
           --on-event-concurrency N  event handlers running at once at most (default: 4)
           --on-event-timeout S      seconds before a handler gets SIGTERM, SIGKILL 2 s later (default: 30)
+          --on-event-coalesce       a waiting handler run for a user event (or a member's tags) is replaced by a newer
+                                    one of the same name (or member): a burst runs the handler for the latest only
           --log-level LEVEL         debug, info, warning or error (default: info); SIGHUP re-reads it from --config
           --log-format FORMAT       text or json (one JSON object per line: time, level, agent, message, event fields)
           --config FILE             settings, one 'name = value' per line (the flags without dashes); flags win;
@@ -50,7 +52,7 @@ enum AgentCommand {
                  "--state-dir", "--quorum", "--expect", "--max-revoked", "--revoked-max-age", "--event-log", "--log-level",
                  "--drop-rate", "--send-drop-rate", "--delay-ms", "--block", "--test-fault", "--election-timeout",
                  "--log-format", "--config", "--metrics", "--on-event", "--on-event-concurrency", "--on-event-timeout"],
-        flags: ["--no-multicast", "--strict-state", "--no-auto-elect"])
+        flags: ["--no-multicast", "--strict-state", "--no-auto-elect", "--on-event-coalesce"])
 
     static func configuration(_ args: Arguments) throws(CLIError) -> Configuration {
         var args = args
@@ -146,6 +148,7 @@ enum AgentCommand {
         }
         config.eventHandlerConcurrency = try args.number("--on-event-concurrency", 1...64) ?? 4
         if let seconds = try args.seconds("--on-event-timeout", 0.01...86_400) { config.eventHandlerTimeout = .milliseconds(Int64(seconds * 1000)) }
+        config.eventHandlerCoalesce = args.has("--on-event-coalesce")
     }
 
     private static func rate(_ args: Arguments, _ name: String) throws(UsageError) -> Double {

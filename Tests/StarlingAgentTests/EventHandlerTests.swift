@@ -213,6 +213,33 @@ final class EventHandlerTests: XCTestCase {
         XCTAssertEqual(a.eventHandlerStats.dropped, 0)
     }
 
+    func testCoalescingRunsTheHandlerForTheLatestOfABurst() async throws {
+        // issue 18 coalescing: one slot, a slow handler; five `deploy` events in a burst. The
+        // first (or second) runs; the rest wait, each newer one taking the waiting one's place,
+        // so the handler ends with the fifth. Without coalescing every one runs.
+        for coalesce in [true, false] {
+            let out = "\(folder)/payloads-\(coalesce)"
+            let a = try Loopback.agent("hc\(coalesce)", group: Loopback.group()) {
+                $0.eventHandlers = [EventHandler(filter: ["user:deploy"], command: "sleep 0.3; echo $STARLING_PAYLOAD >> \(out)")]
+                $0.eventHandlerConcurrency = 1
+                $0.eventHandlerCoalesce = coalesce
+            }
+            defer { a.shutdown(); a.waitUntilFinished() }
+            for index in 1...5 { _ = try await a.send(event: "deploy", payload: "\(index)", timeout: .milliseconds(10)) }
+            let stats = { a.eventHandlerStats }
+            XCTAssertTrue(Loopback.eventually(30) { stats().succeeded + stats().coalesced == 5 && stats().running == 0 && stats().queued == 0 }, "\(stats())")
+            let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines.last, "5", "the latest event's run comes last")
+            if coalesce {
+                XCTAssertGreaterThanOrEqual(stats().coalesced, 3, "\(lines)")
+                XCTAssertLessThanOrEqual(lines.count, 2, "\(lines)")
+            } else {
+                XCTAssertEqual(lines, ["1", "2", "3", "4", "5"])
+                XCTAssertEqual(stats().coalesced, 0)
+            }
+        }
+    }
+
     func testFailuresAreCounted() throws {
         // issue 18 event handlers: a non-zero exit, a signal and a spawn error each count as a
         // failure, logged, never a time-out.
