@@ -136,6 +136,36 @@ final class MemberTagsTests: XCTestCase {
         XCTAssertEqual(h.sent.last?.0.extensions, [], "no tags: no entries")
     }
 
+    /// The quick copies follow the measured one-way loss (pⁿ ≤ 10⁻⁵), within 3 … 8, spaced by
+    /// the paths' timeout within 1 … 50 ms.
+    func testQuickCopiesFollowTheMeasuredLoss() throws {
+        func copies(loss: Double, timeout: UInt64) -> (count: Int, gaps: Set<UInt64>) {
+            var h = PeerHarness()
+            h.start()
+            _ = h.join(1)
+            var path = PathEstimate()
+            path.roundTrip.add(timeout / 3)
+            path.probes = 1_000_000
+            path.answered = UInt32((1 - loss) * (1 - loss) * 1_000_000)
+            h.peer.membership.pathSummary = PathSummary([path])
+            h.clearSent()
+            h.record(h.peer.setTags(web, now: h.time))
+            var times: [UInt64] = [h.now]
+            let start = h.now
+            while h.now - start < 150 * ms {
+                h.clearSent()
+                h.advance(ms / 2)
+                if !h.changes.isEmpty { times.append(h.now) }
+            }
+            return (times.count, Set(zip(times.dropFirst(), times).map { ($0 - $1) / (ms / 2) }))
+        }
+        XCTAssertEqual(copies(loss: 0, timeout: 3 * ms).count, 3, "never fewer than 3")
+        XCTAssertEqual(copies(loss: 0.1, timeout: 3 * ms).count, 5, "0.1⁵ = 10⁻⁵")
+        XCTAssertEqual(copies(loss: 0.1, timeout: 3 * ms).gaps, [6], "3 ms apart (6 half-milliseconds)")
+        XCTAssertEqual(copies(loss: 0.3, timeout: 3 * ms).count, 8, "at most 8")
+        XCTAssertEqual(copies(loss: 0.1, timeout: 30 * ms / 100).gaps, [2], "at least 1 ms apart")
+    }
+
     // MARK: Receiving
 
     func testTagsMergeByIncarnationFromTheMembersOwnCarriers() throws {

@@ -40,7 +40,9 @@ extension Membership {
         announceOwnEntry(now: now, out: &out)
         // Quick copies, so that at the measured loss a member misses them all with probability
         // at most 10⁻⁵ (no gossip carries tags second-hand); the last copy a period later stays.
-        let copies = min(pathSummary?.copiesForDelivery ?? 3, QuickRepeats.maxCopies)
+        // At least 3: a loss estimate from the first few PINGs may well be 0, and a change of
+        // tags is rare enough for copies to cost nothing.
+        let copies = min(max(pathSummary?.copiesForDelivery ?? 3, 3), QuickRepeats.maxCopies)
         let spacing = min(max(pathSummary?.timeout ?? .millis(10), QuickRepeats.spacing.lowerBound), QuickRepeats.spacing.upperBound)
         ownEntryRepeats = copies > 1 ? QuickRepeats(left: copies - 1, every: spacing, next: now.nanos.saturatingAdd(spacing)) : nil
     }
