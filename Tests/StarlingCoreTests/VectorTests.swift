@@ -77,8 +77,10 @@ final class VectorTests: XCTestCase {
         valid.append(.object([("name", .string("candidacy-with-extensions")), ("hex", .string(Hex.encode(extendedBytes))),
             ("fields", try! Codec().decode(extendedBytes).fields)]))
         // Member tags (§3.4.1): a short set in one entry, and 512 bytes cut into three.
+        let listed = ListedTags.extensions([ListedTags(index: 0, incarnation: 2, tags: Samples.tags)])
         for (name, payload, extensions) in [("ping-with-tags", Samples.payload("ping"), Samples.tags.extensions),
-                                            ("announce-with-512-bytes-of-tags", Samples.payload("announce"), Samples.largestTags.extensions)] {
+                                            ("announce-with-512-bytes-of-tags", Samples.payload("announce"), Samples.largestTags.extensions),
+                                            ("members-listing-tags", Samples.payload("members"), Samples.tags.extensions + listed)] {
             let bytes = try! Codec().encode(Message(header: Samples.header(), payload: payload, extensions: extensions))
             valid.append(.object([("name", .string(name)), ("hex", .string(Hex.encode(bytes))), ("fields", try! Codec().decode(bytes).fields)]))
         }
@@ -200,6 +202,17 @@ final class VectorTests: XCTestCase {
         add("tags-entries-apart", tagsArea([roleDB, [7], [1, 0x7A, 0]], types: [0x01, 0x90, 0x01]), "invalid_value")
         let value255 = [UInt8](repeating: 0x76, count: 255)
         let tooLarge = [1, 0x61, 255] + value255 + [1, 0x62, 255] + value255
+        // Tags listed on a MEMBERS page (type 0x02): index u8, incarnation u32, tags_len u16, tag bytes.
+        let members = Samples.encode(Samples.payload("members"))
+        var membersFlagged = members; membersFlagged[7] |= 0x02
+        func listedArea(_ value: [UInt8]) -> [UInt8] { membersFlagged + [0, UInt8(2 + value.count), 0x02, UInt8(value.count)] + value }
+        let record: (UInt8, UInt16) -> [UInt8] = { index, length in [index, 0, 0, 0, 2, UInt8(length >> 8), UInt8(length & 0xFF)] }
+        add("listed-tags-index-past-the-page", listedArea(record(1, 8) + roleDB), "invalid_value")
+        add("listed-tags-indices-not-increasing", listedArea(record(0, 8) + roleDB + record(0, 8) + roleDB), "invalid_value")
+        add("listed-tags-length-zero", listedArea(record(0, 0)), "invalid_value")
+        add("listed-tags-length-over-512", listedArea(record(0, 513) + roleDB), "bad_length")
+        add("listed-tags-cut-short", listedArea(record(0, 9) + roleDB), "truncated")
+        add("listed-tags-bad-tags", listedArea(record(0, 6) + [1, 0x62, 0, 1, 0x61, 0]), "invalid_value")
         add("tags-over-512-bytes", tagsArea([Array(tooLarge[0..<255]), Array(tooLarge[255..<510]), Array(tooLarge[510...])]), "bad_length")
         // USER_EVENT (§3.6, issue 18): request_id u32, sequence u32, stamp u64, name str8, payload u16 + bytes.
         let userEvent = Samples.encode(Samples.payload("user-event"))

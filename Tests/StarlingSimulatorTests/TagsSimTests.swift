@@ -24,6 +24,20 @@ final class TagsSimTests: XCTestCase {
         return out
     }
 
+    /// A newcomer's view comes from MEMBERS pages, which list the tags of the members on them:
+    /// within a second it holds all 99 others' tags (by probing alone, up to 99 periods: 15 s).
+    func testANewcomerHoldsEveryMembersTagsFromItsMembersPages() {
+        let sim = Simulator(nodes: 100, seed: 1804) { config, index in config.tags = Self.tags(index) }
+        sim.checkStamps = false
+        for index in 0..<99 { sim.start(index, at: UInt64(index) * 2 * ms) }
+        XCTAssertNotNil(sim.runUntil(limit: 20_000 * ms, step: 100 * ms) { (0..<99).allSatisfy { sim.nodes[$0].peer.liveCount == 99 } }, sim.replayHint)
+        sim.start(99)
+        sim.advance(1_000 * ms)
+        let newcomer = sim.nodes[99].peer
+        let missing = (0..<99).filter { newcomer.tags(of: sim.nodes[$0].peer.config.id) != Self.tags($0) }
+        XCTAssertEqual(missing, [], "\(sim.replayHint)")
+    }
+
     func testTagsConvergeAndAChangeReachesEveryViewAtTenPercentLoss() {
         for loss in [0.0, 0.10] {
             var generation = [Int: Int]()

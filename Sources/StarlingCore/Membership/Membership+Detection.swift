@@ -239,9 +239,7 @@ extension Membership {
     func sendMembers(to endpoint: Endpoint, replyWanted: Bool, share: (index: Int, of: Int)? = nil, out: inout Outbox) {
         let own = ownEntry(incarnation: out.incarnation)
         var others = members.values.sorted { $0.id < $1.id }.map { $0.entry() }
-        let budget = Limits.maxDatagram - out.membershipOverhead - 4
-        if let share, share.of > 1, share.index < share.of,
-           paginate([own] + others, budget: budget, maxPerPage: 255, size: \.encodedSize).count > 255 {
+        if let share, share.of > 1, share.index < share.of, pages([own] + others, out: out).count > 255 {
             let lower = others.count * share.index / share.of
             let upper = others.count * (share.index + 1) / share.of
             others = Array(others[lower..<upper])
@@ -250,12 +248,11 @@ extension Membership {
     }
 
     private func sendPages(_ entries: [MemberEntry], to endpoint: Endpoint, replyWanted: Bool, out: inout Outbox) {
-        let budget = Limits.maxDatagram - out.membershipOverhead - 4
-        let pages = paginate(entries, budget: budget, maxPerPage: 255, size: \.encodedSize)
+        let pages = pages(entries, out: out)
         for (index, page) in pages.prefix(255).enumerated() {
             let payload = MembersPage(replyWanted: replyWanted, page: UInt8(index),
                 pageCount: UInt8(min(pages.count, 255)), entries: page)
-            out.send(.members(payload), to: .peer(endpoint))
+            out.send(.members(payload), to: [.peer(endpoint)], extensions: listedTags(on: page))
         }
     }
 }

@@ -56,6 +56,39 @@ extension Membership {
         ownEntryRepeats = repeats.left > 0 ? repeats : nil
     }
 
+    /// MEMBERS pages of `entries`, each within one datagram with the tags it lists (§3.4.1).
+    func pages(_ entries: [MemberEntry], out: Outbox) -> [[MemberEntry]] {
+        // 2 more for the area's ext_len when this peer has no tags of its own to open it.
+        let budget = Limits.maxDatagram - out.membershipOverhead - 4 - 2
+        return paginate(entries, budget: budget, maxPerPage: 255) { entry in
+            entry.encodedSize + (listable(entry).map { ListedTags.pageCost($0.tags) } ?? 0)
+        }
+    }
+
+    /// The extension entries listing the tags this peer holds for the members of `page`.
+    func listedTags(on page: [MemberEntry]) -> [Extension] {
+        let records = page.indices.compactMap { index in
+            listable(page[index]).map { ListedTags(index: UInt8(truncatingIfNeeded: index), incarnation: $0.incarnation, tags: $0.tags) }
+        }
+        return records.isEmpty ? [] : ListedTags.extensions(records)
+    }
+
+    /// The tags a MEMBERS page lists for `entry`: another member's, when this peer holds some.
+    private func listable(_ entry: MemberEntry) -> TagRecord? {
+        guard entry.id != config.id, let record = tagRecords[entry.id], !record.tags.isEmpty, record.incarnation <= entry.incarnation else { return nil }
+        return record
+    }
+
+    /// Applies the tags a MEMBERS page lists, second-hand: each as the member's own datagram at
+    /// that incarnation would be, when it is not above the incarnation of the page's entry.
+    mutating func noteListedTags(_ records: [ListedTags], on entries: [MemberEntry], out: inout Outbox) {
+        for record in records where Int(record.index) < entries.count {
+            let entry = entries[Int(record.index)]
+            guard record.incarnation <= entry.incarnation else { continue }
+            noteTags(record.tags, of: entry.id, at: record.incarnation, out: &out)
+        }
+    }
+
     /// The tags of member `id` as this peer holds them (empty when none or unknown).
     func tags(of id: NodeID) -> MemberTags {
         tagRecords[id]?.tags ?? .empty

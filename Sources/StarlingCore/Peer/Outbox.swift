@@ -55,14 +55,14 @@ struct Outbox: Sendable {
 
     /// Stamps, encodes and queues one datagram. Encoding can only fail on a value the caller let
     /// through unchecked; it is counted, never trapped on.
-    mutating func send(_ payload: Payload, to destinations: [Destination]) {
+    mutating func send(_ payload: Payload, to destinations: [Destination], extensions extra: [Extension] = []) {
         guard !destinations.isEmpty else { return }
         sequence += 1
         let header = Header(
             sequence: sequence, stamp: clock.tick(), sender: sender, incarnation: incarnation,
             replyPort: replyPort, cluster: cluster, name: name)
         do {
-            let extensions = payload.type.carriesTags ? tagEntries : []
+            let extensions = (payload.type.carriesTags ? tagEntries : []) + extra
             let bytes = try codec.encode(Message(header: header, payload: payload, extensions: extensions))
             for destination in destinations {
                 guard sendBytesLeft >= bytes.count else {

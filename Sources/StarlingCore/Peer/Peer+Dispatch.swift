@@ -42,6 +42,7 @@ extension Peer {
             apply(membership.onChange(entries, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
         case .members(let page):
             merge(page.entries, source: replyTo.ip, now: now)
+            membership.noteListedTags(message.listedTags, on: page.entries, out: &outbox)
             if page.replyWanted, page.page == 0 { membership.sendSlice(to: replyTo, replyWanted: false, out: &outbox) }
         case .hello(let hello):
             sync.onHello(hello, from: sender, replyTo: replyTo, responders: membership.responders(for: sender), view: membership.view, out: &outbox)

@@ -39,7 +39,7 @@ public struct Codec: Sendable {
         writer.u16(0)
         try PayloadCodec.encode(message.payload, into: &writer)
         let payloadLength = writer.bytes.count - lengthAt - 2
-        try Self.encode(message.extensions, into: &writer)
+        try Self.encode(message.extensions, payload: message.payload, into: &writer)
         let total = writer.bytes.count + (keys.isEmpty ? 0 : Limits.tagLength)
         guard total <= Limits.maxDatagram else { throw .oversized(length: total) }
         writer.patch16(at: lengthAt, UInt16(payloadLength))
@@ -50,7 +50,7 @@ public struct Codec: Sendable {
     }
 
     /// Writes the extension area: `ext_len u16`, then `type u8, len u8, value` per entry.
-    private static func encode(_ extensions: [Extension], into writer: inout ByteWriter) throws(WireError) {
+    private static func encode(_ extensions: [Extension], payload: Payload, into writer: inout ByteWriter) throws(WireError) {
         guard !extensions.isEmpty else { return }
         var seen: Set<UInt8> = []
         var length = 0
@@ -64,7 +64,7 @@ public struct Codec: Sendable {
             length += 2 + entry.value.count
         }
         guard length <= Int(UInt16.max) else { throw .oversized(length: length) }
-        _ = try MemberTags.decode(extensions)
+        try checkKnown(extensions, payload: payload)
         writer.u16(UInt16(length))
         for entry in extensions {
             writer.u8(entry.type)
@@ -250,6 +250,7 @@ public struct Codec: Sendable {
         let payload = try PayloadCodec.decode(type, from: &payloadReader)
         if payloadReader.remaining > 0 { throw .trailingBytes(count: payloadReader.remaining) }
         let extensions = try decodeExtensions(frame, raw)
+        try Self.checkKnown(extensions, payload: payload)
         return Message(header: frame.header, payload: payload, extensions: extensions)
     }
 
@@ -267,14 +268,22 @@ public struct Codec: Sendable {
             guard seen.insert(type).inserted || Self.repeats(type, after: extensions.last?.type) else { throw .invalidValue(field: "extension") }
             extensions.append(Extension(type: type, value: value))
         }
-        // Known types are judged here, so that a bad one drops the datagram (§3.4).
-        _ = try MemberTags.decode(extensions)
         return extensions
     }
 
-    /// Whether a type may appear again right after `previous`: only the tags entry repeats,
+    /// Known types are judged with the payload, so that a bad one drops the datagram (§3.4):
+    /// a MEMBERS page's listed tags name entries of that page.
+    private static func checkKnown(_ extensions: [Extension], payload: Payload) throws(WireError) {
+        guard !extensions.isEmpty else { return }
+        _ = try MemberTags.decode(extensions)
+        var entryCount: Int?
+        if case .members(let page) = payload { entryCount = page.entries.count }
+        _ = try ListedTags.decode(extensions, entryCount: entryCount)
+    }
+
+    /// Whether a type may appear again right after `previous`: only the tags entries repeat,
     /// in consecutive entries (§3.4.1).
     private static func repeats(_ type: UInt8, after previous: UInt8?) -> Bool {
-        type == Limits.tagsExtension && previous == type
+        (type == Limits.tagsExtension || type == Limits.listedTagsExtension) && previous == type
     }
 }

@@ -22,7 +22,7 @@ public struct MemberTags: Sendable, Hashable, CustomStringConvertible {
 
     public static let empty = MemberTags(sorted: [])
 
-    private init(sorted pairs: [Pair]) { self.pairs = pairs }
+    init(sorted pairs: [Pair]) { self.pairs = pairs }
 
     /// Tags from keys and values; throws when one is outside §3.4.1 or the set is too large.
     public init(_ tags: [String: String]) throws(MemberTagsError) {
@@ -106,66 +106,11 @@ public enum MemberTagsError: Error, Equatable, Sendable, CustomStringConvertible
     }
 }
 
-// MARK: Wire form (Protocol.md §3.4.1)
-
-extension MemberTags {
-    /// The extension entries of type ``Limits/tagsExtension`` that carry these tags: the pairs'
-    /// bytes cut into runs of 255 (the last shorter); none for no tags.
-    public var extensions: [Extension] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(encodedSize)
-        for pair in pairs {
-            bytes.append(UInt8(pair.key.utf8.count))
-            bytes.append(contentsOf: pair.key.utf8)
-            bytes.append(UInt8(pair.value.utf8.count))
-            bytes.append(contentsOf: pair.value.utf8)
-        }
-        return stride(from: 0, to: bytes.count, by: 255).map {
-            Extension(type: Limits.tagsExtension, value: Array(bytes[$0..<min($0 + 255, bytes.count)]))
-        }
-    }
-
-    /// Bytes the extension area takes for these tags, `ext_len` included (0 for no tags).
-    var extensionBytes: Int {
-        let size = encodedSize
-        return size == 0 ? 0 : 2 + size + 2 * ((size + 254) / 255)
-    }
-
-    /// The tags an extension area carries, or nil when it has no tags entry. Throws as the
-    /// decoder does (§5.1 check 16a): entries not consecutive, empty, or more than 512 bytes in
-    /// all; a pair cut short; a key or value outside its bounds; keys not in strict byte order.
-    static func decode(_ area: [Extension]) throws(WireError) -> MemberTags? {
-        let positions = area.indices.filter { area[$0].type == Limits.tagsExtension }
-        guard let first = positions.first, let last = positions.last else { return nil }
-        guard last - first + 1 == positions.count else { throw .invalidValue(field: "tags") }
-        let run = area[first...last]
-        let bytes = run.flatMap { entry in entry.value }
-        guard !run.contains(where: { $0.value.isEmpty }) else { throw .invalidValue(field: "tags") }
-        guard bytes.count <= Limits.tagsBytes else { throw .badLength(field: "tags", length: bytes.count) }
-        let parsed: Result<[Pair], WireError> = bytes.withUnsafeBytes { raw in
-            do throws(WireError) {
-                var reader = ByteReader(raw)
-                var pairs: [Pair] = []
-                while reader.remaining > 0 {
-                    let key = try reader.string8("tag_key", bounds: Limits.tagKeyBytes)
-                    let value = try reader.string8("tag_value", bounds: Limits.tagValueBytes)
-                    guard isValidKey(key), isValidValue(value) else { throw .invalidValue(field: "tags") }
-                    if let last = pairs.last, !bytesPrecede(last.key, key) { throw .invalidValue(field: "tags") }
-                    pairs.append(Pair(key: key, value: value))
-                }
-                return .success(pairs)
-            } catch {
-                return .failure(error)
-            }
-        }
-        let pairs = try parsed.get()
-        return MemberTags(sorted: pairs)
-    }
-}
-
 extension Limits {
     /// The extension type of a member's own tags (Protocol.md §3.4.1); it repeats.
     public static let tagsExtension: UInt8 = 0x01
+    /// The extension type of other members' tags listed on a MEMBERS page (§3.4.1); it repeats.
+    public static let listedTagsExtension: UInt8 = 0x02
     /// Bytes of a tag's key and of its value.
     public static let tagKeyBytes = 1...64
     public static let tagValueBytes = 0...255

@@ -172,6 +172,12 @@ public struct Message: Equatable, Sendable {
         guard payload.type.carriesTags else { return nil }
         return ((try? MemberTags.decode(extensions)) ?? nil) ?? .empty
     }
+
+    /// Other members' tags listed on a MEMBERS page (§3.4.1); none on other types.
+    public var listedTags: [ListedTags] {
+        guard case .members(let page) = payload else { return [] }
+        return (try? ListedTags.decode(extensions, entryCount: page.entries.count)) ?? []
+    }
 }
 
 /// One entry of the extension area: a type and up to 255 bytes of value.
