@@ -260,6 +260,8 @@ extension PeerFuzzInterpreter {
             } catch .oversized(_) {
                 guard let smaller = shrink(message.payload) else { return nil }
                 message.payload = smaller
+                // Listed tags name entries by position: fewer entries, none listed.
+                message.extensions.removeAll { $0.type == Limits.listedTagsExtension }
             } catch .invalidValue(_) where !lowered {
                 message = Self.lowered(message)
                 lowered = true

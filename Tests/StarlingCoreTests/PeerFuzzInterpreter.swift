@@ -287,8 +287,18 @@ struct PeerFuzzInterpreter {
     /// A structured message for `slot` and its bytes under that peer's codec.
     mutating func structured(_ input: inout FuzzInput, for slot: Int) -> (Message, [UInt8])? {
         let type = Self.messageTypes[input.below(Self.messageTypes.count)]
-        let message = Message(header: header(&input, for: slot), payload: payload(type, &input, for: slot),
-            extensions: extensions(&input))
+        let header = header(&input, for: slot)
+        let payload = payload(type, &input, for: slot)
+        var extensions = extensions(&input)
+        // Issue 18: a MEMBERS page may list the tags of members on it, at any incarnation.
+        if case .members(let page) = payload, !page.entries.isEmpty, input.below(2) == 0 {
+            let records = page.entries.indices.filter { _ in input.below(2) == 0 }.map { index in
+                ListedTags(index: UInt8(truncatingIfNeeded: index), incarnation: input.pick([0, 1, page.entries[index].incarnation, UInt32.max]),
+                    tags: input.pick(Array(FuzzPools.tags[1...2])))
+            }
+            if !records.isEmpty { extensions += ListedTags.extensions(records) }
+        }
+        let message = Message(header: header, payload: payload, extensions: extensions)
         guard let bytes = Self.encode(message, with: slots[slot].codec) else { return nil }
         return (message, bytes)
     }
