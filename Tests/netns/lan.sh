@@ -157,9 +157,9 @@ ip -n strl-sw link set sw2 down
 check "partition detected on both sides" 30 bash -c "$(declare -f cli status_of); BIN=$BIN GROUP='$GROUP'; status_of 1 h2 dead && status_of 2 h1 dead"
 cli 1 revoke lan-id-2 >/dev/null
 cli 1 elect jobs >/dev/null
-check "majority side has a leader" 5 bash -c "$(declare -f cli leader_of same_leader); BIN=$BIN GROUP='$GROUP'; same_leader 1 3 4"
+check "majority side has a leader" 15 bash -c "$(declare -f cli leader_of same_leader); BIN=$BIN GROUP='$GROUP'; same_leader 1 3 4"
 cli 2 elect jobs >/dev/null
-check "minority side has no leader and says so (quorum)" 5 bash -c "$(declare -f cli leader_of); BIN=$BIN GROUP='$GROUP'; [ \"\$(leader_of 2)\" = null ] && grep -q 'no quorum' $WORK/h2.log"
+check "minority side has no leader and says so (quorum)" 15 bash -c "$(declare -f cli leader_of); BIN=$BIN GROUP='$GROUP'; [ \"\$(leader_of 2)\" = null ] && grep -q 'no quorum' $WORK/h2.log"
 
 ip -n strl-sw link set sw2 up
 check "views merge after healing" 15 bash -c "$(declare -f cli alive_count); BIN=$BIN GROUP='$GROUP'; for i in 1 2 3 4; do alive_count \$i 4 || exit 1; done"
