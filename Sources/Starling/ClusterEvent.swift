@@ -45,7 +45,7 @@ public enum ClusterEvent: Sendable, Equatable {
     /// forgetting are plumbing: counted in `stats`, not streamed).
     init?(_ event: PeerEvent) {
         switch event {
-        case .joined(let name, let id, let endpoint): self = .joined(name: name, id: id, endpoint: endpoint)
+        case .joined(let name, let id, let endpoint, _): self = .joined(name: name, id: id, endpoint: endpoint)
         case .statusChanged(let name, let id, _, let to):
             switch to {
             case .alive: self = .alive(name: name, id: id)

@@ -101,6 +101,22 @@ final class TagsAgentTests: XCTestCase {
         XCTAssertEqual(a.tags, .empty)
     }
 
+    func testAMemberJoinsWithItsTags() throws {
+        // issue 18 tags: a member heard first-hand (its ANNOUNCE) joins with its tags, so a
+        // `member-join` handler has them as Serf's has, and `watch`/the event log show them.
+        let group = Loopback.group()
+        let b = try Loopback.agent("jb", group: group) {
+            $0.eventHandlers = [EventHandler(filter: ["member-join"], command: "env | grep STARLING_MEMBER_ >> \(self.folder)/join")]
+        }
+        defer { b.shutdown(); b.waitUntilFinished() }
+        let a = try Loopback.agent("ja", group: group) { $0.tags = try! MemberTags(["role": "web"]) }
+        defer { a.shutdown(); a.waitUntilFinished() }
+        XCTAssertTrue(Loopback.eventually(20) {
+            let text = (try? String(contentsOfFile: "\(self.folder)/join", encoding: .utf8)) ?? ""
+            return text.contains("STARLING_MEMBER_NAME=ja") && text.contains("STARLING_MEMBER_TAGS=role=web")
+        }, (try? String(contentsOfFile: "\(folder)/join", encoding: .utf8)) ?? "no run")
+    }
+
     func testBadTagFlagsAreUsageErrors() throws {
         let group = Loopback.group()
         for bad in [["--tag", "noequals"], ["--tag", "a=1", "--tag", "a=2"], ["--tag", "k=" + String(repeating: "v", count: 256)],

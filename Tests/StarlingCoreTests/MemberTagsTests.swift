@@ -177,9 +177,12 @@ final class MemberTagsTests: XCTestCase {
         let ping = Payload.ping(Ping(probeID: 1, target: h.peer.config.id, revoked: h.peer.revoked.digest, piggyback: []))
         h.receive(ping, from: id, name: "w", incarnation: 3, extensions: web.extensions)
         XCTAssertEqual(tags(), web)
-        XCTAssertEqual(tagEvents(), 1)
+        XCTAssertEqual(h.events.first { if case .joined = $0 { true } else { false } },
+            .joined(name: "w", id: id, endpoint: Endpoint(address: PeerHarness.loopback, port: 9100), tags: web),
+            "a member heard first-hand joins with its tags")
+        XCTAssertEqual(tagEvents(), 0, "its first tags are in `joined`")
         h.receive(ping, from: id, name: "w", incarnation: 3, extensions: web.extensions)
-        XCTAssertEqual(tagEvents(), 1, "the same tags again: no event")
+        XCTAssertEqual(tagEvents(), 0, "the same tags again: no event")
         let old = try MemberTags(["role": "old"])
         h.receive(ping, from: id, name: "w", incarnation: 2, extensions: old.extensions)
         XCTAssertEqual(tags(), web, "a datagram from before the change does not bring old tags back")
@@ -187,7 +190,7 @@ final class MemberTagsTests: XCTestCase {
         XCTAssertEqual(tags(), web, "HELLO does not carry tags: its silence says nothing")
         h.receive(.announce(Announcement(memberCount: 2, revoked: .empty)), from: id, name: "w", incarnation: 4)
         XCTAssertEqual(tags(), .empty, "a carrier without tags at a newer incarnation: none")
-        XCTAssertEqual(tagEvents(), 2)
+        XCTAssertEqual(tagEvents(), 1)
         let row = try XCTUnwrap(h.peer.memberRows(now: h.time).first { $0["id"]?.stringValue == id.description })
         XCTAssertNil(row["tags"])
         h.receive(ping, from: id, name: "w", incarnation: 5, extensions: web.extensions)

@@ -1,7 +1,8 @@
 /// Membership: what other peers' datagrams tell (Protocol.md §6.1.1–§6.1.3).
 extension Membership {
     /// Any datagram from a peer proves it alive at its header's incarnation.
-    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) {
+    /// `tags`: what the datagram carried of the sender's own tags (nil for a type that carries none).
+    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, tags: MemberTags?, now: Now, digest: SetDigest, out: inout Outbox) {
         let id = header.sender
         if var member = members[id] {
             member.lastHeard = now.nanos
@@ -41,7 +42,10 @@ extension Membership {
         store(Member(id: id, name: header.name, endpoint: endpoint, incarnation: header.incarnation,
             status: .alive, lastHeard: now.nanos, statusSince: now.nanos, clock: header.stamp), for: id)
         disseminate(id)
-        out.emit(.joined(name: header.name, id: id, endpoint: endpoint))
+        // Its tags come with it, so that `joined` shows them (Serf's member-join does).
+        let known = tags ?? .empty
+        if !known.isEmpty { tagRecords[id] = TagRecord(incarnation: header.incarnation, tags: known) }
+        out.emit(.joined(name: header.name, id: id, endpoint: endpoint, tags: known))
     }
 
     /// A restarted agent (new boot id, same name, same host) replaces its old entry; the same

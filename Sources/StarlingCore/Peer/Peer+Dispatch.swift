@@ -16,7 +16,7 @@ extension Peer {
             break
         }
         // Every other type comes from a peer: it proves the sender alive.
-        membership.heardFrom(header, at: replyTo, now: now, digest: sync.revoked.digest, out: &outbox)
+        membership.heardFrom(header, at: replyTo, tags: message.senderTags, now: now, digest: sync.revoked.digest, out: &outbox)
         apply(membership.takeChanges(), now: now)
         // A sender the view has no room for is heard no further, except that a PING to this
         // peer is still answered: it proves this peer alive to a member that holds it, and

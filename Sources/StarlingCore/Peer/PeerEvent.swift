@@ -1,6 +1,8 @@
 /// Cluster events, as logged, streamed by `watch` and delivered to embedders.
 public enum PeerEvent: Sendable, Equatable {
-    case joined(name: String, id: NodeID, endpoint: Endpoint)
+    /// `tags`: those the datagram that made the member known carried (§3.4.1); empty when it
+    /// was learned second-hand, its tags following as a ``tagsChanged(name:id:tags:)``.
+    case joined(name: String, id: NodeID, endpoint: Endpoint, tags: MemberTags = .empty)
     case statusChanged(name: String, id: NodeID, from: MemberStatus, to: MemberStatus)
     case refuted(incarnation: UInt32)
     case replaced(name: String, old: NodeID, new: NodeID)
@@ -48,9 +50,10 @@ extension PeerEvent {
         }
         func plural(_ count: Int, _ word: String) -> String { "\(count) \(word)\(count == 1 ? "" : "s")" }
         switch self {
-        case .joined(let name, let id, let endpoint):
-            return row("joined", [("name", .string(name)), ("id", .string(id.description)), ("address", .string(endpoint.description))],
-                .info, "member \(name) (\(id.short)) joined at \(endpoint)")
+        case .joined(let name, let id, let endpoint, let tags):
+            return row("joined", [("name", .string(name)), ("id", .string(id.description)), ("address", .string(endpoint.description))]
+                + (tags.isEmpty ? [] : [("tags", tags.json)]),
+                .info, "member \(name) (\(id.short)) joined at \(endpoint)" + (tags.isEmpty ? "" : " with tags \(tags)"))
         case .statusChanged(let name, let id, let from, let to):
             return row(to.name, [("name", .string(name)), ("id", .string(id.description)), ("from", .string(from.name))],
                 to == .dead ? .warning : .info, "member \(name) (\(id.short)) \(from.name) -> \(to.name)")
