@@ -6,7 +6,7 @@
 /// changes other components act on go out as ``MembershipChange`` values.
 struct Membership: Sendable {
     let config: PeerConfig
-    var members: [NodeID: Member] = [:]
+    var members = MemberTable()
     /// Alive or suspect members (see ``liveCount``); changed only through `store(_:for:)`.
     private(set) var liveMembers = 0
     /// The latest node id seen under each name (as bytes), to spot restarts without scanning the view.
