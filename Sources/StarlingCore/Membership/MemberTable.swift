@@ -46,6 +46,11 @@ public struct MemberTable: Sendable, ExpressibleByDictionaryLiteral {
         }
     }
 
+    /// Changes every member in place.
+    mutating func modifyEach(_ change: (inout Member) -> Void) {
+        for index in rows.indices { change(&rows[index]) }
+    }
+
     /// Changes the member with this id in place, when there is one.
     mutating func modify(_ id: NodeID, _ change: (inout Member) -> Void) {
         guard let row = rowOf[id] else { return }
