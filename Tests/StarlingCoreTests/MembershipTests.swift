@@ -220,6 +220,29 @@ final class MembershipTests: XCTestCase {
         }
     }
 
+    /// Issue 16, Protocol.md A.2 item 3: the probe order keeps no set of its ids; a member that
+    /// goes dead, or leaves the view, and comes back before its turn is still in it once.
+    func testAMemberBackBeforeItsTurnIsInTheProbeOrderOnce() {
+        var h = PeerHarness()
+        h.start()
+        let fakes = h.join(7)
+        var membership = h.peer.membership
+        XCTAssertEqual(membership.probing.order.count, 7)
+        guard var member = membership.members[fakes[0]] else { return XCTFail("no member") }
+        member.status = .dead
+        membership.store(member, for: fakes[0])
+        member.status = .alive
+        membership.store(member, for: fakes[0])
+        XCTAssertEqual(membership.probing.order.count, 7, "dead and back: in once")
+        membership.store(nil, for: fakes[1])
+        XCTAssertEqual(membership.probeListedGone, [fakes[1]])
+        guard let back = h.peer.membership.members[fakes[1]] else { return XCTFail("no member") }
+        membership.store(back, for: fakes[1])
+        XCTAssertEqual(membership.probing.order.count, 7, "gone and back: in once")
+        XCTAssertTrue(membership.probeListedGone.isEmpty)
+        XCTAssertEqual(Set(membership.probing.order.order), Set(fakes))
+    }
+
     func testMalformedAndForeignDatagramsAreDroppedAndCounted() {
         var h = PeerHarness()
         h.start()

@@ -14,9 +14,10 @@ public struct Member: Sendable, Equatable {
     public var incarnation: UInt32
     public var endpoint: Endpoint
     public var status: MemberStatus
-    /// How many PINGs or ACKs in a row carried a revoked-set digest other than ours (capped;
-    /// only "two or more" matters, so one byte is enough).
-    var digestMismatches: UInt8 = 0
+    /// Bits 0–6: how many PINGs or ACKs in a row carried a revoked-set digest other than ours
+    /// (capped; only "two or more" matters). Bit 7: the member is in the probe order. One byte
+    /// of the row's padding, where a set of the ids in the probe order cost ~30 bytes per member.
+    private var flags: UInt8 = 0
     /// Where it sits in ``Membership/aliveList`` while alive (meaningless otherwise): a field
     /// that fits the row's padding, where a side dictionary cost ~40 bytes per member per peer.
     var aliveSlot: Int32 = 0
@@ -33,11 +34,23 @@ public struct Member: Sendable, Equatable {
         self.status = status
     }
 
-    /// Equal as a member row; where it sits in the alive list is not part of it.
+    /// Equal as a member row; where it sits in the alive list and the probe order is not part of it.
     public static func == (a: Member, b: Member) -> Bool {
         a.id == b.id && a.name.utf8.elementsEqual(b.name.utf8) && a.lastHeard == b.lastHeard
             && a.statusSince == b.statusSince && a.clock == b.clock && a.incarnation == b.incarnation
             && a.endpoint == b.endpoint && a.status == b.status && a.digestMismatches == b.digestMismatches
+    }
+
+    /// How many PINGs or ACKs in a row carried a revoked-set digest other than ours (at most 127).
+    var digestMismatches: UInt8 {
+        get { flags & 0x7F }
+        set { flags = (flags & 0x80) | min(newValue, 0x7F) }
+    }
+
+    /// The member is in ``Probing``'s round robin (``Membership/store(_:for:)`` keeps it exact).
+    var probeListed: Bool {
+        get { flags & 0x80 != 0 }
+        set { flags = (flags & 0x7F) | (newValue ? 0x80 : 0) }
     }
 
     public var isLive: Bool { status == .alive || status == .suspect }

@@ -1,7 +1,7 @@
 /// What other components may read of the membership view: a value taken just before the call
 /// that reads it, never a handle on ``Membership`` itself.
 struct MemberView: Sendable {
-    let members: [NodeID: Member]
+    let members: MemberTable
     let me: NodeID
     /// Members alive or suspect, this peer included.
     let liveCount: Int

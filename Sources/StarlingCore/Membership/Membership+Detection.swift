@@ -31,24 +31,31 @@ extension Membership {
     // MARK: Probing
 
     private mutating func probe(now: Now, digest: SetDigest, out: inout Outbox) {
-        let members = self.members
         var helperRNG = SplitMix64(seed: rng.next())
-        let alive = aliveList
-        let steps = probing.tick(now: now.nanos, rng: &rng,
-            endpoint: { id in members[id].flatMap { $0.isLive ? $0.endpoint : nil } },
-            helpers: { count, target in
-                // At random among the alive, in O(count) whatever the size of the view.
-                var picked: [Endpoint] = []
-                var chosen: Set<NodeID> = []
-                var tries = 0
-                while picked.count < min(count, alive.count), tries < count * 4 {
-                    tries += 1
-                    let helper = alive[Int(helperRNG.next() % UInt64(alive.count))]
-                    guard helper != target, chosen.insert(helper).inserted, let endpoint = members[helper]?.endpoint else { continue }
-                    picked.append(endpoint)
-                }
-                return picked
-            })
+        let steps: [Probing.Step]
+        do {
+            // Copies for the closures, let go before the view changes below (no copy on write).
+            let members = self.members
+            let alive = aliveList
+            steps = probing.tick(now: now.nanos, rng: &rng,
+                endpoint: { id in members[id].flatMap { $0.isLive ? $0.endpoint : nil } },
+                helpers: { count, target in
+                    // At random among the alive, in O(count) whatever the size of the view.
+                    var picked: [Endpoint] = []
+                    var chosen: Set<NodeID> = []
+                    var tries = 0
+                    while picked.count < min(count, alive.count), tries < count * 4 {
+                        tries += 1
+                        let helper = alive[Int(helperRNG.next() % UInt64(alive.count))]
+                        guard helper != target, chosen.insert(helper).inserted, let endpoint = members[helper]?.endpoint else { continue }
+                        picked.append(endpoint)
+                    }
+                    return picked
+                })
+        }
+        for id in probing.takeDropped() {
+            if members[id] != nil { members.modify(id) { $0.probeListed = false } } else { probeListedGone.remove(id) }
+        }
         for step in steps {
             switch step {
             case .ping(let probeID, let target, let endpoint):

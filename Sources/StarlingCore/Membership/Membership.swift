@@ -6,7 +6,7 @@
 /// changes other components act on go out as ``MembershipChange`` values.
 struct Membership: Sendable {
     let config: PeerConfig
-    var members: [NodeID: Member] = [:]
+    var members = MemberTable()
     /// Alive or suspect members (see ``liveCount``); changed only through `store(_:for:)`.
     private(set) var liveMembers = 0
     /// The latest node id seen under each name (as bytes), to spot restarts without scanning the view.
@@ -22,6 +22,9 @@ struct Membership: Sendable {
     var replaced: [NodeID: UInt64] = [:]
     var reaped: [NodeID: UInt64] = [:]
     var probing: Probing
+    /// Ids removed from the view while still in the probe order (they leave it when their turn
+    /// comes); a member in the view carries that mark in its row (``Member/probeListed``).
+    var probeListedGone: Set<NodeID> = []
     /// Round trips and probe loss per member (PathEstimates.swift).
     var paths: [NodeID: PathEstimate] = [:]
     /// ``paths`` summed up at the last housekeeping (nil before any member answered).
@@ -118,6 +121,8 @@ struct Membership: Sendable {
         announcesLeft = config.announceCount
         nextAnnounceAt = now.nanos
         probing = Probing(settings: probing.settings, start: now.nanos)
+        members.modifyEach { $0.probeListed = false }
+        probeListedGone = []
         nextPushPullAt = now.nanos.saturatingAdd(pushPullInterval)
         nextHousekeepingAt = now.nanos.saturatingAdd(.millis(1_000))
         sendAnnounce(now: now, digest: digest, out: &out)
@@ -131,7 +136,10 @@ struct Membership: Sendable {
     /// Adds, replaces or removes a member, keeping the live counter, the alive list and the
     /// probe order exact.
     mutating func store(_ member: Member?, for id: NodeID) {
-        if let old = members[id] {
+        let old = members[id]
+        // In the probe order already (a member removed and back before its turn is still in).
+        let listed = old?.probeListed ?? probeListedGone.contains(id)
+        if let old {
             if old.isLive { liveMembers -= 1 }
             if byName[ByteString(old.name)] == id { byName[ByteString(old.name)] = nil }
             if old.status == .alive {
@@ -145,10 +153,15 @@ struct Membership: Sendable {
             }
         }
         if var member {
+            member.probeListed = listed
             if member.isLive {
                 liveMembers += 1
-                probing.add(id, rng: &rng)
+                if !listed {
+                    probing.add(id, rng: &rng)
+                    member.probeListed = true
+                }
             }
+            if listed, old == nil { probeListedGone.remove(id) }
             byName[ByteString(member.name)] = id
             if member.status == .alive {
                 ring.insert(id)
@@ -158,6 +171,7 @@ struct Membership: Sendable {
             }
             members[id] = member
         } else {
+            if listed, old != nil { probeListedGone.insert(id) }
             dissemination.remove(id)
             deadlines.cancel(id, .suspicion)
             deadlines.cancel(id, .reap)

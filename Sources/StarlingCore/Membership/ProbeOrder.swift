@@ -5,14 +5,16 @@
 /// numbers — a bound on detection time that random picks alone do not give.
 struct ProbeOrder: Sendable {
     private(set) var order: [NodeID] = []
-    private var contained: Set<NodeID> = []
     private var position = 0
+    /// Ids that left the rotation in ``next(rng:keep:)``, until the owner takes them: the owner
+    /// (``Membership``) marks which members are in, where a set here cost ~30 bytes per member
+    /// per peer (Protocol.md A.2 item 3).
+    private(set) var dropped: [NodeID] = []
 
     var count: Int { order.count }
 
-    /// Adds a member to the rotation (no-op when it is already in).
+    /// Adds a member to the rotation; the caller makes sure it is not in already.
     mutating func insert(_ id: NodeID, rng: inout SplitMix64) {
-        guard contained.insert(id).inserted else { return }
         order.append(id)
         // Swap it to a random place in the rest of this round (position…end).
         let span = UInt64(order.count - position)
@@ -37,10 +39,17 @@ struct ProbeOrder: Sendable {
                 return id
             }
             // Remove by moving the last one here; it is looked at next, in this round.
-            contained.remove(id)
+            dropped.append(id)
             order.swapAt(position, order.count - 1)
             order.removeLast()
         }
         return nil
+    }
+
+    /// The ids that left the rotation since the last call.
+    mutating func takeDropped() -> [NodeID] {
+        guard !dropped.isEmpty else { return [] }
+        defer { dropped = [] }
+        return dropped
     }
 }

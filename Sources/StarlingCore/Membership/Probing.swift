@@ -67,8 +67,11 @@ struct Probing: Sendable {
         inFlight = probe
     }
 
-    /// A member to probe from now on (joined, or alive again).
+    /// A member to probe from now on (joined, or alive again); the caller knows it is not in yet.
     mutating func add(_ id: NodeID, rng: inout SplitMix64) { order.insert(id, rng: &rng) }
+
+    /// The members that left the rotation since the last call (gone, dead or left when their turn came).
+    mutating func takeDropped() -> [NodeID] { order.takeDropped() }
 
     /// This peer had to refute a suspicion of itself: it was slow to answer (Lifeguard).
     mutating func noteRefuted() { health.note(.refuted) }

@@ -3,7 +3,7 @@ extension Peer {
     public var clock: LamportClock { outbox.clock }
     public var incarnation: UInt32 { outbox.incarnation }
     public var counters: Counters { outbox.counters }
-    public var members: [NodeID: Member] { membership.members }
+    public var members: MemberTable { membership.members }
     /// Members alive or suspect, this peer included.
     public var liveCount: Int { membership.liveCount }
     /// Keyed by topic bytes (``ByteString``).
