@@ -72,13 +72,20 @@ extension Agent {
     /// ``AgentError/notRunning``. Setting the tags it already has changes nothing.
     public func setTags(_ tags: MemberTags) async throws(AgentError) {
         try await waitUntilRunning()
-        let ran = withCore { state, now -> Bool in
-            guard state.running else { return false }
+        guard applyTags(tags) != nil else { throw .notRunning }
+    }
+
+    /// Hands `tags` to the core (``setTags(_:)``, a reload): nil when the loop does not run,
+    /// else whether they differed from the agent's own.
+    func applyTags(_ tags: MemberTags) -> Bool? {
+        let changed = withCore { state, now -> Bool? in
+            guard state.running else { return nil }
+            guard state.peer.tags != tags else { return false }
             perform(state.peer.setTags(tags, now: now), state: &state, now: now)
             return true
         }
-        guard ran else { throw .notRunning }
-        wakePipe.wake()
+        if changed == true { wakePipe.wake() }
+        return changed
     }
 
     /// True while this agent leads `topic`.
@@ -351,17 +358,7 @@ extension Agent {
                 }
                 if rotated == true { changes.append("keys \(keys.map(\.fingerprint).joined(separator: ", "))") }
             }
-            if let tags {
-                let changed = withCore { state, now -> Bool in
-                    guard state.running, state.peer.tags != tags else { return false }
-                    perform(state.peer.setTags(tags, now: now), state: &state, now: now)
-                    return true
-                }
-                if changed {
-                    wakePipe.wake()
-                    changes.append("tags \(tags.isEmpty ? "none" : tags.description)")
-                }
-            }
+            if let tags, applyTags(tags) == true { changes.append("tags \(tags.isEmpty ? "none" : tags.description)") }
             if level != logger.level {
                 changes.append("log level \(logger.level.name) -> \(level.name)")
                 logger.level = level

@@ -16,7 +16,9 @@ extension Peer {
             break
         }
         // Every other type comes from a peer: it proves the sender alive.
-        membership.heardFrom(header, at: replyTo, tags: message.senderTags, now: now, digest: sync.revoked.digest, out: &outbox)
+        // Parsed once: a member heard first-hand joins with them, and they are merged below.
+        let senderTags = message.senderTags
+        membership.heardFrom(header, at: replyTo, tags: senderTags, now: now, digest: sync.revoked.digest, out: &outbox)
         apply(membership.takeChanges(), now: now)
         // A sender the view has no room for is heard no further, except that a PING to this
         // peer is still answered: it proves this peer alive to a member that holds it, and
@@ -59,7 +61,7 @@ extension Peer {
         case .userEvent(let event): onUserEvent(event, header: header, replyTo: replyTo, now: now)
         case .controlRequest, .controlReply, .goodbye: break
         }
-        if let tags = message.senderTags { membership.noteTags(tags, of: sender, at: header.incarnation, out: &outbox) }
+        if let tags = senderTags { membership.noteTags(tags, of: sender, at: header.incarnation, out: &outbox) }
     }
 
     /// Pulls the sender's revoked entries when its digests keep differing from ours.

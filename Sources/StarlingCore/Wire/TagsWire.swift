@@ -8,15 +8,17 @@ extension MemberTags {
 
     /// The tag bytes: per tag in key order, `key str8` then `value str8`.
     var bytes: [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(encodedSize)
+        var writer = ByteWriter(capacity: encodedSize)
+        write(into: &writer)
+        return writer.bytes
+    }
+
+    /// Writes the tag bytes (valid tags: every key and value fits its `str8`).
+    func write(into writer: inout ByteWriter) {
         for pair in pairs {
-            bytes.append(UInt8(pair.key.utf8.count))
-            bytes.append(contentsOf: pair.key.utf8)
-            bytes.append(UInt8(pair.value.utf8.count))
-            bytes.append(contentsOf: pair.value.utf8)
+            writer.string8(pair.key)
+            writer.string8(pair.value)
         }
-        return bytes
     }
 
     /// Bytes the extension area takes for these tags, `ext_len` included (0 for no tags).
@@ -71,24 +73,23 @@ public struct ListedTags: Sendable, Equatable {
         self.tags = tags
     }
 
-    /// `index u8`, `incarnation u32`, `tags_len u16`, then the tag bytes.
-    var encodedSize: Int { 7 + tags.encodedSize }
+    /// `index u8`, `incarnation u32`, `tags_len u16` before the tag bytes.
+    static let fixedSize = 7
 
     /// What one listed record adds to a page at most, the entry headers its bytes may need included.
-    static func pageCost(_ tags: MemberTags) -> Int { Extension.chunkedSize(7 + tags.encodedSize) }
+    static func pageCost(_ tags: MemberTags) -> Int { Extension.chunkedSize(fixedSize + tags.encodedSize) }
 
     /// The entries of type ``Limits/listedTagsExtension`` for `records`, in index order.
     public static func extensions(_ records: [ListedTags]) -> [Extension] {
-        var bytes: [UInt8] = []
+        var writer = ByteWriter(capacity: records.reduce(0) { $0 + fixedSize + $1.tags.encodedSize })
         for record in records {
-            let tagBytes = record.tags.bytes
-            bytes.append(record.index)
-            for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: record.incarnation >> UInt32(shift))) }
-            bytes.append(UInt8(tagBytes.count >> 8))
-            bytes.append(UInt8(tagBytes.count & 0xFF))
-            bytes.append(contentsOf: tagBytes)
+            writer.u8(record.index)
+            writer.u32(record.incarnation)
+            // Valid tags take at most 512 bytes.
+            writer.u16(UInt16(clamping: record.tags.encodedSize))
+            record.tags.write(into: &writer)
         }
-        return Extension.chunks(bytes, type: Limits.listedTagsExtension)
+        return Extension.chunks(writer.bytes, type: Limits.listedTagsExtension)
     }
 
     /// The records an extension area lists (empty when none). Throws as the decoder does
