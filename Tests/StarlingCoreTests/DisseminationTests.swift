@@ -19,23 +19,45 @@ final class DisseminationTests: XCTestCase {
 
     func testEachChangeIsSentItsCountThenLeavesFreshOnesFirst() {
         var queue = Dissemination()
-        queue.enqueue(id(1), members: 5)
+        _ = queue.enqueue(id(1), members: 5, limit: 64)
         XCTAssertEqual(queue.take(8), [id(1)])
         XCTAssertEqual(queue.take(8), [id(1)])
         XCTAssertEqual(queue.take(8), [id(1)])
-        queue.enqueue(id(2), members: 5)
+        _ = queue.enqueue(id(2), members: 5, limit: 64)
         XCTAssertEqual(queue.take(1), [id(2)], "the fresh change goes before the one sent three times")
         XCTAssertEqual(queue.take(8), [id(2), id(1)])
         XCTAssertEqual(queue.take(8), [id(2)])
         XCTAssertEqual(queue.take(8), [id(2)])
         XCTAssertTrue(queue.isEmpty)
         // A newer state of a member replaces the queued one: one entry per member.
-        queue.enqueue(id(3), members: 5)
-        queue.enqueue(id(3), members: 5)
+        _ = queue.enqueue(id(3), members: 5, limit: 64)
+        _ = queue.enqueue(id(3), members: 5, limit: 64)
         XCTAssertEqual(queue.count, 1)
         queue.remove(id(3))
         XCTAssertEqual(queue.take(8), [])
         XCTAssertEqual(queue.take(-1), [])
+    }
+
+    func testAFullQueueDropsTheChangeWithFewestSendsLeft() {
+        var queue = Dissemination()
+        XCTAssertFalse(queue.enqueue(id(1), members: 5, limit: 2))
+        XCTAssertEqual(queue.take(8), [id(1)])
+        XCTAssertFalse(queue.enqueue(id(2), members: 5, limit: 2))
+        XCTAssertTrue(queue.enqueue(id(3), members: 5, limit: 2), "a third change overflows a queue of 2")
+        XCTAssertEqual(Set(queue.pending.keys), [id(2), id(3)], "the change already sent once went")
+        XCTAssertFalse(queue.enqueue(id(3), members: 5, limit: 2), "a newer state of a queued member replaces it")
+        // All with as many sends left: the change just queued stays.
+        var even = Dissemination()
+        _ = even.enqueue(id(1), members: 5, limit: 2)
+        _ = even.enqueue(id(2), members: 5, limit: 2)
+        XCTAssertTrue(even.enqueue(id(3), members: 5, limit: 2))
+        XCTAssertEqual(even.count, 2)
+        XCTAssertEqual(even.pending[id(3)], 4)
+        // What is left is sent its count, then the queue is empty.
+        var sends = 0
+        while !even.take(8).isEmpty { sends += 1 }
+        XCTAssertEqual(sends, 4)
+        XCTAssertTrue(even.isEmpty)
     }
 
     enum Kind: Hashable, Sendable { case suspicion, reap }
@@ -83,6 +105,17 @@ final class PeerPiggybackTests: XCTestCase {
 
     /// Issue 16 (Lifeguard's buddy system): a PING to a member this peer holds suspect carries
     /// that member's own suspect entry first, even after its piggyback count ran out.
+    /// §6.6: the piggyback queue holds at most `piggybackQueue` changes; each one dropped is counted.
+    func testAJoinStormOverflowsThePiggybackQueueAndIsCounted() {
+        var h = PeerHarness { $0.limits.piggybackQueue = 3 }
+        h.start()
+        let fakes = h.join(9)
+        XCTAssertEqual(h.peer.members.count, 9)
+        XCTAssertLessThanOrEqual(h.peer.dissemination.count, 3)
+        XCTAssertEqual(h.peer.counters.drops["piggyback_full"] ?? 0, 6, "9 joins into a queue of 3")
+        XCTAssertNotNil(h.peer.dissemination[fakes[8]], "the newest change is kept")
+    }
+
     func testAPingToASuspectCarriesItsSuspicionFirst() throws {
         // Long suspicions, so the suspect is still suspect when its turn to be pinged comes.
         var h = PeerHarness { $0.suspicionAlpha = 100 }

@@ -2,7 +2,9 @@
 /// change is piggybacked λ · ⌈log10(n + 1)⌉ times after its one multicast, so that members that
 /// missed the multicast still hear it within a few periods. One entry per member (its newest
 /// state replaces an older one); the entries with most sends left go first, so a fresh change
-/// is never starved by old ones. Its size is bounded by the members table.
+/// is never starved by old ones. It holds at most `PeerConfig.Limits.piggybackQueue` members
+/// (§6.6): in a join storm of 10,000 every peer queued every joiner, ~80 bytes per member per
+/// peer, for changes that had each gone out by multicast already.
 ///
 /// Entries sit in buckets by sends left (at most λ · 20), newest on top, so that taking a few
 /// costs O(1) however many are queued: a join storm at 10,000 queues 10,000 changes, and
@@ -34,9 +36,33 @@ struct Dissemination: Sendable {
         return multiplier * max(1, digits)
     }
 
-    /// Queues (or re-queues) the change of `member`.
-    mutating func enqueue(_ member: NodeID, members: Int) {
+    /// Queues (or re-queues) the change of `member`. When that makes the queue hold more than
+    /// `limit` members, the one with fewest sends left (the oldest change among them) is
+    /// dropped, and this returns true.
+    mutating func enqueue(_ member: NodeID, members: Int, limit: Int) -> Bool {
         put(member, left: Self.transmissions(members: members))
+        guard pending.count > max(1, limit) else { return false }
+        dropFewestLeft(keeping: member)
+        return true
+    }
+
+    /// Drops a member queued with the fewest sends left, never `kept` (the change just queued).
+    private mutating func dropFewestLeft(keeping kept: NodeID) {
+        for bucket in buckets.indices.dropFirst() {
+            var skipped = false
+            while let member = buckets[bucket].popLast() {
+                stored -= 1
+                guard pending[member] == bucket else { continue }
+                guard member != kept else {
+                    skipped = true
+                    continue
+                }
+                pending[member] = nil
+                if skipped { put(kept, left: bucket) }
+                return
+            }
+            if skipped { put(kept, left: bucket) }
+        }
     }
 
     /// Forgets a member (reaped).

@@ -23,7 +23,7 @@ extension Membership {
                 // it at once, first on a PING, and gossip the verdict again, so that it refutes
                 // (after a partition heals, or after a GOODBYE forged in its name). Once per
                 // spell of the verdict in the queue: a talker cannot make this peer ping on and on.
-                disseminate(id)
+                disseminate(id, out: &out)
                 sendPing(probeID: 0, target: id, to: endpoint, digest: digest, out: &out)
             }
             return
@@ -41,7 +41,7 @@ extension Membership {
         }
         store(Member(id: id, name: header.name, endpoint: endpoint, incarnation: header.incarnation,
             status: .alive, lastHeard: now.nanos, statusSince: now.nanos, clock: header.stamp), for: id)
-        disseminate(id)
+        disseminate(id, out: &out)
         // Its tags come with it, so that `joined` shows them (Serf's member-join does).
         let known = tags ?? .empty
         if !known.isEmpty { tagRecords[id] = TagRecord(incarnation: header.incarnation, tags: known) }
@@ -219,7 +219,7 @@ extension Membership {
             guard entry.status.isLiveStatus, reaped[entry.id] == nil, replaced[entry.id] == nil, admitNewMember(now: now, out: &out) else { return }
             store(Member(id: entry.id, name: entry.name, endpoint: endpoint, incarnation: entry.incarnation,
                 status: .alive, lastHeard: now.nanos, statusSince: now.nanos), for: entry.id)
-            disseminate(entry.id)
+            disseminate(entry.id, out: &out)
             out.emit(.joined(name: entry.name, id: entry.id, endpoint: endpoint))
             if entry.status == .suspect { suspect(entry.id, at: entry.incarnation, by: sender ?? entry.id, accused: false, now: now, out: &out) }
             return
@@ -245,7 +245,7 @@ extension Membership {
         if entry.status != member.status {
             setStatus(entry.id, entry.status, now: now, out: &out)
         } else {
-            disseminate(entry.id)
+            disseminate(entry.id, out: &out)
         }
     }
 
@@ -264,7 +264,7 @@ extension Membership {
     /// once more a period later: a peer that misses a refutation times the suspicion out unless
     /// gossip reaches it first, and one lost datagram should not make a false death.
     mutating func announceOwnEntry(now: Now, out: inout Outbox) {
-        disseminate(config.id)
+        disseminate(config.id, out: &out)
         sendChange([ownEntry(incarnation: out.incarnation)], out: &out)
         refuteAgainAt = now.nanos.saturatingAdd(config.protocolPeriod)
     }
@@ -285,7 +285,7 @@ extension Membership {
         } else {
             deadlines.set(id, .reap, at: now.nanos.saturatingAdd(config.reapAfter))
         }
-        disseminate(id)
+        disseminate(id, out: &out)
         out.emit(.statusChanged(name: member.name, id: id, from: old, to: status))
         if !status.isLiveStatus, old.isLiveStatus { changes.append(.gone(id)) }
     }

@@ -233,8 +233,8 @@ struct Membership: Sendable {
     }
 
     /// Queues a member's current state to ride on the next PINGs and ACKs.
-    mutating func disseminate(_ id: NodeID) {
-        dissemination.enqueue(id, members: liveCount)
+    mutating func disseminate(_ id: NodeID, out: inout Outbox) {
+        if dissemination.enqueue(id, members: liveCount, limit: config.limits.piggybackQueue) { out.drop("piggyback_full") }
     }
 
     /// Up to `piggybackPerPing` queued changes that fit one datagram, `first` (the target of

@@ -79,6 +79,9 @@ public struct PeerConfig: Sendable {
         public var topics = 256
         /// Indirect probes relayed for others at once (`relays_full`).
         public var relays = 256
+        /// Changes queued to piggyback on PING and ACK (`piggyback_full`): past it the change
+        /// with fewest sends left is dropped (it went out by multicast; push-pull repairs).
+        public var piggybackQueue = 1_024
         /// Senders with a replay window (with a key); the least recently heard is forgotten.
         public var replayWindows = 4_096
         /// Bytes sent in answer to requests, per destination (burst, then per second); the
