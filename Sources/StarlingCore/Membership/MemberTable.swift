@@ -1,11 +1,14 @@
-/// A peer's view of the other members: the rows in one dense array, found through one map from
-/// id to a 32-bit row number (Protocol.md A.2 item 3). A `[NodeID: Member]` kept 16 + 88 bytes
-/// per bucket at load 0.5–0.75 (~229 bytes per member); here a member costs its 88-byte row
-/// (the array grows by an eighth, not twice) and 20 bytes per bucket of the map. A removed row
-/// is replaced by the last one, so rows have no holes and ``values`` is the array itself.
+/// A peer's view of the other members: the rows in one dense array, found by id and by name
+/// through two ``RowIndex``es of 32-bit row numbers (Protocol.md A.2 item 3). A member costs
+/// its 88-byte row (the array grows by an eighth, not twice) and 4 bytes a slot in each index,
+/// where a `[NodeID: UInt32]` cost 20 bytes a bucket and a `[ByteString: NodeID]` of names 32.
+/// A removed row is replaced by the last one, so rows have no holes and ``values`` is the array.
 public struct MemberTable: Sendable, ExpressibleByDictionaryLiteral {
     private var rows: [Member] = []
-    private var rowOf: [NodeID: UInt32] = [:]
+    private var byID = RowIndex()
+    /// The row stored last under each name (as bytes): a restart (new id, same name) is
+    /// spotted without scanning the view.
+    private var byName = RowIndex()
 
     public init() {}
 
@@ -22,39 +25,90 @@ public struct MemberTable: Sendable, ExpressibleByDictionaryLiteral {
     /// The members' ids, in the order of ``values``.
     public var keys: [NodeID] { rows.map(\.id) }
 
-    /// The member with this id, if the view holds it; setting nil removes it.
+    private static func hash(_ id: NodeID) -> Int { id.hashValue }
+    private static func hash(name: String) -> Int { ByteString(name).hashValue }
+    private static func sameName(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
+
+    private func row(of id: NodeID) -> UInt32? {
+        byID.find(Self.hash(id), in: rows) { $0.id == id }
+    }
+
+    /// The member with this id, if the view holds it; setting nil removes it. Setting a member
+    /// makes it the one its name leads to (``latest(named:)``).
     public internal(set) subscript(id: NodeID) -> Member? {
-        get { rowOf[id].map { rows[Int($0)] } }
+        get { row(of: id).map { rows[Int($0)] } }
         set {
             if let newValue {
-                if let row = rowOf[id] {
+                if let row = row(of: id) {
+                    let oldName = rows[Int(row)].name
                     rows[Int(row)] = newValue
+                    nameChanged(row, from: oldName)
                 } else {
                     // The view is bounded by Limits.members (§6.6), far below UInt32.max.
-                    rowOf[id] = UInt32(truncatingIfNeeded: rows.count)
+                    let row = UInt32(truncatingIfNeeded: rows.count)
                     if rows.count == rows.capacity { rows.reserveCapacity(rows.count + Swift.max(16, rows.count / 8)) }
                     rows.append(newValue)
+                    byID.insert(row, hash: Self.hash(id), in: rows) { Self.hash($0.id) }
+                    nameChanged(row, from: nil)
                 }
-            } else if let row = rowOf.removeValue(forKey: id) {
-                let index = Int(row)
-                let last = rows.removeLast()
-                if index < rows.count {
-                    rows[index] = last
-                    rowOf[last.id] = row
-                }
+            } else if let row = row(of: id) {
+                remove(row)
             }
         }
     }
 
-    /// Changes every member in place.
-    mutating func modifyEach(_ change: (inout Member) -> Void) {
-        for index in rows.indices { change(&rows[index]) }
+    /// The id of the member stored last under `name` (compared as bytes), while it is in the view.
+    func latest(named name: String) -> NodeID? {
+        byName.find(Self.hash(name: name), in: rows) { Self.sameName($0.name, name) }.map { rows[Int($0)].id }
     }
 
-    /// Changes the member with this id in place, when there is one.
+    /// Row `row` was just stored (its name was `oldName`, nil for a new row): its name leads to it.
+    private mutating func nameChanged(_ row: UInt32, from oldName: String?) {
+        let name = rows[Int(row)].name
+        if let oldName, !Self.sameName(oldName, name) {
+            byName.remove(Self.hash(name: oldName), row: row, in: rows) { Self.hash(name: $0.name) }
+        }
+        let hash = Self.hash(name: name)
+        if let current = byName.find(hash, in: rows, where: { Self.sameName($0.name, name) }) {
+            byName.move(hash, from: current, to: row)
+        } else {
+            byName.insert(row, hash: hash, in: rows) { Self.hash(name: $0.name) }
+        }
+    }
+
+    private mutating func remove(_ row: UInt32) {
+        let member = rows[Int(row)]
+        byID.remove(Self.hash(member.id), row: row, in: rows) { Self.hash($0.id) }
+        byName.remove(Self.hash(name: member.name), row: row, in: rows) { Self.hash(name: $0.name) }
+        // The last row fills the hole; the indices follow it.
+        let last = UInt32(truncatingIfNeeded: rows.count - 1)
+        if row != last {
+            let moved = rows[Int(last)]
+            byID.move(Self.hash(moved.id), from: last, to: row)
+            byName.move(Self.hash(name: moved.name), from: last, to: row)
+            rows[Int(row)] = moved
+        }
+        rows.removeLast()
+    }
+
+    /// Changes every member in place (not their ids or names).
+    mutating func modifyEach(_ change: (inout Member) -> Void) {
+        for index in rows.indices {
+            let (id, name) = (rows[index].id, rows[index].name)
+            change(&rows[index])
+            rows[index].id = id
+            rows[index].name = name
+        }
+    }
+
+    /// Changes the member with this id in place, when there is one. A change of its name is
+    /// followed by the name index; a change of its id is undone (the id is the key).
     mutating func modify(_ id: NodeID, _ change: (inout Member) -> Void) {
-        guard let row = rowOf[id] else { return }
+        guard let row = row(of: id) else { return }
+        let oldName = rows[Int(row)].name
         change(&rows[Int(row)])
+        rows[Int(row)].id = id
+        if !Self.sameName(oldName, rows[Int(row)].name) { nameChanged(row, from: oldName) }
     }
 }
 

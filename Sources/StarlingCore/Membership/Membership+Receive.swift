@@ -35,7 +35,7 @@ extension Membership {
         guard admitNewMember(now: now, out: &out) else { return }
         reaped[id] = nil
         if wasReplaced {
-            out.emit(.duplicateName(name: header.name, ids: [id] + (byName[ByteString(header.name)].map { [$0] } ?? [])))
+            out.emit(.duplicateName(name: header.name, ids: [id] + (members.latest(named: header.name).map { [$0] } ?? [])))
         } else {
             replaceSameName(header.name, newID: id, address: endpoint.ip, now: now, out: &out)
         }
@@ -51,7 +51,7 @@ extension Membership {
     /// A restarted agent (new boot id, same name, same host) replaces its old entry; the same
     /// name from another host is reported as a duplicate.
     private mutating func replaceSameName(_ name: String, newID: NodeID, address: IPAddress, now: Now, out: inout Outbox) {
-        guard let oldID = byName[ByteString(name)], oldID != newID, let old = members[oldID] else { return }
+        guard let oldID = members.latest(named: name), oldID != newID, let old = members[oldID] else { return }
         if old.endpoint.ip == address {
             if old.isLive { changes.append(.gone(oldID)) }
             store(nil, for: oldID)

@@ -9,8 +9,6 @@ struct Membership: Sendable {
     var members = MemberTable()
     /// Alive or suspect members (see ``liveCount``); changed only through `store(_:for:)`.
     private(set) var liveMembers = 0
-    /// The latest node id seen under each name (as bytes), to spot restarts without scanning the view.
-    private(set) var byName: [ByteString: NodeID] = [:]
     /// Members with status alive, in a list for picking helpers at random in O(1).
     private(set) var aliveList: [NodeID] = []
     /// The alive members and this peer on a hash ring, for choosing responders and witnesses.
@@ -141,7 +139,6 @@ struct Membership: Sendable {
         let listed = old?.probeListed ?? probeListedGone.contains(id)
         if let old {
             if old.isLive { liveMembers -= 1 }
-            if byName[ByteString(old.name)] == id { byName[ByteString(old.name)] = nil }
             if old.status == .alive {
                 ring.remove(id)
                 // Swap-remove: order does not matter, picks are random.
@@ -162,7 +159,6 @@ struct Membership: Sendable {
                 }
             }
             if listed, old == nil { probeListedGone.remove(id) }
-            byName[ByteString(member.name)] = id
             if member.status == .alive {
                 ring.insert(id)
                 // The view is bounded by Limits.members (§6.6), far below Int32.max.
