@@ -1,8 +1,8 @@
 /// One row of a peer's membership view.
 ///
-/// Stored fields are declared widest first so the row packs into 88 bytes (it was 96, with an alive-list index kept beside it; 72
-/// before the endpoint held 16 address bytes for IPv6, issue 19): a simulator holds one per member per peer, 10,000 × 10,000 of
-/// them (Protocol.md A.2 item 3).
+/// Stored fields are declared widest first so the row packs into 84 bytes, 88 a stride (it was 96, with an alive-list index
+/// kept beside it; 72 before the endpoint held 16 address bytes for IPv6, issue 19): a simulator holds one per member per peer,
+/// 10,000 × 10,000 of them (Protocol.md A.2 item 3).
 public struct Member: Sendable, Equatable {
     public var id: NodeID
     public var name: String
@@ -18,9 +18,6 @@ public struct Member: Sendable, Equatable {
     /// (capped; only "two or more" matters). Bit 7: the member is in the probe order. One byte
     /// of the row's padding, where a set of the ids in the probe order cost ~30 bytes per member.
     private var flags: UInt8 = 0
-    /// Where it sits in ``Membership/aliveList`` while alive (meaningless otherwise): a field
-    /// that fits the row's padding, where a side dictionary cost ~40 bytes per member per peer.
-    var aliveSlot: Int32 = 0
 
     init(id: NodeID, name: String, endpoint: Endpoint, incarnation: UInt32, status: MemberStatus,
          lastHeard: UInt64, statusSince: UInt64, clock: UInt64 = 0) {

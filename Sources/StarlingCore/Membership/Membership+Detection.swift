@@ -35,19 +35,18 @@ extension Membership {
         let steps: [Probing.Step]
         do {
             // Copies for the closures, let go before the view changes below (no copy on write).
-            let members = self.members
-            let alive = aliveList
+            let (members, ring, me, alive) = (self.members, self.ring, config.id, aliveCount)
             steps = probing.tick(now: now.nanos, rng: &rng,
                 endpoint: { id in members[id].flatMap { $0.isLive ? $0.endpoint : nil } },
                 helpers: { count, target in
-                    // At random among the alive, in O(count) whatever the size of the view.
+                    // At random among the alive, in O(count) draws whatever the size of the view.
                     var picked: [Endpoint] = []
                     var chosen: Set<NodeID> = []
                     var tries = 0
-                    while picked.count < min(count, alive.count), tries < count * 4 {
+                    while picked.count < min(count, alive), tries < count * 4 {
                         tries += 1
-                        let helper = alive[Int(helperRNG.next() % UInt64(alive.count))]
-                        guard helper != target, chosen.insert(helper).inserted, let endpoint = members[helper]?.endpoint else { continue }
+                        guard let helper = ring.randomMember(excluding: me, target, tries: 1, rng: &helperRNG),
+                              chosen.insert(helper).inserted, let endpoint = members[helper]?.endpoint else { continue }
                         picked.append(endpoint)
                     }
                     return picked
@@ -203,13 +202,15 @@ extension Membership {
         // A member held dead may be alive behind a partition that healed: nothing else would
         // reach it (no one probes the dead), so one of them also gets the slice, which tells it
         // it is held dead (it refutes by multicast) and asks for its view (Serf's reconnect).
-        let dead = members.values.filter { $0.status == .dead }
+        // Counted, so that a view without dead members is not scanned every period.
+        let dead = deadMembers > 0 ? members.values.filter { $0.status == .dead } : []
         if !dead.isEmpty {
             sendSlice(to: dead[Int(rng.next() % UInt64(dead.count))].endpoint, replyWanted: true, out: &out)
         }
-        if !aliveList.isEmpty {
-            let pick = aliveList[Int(rng.next() % UInt64(aliveList.count))]
-            if let member = members[pick] { sendSlice(to: member.endpoint, replyWanted: true, out: &out) }
+        if aliveCount > 0 {
+            if let pick = ring.randomMember(excluding: config.id, tries: 8, rng: &rng), let member = members[pick] {
+                sendSlice(to: member.endpoint, replyWanted: true, out: &out)
+            }
         } else if !config.seeds.isEmpty {
             let announcement = Announcement(memberCount: UInt16(clamping: liveCount), revoked: digest)
             for seed in config.seeds { out.send(.announce(announcement), to: .peer(seed)) }

@@ -9,9 +9,10 @@ struct Membership: Sendable {
     var members = MemberTable()
     /// Alive or suspect members (see ``liveCount``); changed only through `store(_:for:)`.
     private(set) var liveMembers = 0
-    /// Members with status alive, in a list for picking helpers at random in O(1).
-    private(set) var aliveList: [NodeID] = []
-    /// The alive members and this peer on a hash ring, for choosing responders and witnesses.
+    /// Members with status dead (see ``store(_:for:)``): push-pull looks for one only when there is.
+    private(set) var deadMembers = 0
+    /// The alive members and this peer on a hash ring, for choosing responders and witnesses,
+    /// and helpers and push-pull partners at random (``Ring/member(at:)``).
     private(set) var ring = Ring()
     /// New members admitted per second (Protocol.md §6.6).
     var admissions: TokenBucket
@@ -101,8 +102,12 @@ struct Membership: Sendable {
     /// every input made a 1,000-node simulation cubic.
     var liveCount: Int { liveMembers + 1 }
 
+    /// Members with status alive, this peer not counted (the ring holds them and this peer).
+    var aliveCount: Int { max(0, ring.count - 1) }
+
+
     var view: MemberView {
-        MemberView(members: members, me: config.id, liveCount: liveCount, aliveCount: aliveList.count, multicast: config.multicast, seeds: config.seeds, ring: ring, paths: pathSummary)
+        MemberView(members: members, me: config.id, liveCount: liveCount, aliveCount: aliveCount, multicast: config.multicast, seeds: config.seeds, ring: ring, paths: pathSummary)
     }
 
     var nextDeadline: UInt64 {
@@ -131,7 +136,7 @@ struct Membership: Sendable {
         UInt64(clampingNanos: Double(config.pushPullInterval) * Logarithm.nodeScale(liveCount))
     }
 
-    /// Adds, replaces or removes a member, keeping the live counter, the alive list and the
+    /// Adds, replaces or removes a member, keeping the live and dead counters, the ring and the
     /// probe order exact.
     mutating func store(_ member: Member?, for id: NodeID) {
         let old = members[id]
@@ -139,18 +144,12 @@ struct Membership: Sendable {
         let listed = old?.probeListed ?? probeListedGone.contains(id)
         if let old {
             if old.isLive { liveMembers -= 1 }
-            if old.status == .alive {
-                ring.remove(id)
-                // Swap-remove: order does not matter, picks are random.
-                let index = Int(old.aliveSlot)
-                if aliveList.indices.contains(index), aliveList[index] == id, let last = aliveList.popLast(), index < aliveList.count {
-                    aliveList[index] = last
-                    members.modify(last) { $0.aliveSlot = old.aliveSlot }
-                }
-            }
+            if old.status == .dead { deadMembers -= 1 }
+            if old.status == .alive { ring.remove(id) }
         }
         if var member {
             member.probeListed = listed
+            if member.status == .dead { deadMembers += 1 }
             if member.isLive {
                 liveMembers += 1
                 if !listed {
@@ -159,12 +158,7 @@ struct Membership: Sendable {
                 }
             }
             if listed, old == nil { probeListedGone.remove(id) }
-            if member.status == .alive {
-                ring.insert(id)
-                // The view is bounded by Limits.members (§6.6), far below Int32.max.
-                member.aliveSlot = Int32(clamping: aliveList.count)
-                aliveList.append(id)
-            }
+            if member.status == .alive { ring.insert(id) }
             members[id] = member
         } else {
             if listed, old != nil { probeListedGone.insert(id) }

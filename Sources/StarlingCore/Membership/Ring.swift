@@ -54,6 +54,29 @@ struct Ring: Sendable {
         count -= 1
     }
 
+    /// The member at place `index` (0..<count) in ring order: a uniform pick among the alive
+    /// for a random index, in O(256) without a list of them beside the ring.
+    func member(at index: Int) -> NodeID? {
+        guard index >= 0 else { return nil }
+        var rest = index
+        for bucket in buckets {
+            if rest < bucket.count { return bucket[rest].id }
+            rest -= bucket.count
+        }
+        return nil
+    }
+
+    /// A member at random other than `me` and `excluded` (nil when there is none, or when
+    /// `tries` draws, one number from `rng` each, all hit those two).
+    func randomMember(excluding me: NodeID, _ excluded: NodeID? = nil, tries: Int, rng: inout SplitMix64) -> NodeID? {
+        guard count > 1 else { return nil }
+        for _ in 0..<max(1, tries) {
+            guard let id = member(at: Int(rng.next() % UInt64(count))) else { continue }
+            if id != me, id != excluded { return id }
+        }
+        return nil
+    }
+
     /// The first `count` members clockwise from `key`'s position, `key` and `excluded` skipped.
     func successors(of key: NodeID, count wanted: Int, excluding excluded: NodeID? = nil) -> [NodeID] {
         guard wanted > 0 else { return [] }
