@@ -15,6 +15,8 @@ struct ProbeOrder: Sendable {
 
     /// Adds a member to the rotation; the caller makes sure it is not in already.
     mutating func insert(_ id: NodeID, rng: inout SplitMix64) {
+        // Grown by an eighth, not twice: the order holds every live member of the view.
+        if order.count == order.capacity { order.reserveCapacity(order.count + Swift.max(16, order.count / 8)) }
         order.append(id)
         // Swap it to a random place in the rest of this round (position…end).
         let span = UInt64(order.count - position)

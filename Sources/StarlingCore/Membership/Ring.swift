@@ -5,7 +5,10 @@
 /// a choice costs O(1) on average (256 sorted buckets by the position's top byte) where a
 /// rendezvous scan of the whole view cost O(n) for every newcomer heard — O(n²) for a cold start.
 struct Ring: Sendable {
-    private var buckets: [[Point]] = Array(repeating: [], count: 256)
+    /// Ids sorted by (position, id) in 256 buckets by the position's top byte. The positions
+    /// are computed again when compared, not stored: 16 bytes a member where (position, id)
+    /// points took 24, in every peer's ring (Protocol.md A.2 item 3).
+    private var buckets: [[NodeID]] = Array(repeating: [], count: 256)
     private(set) var count = 0
 
     init() {}
@@ -13,12 +16,6 @@ struct Ring: Sendable {
     /// A ring of `members`.
     init(_ members: some Sequence<NodeID>) {
         for id in members { insert(id) }
-    }
-
-    struct Point: Sendable, Comparable {
-        let position: UInt64
-        let id: NodeID
-        static func < (a: Point, b: Point) -> Bool { (a.position, a.id) < (b.position, b.id) }
     }
 
     /// A node's place on the ring: FNV-1a 64 over its 16 big-endian bytes, then SplitMix64's
@@ -37,19 +34,24 @@ struct Ring: Sendable {
     }
 
     mutating func insert(_ id: NodeID) {
-        let point = Point(position: Self.position(id), id: id)
-        let bucket = Int(point.position >> 56)
-        let index = insertionIndex(of: point, in: buckets[bucket])
-        guard index == buckets[bucket].count || buckets[bucket][index] != point else { return }
-        buckets[bucket].insert(point, at: index)
+        let position = Self.position(id)
+        let bucket = Int(position >> 56)
+        let index = insertionIndex(of: position, id, in: buckets[bucket])
+        guard index == buckets[bucket].count || buckets[bucket][index] != id else { return }
+        // Grown by a few places at a time: ~40 ids a bucket at 10,000, where doubling left a
+        // third of each bucket empty.
+        if buckets[bucket].count == buckets[bucket].capacity {
+            buckets[bucket].reserveCapacity(buckets[bucket].count + Swift.max(4, buckets[bucket].count / 8))
+        }
+        buckets[bucket].insert(id, at: index)
         count += 1
     }
 
     mutating func remove(_ id: NodeID) {
-        let point = Point(position: Self.position(id), id: id)
-        let bucket = Int(point.position >> 56)
-        let index = insertionIndex(of: point, in: buckets[bucket])
-        guard index < buckets[bucket].count, buckets[bucket][index] == point else { return }
+        let position = Self.position(id)
+        let bucket = Int(position >> 56)
+        let index = insertionIndex(of: position, id, in: buckets[bucket])
+        guard index < buckets[bucket].count, buckets[bucket][index] == id else { return }
         buckets[bucket].remove(at: index)
         count -= 1
     }
@@ -60,7 +62,7 @@ struct Ring: Sendable {
         guard index >= 0 else { return nil }
         var rest = index
         for bucket in buckets {
-            if rest < bucket.count { return bucket[rest].id }
+            if rest < bucket.count { return bucket[rest] }
             rest -= bucket.count
         }
         return nil
@@ -80,16 +82,16 @@ struct Ring: Sendable {
     /// The first `count` members clockwise from `key`'s position, `key` and `excluded` skipped.
     func successors(of key: NodeID, count wanted: Int, excluding excluded: NodeID? = nil) -> [NodeID] {
         guard wanted > 0 else { return [] }
-        let start = Point(position: Self.position(key), id: key)
-        var first = Int(start.position >> 56)
-        var index = insertionIndex(of: start, in: buckets[first])
+        let position = Self.position(key)
+        var first = Int(position >> 56)
+        var index = insertionIndex(of: position, key, in: buckets[first])
         var picked: [NodeID] = []
         var visited = 0
         // At most one full turn: 256 buckets plus the one started in.
         while picked.count < wanted, visited <= 256 {
             let bucket = buckets[first]
             while index < bucket.count, picked.count < wanted {
-                let id = bucket[index].id
+                let id = bucket[index]
                 if id != key, id != excluded, !picked.contains(id) { picked.append(id) }
                 index += 1
             }
@@ -100,12 +102,14 @@ struct Ring: Sendable {
         return picked
     }
 
-    private func insertionIndex(of point: Point, in bucket: [Point]) -> Int {
+    /// Where (position, id) goes in a bucket sorted by (position, id).
+    private func insertionIndex(of position: UInt64, _ id: NodeID, in bucket: [NodeID]) -> Int {
         var low = 0
         var high = bucket.count
         while low < high {
             let middle = (low + high) / 2
-            if bucket[middle] < point { low = middle + 1 } else { high = middle }
+            let other = bucket[middle]
+            if (Self.position(other), other) < (position, id) { low = middle + 1 } else { high = middle }
         }
         return low
     }
