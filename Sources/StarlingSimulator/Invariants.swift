@@ -61,6 +61,7 @@ extension Simulator {
                 if let down = downSince[subject], down <= time { continue }
                 if nodes[subject].peer.config.id != id { continue }
                 let excused = disturbed.contains { ($0.node == subject || $0.node == node.index || $0.node == -1) && $0.from <= time && time <= $0.to + window }
+                    || degraded.contains { $0.node == subject && $0.from <= time && (time <= $0.to || time - $0.to <= window) }
                 if !excused { problems.append("t=\(time / 1_000_000)ms node-\(node.index) declared \(name) dead while it was up") }
             }
         }

@@ -73,6 +73,11 @@ public final class Simulator {
     public private(set) var downSince: [Int: UInt64] = [:]
     /// Pauses (node, from, to) and partitions (-1, from, to): times when silence is expected.
     public private(set) var disturbed: [(node: Int, from: UInt64, to: UInt64)] = []
+    /// Loss on every link to or from a node (`degrade(_:loss:)`), beside `conditions.loss`.
+    public private(set) var nodeLoss: [Int: Double] = [:]
+    /// When each node had a loss of its own (node, from, to): a verdict about it then is no
+    /// false death, though its own verdicts about others still count.
+    public private(set) var degraded: [(node: Int, from: UInt64, to: UInt64)] = []
     var splitSince: UInt64?
     var rng: SplitMix64
     var queue = EventQueue<Work>()
@@ -270,6 +275,7 @@ public final class Simulator {
         }
         if !partition.isEmpty, (partition[from] ?? -1) != (partition[to] ?? -1) { return }
         if conditions.loss > 0, chance(conditions.loss) { return }
+        if !nodeLoss.isEmpty, let rate = [nodeLoss[from], nodeLoss[to]].compactMap({ $0 }).max(), chance(rate) { return }
         let spread = conditions.maxDelay > conditions.minDelay ? rng.next() % (conditions.maxDelay - conditions.minDelay) : 0
         queue.push(.deliver(bytes: bytes, from: from, to: to), at: now + conditions.minDelay + spread)
         if conditions.duplicate > 0, chance(conditions.duplicate) {
@@ -313,6 +319,19 @@ public final class Simulator {
     public func pause(_ index: Int, for nanos: UInt64) {
         nodes[index].pausedUntil = now + nanos
         disturbed.append((index, now, now + nanos))
+    }
+
+    /// Gives every link to or from node `index` a loss of its own (a bad cable, a full switch
+    /// port) until ``restore(_:)``.
+    public func degrade(_ index: Int, loss: Double) {
+        nodeLoss[index] = loss
+        degraded.append((index, now, .max))
+    }
+
+    /// Ends node `index`'s own loss.
+    public func restore(_ index: Int) {
+        nodeLoss[index] = nil
+        if let open = degraded.lastIndex(where: { $0.node == index && $0.to == .max }) { degraded[open].to = now }
     }
 
     /// Splits the network into groups that cannot reach each other.
