@@ -227,6 +227,40 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
     }
 
+    /// §6.6: while a peer joins (until 2 s after its last ANNOUNCE) the views it is sent come
+    /// in whole; after that a MEMBERS page is admitted at the rate like any other gossip.
+    func testAJoiningPeerTakesTheViewItIsSentWholeWithinTheBound() {
+        var h = PeerHarness {
+            $0.limits.members = 80
+            $0.limits.admissionBurst = 10
+            $0.limits.admissionsPerSecond = 10
+        }
+        h.start()
+        func page(_ range: Range<Int>) -> Payload {
+            .members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: range.map { index in
+                MemberEntry(id: NodeID(high: 0x300, low: UInt64(index)), incarnation: 0, status: .alive,
+                            endpoint: Endpoint(ip: IPAddress(ipv4: 0x7F00_0002), port: UInt16(9_000 + index)), name: "m\(index)")
+            }))
+        }
+        let responder = NodeID(high: 0x301, low: 1)
+        for start in stride(from: 0, to: 60, by: 20) { h.receive(page(start..<start + 20), from: responder, name: "responder") }
+        XCTAssertEqual(h.peer.members.count, 61, "the responder and its 60-member view, past a burst of 10")
+        XCTAssertNil(h.peer.counters.drops["admission_limited"])
+        for start in stride(from: 60, to: 100, by: 20) { h.receive(page(start..<start + 20), from: responder, name: "responder") }
+        XCTAssertEqual(h.peer.members.count, 80, "the view's bound still holds")
+        XCTAssertEqual(h.peer.counters.drops["members_full"], 21, "40 offered, room for 19")
+        // Joined: a page is gossip like any other.
+        h.advance(3_000 * ms)
+        let before = h.peer.members.values.filter(\.isLive).count
+        var gone = h.peer.members.keys.sorted().prefix(40).makeIterator()
+        while let id = gone.next() { h.receive(.goodbye, from: id, name: h.peer.members[id]?.name ?? "?") }
+        for start in stride(from: 200, to: 240, by: 20) { h.receive(page(start..<start + 20), from: responder, name: "responder") }
+        let admitted = h.peer.members.values.filter { $0.id.high == 0x300 && $0.id.low >= 200 }.count
+        XCTAssertLessThanOrEqual(admitted, 10 + 3, "the burst, and what the rate refilled meanwhile")
+        XCTAssertGreaterThan(h.peer.counters.drops["admission_limited"] ?? 0, 0)
+        XCTAssertGreaterThan(before, 0)
+    }
+
     /// Item 12: topics are bounded; a full table makes room only from topics with no live
     /// leader and no election running, and says so in a counter otherwise.
     func testTopicsAreBounded() {

@@ -197,8 +197,9 @@ extension Membership {
     }
 
     /// Applies one entry by the SWIM precedence rules (Protocol.md §6.1.3). `sender` is the
-    /// author of a first-hand verdict (CHANGE), nil for hearsay.
-    mutating func merge(_ entry: MemberEntry, source: IPAddress, from sender: NodeID?, now: Now, digest: SetDigest, out: inout Outbox) {
+    /// author of a first-hand verdict (CHANGE), nil for hearsay. `joinView`: the entry comes
+    /// in a view (MEMBERS, HELLO_REPLY) sent while this peer joins, admitted whole (§6.6).
+    mutating func merge(_ entry: MemberEntry, source: IPAddress, from sender: NodeID?, joinView: Bool = false, now: Now, digest: SetDigest, out: inout Outbox) {
         // A claim against a member at the highest incarnation could never be refuted (§6.1.3).
         if entry.status != .alive, entry.incarnation == UInt32.max {
             out.drop("unrefutable")
@@ -216,7 +217,8 @@ extension Membership {
         }
         guard let member = members[entry.id] else {
             // Learn of a member second-hand only while it is live and not just reaped.
-            guard entry.status.isLiveStatus, reaped[entry.id] == nil, replaced[entry.id] == nil, admitNewMember(now: now, out: &out) else { return }
+            guard entry.status.isLiveStatus, reaped[entry.id] == nil, replaced[entry.id] == nil,
+                  admitNewMember(now: now, rated: !(joinView && isJoining(now: now)), out: &out) else { return }
             store(Member(id: entry.id, name: entry.name, endpoint: endpoint, incarnation: entry.incarnation,
                 status: .alive, lastHeard: now.nanos, statusSince: now.nanos), for: entry.id)
             disseminate(entry.id, out: &out)

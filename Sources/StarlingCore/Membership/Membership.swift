@@ -54,6 +54,10 @@ struct Membership: Sendable {
     var nextHousekeepingAt: UInt64 = 0
     var announcesLeft = 0
     var nextAnnounceAt: UInt64 = 0
+    /// Until when this peer is joining: the views that MEMBERS and HELLO_REPLY bring it are
+    /// admitted whole, not at the admission rate (§6.6): a newcomer to 10,000 hears 9,999
+    /// members at once, and those refused were left to anti-entropy, minutes at that size.
+    var joiningUntil: UInt64 = 0
 
     enum MemberTimer: Hashable, Sendable {
         /// A suspect's suspicion runs out: it is dead.
@@ -123,6 +127,7 @@ struct Membership: Sendable {
     mutating func start(now: Now, digest: SetDigest, out: inout Outbox) {
         announcesLeft = config.announceCount
         nextAnnounceAt = now.nanos
+        joiningUntil = .max
         probing = Probing(settings: probing.settings, start: now.nanos)
         members.modifyEach { $0.probeListed = false }
         probeListedGone = []
@@ -172,8 +177,9 @@ struct Membership: Sendable {
     }
 
     /// Whether one more member may enter the view now (Protocol.md §6.6): the view has room
-    /// (a dead or departed member makes room if needed) and the admission rate allows it.
-    mutating func admitNewMember(now: Now, out: inout Outbox) -> Bool {
+    /// (a dead or departed member makes room if needed) and the admission rate allows it
+    /// (`rated`: a joining peer takes the views it is sent whole, within the view's bound).
+    mutating func admitNewMember(now: Now, rated: Bool = true, out: inout Outbox) -> Bool {
         if members.count >= config.limits.members {
             let gone = members.values.filter { !$0.isLive }.min { ($0.statusSince, $0.id) < ($1.statusSince, $1.id) }
             guard let gone else {
@@ -182,6 +188,7 @@ struct Membership: Sendable {
             }
             store(nil, for: gone.id)
         }
+        guard rated else { return true }
         guard admissions.hasTokens(now: now.nanos) else {
             out.drop("admission_limited")
             return false
@@ -261,7 +268,14 @@ struct Membership: Sendable {
         // Repeats spread over ~100 ms with jitter so two peers started together still meet.
         let spread = UInt64.millis(30) * UInt64(max(0, config.announceCount - announcesLeft))
         nextAnnounceAt = now.nanos + spread + rng.next() % .millis(20)
+        if announcesLeft <= 0 { joiningUntil = now.nanos.saturatingAdd(Self.joinWindow) }
     }
+
+    /// How long after its last ANNOUNCE a peer takes the views it is sent whole (§6.6).
+    static let joinWindow: UInt64 = .millis(2_000)
+
+    /// Whether this peer is still joining (see ``joiningUntil``).
+    func isJoining(now: Now) -> Bool { now.nanos < joiningUntil }
 
     /// Says goodbye three times so that a single lost datagram does not turn a clean stop into
     /// a death.

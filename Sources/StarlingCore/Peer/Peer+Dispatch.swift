@@ -43,13 +43,13 @@ extension Peer {
         case .change(let entries):
             apply(membership.onChange(entries, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
         case .members(let page):
-            merge(page.entries, source: replyTo.ip, now: now)
+            merge(page.entries, source: replyTo.ip, joinView: true, now: now)
             membership.noteListedTags(message.listedTags, on: page.entries, out: &outbox)
             if page.replyWanted, page.page == 0 { membership.sendSlice(to: replyTo, replyWanted: false, out: &outbox) }
         case .hello(let hello):
             sync.onHello(hello, from: sender, replyTo: replyTo, responders: membership.responders(for: sender), view: membership.view, out: &outbox)
         case .helloReply(let reply):
-            merge(reply.members, source: replyTo.ip, now: now)
+            merge(reply.members, source: replyTo.ip, joinView: true, now: now)
             sync.onHelloReply(reply, from: sender, replyTo: replyTo, now: now, out: &outbox)
         case .pageRequest(let request): sync.onPageRequest(request, replyTo: replyTo, out: &outbox)
         case .page(let page): sync.onPage(page, from: sender, now: now, out: &outbox)
@@ -72,11 +72,11 @@ extension Peer {
     }
 
     /// Second-hand entries, one at a time: each change reaches the elections before the next entry.
-    private mutating func merge(_ entries: [MemberEntry], source: IPAddress, now: Now) {
+    private mutating func merge(_ entries: [MemberEntry], source: IPAddress, joinView: Bool, now: Now) {
         guard !entries.isEmpty else { return }
         let digest = sync.revoked.digest
         for entry in entries {
-            membership.merge(entry, source: source, from: nil, now: now, digest: digest, out: &outbox)
+            membership.merge(entry, source: source, from: nil, joinView: joinView, now: now, digest: digest, out: &outbox)
             apply(membership.takeChanges(), now: now)
         }
     }
