@@ -52,7 +52,9 @@ extension Simulator {
     }
 
     /// Dead verdicts about nodes that were up, reachable and running at the time (and had been
-    /// for the whole suspicion window), i.e. false deaths.
+    /// for the whole suspicion window), i.e. false deaths. Verdicts by or about a paused node,
+    /// or a node with a loss of its own (`degrade`), are not counted: from such a node's view
+    /// everyone is silent.
     public func falseDeaths(window: UInt64 = 2_000_000_000) -> [String] {
         var problems: [String] = []
         for node in nodes {
@@ -61,7 +63,7 @@ extension Simulator {
                 if let down = downSince[subject], down <= time { continue }
                 if nodes[subject].peer.config.id != id { continue }
                 let excused = disturbed.contains { ($0.node == subject || $0.node == node.index || $0.node == -1) && $0.from <= time && time <= $0.to + window }
-                    || degraded.contains { $0.node == subject && $0.from <= time && (time <= $0.to || time - $0.to <= window) }
+                    || degraded.contains { ($0.node == subject || $0.node == node.index) && $0.from <= time && (time <= $0.to || time - $0.to <= window) }
                 if !excused { problems.append("t=\(time / 1_000_000)ms node-\(node.index) declared \(name) dead while it was up") }
             }
         }

@@ -75,8 +75,8 @@ public final class Simulator {
     public private(set) var disturbed: [(node: Int, from: UInt64, to: UInt64)] = []
     /// Loss on every link to or from a node (`degrade(_:loss:)`), beside `conditions.loss`.
     public private(set) var nodeLoss: [Int: Double] = [:]
-    /// When each node had a loss of its own (node, from, to): a verdict about it then is no
-    /// false death, though its own verdicts about others still count.
+    /// When each node had a loss of its own (node, from, to): a verdict by it or about it then
+    /// is no false death (``falseDeaths(window:)``).
     public private(set) var degraded: [(node: Int, from: UInt64, to: UInt64)] = []
     var splitSince: UInt64?
     var rng: SplitMix64

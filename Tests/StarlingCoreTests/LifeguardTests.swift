@@ -185,14 +185,21 @@ final class PeerSuspicionTests: XCTestCase {
         XCTAssertEqual(h.peer.suspicions[target]?.accused, false)
     }
 
-    /// Three distinct confirmations bring the timeout down to the minimum.
+    /// Three distinct confirmations by the suspect's witnesses bring the timeout down to the
+    /// minimum; a CHANGE(suspect) from a member that is no witness confirms nothing (§6.1.6:
+    /// a member with a bad link of its own suspects everyone).
     func testThreeConfirmationsReachTheMinimum() throws {
         var h = PeerHarness()
         h.start()
         let fakes = h.join(5)
         let target = try accuseFirstTarget(&h)
         let start = try XCTUnwrap(h.peer.suspicions[target]).suspicion.deadline - 1_800 * ms
-        for other in fakes.filter({ $0 != target }).prefix(3) { h.change([h.entry(target, .suspect)], from: other) }
+        // This peer accused first: the witnesses are the three after the suspect without it.
+        let witnesses = Ring(fakes + [h.peer.config.id]).successors(of: target, count: 3, excluding: h.peer.config.id)
+        let bystander = try XCTUnwrap(fakes.first { $0 != target && !witnesses.contains($0) })
+        h.change([h.entry(target, .suspect)], from: bystander)
+        XCTAssertEqual(h.peer.suspicions[target]?.suspicion.deadline, start + 1_800 * ms, "no witness: no confirmation")
+        for witness in witnesses { h.change([h.entry(target, .suspect)], from: witness) }
         XCTAssertEqual(h.peer.suspicions[target]?.suspicion.deadline, max(start + 300 * ms, h.now))
         h.advance(300 * ms, silent: [target])
         XCTAssertEqual(h.peer.members[target]?.status, .dead)

@@ -158,17 +158,23 @@ extension Membership {
     mutating func onChange(_ entries: [MemberEntry], from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
         for entry in entries {
             merge(entry, source: replyTo.ip, from: sender, now: now, digest: digest, out: &out)
-            guard entry.status == .suspect, entry.id != sender, suspicions[entry.id]?.incarnation == entry.incarnation else { continue }
-            confirm(entry.id, by: sender, now: now)
-            guard var held = suspicions[entry.id] else { continue }
+            guard entry.status == .suspect, entry.id != sender, var held = suspicions[entry.id], held.incarnation == entry.incarnation else { continue }
             // The witnesses are chosen without the first accuser heard first-hand (its CHANGE comes
             // a period before any confirmation), so that every peer names the same three; a
             // witness checks once, even if hearsay made it hold the suspicion before.
             let accuser = held.accuser ?? sender
             held.accuser = accuser
             suspicions[entry.id] = held
+            let witnesses = ring.successors(of: entry.id, count: config.witnesses, excluding: accuser)
+            // Only a witness confirms (it pinged the suspect and failed): a member with a bad
+            // link of its own suspects everyone, and a few such accusing the same member were
+            // confirmations enough to kill it without the last chance (§6.1.6).
+            if witnesses.contains(sender) {
+                confirm(entry.id, by: sender, now: now)
+                held = suspicions[entry.id] ?? held
+            }
             guard !held.accused, !held.witnessing, !config.faults.contains(.noWitness), let member = members[entry.id],
-                  ring.successors(of: entry.id, count: config.witnesses, excluding: accuser).contains(config.id)
+                  witnesses.contains(config.id)
             else { continue }
             held.witnessing = true
             suspicions[entry.id] = held
