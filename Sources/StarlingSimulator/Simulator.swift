@@ -158,9 +158,7 @@ public final class Simulator {
             case .tick(let index, let generation):
                 guard nodes[index].tickGeneration == generation, !nodes[index].crashed else { continue }
                 if nodes[index].pausedUntil > now {
-                    // A resumed agent reads its socket before it runs its timers (Agent's loop):
-                    // the datagrams held back for the pause come first.
-                    queue.push(.tick(node: index, generation: generation), at: nodes[index].pausedUntil + 1)
+                    queue.push(.tick(node: index, generation: generation), at: nodes[index].pausedUntil)
                     continue
                 }
                 nodes[index].scheduledTick = .max
