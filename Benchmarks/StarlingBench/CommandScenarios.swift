@@ -142,8 +142,8 @@ enum SimScenario {
 
     /// Issue 16's false-death conditions at once: 1 % of the nodes at 80 % loss on every link
     /// of theirs, and 10 % paused for 200 ms each at random moments, for `seconds` (virtual),
-    /// then 5 s for the last verdicts. Verdicts about those nodes are not false deaths.
-    @discardableResult
+    /// then 5 s for the last verdicts. Verdicts by or about those nodes are not false deaths.
+    /// Returns the nodes at 80 % loss.
     static func disturb(_ sim: Simulator, seconds: UInt64) -> [Int] {
         let up = sim.nodes.indices.filter { sim.nodes[$0].isUp }
         let lossy = stride(from: 0, to: up.count, by: 100).map { up[($0 + 37) % up.count] }
@@ -201,10 +201,10 @@ enum SimScenario {
             }
             report.summary("sim", "kill -9 → dead on every other node (virtual)", detect.values.count == crashes ? detect : .failing("\(crashes - detect.values.count) crash(es) not found within 30 s"), "ms", n: n)
             for loss in [0.0, 0.1] { changeReach(sim, report, loss: loss, rounds: 3) }
-            let lossyIDs = Set(disturb(sim, seconds: 10).map { sim.nodes[$0].peer.config.id })
+            let lossy = disturb(sim, seconds: 10)
+            let lossyIDs = Set(lossy.map { sim.nodes[$0].peer.config.id })
             report.add("sim", "healthy nodes declared dead by healthy nodes (after 1 % of nodes at 80 % loss and 10 % paused 200 ms)", Double(sim.falseDeaths().count), "", n: n)
             // What the check above excuses: verdicts about the nodes at 80 % loss, and theirs.
-            let lossyNodes = sim.nodes.filter { lossyIDs.contains($0.peer.config.id) }.map(\.index)
             func deaths(in nodes: [SimNode], _ about: (NodeID) -> Bool) -> Int {
                 nodes.reduce(0) { total, node in
                     total + node.events.filter { if case .statusChanged(_, let id, _, .dead) = $0.event { about(id) } else { false } }.count
@@ -212,7 +212,7 @@ enum SimScenario {
             }
             report.add("sim", "dead verdicts about the nodes at 80 % loss", Double(deaths(in: sim.nodes) { lossyIDs.contains($0) }), "", n: n)
             report.add("sim", "dead verdicts by the nodes at 80 % loss about the others (their own views)",
-                Double(deaths(in: lossyNodes.map { sim.nodes[$0] }) { !lossyIDs.contains($0) }), "", n: n)
+                Double(deaths(in: lossy.map { sim.nodes[$0] }) { !lossyIDs.contains($0) }), "", n: n)
             report.add("sim", "wall time", Double(System.now().nanos - wallStart) / 1e9, "s", n: n)
             report.add("sim", "simulator resident memory", Double(System.residentBytes()) / 1_048_576, "MB", n: n)
         }

@@ -71,13 +71,11 @@ public final class Simulator {
     public private(set) var indexOf: [NodeID: Int] = [:]
     /// When each crashed or stopped node went down.
     public private(set) var downSince: [Int: UInt64] = [:]
-    /// Pauses (node, from, to) and partitions (-1, from, to): times when silence is expected.
+    /// Pauses and spells of a node's own loss (node, from, to; `to` is `.max` while the loss
+    /// lasts) and partitions (-1, from, to): times when silence is expected.
     public private(set) var disturbed: [(node: Int, from: UInt64, to: UInt64)] = []
     /// Loss on every link to or from a node (`degrade(_:loss:)`), beside `conditions.loss`.
     public private(set) var nodeLoss: [Int: Double] = [:]
-    /// When each node had a loss of its own (node, from, to): a verdict by it or about it then
-    /// is no false death (``falseDeaths(window:)``).
-    public private(set) var degraded: [(node: Int, from: UInt64, to: UInt64)] = []
     var splitSince: UInt64?
     var rng: SplitMix64
     var queue = EventQueue<Work>()
@@ -275,7 +273,10 @@ public final class Simulator {
         }
         if !partition.isEmpty, (partition[from] ?? -1) != (partition[to] ?? -1) { return }
         if conditions.loss > 0, chance(conditions.loss) { return }
-        if !nodeLoss.isEmpty, let rate = [nodeLoss[from], nodeLoss[to]].compactMap({ $0 }).max(), chance(rate) { return }
+        if !nodeLoss.isEmpty {
+            let rate = max(nodeLoss[from] ?? 0, nodeLoss[to] ?? 0)
+            if rate > 0, chance(rate) { return }
+        }
         let spread = conditions.maxDelay > conditions.minDelay ? rng.next() % (conditions.maxDelay - conditions.minDelay) : 0
         queue.push(.deliver(bytes: bytes, from: from, to: to), at: now + conditions.minDelay + spread)
         if conditions.duplicate > 0, chance(conditions.duplicate) {
@@ -325,13 +326,13 @@ public final class Simulator {
     /// port) until ``restore(_:)``.
     public func degrade(_ index: Int, loss: Double) {
         nodeLoss[index] = loss
-        degraded.append((index, now, .max))
+        disturbed.append((index, now, .max))
     }
 
     /// Ends node `index`'s own loss.
     public func restore(_ index: Int) {
         nodeLoss[index] = nil
-        if let open = degraded.lastIndex(where: { $0.node == index && $0.to == .max }) { degraded[open].to = now }
+        if let open = disturbed.lastIndex(where: { $0.node == index && $0.to == .max }) { disturbed[open].to = now }
     }
 
     /// Splits the network into groups that cannot reach each other.

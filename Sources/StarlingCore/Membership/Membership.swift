@@ -109,7 +109,6 @@ struct Membership: Sendable {
     /// Members with status alive, this peer not counted (the ring holds them and this peer).
     var aliveCount: Int { max(0, ring.count - 1) }
 
-
     var view: MemberView {
         MemberView(members: members, me: config.id, liveCount: liveCount, aliveCount: aliveCount, multicast: config.multicast, seeds: config.seeds, ring: ring, paths: pathSummary)
     }

@@ -13,14 +13,15 @@ struct RowIndex: Sendable {
 
     /// The row that `matches`, looked for from `hash`.
     func find<Row>(_ hash: Int, in rows: [Row], where matches: (Row) -> Bool) -> UInt32? {
-        slot(hash, in: rows, where: matches).map { slots[$0] }
+        slot(hash) { matches(rows[Int($0)]) }.map { slots[$0] }
     }
 
-    private func slot<Row>(_ hash: Int, in rows: [Row], where matches: (Row) -> Bool) -> Int? {
+    /// The first slot of `hash`'s probe chain whose row `matches`.
+    private func slot(_ hash: Int, where matches: (UInt32) -> Bool) -> Int? {
         guard !slots.isEmpty else { return nil }
         var slot = hash & mask
         while slots[slot] != Self.empty {
-            if matches(rows[Int(slots[slot])]) { return slot }
+            if matches(slots[slot]) { return slot }
             slot = (slot &+ 1) & mask
         }
         return nil
@@ -38,22 +39,12 @@ struct RowIndex: Sendable {
     /// Points the entry holding row `from` at row `to` (the row moved); `hash` is the hash of
     /// that row's key.
     mutating func move(_ hash: Int, from: UInt32, to: UInt32) {
-        if let slot = slot(hash, holding: from) { slots[slot] = to }
-    }
-
-    private func slot(_ hash: Int, holding row: UInt32) -> Int? {
-        guard !slots.isEmpty else { return nil }
-        var slot = hash & mask
-        while slots[slot] != Self.empty {
-            if slots[slot] == row { return slot }
-            slot = (slot &+ 1) & mask
-        }
-        return nil
+        if let slot = slot(hash, where: { $0 == from }) { slots[slot] = to }
     }
 
     /// Removes the entry holding `row`, whose key hashed to `hash` when it went in.
     mutating func remove<Row>(_ hash: Int, row: UInt32, in rows: [Row], hashOf: (Row) -> Int) {
-        guard var hole = slot(hash, holding: row) else { return }
+        guard var hole = slot(hash, where: { $0 == row }) else { return }
         slots[hole] = Self.empty
         count &-= 1
         // Entries after the hole in its cluster move back into it unless their home slot lies
