@@ -38,10 +38,13 @@ final class MembershipTests: XCTestCase {
         let deadline = try XCTUnwrap(h.peer.suspicions[alice]).suspicion.deadline
         h.advance(deadline - h.now - 1)
         XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
-        // Nobody confirmed: one last PING, and dead two ping timeouts (× local health) later.
+        // Nobody confirmed: a last chance (two PINGs), and dead three ping timeouts (× local
+        // health) after the first.
         h.advance(1)
         XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
-        h.advance(100 * ms * UInt64(h.peer.membership.probing.health.score + 1))
+        h.advance(150 * ms * UInt64(h.peer.membership.probing.health.score + 1) - 1)
+        XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
+        h.advance(1)
         XCTAssertEqual(h.peer.members[alice]?.status, .dead)
     }
 

@@ -11,7 +11,7 @@ extension Membership {
             sendChange([ownEntry(incarnation: out.incarnation)], out: &out)
         }
         if ownEntryRepeats.map({ now.nanos >= $0.next }) == true { repeatOwnEntry(now: now, out: &out) }
-        if now.nanos >= nextRelayAt { tickRelays(now: now, out: &out) }
+        if now.nanos >= nextRelayAt { tickRelays(now: now, digest: digest, out: &out) }
         for due in deadlines.due(now: now.nanos) {
             switch due.kind {
             case .suspicion: suspicionRanOut(due.member, now: now, digest: digest, out: &out)
@@ -114,20 +114,22 @@ extension Membership {
         deadlines.set(id, .suspicion, at: max(held.suspicion.deadline, now.nanos))
     }
 
-    /// A suspicion ran out. One nobody confirmed (no witness or prober failed to reach the
-    /// suspect; the accuser alone said so) is most likely a lossy link whose refutation this
-    /// peer missed: it pings the suspect once more, the suspicion first in the piggyback, and
-    /// declares it dead only if that fails too. A real failure has its confirmations by then
-    /// and is declared at once.
+    /// A suspicion ran out. Only one with all its confirmations (the accuser's probe and
+    /// every witness failed: a real failure has them by then) is declared at once. Any other
+    /// may be a lossy link, or a refutation this peer missed — at 10 % loss one witness in five
+    /// fails to reach a live suspect, and at 2,000 peers a few holders miss both copies of the
+    /// refutation — so the suspect first gets a last chance: a PING, again one ping timeout
+    /// later, its suspicion first in the piggyback; it is dead only if neither is answered.
     private mutating func suspicionRanOut(_ id: NodeID, now: Now, digest: SetDigest, out: inout Outbox) {
         guard var held = suspicions[id], let member = members[id], member.status == .suspect else { return }
-        let independent = held.suspicion.confirmers.contains { $0 != held.accuser }
-        if !independent, !held.lastChance, relays.count < config.limits.relays {
+        let confirmed = held.suspicion.confirmers.count >= held.suspicion.wanted
+        if !confirmed, !held.lastChance, relays.count < config.limits.relays {
             held.lastChance = true
             suspicions[id] = held
-            let verdictAt = now.nanos.saturatingAdd(probing.health.scaled(config.pingTimeout) * 2)
-            _ = startRelay(Relay(requester: nil, probeID: 0, target: id, verdictAt: verdictAt, expires: verdictAt, lastChance: true),
-                digest: digest, at: member.endpoint, out: &out)
+            let timeout = probing.health.scaled(config.pingTimeout)
+            let verdictAt = now.nanos.saturatingAdd(timeout.saturatingMultiplied(by: 3))
+            _ = startRelay(Relay(requester: nil, probeID: 0, target: id, verdictAt: verdictAt, expires: verdictAt,
+                lastChance: true, retryAt: now.nanos.saturatingAdd(timeout)), digest: digest, at: member.endpoint, out: &out)
             return
         }
         declareDead(id, now: now, out: &out)
@@ -151,9 +153,15 @@ extension Membership {
 
     /// PINGs sent for a requester (helper) or as a witness: NACKs and witness verdicts due,
     /// expired entries dropped.
-    private mutating func tickRelays(now: Now, out: inout Outbox) {
+    private mutating func tickRelays(now: Now, digest: SetDigest, out: inout Outbox) {
         var next = UInt64.max
         for (probeID, relay) in relays {
+            if let at = relay.retryAt, now.nanos >= at {
+                relays[probeID]?.retryAt = nil
+                if let member = members[relay.target], member.status == .suspect {
+                    sendPing(probeID: probeID, target: relay.target, to: member.endpoint, digest: digest, out: &out)
+                }
+            }
             if let at = relay.verdictAt, now.nanos >= at {
                 relays[probeID]?.verdictAt = nil
                 if let requester = relay.requester {
@@ -168,7 +176,7 @@ extension Membership {
                 relays[probeID] = nil
                 continue
             }
-            next = min(next, relays[probeID]?.verdictAt ?? relay.expires, relay.expires)
+            next = min(next, relays[probeID]?.verdictAt ?? relay.expires, relays[probeID]?.retryAt ?? relay.expires, relay.expires)
         }
         nextRelayAt = next
     }
@@ -183,7 +191,7 @@ extension Membership {
         nextRelayID = nextRelayID &+ 1
         let probeID = 0x8000_0000 | nextRelayID
         relays[probeID] = relay
-        nextRelayAt = min(nextRelayAt, relay.verdictAt ?? relay.expires, relay.expires)
+        nextRelayAt = min(nextRelayAt, relay.verdictAt ?? relay.expires, relay.retryAt ?? relay.expires, relay.expires)
         sendPing(probeID: probeID, target: relay.target, to: endpoint, digest: digest, out: &out)
         return true
     }

@@ -77,7 +77,7 @@ struct Membership: Sendable {
         var witnessing = false
         /// The first peer heard accusing first-hand (nil while only hearsay is known).
         var accuser: NodeID?
-        /// The suspicion ran out unconfirmed and the suspect got one more PING.
+        /// The suspicion ran out short of its confirmations and the suspect got one more PING.
         var lastChance = false
     }
 
@@ -89,8 +89,11 @@ struct Membership: Sendable {
         /// A helper's NACK, or a witness's verdict, is due then (nil once done).
         var verdictAt: UInt64?
         var expires: UInt64
-        /// The PING of a suspicion that ran out unconfirmed (no ACK by the verdict: dead).
+        /// The PING of a suspicion that ran out short of its confirmations (no ACK by the
+        /// verdict: dead).
         var lastChance = false
+        /// When the PING goes again if no ACK came (a last chance's second PING), nil once sent.
+        var retryAt: UInt64?
     }
 
     init(config: PeerConfig, rng: SplitMix64) {
@@ -204,6 +207,7 @@ struct Membership: Sendable {
         for id in Array(suspicions.keys) { suspicions[id]?.suspicion.shift(by: gap) }
         for (id, var relay) in relays {
             relay.verdictAt = relay.verdictAt.map { $0.saturatingAdd(gap) }
+            relay.retryAt = relay.retryAt.map { $0.saturatingAdd(gap) }
             relay.expires = relay.expires.saturatingAdd(gap)
             relays[id] = relay
         }
