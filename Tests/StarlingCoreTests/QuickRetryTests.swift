@@ -41,6 +41,28 @@ final class QuickRetryTests: XCTestCase {
         XCTAssertTrue(h.events.contains { if case .requestFinished(_, .allReplied, _, _) = $0 { true } else { false } })
     }
 
+    /// The spacing never exceeds 1/16 of the deadline: with no reply (d = 50 ms) and a 3 s
+    /// deadline, 32d would be 1.6 s, five re-asks in all, too few at 30 % loss (§6.5).
+    func testReAsksComeAtLeastSixteenTimesADeadline() {
+        var h = PeerHarness()
+        h.start()
+        _ = h.join(1)
+        let (_, actions) = h.peer.request("ping", options: RequestOptions(idleTimeout: 1_000 * ms, deadline: 3_000 * ms), now: h.time)
+        h.record(actions)
+        h.clearSent()
+        var times: [UInt64] = []
+        for _ in 0..<3_000 {
+            h.advance(1 * ms)
+            if h.sent.contains(where: { if case .controlRequest = $0.0.payload { true } else { false } }) { times.append(h.now / ms) }
+            h.clearSent()
+        }
+        let start = times.first.map { $0 - 50 } ?? 0
+        // 50, then 100 and 187.5 (3 s / 16) apart, to the deadline (times rounded up to the 1 ms step).
+        XCTAssertEqual(Array(times.prefix(4)).map { $0 - start }, [50, 150, 338, 525])
+        XCTAssertEqual(times.count, 17, "where 32d (1.6 s) made it 5")
+        XCTAssertTrue(zip(times, times.dropFirst()).allSatisfy { $1 - $0 <= 188 })
+    }
+
     func testWithoutAnyReplyTheFirstReAskComesAtTheUpperBound() {
         var h = PeerHarness()
         h.start()

@@ -12,6 +12,10 @@ struct Requester: Sendable {
     /// Quick re-asks of silent members (§6.5) double their spacing this many times, then keep
     /// it until the deadline: at most one re-ask per destination every 32 first delays.
     static let quickRetryDoublings = 5
+    /// … and the spacing never exceeds the deadline over this (never below the first delay):
+    /// an `elect` request's first reply comes after a decision, d is then 50 ms, and 32d left
+    /// five re-asks in a 3 s deadline, too few at 30 % loss (each fails one time in two).
+    static let quickRetriesPerDeadline: UInt64 = 16
     /// The first quick re-ask comes this many first-reply round trips after the request …
     static let quickRetryRoundTrips: UInt64 = 4
     /// … within these bounds (and before any reply, after the upper one).
@@ -170,7 +174,9 @@ struct Requester: Sendable {
         }
         pending.quickRetries += 1
         let base = pending.firstRoundTrip.map(Self.quickDelay(roundTrip:)) ?? Self.quickRetryDelay.upperBound
-        pending.quickRetryAt = UInt64.later(now.nanos, base << UInt64(min(pending.quickRetries, Self.quickRetryDoublings)))
+        let spacing = min(base << UInt64(min(pending.quickRetries, Self.quickRetryDoublings)),
+            max(base, pending.options.deadline / Self.quickRetriesPerDeadline))
+        pending.quickRetryAt = UInt64.later(now.nanos, spacing)
         requests[id] = pending
         out.send(pending.outgoing, to: silent.map { .peer($0) })
     }
