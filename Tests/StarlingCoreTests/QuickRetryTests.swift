@@ -44,12 +44,7 @@ final class QuickRetryTests: XCTestCase {
     /// The spacing never exceeds 1/16 of the deadline: with no reply (d = 50 ms) and a 3 s
     /// deadline, 32d would be 1.6 s, five re-asks in all, too few at 30 % loss (§6.5).
     func testReAsksComeAtLeastSixteenTimesADeadline() {
-        var h = PeerHarness()
-        h.start()
-        _ = h.join(1)
-        let (_, actions) = h.peer.request("ping", options: RequestOptions(idleTimeout: 1_000 * ms, deadline: 3_000 * ms), now: h.time)
-        h.record(actions)
-        h.clearSent()
+        var h = requestToSilentMembers(1, deadline: 3_000 * ms)
         var times: [UInt64] = []
         for _ in 0..<3_000 {
             h.advance(1 * ms)
@@ -63,13 +58,19 @@ final class QuickRetryTests: XCTestCase {
         XCTAssertTrue(zip(times, times.dropFirst()).allSatisfy { $1 - $0 <= 188 })
     }
 
-    func testWithoutAnyReplyTheFirstReAskComesAtTheUpperBound() {
+    /// A peer with `members` fake members that never answer, right after it sent them a `ping`.
+    func requestToSilentMembers(_ members: Int, deadline: UInt64) -> PeerHarness {
         var h = PeerHarness()
         h.start()
-        _ = h.join(2)
-        let (_, actions) = h.peer.request("ping", options: RequestOptions(idleTimeout: 1_000 * ms, deadline: 5_000 * ms), now: h.time)
+        _ = h.join(members)
+        let (_, actions) = h.peer.request("ping", options: RequestOptions(idleTimeout: 1_000 * ms, deadline: deadline), now: h.time)
         h.record(actions)
         h.clearSent()
+        return h
+    }
+
+    func testWithoutAnyReplyTheFirstReAskComesAtTheUpperBound() {
+        var h = requestToSilentMembers(2, deadline: 5_000 * ms)
         h.advance(50 * ms - 1)
         XCTAssertTrue(h.sent.isEmpty || !h.sent.contains { if case .controlRequest = $0.0.payload { true } else { false } })
         h.advance(1)
