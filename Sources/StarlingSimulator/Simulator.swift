@@ -156,7 +156,9 @@ public final class Simulator {
             case .tick(let index, let generation):
                 guard nodes[index].tickGeneration == generation, !nodes[index].crashed else { continue }
                 if nodes[index].pausedUntil > now {
-                    queue.push(.tick(node: index, generation: generation), at: nodes[index].pausedUntil)
+                    // A resumed agent reads its socket before it runs its timers (Agent's loop):
+                    // the datagrams held back for the pause come first.
+                    queue.push(.tick(node: index, generation: generation), at: nodes[index].pausedUntil + 1)
                     continue
                 }
                 nodes[index].scheduledTick = .max
