@@ -176,7 +176,7 @@ extension Membership {
                 relays[probeID] = nil
                 continue
             }
-            next = min(next, relays[probeID]?.verdictAt ?? relay.expires, relays[probeID]?.retryAt ?? relay.expires, relay.expires)
+            next = min(next, relays[probeID]?.nextDue ?? relay.expires)
         }
         nextRelayAt = next
     }
@@ -191,7 +191,7 @@ extension Membership {
         nextRelayID = nextRelayID &+ 1
         let probeID = 0x8000_0000 | nextRelayID
         relays[probeID] = relay
-        nextRelayAt = min(nextRelayAt, relay.verdictAt ?? relay.expires, relay.retryAt ?? relay.expires, relay.expires)
+        nextRelayAt = min(nextRelayAt, relay.nextDue)
         sendPing(probeID: probeID, target: relay.target, to: endpoint, digest: digest, out: &out)
         return true
     }

@@ -94,6 +94,9 @@ struct Membership: Sendable {
         var lastChance = false
         /// When the PING goes again if no ACK came (a last chance's second PING), nil once sent.
         var retryAt: UInt64?
+
+        /// The first of its times still to come: the relay table's next wake-up.
+        var nextDue: UInt64 { min(verdictAt ?? expires, retryAt ?? expires, expires) }
     }
 
     init(config: PeerConfig, rng: SplitMix64) {
