@@ -227,6 +227,106 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
     }
 
+    /// The targets of the PINGs sent from the waiting room (probe id 0) since `mark`.
+    func askedTargets(_ h: PeerHarness, since mark: Int) -> [NodeID] {
+        h.sent[mark...].compactMap { if case .ping(let ping) = $0.0.payload, ping.probeID == 0 { ping.target } else { nil } }
+    }
+
+    /// §6.6: a newcomer the rate refused waits; when the rate allows, the peer PINGs it (one
+    /// token each) and admits it by its answer. In a cold start of 2,000 every peer refused
+    /// ~850 announcers, and gossip alone left views incomplete after 60 s. Heard only
+    /// first-hand, it is asked at once by its responders alone, by the others after a wait
+    /// for a member's word; that word (a unicast entry) makes a peer ask it at once.
+    func testARefusedNewcomerIsAskedByItsRespondersOrOnAMembersWord() {
+        var h = started {
+            $0.limits.admissionBurst = 10
+            $0.limits.admissionsPerSecond = 20
+        }
+        let fakes = h.join(20)
+        XCTAssertEqual(h.peer.members.count, 10)
+        XCTAssertEqual(h.peer.counters.drops["admission_limited"], 10)
+        let refused = Array(fakes[10...])
+        let mine = refused.filter { h.peer.membership.responders(for: $0) != nil }
+        XCTAssertFalse(mine.isEmpty, "some of the refused have this peer among their responders")
+        XCTAssertLessThan(mine.count, refused.count, "and some do not")
+        var mark = h.sent.count
+        h.advance(900 * ms, silent: [])
+        XCTAssertEqual(Set(askedTargets(h, since: mark)), Set(mine), "heard first-hand only, a newcomer is asked at once by its responders")
+        for id in refused { XCTAssertEqual(h.peer.members[id] != nil, mine.contains(id), "\(id)") }
+        // The others, after this peer's wait for a member's word (1 to 2 s).
+        h.advance(2_100 * ms, silent: [])
+        XCTAssertEqual(Set(askedTargets(h, since: mark)), Set(refused))
+        for id in fakes { XCTAssertEqual(h.peer.members[id]?.status, .alive, "\(id)") }
+        // The same newcomers, but a member's PING names them (unicast entries) while the rate
+        // is still spent: every one is asked, and admitted by its answer.
+        var v = started {
+            $0.limits.admissionBurst = 10
+            $0.limits.admissionsPerSecond = 20
+        }
+        XCTAssertEqual(v.join(20), fakes)
+        mark = v.sent.count
+        v.ping(from: fakes[0], name: "f0", gossip: refused.map { v.entry($0, .alive) }, port: v.port(of: fakes[0]))
+        XCTAssertEqual(v.peer.members.count, 10, "the rate is spent: they wait")
+        v.advance(900 * ms, silent: [])
+        XCTAssertEqual(Set(askedTargets(v, since: mark)), Set(refused))
+        for id in fakes { XCTAssertEqual(v.peer.members[id]?.status, .alive, "\(id)") }
+    }
+
+    /// Forged newcomers refused by the rate fill the waiting room (bounded, the oldest
+    /// forgotten), never the view: a PING in a forged id's name goes unanswered, and each costs
+    /// a token, so the PINGs too stay within the rate.
+    func testForgedNewcomersWaitBoundedAndNeverEnterTheView() {
+        var h = started {
+            $0.limits.admissionBurst = 10
+            $0.limits.admissionsPerSecond = 10
+            $0.limits.admissionWaiting = 16
+        }
+        let member = h.join(1)[0]
+        let forged = (0..<100).map { NodeID(high: 0x200, low: UInt64($0)) }
+        // Vouched for by a (forged) member's word, so that each waiting one is asked.
+        for chunk in stride(from: 0, to: forged.count, by: 10) {
+            let entries = forged[chunk..<chunk + 10].map { MemberEntry(id: $0, incarnation: 0, status: .alive,
+                endpoint: Endpoint(address: PeerHarness.loopback, port: UInt16(20_000 + $0.low)), name: "forged-\($0.low)") }
+            h.ping(from: member, name: "f0", gossip: Array(entries), port: h.port(of: member))
+        }
+        XCTAssertEqual(h.peer.members.count, 10)
+        XCTAssertEqual(h.peer.counters.drops["admission_limited"], 91)
+        XCTAssertEqual(h.peer.counters.drops["admission_waiting_full"], 75)
+        let mark = h.sent.count
+        h.advance(10_000 * ms)
+        XCTAssertEqual(h.peer.members.count, 10, "no forged newcomer enters from the waiting room")
+        let asked = askedTargets(h, since: mark)
+        // The 16 newest waited; each was asked once.
+        XCTAssertEqual(Set(asked), Set(forged[84...]))
+        XCTAssertEqual(asked.count, 16)
+    }
+
+    /// §6.1.2: a responder that refused a newcomer's ANNOUNCE for the rate answers it once the
+    /// newcomer answered its PING from the waiting room: a newcomer whose three responders all
+    /// refused it otherwise got no view, and learned the members that started before it by gossip.
+    func testARefusedAnnounceIsAnsweredOnceTheNewcomerIsAdmitted() {
+        var h = started {
+            $0.limits.admissionBurst = 1
+            $0.limits.admissionsPerSecond = 1
+        }
+        let first = h.join(1)[0]
+        XCTAssertNotNil(h.peer.members[first])
+        let newcomer = NodeID(high: 0x900, low: 77)
+        let port: UInt16 = 9_770
+        h.fakes[port] = (newcomer, "late")
+        let mark = h.sent.count
+        h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: newcomer, name: "late", port: port)
+        XCTAssertNil(h.peer.members[newcomer])
+        XCTAssertFalse(h.sent[mark...].contains { if case .members = $0.0.payload { true } else { false } }, "refused: no answer yet")
+        h.advance(2_000 * ms, silent: [])
+        XCTAssertEqual(h.peer.members[newcomer]?.status, .alive)
+        let pages = h.sent[mark...].filter { if case .members = $0.0.payload, case .peer(let to) = $0.1, to.port == port { true } else { false } }
+        XCTAssertEqual(pages.count, 1, "the view it is owed, once")
+        if case .members(let page) = pages.first?.0.payload {
+            XCTAssertTrue(Set(page.entries.map(\.id)).isSuperset(of: [h.peer.config.id, first]), "\(page.entries.map(\.name))")
+        }
+    }
+
     /// §6.6: while a peer joins (until 2 s after its last ANNOUNCE) the views it is sent come
     /// in whole; after that a MEMBERS page is admitted at the rate like any other gossip.
     func testAJoiningPeerTakesTheViewItIsSentWholeWithinTheBound() {

@@ -147,6 +147,8 @@ struct PeerFuzzInterpreter {
             if smallLimits {
                 config.limits.members = 64
                 config.limits.admissionBurst = 32
+                config.limits.admissionsPerSecond = 16
+                config.limits.admissionWaiting = 16
                 config.limits.topics = 8
                 config.limits.relays = 8
                 config.limits.replayWindows = 16
@@ -513,6 +515,10 @@ struct PeerFuzzInterpreter {
             ("reaped", peer.reaped.count, FuzzBounds.derivedTable), ("replaced", peer.replaced.count, FuzzBounds.derivedTable),
             ("suspicions", peer.suspicions.count, limits.members), ("pacedReplies", peer.responder.paced.count, FuzzBounds.pacedReplies),
             ("paths", peer.membership.paths.count, FuzzBounds.derivedTable),
+            ("waiting", peer.membership.waiting.count, limits.admissionWaiting),
+            ("waitingPlaces", peer.membership.waiting.placesHeld, 4 * limits.admissionWaiting + 128),
+            ("asked", peer.membership.asked.count, Membership.askedPerPeriod),
+            ("viewUpdates", peer.membership.viewUpdates.count, Membership.viewUpdateLimit),
         ]
         if let (table, size, bound) = tables.first(where: { $0.1 > $0.2 }) {
             fail("unbounded_\(table): peer \(index) holds \(size) > \(bound)")

@@ -19,6 +19,7 @@ extension Membership {
             }
         }
         if now.nanos >= nextPushPullAt { pushPull(now: now, digest: digest, out: &out) }
+        if now.nanos >= nextAskAt, !waiting.isEmpty || !asked.isEmpty { askWaiting(now: now, digest: digest, out: &out) }
         if now.nanos >= nextHousekeepingAt {
             nextHousekeepingAt = now.nanos.saturatingAdd(.millis(1_000))
             reaped = reaped.filter { now.nanos &- $0.value < config.reapAfter }
@@ -263,7 +264,7 @@ extension Membership {
         sendPages([own] + others, to: endpoint, replyWanted: replyWanted, out: &out)
     }
 
-    private func sendPages(_ entries: [MemberEntry], to endpoint: Endpoint, replyWanted: Bool, out: inout Outbox) {
+    func sendPages(_ entries: [MemberEntry], to endpoint: Endpoint, replyWanted: Bool, out: inout Outbox) {
         let pages = pages(entries, out: out)
         for (index, page) in pages.prefix(255).enumerated() {
             let payload = MembersPage(replyWanted: replyWanted, page: UInt8(index),

@@ -32,7 +32,7 @@ extension Membership {
         // forged a "restart"): take it back beside the newer id and say so, rather than drop a
         // live member for good or flap between the two (Protocol.md §6.1.2).
         let wasReplaced = replaced.removeValue(forKey: id) != nil
-        guard admitNewMember(now: now, out: &out) else { return }
+        guard admitNewMember(id, at: endpoint, now: now, out: &out) else { return }
         reaped[id] = nil
         if wasReplaced {
             out.emit(.duplicateName(name: header.name, ids: [id] + (members.latest(named: header.name).map { [$0] } ?? [])))
@@ -80,7 +80,7 @@ extension Membership {
 
     /// A newcomer's ANNOUNCE is answered with the whole view by its responders only
     /// (``responders(for:)``); a view too large for one MEMBERS sequence is split among them.
-    func answerAnnounce(from sender: NodeID, replyTo: Endpoint, out: inout Outbox) {
+    mutating func answerAnnounce(from sender: NodeID, replyTo: Endpoint, now: Now, out: inout Outbox) {
         guard responders(for: sender) != nil else { return }
         var share: (index: Int, of: Int)?
         if config.multicast {
@@ -88,6 +88,7 @@ extension Membership {
             share = chosen.firstIndex(of: config.id).map { ($0, chosen.count) }
         }
         sendMembers(to: replyTo, replyWanted: false, share: share, out: &out)
+        scheduleViewUpdate(for: sender, at: replyTo, now: now, out: &out)
     }
 
     // MARK: Probes
@@ -224,7 +225,7 @@ extension Membership {
         guard let member = members[entry.id] else {
             // Learn of a member second-hand only while it is live and not just reaped.
             guard entry.status.isLiveStatus, reaped[entry.id] == nil, replaced[entry.id] == nil,
-                  admitNewMember(now: now, rated: !(joinView && isJoining(now: now)), out: &out) else { return }
+                  admitNewMember(entry.id, at: endpoint, vouched: sender == nil, now: now, rated: !(joinView && isJoining(now: now)), out: &out) else { return }
             store(Member(id: entry.id, name: entry.name, endpoint: endpoint, incarnation: entry.incarnation,
                 status: .alive, lastHeard: now.nanos, statusSince: now.nanos), for: entry.id)
             disseminate(entry.id, out: &out)

@@ -16,6 +16,21 @@ struct Membership: Sendable {
     private(set) var ring = Ring()
     /// New members admitted per second (Protocol.md §6.6).
     var admissions: TokenBucket
+    /// Newcomers the rate refused, to be PINGed when it allows (WaitingRoom.swift).
+    var waiting = WaitingRoom()
+    /// Waiting newcomers PINGed, until one period after the PING: the first datagram from one
+    /// admits it without another token (`paid`), and gets the view this peer owes it when it
+    /// is one of its responders and refused its ANNOUNCE (`owesView`, §6.1.2).
+    var asked: [NodeID: Asked] = [:]
+    struct Asked: Sendable {
+        var expires: UInt64
+        var paid = true
+        var owesView: Bool
+    }
+    var nextAskAt: UInt64 = 0
+    /// Newcomers this peer answered as a responder, to be sent the members it admits after
+    /// its answer (Membership+Waiting.swift), in the order they are due.
+    var viewUpdates: [ViewUpdate] = []
     /// Ids replaced by a restart under the same name, with the time of replacement (kept one
     /// reap time, to refuse second-hand gossip that would bring them back).
     var replaced: [NodeID: UInt64] = [:]
@@ -125,6 +140,8 @@ struct Membership: Sendable {
         if announcesLeft > 0 { deadline = min(deadline, nextAnnounceAt) }
         if let at = refuteAgainAt { deadline = min(deadline, at) }
         if let repeats = ownEntryRepeats { deadline = min(deadline, repeats.next) }
+        if !waiting.isEmpty || !asked.isEmpty { deadline = min(deadline, nextAskAt) }
+        if let update = viewUpdates.first { deadline = min(deadline, update.due) }
         return deadline
     }
 
@@ -184,7 +201,16 @@ struct Membership: Sendable {
     /// Whether one more member may enter the view now (Protocol.md §6.6): the view has room
     /// (a dead or departed member makes room if needed) and the admission rate allows it
     /// (`rated`: a joining peer takes the views it is sent whole, within the view's bound).
-    mutating func admitNewMember(now: Now, rated: Bool = true, out: inout Outbox) -> Bool {
+    /// A newcomer `id` (reachable at `endpoint`) refused by the rate waits to be PINGed when
+    /// the rate allows (Membership+Waiting.swift), ready at once when `vouched` (a member's
+    /// unicast entry named it) or when this peer is one of its responders; one so PINGed
+    /// already paid its token.
+    mutating func admitNewMember(_ id: NodeID? = nil, at endpoint: Endpoint? = nil, vouched: Bool = false, now: Now, rated: Bool = true, out: inout Outbox) -> Bool {
+        var rated = rated
+        if let id, asked[id]?.paid == true {
+            asked[id]?.paid = false
+            rated = false
+        }
         if members.count >= config.limits.members {
             let gone = members.values.filter { !$0.isLive }.min { ($0.statusSince, $0.id) < ($1.statusSince, $1.id) }
             guard let gone else {
@@ -193,12 +219,15 @@ struct Membership: Sendable {
             }
             store(nil, for: gone.id)
         }
-        guard rated else { return true }
-        guard admissions.hasTokens(now: now.nanos) else {
-            out.drop("admission_limited")
-            return false
+        if rated {
+            guard admissions.hasTokens(now: now.nanos) else {
+                out.drop("admission_limited")
+                if let id, let endpoint { wait(id, at: endpoint, vouched: vouched, now: now, out: &out) }
+                return false
+            }
+            admissions.take(1, now: now.nanos)
         }
-        admissions.take(1, now: now.nanos)
+        if let id, let guest = waiting.guests[id] { waiting.admitted(id, owesView: guest.announced && responders(for: id) != nil) }
         return true
     }
 

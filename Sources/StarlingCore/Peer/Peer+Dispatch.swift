@@ -20,10 +20,20 @@ extension Peer {
         let senderTags = message.senderTags
         membership.heardFrom(header, at: replyTo, tags: senderTags, now: now, digest: sync.revoked.digest, out: &outbox)
         apply(membership.takeChanges(), now: now)
+        if !membership.asked.isEmpty {
+            // The view owed to a newcomer whose ANNOUNCE waited counts against its answer budget
+            // like the answer it defers (a request's answers are charged by the caller).
+            let owedFrom = outbox.actions.count
+            membership.answerAsked(header.sender, replyTo: replyTo, now: now, out: &outbox)
+            if !message.payload.type.isRequest, outbox.actions.count > owedFrom { chargeAnswers(since: owedFrom, to: replyTo, now: now) }
+        }
         // A sender the view has no room for is heard no further, except that a PING to this
         // peer is still answered: it proves this peer alive to a member that holds it, and
         // silence would have that member (and its witnesses) declare this peer dead.
         guard membership.members[header.sender] != nil else {
+            // Refused by the rate, it waits (WaitingRoom.swift); if this peer is one of its
+            // responders, it answers once the newcomer is admitted.
+            if case .announce = message.payload { membership.waiting.noteAnnounced(header.sender) }
             if case .ping(let ping) = message.payload { membership.answerPing(ping, replyTo: replyTo, digest: sync.revoked.digest, out: &outbox) }
             return
         }
@@ -31,7 +41,8 @@ extension Peer {
         let digest = sync.revoked.digest
         switch message.payload {
         case .announce:
-            membership.answerAnnounce(from: sender, replyTo: replyTo, out: &outbox)
+            membership.answerAnnounce(from: sender, replyTo: replyTo, now: now, out: &outbox)
+            membership.waiting.leave(sender)
         case .ping(let ping):
             apply(membership.onPing(ping, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
             pullIfDiverged(sender, now: now)

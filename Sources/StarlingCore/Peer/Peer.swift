@@ -97,6 +97,16 @@ public struct Peer: Sendable {
         guard !stopped else { return [] }
         checkStall(now: now)
         apply(membership.tick(now: now, digest: sync.revoked.digest, out: &outbox), now: now)
+        // A view update answers an ANNOUNCE late: it is charged like the answer (§6.6).
+        for update in membership.takeDueViewUpdates(now: now) {
+            guard answers.allows(update.endpoint, now: now.nanos) else {
+                outbox.drop("rate_limited")
+                continue
+            }
+            let from = outbox.actions.count
+            membership.sendViewUpdate(update, now: now, out: &outbox)
+            chargeAnswers(since: from, to: update.endpoint, now: now)
+        }
         sync.tick(now: now, view: membership.view, out: &outbox)
         answer(leadership.tick(context: electionContext(now), out: &outbox))
         requester.tick(now: now, view: membership.view, out: &outbox)
@@ -151,7 +161,7 @@ public struct Peer: Sendable {
         publish(since: mark, now: now)
     }
 
-    private mutating func chargeAnswers(since start: Int, to replyTo: Endpoint, now: Now) {
+    mutating func chargeAnswers(since start: Int, to replyTo: Endpoint, now: Now) {
         var bytes: UInt64 = 0
         for case .send(let datagram, .peer(let endpoint)) in outbox.actions[start...] where endpoint == replyTo { bytes += UInt64(datagram.count) }
         answers.charge(bytes, to: replyTo, now: now.nanos)

@@ -76,6 +76,9 @@ public struct PeerConfig: Sendable {
         /// (4,096 then 1,024 a second let the flood test's agents end above twice their memory.)
         public var admissionBurst: UInt64 = 1_024
         public var admissionsPerSecond: UInt64 = 256
+        /// Newcomers refused by the rate kept to be PINGed once it allows, one token each
+        /// (`admission_waiting_full`: past it the oldest is forgotten).
+        public var admissionWaiting = 4_096
         /// Election topics held (`topics_full`).
         public var topics = 256
         /// Indirect probes relayed for others at once (`relays_full`).

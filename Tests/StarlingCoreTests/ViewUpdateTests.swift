@@ -1,0 +1,92 @@
+@testable import StarlingCore
+import XCTest
+
+/// Protocol.md §6.1.2: a responder that answered a newcomer's ANNOUNCE sends it, 5 s later,
+/// the members it admitted since. In a cold start of 2,000 within 0.5 s, pairs where a
+/// later starter did not know an earlier one stayed missing (340 five seconds after the first
+/// start, 114 at 37.5 s): the responders' answer lacked the members still in their waiting
+/// rooms, and only push-pull slices told the newcomer of them afterwards.
+final class ViewUpdateTests: XCTestCase {
+    let ms = PeerHarness.ms
+
+    func started(_ configure: (inout PeerConfig) -> Void = { _ in }) -> PeerHarness {
+        var h = PeerHarness(configure: configure)
+        h.start()
+        h.advance(300 * ms)
+        return h
+    }
+
+    /// MEMBERS pages sent to `port` since `mark`, their entries' ids; push-pull slices and
+    /// whole views (which carry the sender's own entry first) are left out unless `all`.
+    func membersSent(_ h: PeerHarness, to port: UInt16, since mark: Int, all: Bool = false) -> [[NodeID]] {
+        h.sent[mark...].compactMap {
+            guard case .members(let page) = $0.0.payload, case .peer(let to) = $0.1, to.port == port,
+                  all || page.entries.first?.id != h.peer.config.id else { return nil }
+            return page.entries.map(\.id)
+        }
+    }
+
+    func testANewcomerIsSentTheMembersItsResponderAdmittedAfterItsAnswer() {
+        var h = started()
+        let before = h.join(1)[0]
+        let newcomer = NodeID(high: 0x900, low: 77)
+        let port: UInt16 = 9_770
+        h.fakes[port] = (newcomer, "late")
+        h.advance(10 * ms, silent: [])
+        let mark = h.sent.count
+        h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: newcomer, name: "late", port: port)
+        XCTAssertEqual(membersSent(h, to: port, since: mark, all: true).count, 1, "answered at once")
+        h.advance(1_000 * ms, silent: [])
+        // A member admitted after the answer (on this small ring the peer stays a responder).
+        let after = NodeID(high: 0x900, low: 88)
+        h.fakes[9_880] = (after, "after")
+        h.ping(from: after, name: "after", port: 9_880)
+        let answered = h.sent.count
+        h.advance(3_900 * ms, silent: [])
+        XCTAssertEqual(membersSent(h, to: port, since: answered), [], "not before 5 s")
+        h.advance(200 * ms, silent: [])
+        let update = membersSent(h, to: port, since: answered)
+        XCTAssertEqual(update, [[after]], "only what came after the answer, once (\(before) was in it)")
+        // It sent news, so another follows 5 s later with what came since; then, with no
+        // news, nothing more.
+        let later = NodeID(high: 0x900, low: 99)
+        h.fakes[9_990] = (later, "later")
+        h.ping(from: later, name: "later", port: 9_990)
+        let first = h.sent.count
+        h.advance(5_000 * ms, silent: [])
+        XCTAssertEqual(membersSent(h, to: port, since: first), [[later]])
+        let second = h.sent.count
+        h.advance(30_000 * ms, silent: [])
+        XCTAssertEqual(membersSent(h, to: port, since: second), [])
+        XCTAssertTrue(h.peer.membership.viewUpdates.isEmpty)
+    }
+
+    func testNothingIsSentWhenNoMemberCameSince() {
+        var h = started()
+        _ = h.join(2)
+        let newcomer = NodeID(high: 0x900, low: 77)
+        let port: UInt16 = 9_770
+        h.fakes[port] = (newcomer, "late")
+        h.advance(10 * ms, silent: [])
+        h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: newcomer, name: "late", port: port)
+        let answered = h.sent.count
+        h.advance(6_000 * ms, silent: [])
+        XCTAssertEqual(membersSent(h, to: port, since: answered), [])
+        XCTAssertTrue(h.peer.membership.viewUpdates.isEmpty)
+    }
+
+    /// Forged ANNOUNCEs cannot grow the table: 64 pending at most, the rest counted.
+    func testPendingUpdatesAreBounded() {
+        // Without multicast every member answers an ANNOUNCE (it came to a seed).
+        var h = started {
+            $0.multicast = false
+            $0.seeds = [Endpoint(address: PeerHarness.loopback, port: 9_100)]
+        }
+        for index in 0..<80 {
+            h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: NodeID(high: 0x300, low: UInt64(index)),
+                name: "n\(index)", port: UInt16(30_000 + index))
+        }
+        XCTAssertEqual(h.peer.membership.viewUpdates.count, Membership.viewUpdateLimit)
+        XCTAssertEqual(h.peer.counters.drops["view_updates_full"], UInt64(80 - Membership.viewUpdateLimit))
+    }
+}
