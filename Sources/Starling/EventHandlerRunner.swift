@@ -159,7 +159,7 @@ final class EventHandlerRunner: Sendable {
     func stop() {
         state.withLock { state in
             state.stopping = true
-            state.stats.dropped.saturatingAdd(UInt64(state.queue.count))
+            state.stats.dropped = state.stats.dropped.saturatingAdd(UInt64(state.queue.count))
             state.queue.removeAll()
             state.stats.queued = 0
             if !state.threadStarted { state.stopHandled = true }
@@ -335,13 +335,8 @@ final class EventHandlerRunner: Sendable {
 }
 
 extension UInt64 {
-    /// +1 that stops at the maximum instead of trapping.
-    mutating func saturatingIncrement() { saturatingAdd(1) }
-
-    mutating func saturatingAdd(_ value: UInt64) {
-        let sum = addingReportingOverflow(value)
-        self = sum.overflow ? .max : sum.partialValue
-    }
+    /// +1 that stops at the maximum instead of trapping (the core's `saturatingAdd`).
+    mutating func saturatingIncrement() { self = saturatingAdd(1) }
 }
 
 // MARK: Hooks called from the agent (Agent.swift, Metrics.swift)

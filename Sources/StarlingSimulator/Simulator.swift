@@ -158,7 +158,7 @@ public final class Simulator {
                 if nodes[index].pausedUntil > now {
                     // A resumed agent reads its socket before it runs its timers (Agent's loop):
                     // the datagrams held back for the pause come first.
-                    queue.push(.tick(node: index, generation: generation), at: max(nodes[index].pausedUntil, nodes[index].pausedUntil &+ 1))
+                    queue.push(.tick(node: index, generation: generation), at: nodes[index].pausedUntil.saturatingAdd(1))
                     continue
                 }
                 nodes[index].scheduledTick = .max

@@ -1,7 +1,7 @@
 extension UInt64 {
     /// `self + other`, or `.max` where the sum would not fit: deadlines far away stay far away
     /// instead of wrapping into the past.
-    func saturatingAdd(_ other: UInt64) -> UInt64 {
+    package func saturatingAdd(_ other: UInt64) -> UInt64 {
         let (sum, overflow) = addingReportingOverflow(other)
         return overflow ? .max : sum
     }
