@@ -10,13 +10,6 @@ final class ElectionAtSizeTests: XCTestCase {
     let high = NodeID(high: 0xFFFF, low: 1)
     let window = PeerConfig(name: "x", id: NodeID(high: 0, low: 9)).decisionWindow
 
-    func started(_ configure: (inout PeerConfig) -> Void = { _ in }) -> PeerHarness {
-        var h = PeerHarness(configure: configure)
-        h.start()
-        h.advance(300 * ms)
-        return h
-    }
-
     func candidacies(_ h: PeerHarness, _ topic: String) -> [Candidacy] {
         h.sentPayloads().compactMap { if case .candidacy(let c) = $0, c.topic == topic { c } else { nil } }
     }
@@ -24,7 +17,7 @@ final class ElectionAtSizeTests: XCTestCase {
     /// Issue 16 A.2 item 1: a peer that enters a term on hearing a CANDIDACY sends none (its
     /// clock is past that stamp, so its own could never win) and no LEADER unless it wins.
     func testJoiningATermIsSilent() {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: low, name: "low")
         h.clearSent()
         h.receive(.candidacy(Candidacy(term: 4, topic: "t")), from: low, name: "low", stamp: 7)
@@ -37,7 +30,7 @@ final class ElectionAtSizeTests: XCTestCase {
 
     /// Issue 16 A.2 item 1: an `elect` request is a spontaneous start: one CANDIDACY at once.
     func testElectRequestStartsAtOnce() {
-        var h = started()
+        var h = PeerHarness.started()
         _ = h.join(5)
         h.clearSent()
         h.record(h.peer.elect("t", now: h.time))
@@ -47,7 +40,7 @@ final class ElectionAtSizeTests: XCTestCase {
     /// Issue 16 A.2 item 1: the decision comes one window after entering the term, with the
     /// candidacies held then; a lower candidacy arriving later still wins, a higher one does not.
     func testDecisionWindowAndLateLowerCandidacy() {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: low, name: "low")
         h.ping(from: high, name: "high")
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: high, name: "high", stamp: 50)
@@ -64,7 +57,7 @@ final class ElectionAtSizeTests: XCTestCase {
     /// A peer with 20 members, all led on three topics by one of them; the leader then leaves.
     /// Returns the harness and, per topic, this peer's rank on the ring from the term-2 key.
     func leaderLeaves(topics: [String]) -> (PeerHarness, [String: Int?]) {
-        var h = started()
+        var h = PeerHarness.started()
         let members = h.join(20)
         let leader = members[0]
         for topic in topics {
@@ -136,7 +129,7 @@ final class ElectionAtSizeTests: XCTestCase {
     /// Issue 16 A.2 item 1: when every candidate of a term is gone before the decision, the
     /// peer waits until the election timeout, then starts the next term (staggered).
     func testEveryCandidateGoneStartsTheNextTerm() {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: low, name: "low")
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: low, name: "low", stamp: 5)
         h.receive(.goodbye, from: low, name: "low")
@@ -152,7 +145,7 @@ final class ElectionAtSizeTests: XCTestCase {
     /// that merely holds the better candidacy keeps it and says nothing (every peer holding it
     /// would otherwise answer the announcer at once).
     func testOnlyTheBetterCandidateCorrects() {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: low, name: "low")
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: low, name: "low", stamp: 5)
         h.advance(window)
@@ -168,7 +161,7 @@ final class ElectionAtSizeTests: XCTestCase {
     /// it holds at the window, by unicast to that candidate; a better candidacy arriving later,
     /// or the term entered again, gets no second vote.
     func testQuorumVotesOncePerTermByUnicast() {
-        var h = started { $0.quorum = 3 }
+        var h = PeerHarness.started { $0.quorum = 3 }
         let members = h.join(2)
         let (a, b) = (members[0], members[1])
         h.receive(.candidacy(Candidacy(term: 1, topic: "q")), from: a, name: "f0", stamp: 50, port: h.port(of: a))
@@ -190,7 +183,7 @@ final class ElectionAtSizeTests: XCTestCase {
     /// Issue 16 A.2 item 1: a candidate with votes from a majority (its own included) leads and
     /// announces; a vote for another stamp, or the same voter twice, does not count.
     func testQuorumCandidateLeadsOnAMajorityOfVotes() {
-        var h = started { $0.quorum = 5 }
+        var h = PeerHarness.started { $0.quorum = 5 }
         let members = h.join(4)
         h.record(h.peer.elect("q", now: h.time))
         let stamp = h.peer.elections["q"]?.candidates[h.peer.config.id] ?? 0
@@ -213,7 +206,7 @@ final class ElectionAtSizeTests: XCTestCase {
     /// Issue 16 A.2 item 1: in quorum mode the announced leader of the term is the one holding
     /// a majority: it is followed even when a better candidacy is held, and not corrected.
     func testQuorumFollowsTheAnnouncedLeaderOfTheTerm() {
-        var h = started { $0.quorum = 3 }
+        var h = PeerHarness.started { $0.quorum = 3 }
         let members = h.join(2)
         h.receive(.candidacy(Candidacy(term: 1, topic: "q")), from: members[0], name: "f0", stamp: 5, port: h.port(of: members[0]))
         h.clearSent()
@@ -225,7 +218,7 @@ final class ElectionAtSizeTests: XCTestCase {
 
     /// Issue 16 A.2 item 1: "no quorum" is the live view's size, since joiners are silent.
     func testQuorumCountsTheViewNotCandidacies() {
-        var h = started { $0.quorum = 7 }
+        var h = PeerHarness.started { $0.quorum = 7 }
         let members = h.join(2)
         h.receive(.candidacy(Candidacy(term: 1, topic: "q")), from: members[0], name: "f0", stamp: 5, port: h.port(of: members[0]))
         h.advance(window, silent: [])

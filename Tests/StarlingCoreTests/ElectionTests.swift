@@ -7,13 +7,6 @@ final class ElectionTests: XCTestCase {
     let low = NodeID(high: 0, low: 1)
     let high = NodeID(high: 0xFFFF, low: 1)
 
-    func started(_ configure: (inout PeerConfig) -> Void = { _ in }) -> PeerHarness {
-        var h = PeerHarness(configure: configure)
-        h.start()
-        h.advance(300 * ms)
-        return h
-    }
-
     func testStampOrderingTiesGoToLowerNodeIDAsBytes() {
         XCTAssertLessThan(Stamp(5, high), Stamp(6, low))
         XCTAssertLessThan(Stamp(5, low), Stamp(5, high))
@@ -21,7 +14,7 @@ final class ElectionTests: XCTestCase {
     }
 
     func testOneMemberElectsItselfAtOnce() {
-        var h = started()
+        var h = PeerHarness.started()
         h.record(h.peer.elect("solo", now: h.time))
         XCTAssertEqual(h.peer.leader(of: "solo").id, h.peer.config.id)
         XCTAssertEqual(h.peer.leader(of: "solo").term, 1)
@@ -30,7 +23,7 @@ final class ElectionTests: XCTestCase {
     /// Issue 16 A.2 item 1: a peer no longer waits for every member's candidacy (joiners are
     /// silent); it decides a decision window after entering the term, with what it holds.
     func testDecidesAfterTheWindowAndLowestStampWins() {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: low, name: "low")
         h.ping(from: high, name: "high")
         h.receive(.candidacy(Candidacy(term: 1, topic: "t")), from: high, name: "high", stamp: 3)
@@ -41,7 +34,7 @@ final class ElectionTests: XCTestCase {
     }
 
     func testDecidesAtTheWindowWithoutMissingCandidacies() {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: low, name: "low")
         h.record(h.peer.elect("t", now: h.time))
         XCTAssertNil(h.peer.leader(of: "t").id)
@@ -50,7 +43,7 @@ final class ElectionTests: XCTestCase {
     }
 
     func testStaleTermsAreIgnored() {
-        var h = started()
+        var h = PeerHarness.started()
         h.receive(.candidacy(Candidacy(term: 5, topic: "t")), from: low, name: "low", stamp: 1)
         h.advance(600 * ms)
         XCTAssertEqual(h.peer.leader(of: "t").term, 5)
@@ -61,7 +54,7 @@ final class ElectionTests: XCTestCase {
     /// Issue 16 A.2 item 1: the better candidate itself corrects a higher announcer (by
     /// unicast) and announces again within a window; a lower announced leader is adopted.
     func testLowerAnnouncedLeaderOfSameTermIsAdoptedAndHigherIsCorrected() {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: low, name: "low")
         h.record(h.peer.elect("t", now: h.time))
         h.advance(h.peer.config.decisionWindow)
@@ -80,7 +73,7 @@ final class ElectionTests: XCTestCase {
     }
 
     func testLeaderDeathStartsNextTerm() {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: low, name: "low")
         h.receive(.leader(LeaderAnnouncement(term: 1, leader: low, leaderStamp: 1, topic: "t", leaderName: "low")), from: low, name: "low")
         h.clearSent()
@@ -96,7 +89,7 @@ final class ElectionTests: XCTestCase {
     /// within the per-pass topic budget (§6.6), not all in the datagram or pass that saw them go.
     /// (Every peer is an elector of every topic here, so all the starts fall due together.)
     func testLeadersGoneTogetherReelectWithinTheTopicBudget() {
-        var h = started { $0.electors = 64 }
+        var h = PeerHarness.started { $0.electors = 64 }
         let topics = 48
         for index in 0..<topics {
             let leader = NodeID(high: 1, low: UInt64(index))
@@ -136,7 +129,7 @@ final class ElectionTests: XCTestCase {
     }
 
     func testQuorumNeedsMajorityAndSaysSo() {
-        var h = started { $0.quorum = 3 }
+        var h = PeerHarness.started { $0.quorum = 3 }
         h.record(h.peer.elect("q", now: h.time))
         h.advance(501 * ms)
         XCTAssertNil(h.peer.leader(of: "q").id)
@@ -144,7 +137,7 @@ final class ElectionTests: XCTestCase {
     }
 
     func testTwoElectionsStartedAtOnceConvergeOnOneTerm() {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: low, name: "low")
         h.record(h.peer.elect("t", now: h.time))
         // The other member started term 1 at the same moment.

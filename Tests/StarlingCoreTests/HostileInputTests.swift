@@ -8,20 +8,13 @@ final class HostileInputTests: XCTestCase {
     let ghost = NodeID(high: 0x6000, low: 6)
     let alice = NodeID(high: 1, low: 1)
 
-    func started(_ configure: (inout PeerConfig) -> Void = { _ in }) -> PeerHarness {
-        var h = PeerHarness(configure: configure)
-        h.start()
-        h.advance(300 * ms)
-        return h
-    }
-
     // MARK: Counters at their top (items 2, 3, 4)
 
     /// Item 2: a CANDIDACY at term 2^64−1 from a member that then goes silent used to trap at
     /// the re-election's `term + 1`. Such a term is now refused on the wire, and the highest
     /// term that is accepted ends elections on the topic instead of wrapping.
     func testCandidacyAtTheTopTermNeverTraps() throws {
-        var h = started()
+        var h = PeerHarness.started()
         var header = Samples.header()
         header.sender = ghost
         XCTAssertThrowsError(try Codec().encode(Message(header: header, payload: .candidacy(Candidacy(term: .max, topic: "jobs")))))
@@ -46,7 +39,7 @@ final class HostileInputTests: XCTestCase {
     /// Item 3: a stamp of 2^64−1 used to wrap every clock to about 15. Stamps above 2^63−1 are
     /// refused; the clock saturates there and never goes back.
     func testLamportClockNeverWraps() throws {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: alice, name: "alice")
         let before = h.peer.clock.value
         let raw = try Self.rawPing(stamp: .max, sender: alice)
@@ -69,7 +62,7 @@ final class HostileInputTests: XCTestCase {
     /// Item 4: refuting at incarnation 2^32−1 wrapped to 0. Claims at the top are ignored, so a
     /// refutation always has a higher incarnation to take.
     func testIncarnationNeverWrapsAndTopClaimsAreIgnored() {
-        var h = started()
+        var h = PeerHarness.started()
         let me = h.peer.config.id
         func claim(_ incarnation: UInt32) -> MemberEntry {
             MemberEntry(id: me, incarnation: incarnation, status: .dead, endpoint: Endpoint(address: 0, port: 9000), name: "me")
@@ -94,7 +87,7 @@ final class HostileInputTests: XCTestCase {
     /// id as looped-back multicast, so it would otherwise never learn of it), and a member
     /// others hold as left while it still talks is told so, so that it refutes.
     func testForgedGoodbyeIsRefuted() {
-        var h = started()
+        var h = PeerHarness.started()
         let me = h.peer.config.id
         h.ping(from: alice, name: "alice")
         h.clearSent()
@@ -116,7 +109,7 @@ final class HostileInputTests: XCTestCase {
     /// name under a new id from its address made every peer drop the real member for good. The
     /// real one talks on, so it is taken back beside the forged id, and the forged one dies.
     func testForgedRestartDoesNotEvictTheRealMember() {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: alice, name: "alice")
         let forged = NodeID(high: 0x666, low: 6)
         h.ping(from: forged, name: "alice")
@@ -139,7 +132,7 @@ final class HostileInputTests: XCTestCase {
     /// Item 6: each MEMBERS entry was counted one byte short, so a full page encoded above 1,400
     /// bytes and was dropped. 40 members with 64-byte names must all arrive.
     func testFullMembersPagesAreSentWhole() {
-        var h = started { $0.name = String(repeating: "m", count: 64) }
+        var h = PeerHarness.started { $0.name = String(repeating: "m", count: 64) }
         for index in 0..<40 {
             h.ping(from: NodeID(high: 0x100, low: UInt64(index)), name: String(repeating: "n", count: 54) + String(format: "%010d", index))
         }
@@ -163,7 +156,7 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(set.count, 2)
         XCTAssertEqual(set.sortedIDs().count, 2)
 
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: alice, name: "alice")
         h.receive(.leader(LeaderAnnouncement(term: 1, leader: alice, leaderStamp: 3, topic: nfc, leaderName: "alice")), from: alice, name: "alice")
         h.receive(.leader(LeaderAnnouncement(term: 1, leader: alice, leaderStamp: 3, topic: nfd, leaderName: "alice")), from: alice, name: "alice")
@@ -207,7 +200,7 @@ final class HostileInputTests: XCTestCase {
     /// Items 11 and 13: forged senders cannot grow the view without bound, nor faster than
     /// the admission rate; both limits are counted.
     func testViewIsBoundedAndAdmissionIsRateLimited() {
-        var h = started {
+        var h = PeerHarness.started {
             $0.limits.members = 50
             $0.limits.admissionBurst = 30
             $0.limits.admissionsPerSecond = 10
@@ -238,7 +231,7 @@ final class HostileInputTests: XCTestCase {
     /// first-hand, it is asked at once by its responders alone, by the others after a wait
     /// for a member's word; that word (a unicast entry) makes a peer ask it at once.
     func testARefusedNewcomerIsAskedByItsRespondersOrOnAMembersWord() {
-        var h = started {
+        var h = PeerHarness.started {
             $0.limits.admissionBurst = 10
             $0.limits.admissionsPerSecond = 20
         }
@@ -259,7 +252,7 @@ final class HostileInputTests: XCTestCase {
         for id in fakes { XCTAssertEqual(h.peer.members[id]?.status, .alive, "\(id)") }
         // The same newcomers, but a member's PING names them (unicast entries) while the rate
         // is still spent: every one is asked, and admitted by its answer.
-        var v = started {
+        var v = PeerHarness.started {
             $0.limits.admissionBurst = 10
             $0.limits.admissionsPerSecond = 20
         }
@@ -276,7 +269,7 @@ final class HostileInputTests: XCTestCase {
     /// forgotten), never the view: a PING in a forged id's name goes unanswered, and each costs
     /// a token, so the PINGs too stay within the rate.
     func testForgedNewcomersWaitBoundedAndNeverEnterTheView() {
-        var h = started {
+        var h = PeerHarness.started {
             $0.limits.admissionBurst = 10
             $0.limits.admissionsPerSecond = 10
             $0.limits.admissionWaiting = 16
@@ -305,7 +298,7 @@ final class HostileInputTests: XCTestCase {
     /// newcomer answered its PING from the waiting room: a newcomer whose three responders all
     /// refused it otherwise got no view, and learned the members that started before it by gossip.
     func testARefusedAnnounceIsAnsweredOnceTheNewcomerIsAdmitted() {
-        var h = started {
+        var h = PeerHarness.started {
             $0.limits.admissionBurst = 1
             $0.limits.admissionsPerSecond = 1
         }
@@ -364,7 +357,7 @@ final class HostileInputTests: XCTestCase {
     /// Item 12: topics are bounded; a full table makes room only from topics with no live
     /// leader and no election running, and says so in a counter otherwise.
     func testTopicsAreBounded() {
-        var h = started { $0.limits.topics = 8 }
+        var h = PeerHarness.started { $0.limits.topics = 8 }
         h.ping(from: alice, name: "alice")
         for index in 0..<20 {
             h.receive(.leader(LeaderAnnouncement(term: 1, leader: alice, leaderStamp: 3, topic: "t\(index)", leaderName: "alice")), from: alice, name: "alice")
@@ -375,7 +368,7 @@ final class HostileInputTests: XCTestCase {
 
     /// Item 12: without a quorum a topic retries at growing intervals, not every two seconds.
     func testNoQuorumRetriesBackOff() {
-        var h = started { $0.quorum = 5 }
+        var h = PeerHarness.started { $0.quorum = 5 }
         _ = h.peer.elect("jobs", now: h.time)
         h.advance(120_000 * ms)
         let rounds = h.events.filter { if case .noQuorum = $0 { true } else { false } }.count
@@ -385,7 +378,7 @@ final class HostileInputTests: XCTestCase {
 
     /// Item 13: relayed probes are bounded.
     func testRelaysAreBounded() {
-        var h = started { $0.limits.relays = 4 }
+        var h = PeerHarness.started { $0.limits.relays = 4 }
         h.ping(from: alice, name: "alice")
         for index in 0..<10 {
             let target = NodeID(high: 0x300, low: UInt64(index))
@@ -401,7 +394,7 @@ final class HostileInputTests: XCTestCase {
     /// for the suspects it witnesses, within the relay table; a claim against itself costs one
     /// CHANGE; replaying the same CHANGE sends nothing more.
     func testAForgedChangeCannotAmplify() {
-        var h = started { $0.limits.relays = 4 }
+        var h = PeerHarness.started { $0.limits.relays = 4 }
         let fakes = h.join(30)
         let forger = fakes[0]
         let me = h.peer.config.id
@@ -428,7 +421,7 @@ final class HostileInputTests: XCTestCase {
     /// Issue 16: a forged PING is answered by one ACK to its sender, only when it is for this
     /// peer; a PING for someone else (an earlier life at this address) gets nothing.
     func testAForgedPingGetsOneAckOrNothing() {
-        var h = started()
+        var h = PeerHarness.started()
         h.clearSent()
         h.ping(from: alice, name: "alice", gossip: (0..<40).map { MemberEntry(id: NodeID(high: 0xC00, low: UInt64($0)),
             incarnation: 0, status: .suspect, endpoint: Endpoint(address: 0x0A00_0001, port: 1), name: "g\($0)") })
@@ -443,7 +436,7 @@ final class HostileInputTests: XCTestCase {
     /// so old datagrams of the others stay refused.
     func testReplayTableForgetsOneSenderAtATime() {
         let key = AuthKey(Array(repeating: 7, count: 32))
-        var h = started {
+        var h = PeerHarness.started {
             $0.keys = [key]
             $0.limits.replayWindows = 16
         }
@@ -486,7 +479,7 @@ final class HostileInputTests: XCTestCase {
     /// Item 15: one PAGE_REQUEST is answered with at most a burst of pages, and a source that
     /// spent its answer budget is refused until it refills.
     func testAnswersAreBoundedPerRequestAndPerSource() {
-        var h = started {
+        var h = PeerHarness.started {
             $0.limits.answerBytesBurst = 64 * 1_024
             $0.limits.answerBytesPerSecond = 16 * 1_024
         }
@@ -523,7 +516,7 @@ final class HostileInputTests: XCTestCase {
     /// Item 27, responder side; issue 16: the reply counts the responders the joiner can
     /// expect (min(3, alive others + 1)), not the members: a suspect one is not counted.
     func testHelloReplyCountsTheRespondersToExpect() {
-        var h = started()
+        var h = PeerHarness.started()
         h.ping(from: alice, name: "alice")
         let bob = NodeID(high: 2, low: 2)
         h.ping(from: bob, name: "bob", port: 9200)

@@ -19,6 +19,14 @@ struct PeerHarness {
     static let ms: UInt64 = 1_000_000
     static let loopback: UInt32 = 0x7F00_0001
 
+    /// A peer started and run 300 ms, its first announcements over: the start of most tests.
+    static func started(_ configure: (inout PeerConfig) -> Void = { _ in }) -> PeerHarness {
+        var h = PeerHarness(configure: configure)
+        h.start()
+        h.advance(300 * ms)
+        return h
+    }
+
     init(name: String = "me", configure: (inout PeerConfig) -> Void = { _ in }) {
         var config = PeerConfig(name: name, id: NodeID(high: 0x5000, low: 1))
         config.replyPort = 9000

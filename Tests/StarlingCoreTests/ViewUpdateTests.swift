@@ -9,13 +9,6 @@ import XCTest
 final class ViewUpdateTests: XCTestCase {
     let ms = PeerHarness.ms
 
-    func started(_ configure: (inout PeerConfig) -> Void = { _ in }) -> PeerHarness {
-        var h = PeerHarness(configure: configure)
-        h.start()
-        h.advance(300 * ms)
-        return h
-    }
-
     /// MEMBERS pages sent to `port` since `mark`, their entries' ids; push-pull slices and
     /// whole views (which carry the sender's own entry first) are left out unless `all`.
     func membersSent(_ h: PeerHarness, to port: UInt16, since mark: Int, all: Bool = false) -> [[NodeID]] {
@@ -27,7 +20,7 @@ final class ViewUpdateTests: XCTestCase {
     }
 
     func testANewcomerIsSentTheMembersItsResponderAdmittedAfterItsAnswer() {
-        var h = started()
+        var h = PeerHarness.started()
         let before = h.join(1)[0]
         let newcomer = NodeID(high: 0x900, low: 77)
         let port: UInt16 = 9_770
@@ -62,7 +55,7 @@ final class ViewUpdateTests: XCTestCase {
     }
 
     func testNothingIsSentWhenNoMemberCameSince() {
-        var h = started()
+        var h = PeerHarness.started()
         _ = h.join(2)
         let newcomer = NodeID(high: 0x900, low: 77)
         let port: UInt16 = 9_770
@@ -78,7 +71,7 @@ final class ViewUpdateTests: XCTestCase {
     /// Forged ANNOUNCEs cannot grow the table: 64 pending at most, the rest counted.
     func testPendingUpdatesAreBounded() {
         // Without multicast every member answers an ANNOUNCE (it came to a seed).
-        var h = started {
+        var h = PeerHarness.started {
             $0.multicast = false
             $0.seeds = [Endpoint(address: PeerHarness.loopback, port: 9_100)]
         }

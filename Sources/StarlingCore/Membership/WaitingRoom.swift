@@ -53,9 +53,8 @@ struct WaitingRoom: Sendable {
     /// Adds the newcomer `id` reachable at `endpoint`, or updates it (its address, and ready
     /// once `ready`). Returns true when the oldest waiting id was forgotten to make room.
     mutating func add(_ id: NodeID, at endpoint: Endpoint, ready: Bool, now: UInt64, limit: Int) -> Bool {
-        if var guest = guests[id] {
-            guest.endpoint = endpoint
-            guests[id] = guest
+        if guests[id] != nil {
+            guests[id]?.endpoint = endpoint
             if ready { makeReady(id) }
             return false
         }
