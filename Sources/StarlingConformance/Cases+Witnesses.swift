@@ -20,8 +20,10 @@ extension Suite {
         return refuted != nil ? .pass : .fail("no group CHANGE(alive, \(current &+ 1)) about itself after a CHANGE(dead) at \(current)")
     }
 
-    /// §6.1.3 merge: CHANGE([dead(i)]) about a member the target holds alive at i makes it dead
-    /// (`members` says so), whoever sends it.
+    /// §6.1.3 merge: CHANGE([dead(i)]) about a member the target holds alive at i makes it
+    /// suspect, not dead: the target PINGs it at once with its suspicion first, and the
+    /// member's ACK revives it. Two in a row make it dead (the second finds the suspicion;
+    /// `members` says so).
     func appliesChangeDead() -> Verdict {
         guard let member = otherPeer("conformance-doomed") else { return .skip("cannot open a second fake peer") }
         member.ping(12)
@@ -30,13 +32,24 @@ extension Suite {
         let verdict = MemberEntry(id: member.id, incarnation: member.incarnation, status: .dead,
             endpoint: peer.unicast.local.with(port: 1), name: member.name)
         peer.send(.change([verdict]))
+        // The fake member ACKs every PING it gets while it waits.
+        let check = member.expect(1_000) { received in
+            guard Self.isPing(received, of: member.id), case .ping(let ping) = received.message.payload else { return false }
+            return ping.piggyback.first.map { $0.id == member.id && $0.status == .suspect } ?? false
+        }
+        member.drain()
+        let checked = status(of: member)
+        peer.send(.change([verdict]))
+        peer.send(.change([verdict]))
         System.sleep(millis: 50)
-        let after = status(of: member)
+        let twice = status(of: member)
         // Back at a higher incarnation, then gone, so that later cases see a clean view.
         member.revive()
         member.drain()
         member.toGroup(.goodbye)
-        return after == "dead" ? .pass : .fail("after CHANGE([dead]) the member is listed \(after ?? "absent"), not dead")
+        guard check != nil else { return .fail("no PING of the member with its own suspect entry first after CHANGE([dead]) about it held alive") }
+        guard checked == "alive" else { return .fail("after one CHANGE([dead]) and the member's ACK it is listed \(checked ?? "absent"), not alive") }
+        return twice == "dead" ? .pass : .fail("after two CHANGE([dead]) in a row the member is listed \(twice ?? "absent"), not dead")
     }
 
     /// §6.1.6 witnesses: with the target, us (the accuser) and one more member alive, the

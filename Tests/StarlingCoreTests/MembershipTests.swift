@@ -99,7 +99,10 @@ final class MembershipTests: XCTestCase {
         // Stale suspicion (lower incarnation) is ignored.
         h.ping(from: bob, name: "bob", gossip: [entry(.suspect, 1)], port: 9200)
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
-        // Dead at the same incarnation wins over alive.
+        // Dead at the same incarnation over alive makes it suspect (§6.1.3); over that
+        // suspicion, dead.
+        h.ping(from: bob, name: "bob", gossip: [entry(.dead, 2)], port: 9200)
+        XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
         h.ping(from: bob, name: "bob", gossip: [entry(.dead, 2)], port: 9200)
         XCTAssertEqual(h.peer.members[alice]?.status, .dead)
         // Alive at the same incarnation does not revive; a higher one does.
@@ -121,11 +124,40 @@ final class MembershipTests: XCTestCase {
         h.receive(.digestRequest(requestID: 1), from: alice, name: "alice", incarnation: 4)
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
         XCTAssertNil(h.peer.suspicions[alice])
-        h.ping(from: bob, name: "bob", gossip: [MemberEntry(id: alice, incarnation: 4, status: .dead,
-            endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")], port: 9200)
+        for _ in 0..<2 {
+            h.ping(from: bob, name: "bob", gossip: [MemberEntry(id: alice, incarnation: 4, status: .dead,
+                endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")], port: 9200)
+        }
         h.receive(.digestRequest(requestID: 2), from: alice, name: "alice", incarnation: 4)
         XCTAssertEqual(h.peer.members[alice]?.status, .dead, "dead at 4 needs a higher incarnation")
         h.receive(.digestRequest(requestID: 3), from: alice, name: "alice", incarnation: 5)
+        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
+    }
+
+    /// Issue 16: a death told of a member this peer holds alive is not adopted: the member
+    /// becomes suspect and is PINGed at once with its suspicion first, so a live member refutes
+    /// (a peer with a bad link declared it dead after it was revived elsewhere without
+    /// refuting; 24 healthy peers at 2,000 followed that verdict).
+    func testDeathOfAMemberHeldAliveIsCheckedFirst() {
+        var h = PeerHarness()
+        h.start()
+        h.fakes[9100] = (alice, "alice")
+        h.fakes[9200] = (bob, "bob")
+        h.ping(from: alice, name: "alice", incarnation: 3)
+        h.ping(from: bob, name: "bob", port: 9200)
+        h.clearSent()
+        h.change([h.entry(alice, .dead, 3)], from: bob)
+        XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
+        let check = h.pings.filter { $0.target == alice }
+        XCTAssertEqual(check.count, 1, "PINGed at once")
+        XCTAssertEqual(check.first?.piggyback.first?.id, alice)
+        XCTAssertEqual(check.first?.piggyback.first?.status, .suspect, "its suspicion first, so that it refutes")
+        // Its refutation revives it; no death was ever recorded.
+        h.ping(from: alice, name: "alice", incarnation: 4)
+        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
+        XCTAssertTrue(h.statusChanges(to: .dead).isEmpty)
+        // A death at an older incarnation is stale.
+        h.change([h.entry(alice, .dead, 3)], from: bob)
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
     }
 
@@ -149,8 +181,11 @@ final class MembershipTests: XCTestCase {
         var h = PeerHarness { $0.reapAfter = 10_000 * PeerHarness.ms }
         h.start()
         h.ping(from: alice, name: "alice")
-        h.ping(from: bob, name: "bob", gossip: [MemberEntry(id: alice, incarnation: 0, status: .dead,
-            endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")], port: 9200)
+        // The first makes alice suspect, the second dead (§6.1.3).
+        for _ in 0..<2 {
+            h.ping(from: bob, name: "bob", gossip: [MemberEntry(id: alice, incarnation: 0, status: .dead,
+                endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")], port: 9200)
+        }
         XCTAssertEqual(h.peer.members[alice]?.status, .dead)
         let diedAt = h.now
         h.fakes[9200] = (bob, "bob")

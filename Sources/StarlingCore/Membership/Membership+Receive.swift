@@ -174,16 +174,21 @@ extension Membership {
                 confirm(entry.id, by: sender, now: now)
                 held = suspicions[entry.id] ?? held
             }
-            guard !held.accused, !held.witnessing, !config.faults.contains(.noWitness), let member = members[entry.id],
-                  witnesses.contains(config.id)
-            else { continue }
-            held.witnessing = true
-            suspicions[entry.id] = held
-            let verdictAt = now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod))
-            _ = startRelay(Relay(requester: nil, probeID: 0, target: entry.id, verdictAt: verdictAt, expires: verdictAt),
-                digest: digest, at: member.endpoint, out: &out)
+            guard !held.accused, !config.faults.contains(.noWitness), witnesses.contains(config.id) else { continue }
+            checkSuspect(entry.id, now: now, digest: digest, out: &out)
         }
         return takeChanges()
+    }
+
+    /// PINGs a suspect once per suspicion (a witness, or a peer told of a death it did not
+    /// suspect): no ACK within a period and it confirms in its own name, by multicast.
+    private mutating func checkSuspect(_ id: NodeID, now: Now, digest: SetDigest, out: inout Outbox) {
+        guard var held = suspicions[id], !held.witnessing, let member = members[id] else { return }
+        held.witnessing = true
+        suspicions[id] = held
+        let verdictAt = now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod))
+        _ = startRelay(Relay(requester: nil, probeID: 0, target: id, verdictAt: verdictAt, expires: verdictAt),
+            digest: digest, at: member.endpoint, out: &out)
     }
 
     mutating func onGoodbye(_ header: Header, now: Now, out: inout Outbox) -> [MembershipChange] {
@@ -246,8 +251,20 @@ extension Membership {
                 || (entry.incarnation > member.incarnation)
         }
         guard overrides else { return }
+        // A death is adopted only over a suspicion this peer holds at the same incarnation.
+        // Held alive (or suspect at an older one), the member becomes suspect instead and
+        // this peer's own timeout and last chance decide: a verdict by a peer with a bad link,
+        // about a suspect that never learned of it (a datagram from it revived it elsewhere,
+        // no refutation) would otherwise spread to every healthy peer (§6.1.3).
         if entry.status == .suspect {
             suspect(entry.id, at: entry.incarnation, by: sender ?? entry.id, accused: false, now: now, out: &out)
+            return
+        }
+        if entry.status == .dead, member.status.isLiveStatus, member.status == .alive || entry.incarnation > member.incarnation {
+            suspect(entry.id, at: entry.incarnation, by: sender ?? entry.id, accused: false, now: now, out: &out)
+            // Checked at once, as a witness does: its PING carries the suspicion first, so a
+            // live suspect refutes within a round trip.
+            checkSuspect(entry.id, now: now, digest: digest, out: &out)
             return
         }
         members.modify(entry.id) { $0.incarnation = entry.incarnation }
