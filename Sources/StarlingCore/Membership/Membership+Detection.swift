@@ -116,14 +116,16 @@ extension Membership {
     }
 
     /// A suspicion ran out. Only one with all its confirmations (the accuser's probe and
-    /// every witness failed: a real failure has them by then) is declared at once. Any other
-    /// may be a lossy link, or a refutation this peer missed — at 10 % loss one witness in five
-    /// fails to reach a live suspect, and at 2,000 peers a few holders miss both copies of the
-    /// refutation — so the suspect first gets a last chance: a PING, again one ping timeout
-    /// later, its suspicion first in the piggyback; it is dead only if neither is answered.
+    /// every witness failed: a real failure has them by then) held by a peer in good local
+    /// health is declared at once. Any other may be a lossy link, or a refutation this peer
+    /// missed — at 10 % loss one witness in five fails to reach a live suspect, at 2,000 peers
+    /// a few holders miss both copies of the refutation, and a peer whose own link was bad
+    /// (its health says so) heard the confirmations but not the refutations — so the suspect
+    /// first gets a last chance: a PING, again one ping timeout later, its suspicion first in
+    /// the piggyback; it is dead only if neither is answered.
     private mutating func suspicionRanOut(_ id: NodeID, now: Now, digest: SetDigest, out: inout Outbox) {
         guard var held = suspicions[id], let member = members[id], member.status == .suspect else { return }
-        let confirmed = held.suspicion.confirmers.count >= held.suspicion.wanted
+        let confirmed = held.suspicion.confirmers.count >= held.suspicion.wanted && probing.health.score == 0
         if !confirmed, !held.lastChance, relays.count < config.limits.relays {
             held.lastChance = true
             suspicions[id] = held
