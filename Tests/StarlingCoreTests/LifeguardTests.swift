@@ -136,6 +136,17 @@ final class PeerSuspicionTests: XCTestCase {
         return target
     }
 
+    /// A peer with 5 fake members that accused the first one it probed, and that suspect's
+    /// three witnesses (the three after it on the ring, without this peer, the first accuser).
+    func accusedWithWitnesses() throws -> (h: PeerHarness, fakes: [NodeID], target: NodeID, witnesses: [NodeID]) {
+        var h = PeerHarness()
+        h.start()
+        let fakes = h.join(5)
+        let target = try accuseFirstTarget(&h)
+        let witnesses = Ring(fakes + [h.peer.config.id]).successors(of: target, count: 3, excluding: h.peer.config.id)
+        return (h, fakes, target, witnesses)
+    }
+
     /// Issue 16: min = α·max(1, log10 n)·T, max = β·min; a lone suspector waits the maximum,
     /// then pings the suspect once more, and again a ping timeout later (nobody confirmed:
     /// perhaps it missed the refutation), and declares it dead when neither PING is answered
@@ -196,13 +207,8 @@ final class PeerSuspicionTests: XCTestCase {
     /// minimum; a CHANGE(suspect) from a member that is no witness confirms nothing (§6.1.6:
     /// a member with a bad link of its own suspects everyone).
     func testThreeConfirmationsReachTheMinimum() throws {
-        var h = PeerHarness()
-        h.start()
-        let fakes = h.join(5)
-        let target = try accuseFirstTarget(&h)
+        var (h, fakes, target, witnesses) = try accusedWithWitnesses()
         let start = try XCTUnwrap(h.peer.suspicions[target]).suspicion.deadline - 1_800 * ms
-        // This peer accused first: the witnesses are the three after the suspect without it.
-        let witnesses = Ring(fakes + [h.peer.config.id]).successors(of: target, count: 3, excluding: h.peer.config.id)
         let bystander = try XCTUnwrap(fakes.first { $0 != target && !witnesses.contains($0) })
         h.change([h.entry(target, .suspect)], from: bystander)
         XCTAssertEqual(h.peer.suspicions[target]?.suspicion.deadline, start + 1_800 * ms, "no witness: no confirmation")
@@ -217,11 +223,7 @@ final class PeerSuspicionTests: XCTestCase {
     /// (at 5,000 simulated peers, nodes just back from 80 % loss declared others that had
     /// been lossy with them dead, 2 to 4 s after the loss ended).
     func testAPeerInPoorHealthGivesAConfirmedSuspicionItsLastChance() throws {
-        var h = PeerHarness()
-        h.start()
-        let fakes = h.join(5)
-        let target = try accuseFirstTarget(&h)
-        let witnesses = Ring(fakes + [h.peer.config.id]).successors(of: target, count: 3, excluding: h.peer.config.id)
+        var (h, fakes, target, witnesses) = try accusedWithWitnesses()
         for witness in witnesses { h.change([h.entry(target, .suspect)], from: witness) }
         let deadline = try XCTUnwrap(h.peer.suspicions[target]).suspicion.deadline
         h.advance(deadline - h.now - 1, silent: [target])
@@ -244,11 +246,7 @@ final class PeerSuspicionTests: XCTestCase {
     /// 2,000 simulated peers, holders that had missed both copies of the refutation declared
     /// such suspects dead (§6.1.6).
     func testASuspicionShortOfItsConfirmationsGetsTheLastChanceToo() throws {
-        var h = PeerHarness()
-        h.start()
-        let fakes = h.join(5)
-        let target = try accuseFirstTarget(&h)
-        let witnesses = Ring(fakes + [h.peer.config.id]).successors(of: target, count: 3, excluding: h.peer.config.id)
+        var (h, _, target, witnesses) = try accusedWithWitnesses()
         h.change([h.entry(target, .suspect)], from: witnesses[0])
         let deadline = try XCTUnwrap(h.peer.suspicions[target]).suspicion.deadline
         h.clearSent()
