@@ -263,6 +263,35 @@ final class PeerSuspicionTests: XCTestCase {
         XCTAssertFalse(h.changes.contains { $0.0.contains { $0.id == target && $0.status == .dead } })
     }
 
+    /// PING_REQs — anyone may send them — fill the relay table just as a suspicion runs out
+    /// short of its confirmations: the suspect still gets its last chance, and one answered
+    /// PING keeps it alive. The table's bound used to skip the last chance, uncounted (§6.6).
+    func testAFullRelayTableDoesNotTakeASuspicionsLastChance() throws {
+        var h = PeerHarness(configure: { $0.limits.relays = 2 })
+        h.start()
+        let fakes = h.join(5)
+        let target = try accuseFirstTarget(&h)
+        let deadline = try XCTUnwrap(h.peer.suspicions[target]).suspicion.deadline
+        h.advance(deadline - h.now - 1, silent: [target])
+        let others = fakes.filter { $0 != target }
+        for (index, other) in others.prefix(3).enumerated() {
+            let requester = others[3]
+            h.receive(.pingRequest(Probe(probeID: UInt32(index + 1), target: other)), from: requester, name: h.name(of: requester), port: h.port(of: requester))
+        }
+        XCTAssertEqual(h.peer.relays.count, 2)
+        XCTAssertEqual(h.peer.counters.drops["relays_full"], 1, "the table is full")
+        h.clearSent()
+        h.advance(1, silent: Set(fakes))
+        XCTAssertEqual(h.peer.members[target]?.status, .suspect, "unconfirmed: the last chance, full table or not")
+        let ping = try XCTUnwrap(h.pings.last)
+        XCTAssertEqual(ping.target, target)
+        XCTAssertEqual(h.peer.relays.count, 3, "beyond the table's bound, one per member")
+        h.receive(.ack(Ping(probeID: ping.probeID, target: target, revoked: h.peer.revoked.digest)), from: target,
+            name: h.name(of: target), incarnation: 1, port: h.port(of: target))
+        h.advance(1_000 * ms, silent: [])
+        XCTAssertEqual(h.peer.members[target]?.status, .alive)
+    }
+
     /// A view of 10 fakes and, for a suspect and a sender among them, whether this peer is
     /// one of the suspect's 3 witnesses on the ring (the sender, the first accuser, excluded).
     func witnessCase(_ wanted: Bool) -> (PeerHarness, suspect: NodeID, sender: NodeID)? {

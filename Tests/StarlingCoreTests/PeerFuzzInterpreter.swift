@@ -510,7 +510,10 @@ struct PeerFuzzInterpreter {
             ("members", peer.members.count, limits.members), ("elections", peer.elections.count, limits.topics),
             ("revoked", peer.revoked.count, peer.config.revokedMaxCount), ("watchers", peer.watchers.count, FuzzBounds.watchers),
             ("requests", peer.requests.count, FuzzBounds.requests), ("recentRequests", peer.recentRequests.count, FuzzBounds.runOnce),
-            ("replay", peer.replay.count, limits.replayWindows), ("relays", peer.relays.count, limits.relays),
+            ("replay", peer.replay.count, limits.replayWindows), ("relays", peer.relays.values.count(where: { !$0.lastChance }), limits.relays),
+            // One per member: a duplicate target makes the count exceed its bound.
+            ("lastChances", peer.relays.values.count(where: \.lastChance),
+                min(limits.members, Set(peer.relays.values.filter(\.lastChance).map(\.target)).count)),
             ("pendingElectReplies", peer.pendingElectReplies.count, FuzzBounds.electWaiters),
             ("reaped", peer.reaped.count, FuzzBounds.derivedTable), ("replaced", peer.replaced.count, FuzzBounds.derivedTable),
             ("suspicions", peer.suspicions.count, limits.members), ("pacedReplies", peer.responder.paced.count, FuzzBounds.pacedReplies),

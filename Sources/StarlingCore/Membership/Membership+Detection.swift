@@ -126,7 +126,7 @@ extension Membership {
     private mutating func suspicionRanOut(_ id: NodeID, now: Now, digest: SetDigest, out: inout Outbox) {
         guard var held = suspicions[id], let member = members[id], member.status == .suspect else { return }
         let confirmed = held.suspicion.confirmers.count >= held.suspicion.wanted && probing.health.score == 0
-        if !confirmed, !held.lastChance, relays.count < config.limits.relays {
+        if !confirmed, !held.lastChance {
             held.lastChance = true
             suspicions[id] = held
             let timeout = probing.health.scaled(config.pingTimeout)
@@ -184,9 +184,14 @@ extension Membership {
         nextRelayAt = next
     }
 
-    /// Starts a PING for someone else; false when the relay table is full.
+    /// Starts a PING for someone else; false when the relay table is full. Last chances are
+    /// not counted against its bound: PING_REQs from anyone can fill the table, and a
+    /// suspicion that ran out must not lose its check to them. They are bounded apart, one per
+    /// member (a newer one replaces the older), each living three ping timeouts (§6.6).
     mutating func startRelay(_ relay: Relay, digest: SetDigest, at endpoint: Endpoint, out: inout Outbox) -> Bool {
-        guard relays.count < config.limits.relays else {
+        if relay.lastChance {
+            if let older = relays.first(where: { $0.value.lastChance && $0.value.target == relay.target })?.key { relays[older] = nil }
+        } else if relays.count >= config.limits.relays, relays.values.count(where: { !$0.lastChance }) >= config.limits.relays {
             out.drop("relays_full")
             return false
         }
