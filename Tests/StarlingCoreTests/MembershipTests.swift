@@ -100,10 +100,13 @@ final class MembershipTests: XCTestCase {
         h.ping(from: bob, name: "bob", gossip: [entry(.suspect, 1)], port: 9200)
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
         // Dead at the same incarnation over alive makes it suspect (§6.1.3); over that
-        // suspicion, dead.
+        // suspicion, second-hand, nothing (this peer's own timeout decides); first-hand, in
+        // its declarer's CHANGE, dead.
         h.ping(from: bob, name: "bob", gossip: [entry(.dead, 2)], port: 9200)
         XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
         h.ping(from: bob, name: "bob", gossip: [entry(.dead, 2)], port: 9200)
+        XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
+        h.receive(.change([entry(.dead, 2)]), from: bob, name: "bob", port: 9200)
         XCTAssertEqual(h.peer.members[alice]?.status, .dead)
         // Alive at the same incarnation does not revive; a higher one does.
         h.ping(from: bob, name: "bob", gossip: [entry(.alive, 2)], port: 9200)
@@ -125,8 +128,8 @@ final class MembershipTests: XCTestCase {
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
         XCTAssertNil(h.peer.suspicions[alice])
         for _ in 0..<2 {
-            h.ping(from: bob, name: "bob", gossip: [MemberEntry(id: alice, incarnation: 4, status: .dead,
-                endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")], port: 9200)
+            h.receive(.change([MemberEntry(id: alice, incarnation: 4, status: .dead,
+                endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")]), from: bob, name: "bob", port: 9200)
         }
         h.receive(.digestRequest(requestID: 2), from: alice, name: "alice", incarnation: 4)
         XCTAssertEqual(h.peer.members[alice]?.status, .dead, "dead at 4 needs a higher incarnation")
@@ -181,10 +184,10 @@ final class MembershipTests: XCTestCase {
         var h = PeerHarness { $0.reapAfter = 10_000 * PeerHarness.ms }
         h.start()
         h.ping(from: alice, name: "alice")
-        // The first makes alice suspect, the second dead (§6.1.3).
+        // The first CHANGE(dead) makes alice suspect, the second dead (§6.1.3).
         for _ in 0..<2 {
-            h.ping(from: bob, name: "bob", gossip: [MemberEntry(id: alice, incarnation: 0, status: .dead,
-                endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")], port: 9200)
+            h.receive(.change([MemberEntry(id: alice, incarnation: 0, status: .dead,
+                endpoint: Endpoint(address: 0x7F00_0001, port: 9100), name: "alice")]), from: bob, name: "bob", port: 9200)
         }
         XCTAssertEqual(h.peer.members[alice]?.status, .dead)
         let diedAt = h.now

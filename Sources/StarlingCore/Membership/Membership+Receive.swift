@@ -267,6 +267,12 @@ extension Membership {
             checkSuspect(entry.id, now: now, digest: digest, out: &out)
             return
         }
+        // Hearsay of a death over a suspicion held at the same incarnation is not adopted:
+        // this peer's own timeout and last chance decide. Such an entry can be stale — at 5,000
+        // simulated peers, peers just back from 80 % loss adopted a death the suspect had
+        // refuted seconds before, from piggyback — and the accuser's CHANGE (first-hand) or
+        // the timeout declare a real death.
+        if entry.status == .dead, sender == nil, member.status == .suspect, entry.incarnation == member.incarnation { return }
         members.modify(entry.id) { $0.incarnation = entry.incarnation }
         if entry.status != member.status {
             setStatus(entry.id, entry.status, now: now, out: &out)
