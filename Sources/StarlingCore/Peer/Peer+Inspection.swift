@@ -11,3 +11,9 @@ extension Peer {
     var watchers: [Endpoint: Watcher] { responder.watchers }
     var pendingElectReplies: ElectWaiters { responder.electWaiters }
 }
+
+extension Peer {
+    /// Newcomers this peer still owes a view update (§6.1.2): a cold start's last traffic.
+    /// The benchmark measures "idle" only once no peer owes one.
+    package var viewUpdatesPending: Int { membership.viewUpdates.count }
+}
