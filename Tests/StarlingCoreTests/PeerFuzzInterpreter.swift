@@ -505,6 +505,7 @@ struct PeerFuzzInterpreter {
         }
         let live = peer.members.values.filter(\.isLive).count
         if peer.liveCount != live + 1 { return fail("live_count: \(peer.liveCount) but \(live) live members + self") }
+        if let stray = peer.membership.paths.keys.first(where: { peer.members[$0] == nil }) { return fail("path estimate kept for \(stray), not in the view") }
         let limits = peer.config.limits
         let tables: [(String, Int, Int)] = [
             ("members", peer.members.count, limits.members), ("elections", peer.elections.count, limits.topics),

@@ -24,7 +24,7 @@ extension Membership {
             nextHousekeepingAt = now.nanos.saturatingAdd(.millis(1_000))
             reaped = reaped.filter { now.nanos &- $0.value < config.reapAfter }
             replaced = replaced.filter { now.nanos &- $0.value < config.reapAfter }
-            prunePaths()
+            summarizePaths()
         }
         return takeChanges()
     }

@@ -194,6 +194,7 @@ struct Membership: Sendable {
             deadlines.cancel(id, .reap)
             suspicions[id] = nil
             tagRecords[id] = nil
+            paths[id] = nil
             members[id] = nil
         }
     }
