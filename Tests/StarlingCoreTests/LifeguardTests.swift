@@ -205,7 +205,8 @@ final class PeerSuspicionTests: XCTestCase {
 
     /// Three distinct confirmations by the suspect's witnesses bring the timeout down to the
     /// minimum; a CHANGE(suspect) from a member that is no witness confirms nothing (§6.1.6:
-    /// a member with a bad link of its own suspects everyone).
+    /// a member with a bad link of its own suspects everyone). Confirmed or not, the suspect
+    /// gets its last chance.
     func testThreeConfirmationsReachTheMinimum() throws {
         var (h, fakes, target, witnesses) = try accusedWithWitnesses()
         let start = try XCTUnwrap(h.peer.suspicions[target]).suspicion.deadline - 1_800 * ms
@@ -214,8 +215,14 @@ final class PeerSuspicionTests: XCTestCase {
         XCTAssertEqual(h.peer.suspicions[target]?.suspicion.deadline, start + 1_800 * ms, "no witness: no confirmation")
         for witness in witnesses { h.change([h.entry(target, .suspect)], from: witness) }
         XCTAssertEqual(h.peer.suspicions[target]?.suspicion.deadline, max(start + 300 * ms, h.now))
-        h.advance(300 * ms, silent: [target])
-        XCTAssertEqual(h.peer.members[target]?.status, .dead)
+        h.clearSent()
+        h.advance(start + 300 * ms - h.now, silent: [target])
+        XCTAssertEqual(h.peer.members[target]?.status, .suspect, "confirmed, but the suspect is asked once more first")
+        XCTAssertEqual(h.pings.last?.target, target)
+        h.advance(150 * ms - 1, silent: [target])
+        XCTAssertEqual(h.peer.members[target]?.status, .suspect)
+        h.advance(1, silent: [target])
+        XCTAssertEqual(h.peer.members[target]?.status, .dead, "three ping timeouts after the last chance's first PING")
     }
 
     /// A peer in poor local health gives even a fully confirmed suspicion its last chance: its
