@@ -87,21 +87,23 @@ struct Suite {
     }
 
     func stampsIncrease() -> Verdict {
-        var last: UInt64 = 0
-        var lastSequence: UInt64 = 0
-        var ok = true
-        _ = peer.expect(600) { received in
-            // Only the target's datagrams (another fake peer's GOODBYE may still be queued),
-            // and one datagram sent to several destinations (group and unicast: one sequence)
-            // carries one stamp.
-            let header = received.message.header
-            guard header.sender == peer.targetID, header.sequence != lastSequence else { return false }
-            if header.stamp <= last { ok = false }
-            last = header.stamp
-            lastSequence = header.sequence
-            return false
+        // Stamps increase in the order the target sent its datagrams, its sequence order: the
+        // group and unicast sockets are read in turn, so arrival order can differ. One datagram
+        // sent to several destinations carries one sequence and one stamp. Two PINGs make the
+        // target answer at least twice; another fake peer's GOODBYE may still be queued.
+        var stamps: [UInt64: UInt64] = [:]
+        for (probeID, millis) in [(UInt32(1), UInt64(300)), (2, 600)] {
+            peer.ping(probeID)
+            _ = peer.expect(millis) { received in
+                let header = received.message.header
+                if header.sender == peer.targetID { stamps[header.sequence] = header.stamp }
+                return false
+            }
         }
-        return ok && last > 0 ? .pass : .fail("stamps did not strictly increase")
+        guard stamps.count >= 2 else { return .fail("heard \(stamps.count) datagram(s) from the target in 0.9 s, after two PINGs") }
+        let inOrder = stamps.sorted { $0.key < $1.key }.map(\.value)
+        return zip(inOrder, inOrder.dropFirst()).allSatisfy({ $0 < $1 }) ? .pass
+            : .fail("stamps did not strictly increase with the sequence: \(inOrder.prefix(8))")
     }
 
     func goodbyeIsLeft() -> Verdict {
