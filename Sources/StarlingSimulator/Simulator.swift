@@ -245,11 +245,13 @@ public final class Simulator {
             switch destination {
             case .group:
                 simulator.countGroupSend(datagram, from: index)
-                for target in simulator.nodes.indices where target != index { simulator.transmit(datagram, from: index, to: target) }
+                simulator.countSent(datagram, copies: simulator.nodes.count - 1)
+                simulator.transmit(datagram, from: index, to: simulator.nodes.indices.lazy.filter { $0 != index })
             case .peer(let endpoint):
                 let target = Int(UInt32(truncatingIfNeeded: endpoint.ip.low) &- 0x7F01_0000)
                 if target >= 0, target < simulator.nodes.count, simulator.nodes[target].endpoint == endpoint {
-                    simulator.transmit(datagram, from: index, to: target)
+                    simulator.countSent(datagram, copies: 1)
+                    simulator.transmit(datagram, from: index, to: CollectionOfOne(target))
                 }
             }
         }
@@ -267,12 +269,19 @@ public final class Simulator {
         func run(_ command: CommandRequest) {}
     }
 
-    private func transmit(_ bytes: [UInt8], from: Int, to: Int) {
-        sent += 1
+    /// Counts `copies` datagrams put on the network: a group send counts once per receiver,
+    /// in one step rather than one dictionary update per receiver.
+    private func countSent(_ bytes: [UInt8], copies: Int) {
+        sent += UInt64(copies)
         if bytes.count > 5 {
-            sentByType[bytes[5], default: 0] += 1
-            bytesByType[bytes[5], default: 0] += UInt64(bytes.count)
+            sentByType[bytes[5], default: 0] += UInt64(copies)
+            bytesByType[bytes[5], default: 0] += UInt64(bytes.count) * UInt64(copies)
         }
+    }
+
+    /// Puts one counted datagram on the link from `from` to `to` (lost, delayed, duplicated):
+    /// appends its deliveries, if any, to `deliveries`.
+    private func transmit(_ bytes: [UInt8], from: Int, to: Int, into deliveries: inout [(item: Work, time: UInt64)]) {
         if !partition.isEmpty, (partition[from] ?? -1) != (partition[to] ?? -1) { return }
         if conditions.loss > 0, chance(conditions.loss) { return }
         if !nodeLoss.isEmpty {
@@ -280,10 +289,18 @@ public final class Simulator {
             if rate > 0, chance(rate) { return }
         }
         let spread = conditions.maxDelay > conditions.minDelay ? rng.next() % (conditions.maxDelay - conditions.minDelay) : 0
-        queue.push(.deliver(bytes: bytes, from: from, to: to), at: now + conditions.minDelay + spread)
+        deliveries.append((.deliver(bytes: bytes, from: from, to: to), now + conditions.minDelay + spread))
         if conditions.duplicate > 0, chance(conditions.duplicate) {
-            queue.push(.deliver(bytes: bytes, from: from, to: to), at: now + conditions.minDelay + spread + conditions.maxDelay)
+            deliveries.append((.deliver(bytes: bytes, from: from, to: to), now + conditions.minDelay + spread + conditions.maxDelay))
         }
+    }
+
+    /// Sends `bytes` from node `from` to each of `targets`; the deliveries wait in the queue
+    /// as one batch.
+    func transmit(_ bytes: [UInt8], from: Int, to targets: some Sequence<Int>) {
+        var deliveries: [(item: Work, time: UInt64)] = []
+        for target in targets { transmit(bytes, from: from, to: target, into: &deliveries) }
+        queue.push(batch: deliveries)
     }
 
     func chance(_ rate: Double) -> Bool { Double(rng.next() >> 11) / Double(1 << 53) < rate }
