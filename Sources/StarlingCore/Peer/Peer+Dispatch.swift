@@ -22,10 +22,14 @@ extension Peer {
         apply(membership.takeChanges(), now: now)
         if !membership.asked.isEmpty {
             // The view owed to a newcomer whose ANNOUNCE waited counts against its answer budget
-            // like the answer it defers (a request's answers are charged by the caller).
-            let owedFrom = outbox.actions.count
-            membership.answerAsked(header.sender, replyTo: replyTo, now: now, out: &outbox)
-            if !message.payload.type.isRequest, outbox.actions.count > owedFrom { chargeAnswers(since: owedFrom, to: replyTo, now: now) }
+            // like the answer it defers, without a check: the ANNOUNCE passed it when it came
+            // (a request's answers are charged by the caller, with this one in them).
+            let sender = header.sender
+            if message.payload.type.isRequest {
+                membership.answerAsked(sender, replyTo: replyTo, now: now, out: &outbox)
+            } else {
+                answer(to: replyTo, now: now, checked: false) { $0.membership.answerAsked(sender, replyTo: replyTo, now: now, out: &$0.outbox) }
+            }
         }
         // A sender the view has no room for is heard no further, except that a PING to this
         // peer is still answered: it proves this peer alive to a member that holds it, and

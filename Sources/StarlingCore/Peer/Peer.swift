@@ -99,13 +99,7 @@ public struct Peer: Sendable {
         apply(membership.tick(now: now, digest: sync.revoked.digest, out: &outbox), now: now)
         // A view update answers an ANNOUNCE late: it is charged like the answer (§6.6).
         for update in membership.takeDueViewUpdates(now: now) {
-            guard answers.allows(update.endpoint, now: now.nanos) else {
-                outbox.drop("rate_limited")
-                continue
-            }
-            let from = outbox.actions.count
-            membership.sendViewUpdate(update, now: now, out: &outbox)
-            chargeAnswers(since: from, to: update.endpoint, now: now)
+            answer(to: update.endpoint, now: now) { $0.membership.sendViewUpdate(update, now: now, out: &$0.outbox) }
         }
         sync.tick(now: now, view: membership.view, out: &outbox)
         answer(leadership.tick(context: electionContext(now), out: &outbox))
@@ -148,23 +142,38 @@ public struct Peer: Sendable {
         }
         let header = message.header
         let replyTo = source.with(port: header.replyPort)
-        // A request is answered only while its source has answer budget left (§6.6).
-        let answersFrom = outbox.actions.count
-        if message.payload.type.isRequest, !answers.allows(replyTo, now: now.nanos) {
-            outbox.drop("rate_limited")
-            return
+        let take = { (peer: inout Peer) in
+            if !peer.config.faults.contains(.noClockAdjust) { peer.outbox.clock.adjust(to: header.stamp) }
+            peer.checkStall(now: now)
+            peer.dispatch(message, replyTo: replyTo, now: now)
         }
-        if !config.faults.contains(.noClockAdjust) { outbox.clock.adjust(to: header.stamp) }
-        checkStall(now: now)
-        dispatch(message, replyTo: replyTo, now: now)
-        if message.payload.type.isRequest { chargeAnswers(since: answersFrom, to: replyTo, now: now) }
+        // A request is answered only while its source has answer budget left (§6.6); a request
+        // refused for it is not taken at all.
+        if message.payload.type.isRequest {
+            guard answer(to: replyTo, now: now, take) else { return }
+        } else {
+            take(&self)
+        }
         publish(since: mark, now: now)
     }
 
-    mutating func chargeAnswers(since start: Int, to replyTo: Endpoint, now: Now) {
+    /// Runs `send` as an answer to `destination` (§6.6): not at all while `destination`, or this
+    /// peer in all, has no answer budget left (dropped as `rate_limited`; returns false), else
+    /// charged with the bytes it sent to `destination`.
+    @discardableResult
+    mutating func answer(to destination: Endpoint, now: Now, checked: Bool = true, _ send: (inout Peer) -> Void) -> Bool {
+        if checked, !answers.allows(destination, now: now.nanos) {
+            outbox.drop("rate_limited")
+            return false
+        }
+        let start = outbox.actions.count
+        send(&self)
         var bytes: UInt64 = 0
-        for case .send(let datagram, .peer(let endpoint)) in outbox.actions[start...] where endpoint == replyTo { bytes += UInt64(datagram.count) }
-        answers.charge(bytes, to: replyTo, now: now.nanos)
+        for case .send(let datagram, .peer(let endpoint)) in outbox.actions[start...] where endpoint == destination {
+            bytes = bytes.saturatingAdd(UInt64(datagram.count))
+        }
+        answers.charge(bytes, to: destination, now: now.nanos)
+        return true
     }
 
     /// A peer whose own loop was late (paused, starved) must not blame others for the silence:
