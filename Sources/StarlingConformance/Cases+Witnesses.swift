@@ -52,6 +52,35 @@ extension Suite {
         return twice == "dead" ? .pass : .fail("after two CHANGE([dead]) in a row the member is listed \(twice ?? "absent"), not dead")
     }
 
+    /// §6.1.3 hearsay: a dead entry heard second-hand (piggybacked on a PING) about a member
+    /// the target holds suspect at the same incarnation is not adopted: the target's own
+    /// timeout and last chance decide. The member is made suspect by a first-hand
+    /// CHANGE(suspect) and reads nothing (so answers nothing) until the case has looked.
+    func hearsayDeathWaits() -> Verdict {
+        guard let target = peer.targetID else { return .skip("target unknown") }
+        guard let member = otherPeer("conformance-hearsay") else { return .skip("cannot open a second fake peer") }
+        defer {
+            // Back at a higher incarnation, then gone, so that later cases see a clean view.
+            member.revive()
+            member.drain()
+            member.toGroup(.goodbye)
+        }
+        member.ping(14)
+        member.drain()
+        guard status(of: member) == "alive" else { return .fail("a member that PINGed the target is not listed alive") }
+        func entry(_ status: MemberStatus) -> MemberEntry {
+            MemberEntry(id: member.id, incarnation: member.incarnation, status: status, endpoint: peer.unicast.local.with(port: 1), name: member.name)
+        }
+        peer.send(.change([entry(.suspect)]))
+        let suspected = status(of: member)
+        guard suspected == "suspect" else { return .fail("after a first-hand CHANGE(suspect) the member is listed \(suspected ?? "absent"), not suspect") }
+        peer.send(.ping(Ping(probeID: 15, target: target, revoked: .empty, piggyback: [entry(.dead)])))
+        System.sleep(millis: 50)
+        let after = status(of: member)
+        return after == "suspect" ? .pass
+            : .fail("after a piggybacked dead entry at the incarnation of its suspicion the member is listed \(after ?? "absent"), not suspect: hearsay was adopted")
+    }
+
     /// §6.1.6 witnesses: with the target, us (the accuser) and one more member alive, the
     /// target is one of that member's three witnesses (the first accuser is skipped), so a
     /// first-hand CHANGE(suspect) about it makes the target PING it at once. The case waits for a

@@ -272,7 +272,8 @@ extension Membership {
         // simulated peers, peers just back from 80 % loss adopted a death the suspect had
         // refuted seconds before, from piggyback — and the accuser's CHANGE (first-hand) or
         // the timeout declare a real death.
-        if entry.status == .dead, sender == nil, member.status == .suspect, entry.incarnation == member.incarnation { return }
+        if entry.status == .dead, sender == nil, member.status == .suspect, entry.incarnation == member.incarnation,
+            !config.faults.contains(.adoptHearsayDeath) { return }
         members.modify(entry.id) { $0.incarnation = entry.incarnation }
         if entry.status != member.status {
             setStatus(entry.id, entry.status, now: now, out: &out)

@@ -116,6 +116,8 @@ public struct PeerConfig: Sendable {
         case noWitness = "no-witness"
         /// Take any member's tags, whatever the incarnation they came at.
         case tagsAnyIncarnation = "tags-any-incarnation"
+        /// Adopt a second-hand death over a suspicion held at the same incarnation (§6.1.3).
+        case adoptHearsayDeath = "adopt-hearsay-death"
     }
 
     public init(name: String, id: NodeID) {
