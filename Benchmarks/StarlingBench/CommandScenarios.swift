@@ -238,7 +238,10 @@ enum SimScenario {
             report.add("sim", "dead verdicts about the nodes at 80 % loss", Double(deaths(in: sim.nodes) { lossyIDs.contains($0) }), "", n: n)
             report.add("sim", "dead verdicts by the nodes at 80 % loss about the others (their own views)",
                 Double(deaths(in: lossy.map { sim.nodes[$0] }) { !lossyIDs.contains($0) }), "", n: n)
-            // Last, so that the phases above are the same moments as in runs before this one.
+            // Last, so that the phases above are the same moments as in runs before this one;
+            // once the views agree again (the nodes at 80 % loss may still be held dead).
+            let agreed = sim.runUntil(limit: .millis(30_000), step: .millis(1_000)) { sim.viewCountsAgree() && sim.viewViolations().isEmpty } != nil
+            report.add("sim", "views agreed before the elections (1 yes, 0 no)", agreed ? 1 : 0, "", n: n)
             SimElectionScenario.electionRounds(sim, report, scenario: "sim", n: n, rounds: 7)
             report.add("sim", "wall time", Double(System.now().nanos - wallStart) / 1e9, "s", n: n)
             report.add("sim", "simulator resident memory", Double(System.residentBytes()) / 1_048_576, "MB", n: n)

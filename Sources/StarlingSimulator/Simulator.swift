@@ -272,6 +272,7 @@ public final class Simulator {
     /// Counts `copies` datagrams put on the network: a group send counts once per receiver,
     /// in one step rather than one dictionary update per receiver.
     private func countSent(_ bytes: [UInt8], copies: Int) {
+        guard copies > 0 else { return }
         sent += UInt64(copies)
         if bytes.count > 5 {
             sentByType[bytes[5], default: 0] += UInt64(copies)

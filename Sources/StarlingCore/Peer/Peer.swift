@@ -142,7 +142,7 @@ public struct Peer: Sendable {
         }
         let header = message.header
         let replyTo = source.with(port: header.replyPort)
-        let take = { (peer: inout Peer) in
+        func take(_ peer: inout Peer) {
             if !peer.config.faults.contains(.noClockAdjust) { peer.outbox.clock.adjust(to: header.stamp) }
             peer.checkStall(now: now)
             peer.dispatch(message, replyTo: replyTo, now: now)
