@@ -25,6 +25,10 @@ extension Simulator {
         return nodes.allSatisfy { !$0.isUp || $0.peer.liveCount == groupSize[partition[$0.index] ?? -1] }
     }
 
+    /// Whether every up node lists exactly the up nodes it can reach as alive: the O(n) count
+    /// check first, the O(n²) full check only once the counts agree.
+    public func viewsAgree() -> Bool { viewCountsAgree() && viewViolations().isEmpty }
+
     /// Every up node lists exactly the up nodes it can reach as alive.
     public func viewViolations() -> [String] {
         var problems: [String] = []
