@@ -60,7 +60,7 @@ final class DisseminationTests: XCTestCase {
         XCTAssertTrue(even.isEmpty)
     }
 
-    enum Kind: Hashable, Sendable { case suspicion, reap }
+    enum Kind: Hashable, Comparable, Sendable { case suspicion, reap }
 
     func testDeadlinesComeOutInOrderAndMovedOrCancelledOnesDoNot() {
         var deadlines = Deadlines<Kind>()
@@ -78,6 +78,28 @@ final class DisseminationTests: XCTestCase {
         XCTAssertEqual(rest.map(\.kind), [.suspicion, .suspicion])
         XCTAssertNil(deadlines.next)
         XCTAssertEqual(deadlines.count, 0)
+    }
+
+    /// Deadlines due at the same moment come out by member, then kind, whatever order they were
+    /// set in and whatever rebuilds happened: a rebuild refills the heap in the dictionary's
+    /// order, which follows the process's hash seed, and a simulated run must repeat in every
+    /// process.
+    func testTiesComeOutByMemberThenKindWhateverTheOrderTheyWereSetIn() {
+        let expected = (0..<40).flatMap { [(id($0), Kind.suspicion), (id($0), Kind.reap)] }
+        var rng = SplitMix64(seed: 3)
+        for _ in 0..<20 {
+            var deadlines = Deadlines<Kind>()
+            var order = expected
+            order.shuffle(using: &rng)
+            for (member, kind) in order {
+                // Moves first, so stale entries pile up and force rebuilds on the way.
+                for at in UInt64(1)...4 { deadlines.set(member, kind, at: 100 + at) }
+                deadlines.set(member, kind, at: 50)
+            }
+            let due = deadlines.due(now: 60)
+            XCTAssertEqual(due.map(\.member), expected.map(\.0))
+            XCTAssertEqual(due.map(\.kind), expected.map(\.1))
+        }
     }
 
     func testStaleEntriesDoNotPileUp() {

@@ -37,7 +37,7 @@ struct Requester: Sendable {
         _ command: String, args: [String], target: String, to: Endpoint?, options: RequestOptions, now: Now,
         view: MemberView, out: inout Outbox, sending message: ((UInt32) -> Payload)? = nil
     ) -> UInt32 {
-        if requests.count >= Self.pendingRequestLimit, let oldest = requests.min(by: { $0.value.startedAt < $1.value.startedAt }) {
+        if requests.count >= Self.pendingRequestLimit, let oldest = requests.min(by: { ($0.value.startedAt, $0.key) < ($1.value.startedAt, $1.key) }) {
             out.drop("requests_full")
             finish(oldest.key, .deadline, out: &out)
         }
@@ -135,10 +135,13 @@ struct Requester: Sendable {
     }
 
     mutating func tick(now: Now, view: MemberView, out: inout Outbox) {
-        for (id, pending) in requests where now.nanos >= pending.quickRetryAt ?? .max {
+        // By request id, not in the dictionary's order (seeded per process): sends go out in
+        // the same order in every run.
+        for id in requests.keys.sorted() where now.nanos >= requests[id]?.quickRetryAt ?? .max {
             quickRetry(id, now: now, view: view, out: &out)
         }
-        for (id, pending) in requests where now.nanos >= pending.nextWake {
+        for id in requests.keys.sorted() {
+            guard let pending = requests[id], now.nanos >= pending.nextWake else { continue }
             let hard = now.nanos >= UInt64.later(pending.startedAt, pending.options.deadline)
             // While silent members are being asked again, only the deadline ends the request.
             if !hard, pending.quickRetryAt != nil { continue }

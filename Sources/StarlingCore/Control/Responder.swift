@@ -166,7 +166,7 @@ struct Responder: Sendable {
         for event in events {
             guard let json = Peer.eventJSON(event, source: config.name, wallMillis: now.wallMillis) else { continue }
             let body = json.serialized()
-            for (endpoint, watcher) in watchers {
+            for (endpoint, watcher) in watchers.sorted(by: { $0.key.precedes($1.key) }) {
                 sendReply(requestID: watcher.requestID, status: .ok, body: body, to: endpoint, liveCount: liveCount, out: &out)
             }
         }

@@ -7,9 +7,10 @@ extension Elections {
         if let election = table[ByteString(topic)] { return election }
         guard Limits.topicBytes.contains(topic.utf8.count) else { return nil }
         if table.count >= config.limits.topics {
-            let stale = table.first { _, election in
+            // The first stale topic by bytes, not by the dictionary's order (seeded per process).
+            let stale = table.filter { _, election in
                 election.phase == .idle || (election.phase == .decided && !(election.leader.map { context.view.isViable($0.node) } ?? false))
-            }
+            }.min { $0.key < $1.key }
             guard let stale, !context.waiting.isWaiting(stale.key) else {
                 out.drop("topics_full")
                 return nil

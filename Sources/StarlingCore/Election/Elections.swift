@@ -106,7 +106,9 @@ struct Elections: Sendable {
     mutating func tick(context: ElectionContext, out: inout Outbox) -> [Decision] {
         let now = context.now
         var budget = Self.topicsPerTick
-        for key in Array(table.keys) {
+        // In topic order (as bytes), not the dictionary's (seeded per process): which topics get
+        // this tick's budget must not depend on the process.
+        for key in table.keys.sorted() {
             let topic = key.string
             guard let election = table[key] else { continue }
             // A minority that regained a majority elects at once instead of waiting out its
@@ -166,7 +168,7 @@ struct Elections: Sendable {
         let now = context.now
         let liveCount = context.view.liveCount
         if let need = majority, liveCount < need {
-            for key in Array(table.keys) where table[key]?.leader != nil {
+            for key in table.keys.sorted() where table[key]?.leader != nil {
                 let topic = key.string
                 let term = table[key]?.term ?? 0
                 table.modify(key) { election in
@@ -179,7 +181,8 @@ struct Elections: Sendable {
             }
             return
         }
-        for (key, election) in table {
+        for key in table.keys.sorted() {
+            guard let election = table[key] else { continue }
             if election.phase == .decided && election.leader?.node == id {
                 table.modify(key) { $0.dropLeader() }
                 if config.autoReelect { armStart(key, after: now.nanos, view: context.view) }

@@ -3,11 +3,22 @@
 /// (at 10,000 members that walk was most of a peer's work). An entry is dropped lazily: when a
 /// member's deadline changes, the old entry stays in the heap and is skipped when it comes up,
 /// because it no longer matches ``current``.
-struct Deadlines<Kind: Hashable & Sendable>: Sendable {
+///
+/// Deadlines due at the same moment come out by member id, then kind: never in an order left by
+/// a rebuild from the dictionary, whose order follows the process's hash seed, so that a
+/// simulated run repeats in every process (Protocol.md A.2).
+struct Deadlines<Kind: Hashable & Comparable & Sendable>: Sendable {
     struct Entry: Sendable, Equatable {
         let at: UInt64
         let member: NodeID
         let kind: Kind
+
+        /// Earlier first; ties by member id, then kind.
+        func precedes(_ other: Entry) -> Bool {
+            if at != other.at { return at < other.at }
+            if member != other.member { return member < other.member }
+            return kind < other.kind
+        }
     }
 
     private var heap: [Entry] = []
@@ -73,7 +84,7 @@ struct Deadlines<Kind: Hashable & Sendable>: Sendable {
         var child = heap.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
-            guard heap[child].at < heap[parent].at else { break }
+            guard heap[child].precedes(heap[parent]) else { break }
             heap.swapAt(child, parent)
             child = parent
         }
@@ -88,8 +99,8 @@ struct Deadlines<Kind: Hashable & Sendable>: Sendable {
             let left = 2 * parent + 1
             let right = left + 1
             var smallest = parent
-            if left < heap.count, heap[left].at < heap[smallest].at { smallest = left }
-            if right < heap.count, heap[right].at < heap[smallest].at { smallest = right }
+            if left < heap.count, heap[left].precedes(heap[smallest]) { smallest = left }
+            if right < heap.count, heap[right].precedes(heap[smallest]) { smallest = right }
             guard smallest != parent else { return }
             heap.swapAt(parent, smallest)
             parent = smallest

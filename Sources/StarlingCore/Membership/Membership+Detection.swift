@@ -157,7 +157,10 @@ extension Membership {
     /// expired entries dropped.
     private mutating func tickRelays(now: Now, digest: SetDigest, out: inout Outbox) {
         var next = UInt64.max
-        for (probeID, relay) in relays {
+        // By probe id, not in the dictionary's order (seeded per process): what this sends must
+        // go out in the same order in every run.
+        for probeID in relays.keys.sorted() {
+            guard let relay = relays[probeID] else { continue }
             if let at = relay.retryAt, now.nanos >= at {
                 relays[probeID]?.retryAt = nil
                 if let member = members[relay.target], member.status == .suspect {
@@ -189,6 +192,7 @@ extension Membership {
     /// member (a newer one replaces the older), each living three ping timeouts (§6.6).
     mutating func startRelay(_ relay: Relay, digest: SetDigest, at endpoint: Endpoint, out: inout Outbox) -> Bool {
         if relay.lastChance {
+            // At most one last chance per member is held, so this finds that one or none.
             if let older = relays.first(where: { $0.value.lastChance && $0.value.target == relay.target })?.key { relays[older] = nil }
         } else if relays.count >= config.limits.relays, relays.values.count(where: { !$0.lastChance }) >= config.limits.relays {
             out.drop("relays_full")

@@ -74,7 +74,7 @@ struct Membership: Sendable {
     /// members at once, and those refused were left to anti-entropy, minutes at that size.
     var joiningUntil: UInt64 = 0
 
-    enum MemberTimer: Hashable, Sendable {
+    enum MemberTimer: Hashable, Comparable, Sendable {
         /// A suspect's suspicion runs out: it is dead.
         case suspicion
         /// A dead or departed member leaves the view.

@@ -74,7 +74,7 @@ struct Intake: Sendable {
         guard window.accept(sequence) else { return false }
         window.lastUsed = now.nanos
         if replay[sender] == nil, replay.count >= replayWindowLimit,
-            let oldest = replay.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key {
+            let oldest = replay.min(by: { ($0.value.lastUsed, $0.key) < ($1.value.lastUsed, $1.key) })?.key {
             replay[oldest] = nil
             out.drop("replay_windows_full")
         }

@@ -74,20 +74,30 @@ struct AnswerBudget: Sendable {
     mutating func charge(_ bytes: UInt64, to endpoint: Endpoint, now: UInt64) {
         guard bytes > 0 else { return }
         total.take(bytes, now: now)
-        if perDestination[endpoint] == nil, perDestination.count >= limits.answerDestinations {
-            // Full: forget the destination owed least (the most tokens left, refilled), whose
-            // bucket is the same as a fresh one or nearly so.
-            var victim: Endpoint?
-            var most: UInt64 = 0
-            for (key, var bucket) in perDestination {
-                bucket.refill(now: now)
-                if victim == nil || bucket.tokens > most { victim = key; most = bucket.tokens }
-            }
-            if let victim { perDestination[victim] = nil }
-        }
+        if perDestination[endpoint] == nil, perDestination.count >= limits.answerDestinations { makeRoom(now: now) }
         var bucket = perDestination[endpoint]
             ?? TokenBucket(capacity: limits.answerBytesBurst, perSecond: limits.answerBytesPerSecond, now: now)
         bucket.take(bytes, now: now)
         perDestination[endpoint] = bucket
+    }
+
+    /// The table is full. Every bucket refilled to the brim is the same as a fresh one, so all
+    /// of those are forgotten at once: one pass then frees room for many new destinations,
+    /// where forgetting one per new destination scanned the whole table each time. If none is,
+    /// the destination owed least goes (most tokens left, the lowest address and port among
+    /// equals: not the dictionary's order, which is seeded per process).
+    private mutating func makeRoom(now: UInt64) {
+        var victim: Endpoint?
+        var most: UInt64 = 0
+        var brim: [Endpoint] = []
+        for (key, var bucket) in perDestination {
+            bucket.refill(now: now)
+            if bucket.tokens >= bucket.capacity { brim.append(key) }
+            if victim == nil || bucket.tokens > most || (bucket.tokens == most && key.precedes(victim ?? key)) {
+                (victim, most) = (key, bucket.tokens)
+            }
+        }
+        for key in brim { perDestination[key] = nil }
+        if brim.isEmpty, let victim { perDestination[victim] = nil }
     }
 }

@@ -28,6 +28,12 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     /// The same address with another port.
     public func with(port: UInt16) -> Endpoint { Endpoint(ip: ip, port: port) }
 
+    /// A fixed order (address bytes, then port) for choices that must not follow a dictionary's
+    /// order, which is seeded per process.
+    func precedes(_ other: Endpoint) -> Bool {
+        (ip.high, ip.low, port) < (other.ip.high, other.ip.low, other.port)
+    }
+
     /// Parses "a.b.c.d:port" or "[v6]:port" (port optional, then `defaultPort`); nil for bad
     /// text or a zone (use ``parse(_:defaultPort:)`` for the error and the zone).
     public init?(parsing text: String, defaultPort: UInt16? = nil) {
