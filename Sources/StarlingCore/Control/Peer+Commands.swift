@@ -42,7 +42,7 @@ extension Peer {
                 return (.refused, Responder.error("too many elect requests are waiting for a decision; try again later"))
             }
             // A request to many agents (empty target or a pattern) starts on the electors only.
-            answer(leadership.electOnRequest(topic, staggered: !Glob.isLiteral(request.target), context: electionContext(now), out: &outbox))
+            answerElectRequests(leadership.electOnRequest(topic, staggered: !Glob.isLiteral(request.target), context: electionContext(now), out: &outbox))
             return (.ok, nil)
         case "leader":
             if let topic = request.args.first {

@@ -26,17 +26,22 @@ struct WaitingRoom: Sendable {
         var arrival: UInt64
     }
 
+    /// A guest's stay, named by id and arrival.
     private struct Place: Sendable {
         var id: NodeID
         var arrival: UInt64
-        /// When it came (nanoseconds of the peer's clock).
-        var at: UInt64 = 0
+    }
+
+    /// A place in the order of coming, with when it came (nanoseconds of the peer's clock).
+    private struct Arrival: Sendable {
+        var place: Place
+        var at: UInt64
     }
 
     private(set) var guests: [NodeID: Guest] = [:]
     /// Every guest in the order it came, from `head` (those before it were forgotten); may
     /// name guests gone since, skipped and compacted away.
-    private var order: [Place] = []
+    private var order: [Arrival] = []
     private var head = 0
     /// Places before this one (and from `head`) have had their wait for a member's word.
     private var promoted = 0
@@ -60,11 +65,11 @@ struct WaitingRoom: Sendable {
         }
         arrivals &+= 1
         guests[id] = Guest(endpoint: endpoint, ready: false, arrival: arrivals)
-        order.append(Place(id: id, arrival: arrivals, at: now))
+        order.append(Arrival(place: Place(id: id, arrival: arrivals), at: now))
         if ready { makeReady(id) }
         var forgot = false
         while guests.count > max(1, limit), head < order.count {
-            let oldest = order[head]
+            let oldest = order[head].place
             head += 1
             if oldest.id != id, isCurrent(oldest) {
                 remove(oldest.id)
@@ -80,7 +85,7 @@ struct WaitingRoom: Sendable {
     mutating func promote(arrivedBy time: UInt64) {
         promoted = max(promoted, head)
         while promoted < order.count, order[promoted].at <= time {
-            if isCurrent(order[promoted]) { makeReady(order[promoted].id) }
+            if isCurrent(order[promoted].place) { makeReady(order[promoted].place.id) }
             promoted += 1
         }
     }
@@ -140,9 +145,9 @@ struct WaitingRoom: Sendable {
             return
         }
         if order.count - head > 2 * guests.count + 64 {
-            var kept: [Place] = []
+            var kept: [Arrival] = []
             var keptPromoted = 0
-            for index in head..<order.count where isCurrent(order[index]) {
+            for index in head..<order.count where isCurrent(order[index].place) {
                 if index < promoted { keptPromoted += 1 }
                 kept.append(order[index])
             }

@@ -24,7 +24,7 @@ extension Peer {
     /// Starts an election for `topic` at the next term. Returns the actions; a one-member
     /// cluster decides at once.
     public mutating func elect(_ topic: String, now: Now) -> [Action] {
-        answer(leadership.elect(topic, context: electionContext(now), out: &outbox))
+        answerElectRequests(leadership.elect(topic, context: electionContext(now), out: &outbox))
         publish(since: 0, now: now)
         return outbox.take()
     }

@@ -70,9 +70,9 @@ extension Peer {
         case .page(let page): sync.onPage(page, from: sender, now: now, out: &outbox)
         case .digestRequest(let requestID): sync.onDigestRequest(requestID, replyTo: replyTo, out: &outbox)
         case .digestReply(let reply): sync.onDigestReply(reply, from: sender, now: now, out: &outbox)
-        case .candidacy(let candidacy): answer(leadership.onCandidacy(candidacy, header: header, context: electionContext(now), out: &outbox))
-        case .leader(let leader): answer(leadership.onLeader(leader, replyTo: replyTo, context: electionContext(now), out: &outbox))
-        case .vote(let vote): answer(leadership.onVote(vote, from: sender, context: electionContext(now), out: &outbox))
+        case .candidacy(let candidacy): answerElectRequests(leadership.onCandidacy(candidacy, header: header, context: electionContext(now), out: &outbox))
+        case .leader(let leader): answerElectRequests(leadership.onLeader(leader, replyTo: replyTo, context: electionContext(now), out: &outbox))
+        case .vote(let vote): answerElectRequests(leadership.onVote(vote, from: sender, context: electionContext(now), out: &outbox))
         case .userEvent(let event): onUserEvent(event, header: header, replyTo: replyTo, now: now)
         case .controlRequest, .controlReply, .goodbye: break
         }
@@ -104,7 +104,7 @@ extension Peer {
     }
 
     /// Answers the `elect` requests waiting on the decisions just reached.
-    mutating func answer(_ decisions: [Decision]) {
+    mutating func answerElectRequests(_ decisions: [Decision]) {
         for decision in decisions {
             responder.answerElectRequests(decision, liveCount: membership.liveCount, out: &outbox)
         }

@@ -102,7 +102,7 @@ public struct Peer: Sendable {
             answer(to: update.endpoint, now: now) { $0.membership.sendViewUpdate(update, now: now, out: &$0.outbox) }
         }
         sync.tick(now: now, view: membership.view, out: &outbox)
-        answer(leadership.tick(context: electionContext(now), out: &outbox))
+        answerElectRequests(leadership.tick(context: electionContext(now), out: &outbox))
         requester.tick(now: now, view: membership.view, out: &outbox)
         responder.tick(now: now)
         userEvents.prune(now: now.nanos, out: &outbox)
