@@ -155,7 +155,7 @@ struct Requester: Sendable {
     /// not answered; at most twice (Protocol.md §6.5). False: nobody to ask.
     private mutating func retry(_ id: UInt32, now: Now, view: MemberView, out: inout Outbox) -> Bool {
         guard var pending = requests[id], !pending.options.stream, pending.retries < Self.requestRetries else { return false }
-        let targets = pending.partial.keys.compactMap { pending.responders[$0] } + silentMembers(pending, view: view)
+        let targets = pending.partial.keys.sorted().compactMap { pending.responders[$0] } + silentMembers(pending, view: view)
         guard !targets.isEmpty else { return false }
         pending.retries += 1
         pending.lastReplyAt = now.nanos
@@ -193,7 +193,7 @@ struct Requester: Sendable {
     /// the known responders that have not, for a requester told who they are.
     private func silentMembers(_ pending: PendingRequest, view: MemberView) -> [Endpoint] {
         if let known = pending.knownResponders {
-            return known.filter { !pending.done.contains($0.key) && pending.partial[$0.key] == nil }.map(\.value)
+            return known.filter { !pending.done.contains($0.key) && pending.partial[$0.key] == nil }.sorted { $0.key < $1.key }.map(\.value)
         }
         guard isMember, pending.useMemberCount, let expected = pending.expected, pending.done.count < expected else { return [] }
         return view.members.values.filter { $0.isLive && !pending.done.contains($0.id) && pending.partial[$0.id] == nil }.map(\.endpoint)

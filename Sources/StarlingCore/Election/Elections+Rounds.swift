@@ -7,15 +7,19 @@ extension Elections {
         if let election = table[ByteString(topic)] { return election }
         guard Limits.topicBytes.contains(topic.utf8.count) else { return nil }
         if table.count >= config.limits.topics {
-            // The first stale topic by bytes, not by the dictionary's order (seeded per process).
-            let stale = table.filter { _, election in
-                election.phase == .idle || (election.phase == .decided && !(election.leader.map { context.view.isViable($0.node) } ?? false))
-            }.min { $0.key < $1.key }
-            guard let stale, !context.waiting.isWaiting(stale.key) else {
+            // The lowest stale topic by bytes that no `elect` request waits on: not the first in
+            // the dictionary's order, which is seeded per process.
+            var stale: ByteString?
+            for (key, election) in table where stale.map({ key < $0 }) ?? true {
+                let idle = election.phase == .idle
+                    || (election.phase == .decided && !(election.leader.map { context.view.isViable($0.node) } ?? false))
+                if idle, !context.waiting.isWaiting(key) { stale = key }
+            }
+            guard let stale else {
                 out.drop("topics_full")
                 return nil
             }
-            table[stale.key] = nil
+            table[stale] = nil
         }
         return ElectionState(topic: topic)
     }

@@ -26,12 +26,13 @@ struct MemberView: Sendable {
     /// `key` (Protocol.md §6.1.3; the electors of §6.4).
     func ringSuccessors(of key: NodeID, count: Int) -> [NodeID] { ring.successors(of: key, count: count) }
 
-    /// Where group messages go: the group, or every live member when multicast is off.
+    /// Where group messages go: the group, or every live member when multicast is off, each
+    /// address once, in the view's order and then the seeds' (not a set's order, which is
+    /// seeded per process: the send budget cuts the tail of this list, §6.6).
     func groupDestinations() -> [Destination] {
         if multicast { return [.group] }
-        var targets = Set(members.values.filter(\.isLive).map(\.endpoint))
-        targets.formUnion(seeds)
-        return targets.map { .peer($0) }
+        var seen = Set<Endpoint>()
+        return (members.values.lazy.filter(\.isLive).map(\.endpoint) + seeds).compactMap { seen.insert($0).inserted ? .peer($0) : nil }
     }
 
     /// ``groupDestinations()`` and, with multicast, the seeds too (announce and hello).
