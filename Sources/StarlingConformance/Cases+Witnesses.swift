@@ -59,35 +59,48 @@ extension Suite {
     /// nothing) until the case has looked. The target's ACK to that PING shows it merged the
     /// piggyback (it merges before it answers).
     func hearsayDeathWaits() -> Verdict {
-        guard let target = peer.targetID else { return .skip("target unknown") }
-        guard let member = otherPeer("conformance-hearsay") else { return .skip("cannot open a second fake peer") }
-        defer {
-            // Back at a higher incarnation, then gone, so that later cases see a clean view.
-            member.revive()
+        withSilentMember("conformance-hearsay", probeID: 14) { target, member, entry in
+            let start = System.now().nanos
+            peer.send(.change([entry(.suspect)]))
+            peer.send(.ping(Ping(probeID: 15, target: target, revoked: .empty, piggyback: [entry(.dead)])))
+            let acked = peer.expect(1_000) { received in
+                if case .ack(let ack) = received.message.payload { return ack.probeID == 15 && received.unicast }
+                return false
+            }
+            guard acked != nil else { return .fail("no ACK to the PING that carried the dead entry (probe id 15) within 1 s") }
+            let after = status(of: member)
+            let elapsed = (System.now().nanos &- start) / 1_000_000
+            if after == "suspect" { return .pass }
+            // A suspicion at a handful of members can run out (with its last chance) in under a
+            // second: a late look proves nothing.
+            if after == "dead", elapsed > 500 { return .skip("looked \(elapsed) ms after the suspicion began: too late to tell hearsay from its own timeout") }
+            return .fail("\(elapsed) ms after a first-hand CHANGE(suspect) and a piggybacked dead entry at the same incarnation the member is listed \(after ?? "absent"), not suspect" + (after == "dead" ? ": hearsay was adopted" : ""))
+        }
+    }
+
+    /// §6.1.3 hearsay of life over a death verdict: the target declares a member dead (a
+    /// first-hand CHANGE(suspect), then CHANGE(dead)); the member stays silent. PINGs that
+    /// piggyback the member alive at that incarnation follow; once the verdict has left the
+    /// target's piggyback queue (its ACKs carry it a few times), the target must PING the
+    /// member with its dead entry first, so that a member that never heard the verdict refutes.
+    func hearsayOfLifeTellsTheDead() -> Verdict {
+        withSilentMember("conformance-stale-verdict", probeID: 16) { target, member, entry in
+            peer.send(.change([entry(.suspect)]))
+            peer.send(.change([entry(.dead)]))
+            guard status(of: member) == "dead" else { return .skip("the member is not listed dead after CHANGE(suspect) and CHANGE(dead); case 6.1.3/change-dead-is-checked-then-dead says why") }
+            // What the target sent the member while it was suspect (a witness's PINGs) is not it.
             member.drain()
-            member.toGroup(.goodbye)
+            for round in UInt32(0)..<20 {
+                peer.send(.ping(Ping(probeID: 30 + round, target: target, revoked: .empty, piggyback: [entry(.alive)])))
+                let told = member.expect(150) { received in
+                    guard case .ping(let ping) = received.message.payload, received.unicast, ping.target == member.id,
+                          let first = ping.piggyback.first else { return false }
+                    return first.id == member.id && first.status == .dead
+                }
+                if told != nil { return .pass }
+            }
+            return .fail("3 s of PINGs piggybacking the member alive at the incarnation the target declared dead, and the target never PINGed the member with its dead entry first")
         }
-        member.ping(14)
-        member.drain()
-        guard status(of: member) == "alive" else { return .fail("a member that PINGed the target is not listed alive") }
-        func entry(_ status: MemberStatus) -> MemberEntry {
-            MemberEntry(id: member.id, incarnation: member.incarnation, status: status, endpoint: peer.unicast.local.with(port: 1), name: member.name)
-        }
-        let start = System.now().nanos
-        peer.send(.change([entry(.suspect)]))
-        peer.send(.ping(Ping(probeID: 15, target: target, revoked: .empty, piggyback: [entry(.dead)])))
-        let acked = peer.expect(1_000) { received in
-            if case .ack(let ack) = received.message.payload { return ack.probeID == 15 && received.unicast }
-            return false
-        }
-        guard acked != nil else { return .fail("no ACK to the PING that carried the dead entry (probe id 15) within 1 s") }
-        let after = status(of: member)
-        let elapsed = (System.now().nanos &- start) / 1_000_000
-        if after == "suspect" { return .pass }
-        // A suspicion at a handful of members can run out (with its last chance) in under a
-        // second: a late look proves nothing.
-        if after == "dead", elapsed > 500 { return .skip("looked \(elapsed) ms after the suspicion began: too late to tell hearsay from its own timeout") }
-        return .fail("\(elapsed) ms after a first-hand CHANGE(suspect) and a piggybacked dead entry at the same incarnation the member is listed \(after ?? "absent"), not suspect" + (after == "dead" ? ": hearsay was adopted" : ""))
     }
 
     /// §6.1.6 witnesses: with the target, us (the accuser) and one more member alive, the
@@ -108,6 +121,28 @@ extension Suite {
         // Well under one period (150 ms by default): only a witness's PING can come this soon.
         let checked = suspect.expect(60) { Self.isPing($0, of: suspect.id) }
         return checked != nil ? .pass : .fail("no PING of the suspect within 60 ms of a first-hand CHANGE(suspect): the target did not act as its witness")
+    }
+
+    /// Runs `body` with a second fake member that PINGed the target once (so the target lists
+    /// it alive) and then reads nothing unless the case looks; `entry` makes its entry with a
+    /// given status at its incarnation. Afterwards the member comes back at a higher
+    /// incarnation, then leaves, so that later cases see a clean view.
+    func withSilentMember(_ name: String, probeID: UInt32,
+                          _ body: (NodeID, FakePeer, (MemberStatus) -> MemberEntry) -> Verdict) -> Verdict {
+        guard let target = peer.targetID else { return .skip("target unknown") }
+        guard let member = otherPeer(name) else { return .skip("cannot open a second fake peer") }
+        defer {
+            member.revive()
+            member.drain()
+            member.toGroup(.goodbye)
+        }
+        member.ping(probeID)
+        member.drain()
+        guard status(of: member) == "alive" else { return .fail("a member that PINGed the target is not listed alive") }
+        let endpoint = peer.unicast.local.with(port: 1)
+        return body(target, member) { status in
+            MemberEntry(id: member.id, incarnation: member.incarnation, status: status, endpoint: endpoint, name: member.name)
+        }
     }
 
     static func isPing(_ received: FakePeer.Received, of id: NodeID) -> Bool {

@@ -29,6 +29,7 @@ struct Suite {
             ("6.1.3/refutes-death-with-change-alive", refutesDeath),
             ("6.1.3/change-dead-is-checked-then-dead", appliesChangeDead),
             ("6.1.3/hearsay-death-over-suspicion-waits", hearsayDeathWaits),
+            ("6.1.3/hearsay-of-life-tells-the-dead", hearsayOfLifeTellsTheDead),
             ("6.1.6/witness-pings-suspect-at-once", witnessPings),
             ("6.3.1/hello-reply-carries-clock-and-digest", helloReply),
             ("4.2/adjusts-clock-past-received-stamp", adjustsClock),

@@ -44,7 +44,8 @@ final class ConformanceTests: XCTestCase {
         for (fault, failing) in [("no-clock-adjust", "4.2/adjusts-clock-past-received-stamp"), ("ignore-probes", "6.1.5/answers-ping-with-ack"),
                                  ("elect-highest", "4.3/never-prefers-higher-stamp"), ("no-witness", "6.1.6/witness-pings-suspect-at-once"),
                                  ("tags-any-incarnation", "3.4.1/holds-tags-by-incarnation"),
-                                 ("adopt-hearsay-death", "6.1.3/hearsay-death-over-suspicion-waits")] {
+                                 ("adopt-hearsay-death", "6.1.3/hearsay-death-over-suspicion-waits"),
+                                 ("keep-stale-verdicts", "6.1.3/hearsay-of-life-tells-the-dead")] {
             let (code, output) = try runSuite(agentArgs: ["--test-fault", fault])
             XCTAssertEqual(code, 1, "\(fault): \(output)")
             XCTAssertTrue(output.contains("FAIL     \(failing)"), "\(fault): \(output)")

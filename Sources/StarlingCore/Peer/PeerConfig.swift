@@ -118,6 +118,9 @@ public struct PeerConfig: Sendable {
         case tagsAnyIncarnation = "tags-any-incarnation"
         /// Adopt a second-hand death over a suspicion held at the same incarnation (§6.1.3).
         case adoptHearsayDeath = "adopt-hearsay-death"
+        /// Ignore hearsay that a member this peer holds dead is live at the same incarnation,
+        /// instead of telling the member of the verdict (§6.1.3).
+        case keepStaleVerdicts = "keep-stale-verdicts"
     }
 
     public init(name: String, id: NodeID) {
