@@ -86,7 +86,8 @@ struct AnswerBudget: Sendable {
     /// Forgets every bucket back at the brim (the same as a fresh one), at most once a second:
     /// the table then holds the destinations answered lately, not every one answered since the
     /// start. A peer in a cluster of thousands answers more than 1,024 of them in a cold start,
-    /// and a full table of idle buckets was a sixth of a simulated peer's memory (A.2 item 3).
+    /// and a full table of idle buckets was about a seventh of a simulated peer's memory at
+    /// 2,000 peers (A.2 item 3).
     private mutating func sweep(now: UInt64) {
         nextSweepAt = now.saturatingAdd(.millis(1_000))
         guard !perDestination.isEmpty else { return }
