@@ -128,21 +128,28 @@ final class FakePeer {
         .controlRequest(ControlRequest(requestID: requestID, issuedMillis: System.now().wallMillis, command: command, target: target, args: args))
     }
 
-    /// Sends a control request to the target and returns the reassembled JSON body.
-    func control(_ command: String, _ args: [String] = [], millis: UInt64 = 1_000) -> (ControlStatus, JSON)? {
+    /// Sends a control request to the target and returns the reassembled JSON body. A request
+    /// unanswered within `millis` is sent again, the same request id up to `attempts` times:
+    /// the target runs a request once and repeats its reply (§3.5.1), so a datagram lost on a
+    /// loaded host costs a retry, not a failed case.
+    func control(_ command: String, _ args: [String] = [], millis: UInt64 = 1_000, attempts: Int = 3) -> (ControlStatus, JSON)? {
         let requestID = UInt32(truncatingIfNeeded: System.randomUInt64())
-        send(request(requestID, command, args: args))
+        let payload = request(requestID, command, args: args)
         var pages: [UInt16: [UInt8]] = [:]
         var status = ControlStatus.ok
         var count: UInt16 = 1
-        let ok = expect(millis) { received in
-            guard case .controlReply(let reply) = received.message.payload, reply.requestID == requestID else { return false }
-            pages[reply.page] = reply.body
-            status = reply.status
-            count = reply.pageCount
-            return pages.count >= Int(count)
+        var complete = false
+        for _ in 0..<max(1, attempts) where !complete {
+            send(payload)
+            complete = expect(millis) { received in
+                guard case .controlReply(let reply) = received.message.payload, reply.requestID == requestID else { return false }
+                pages[reply.page] = reply.body
+                status = reply.status
+                count = reply.pageCount
+                return pages.count >= Int(count)
+            } != nil
         }
-        guard ok != nil else { return nil }
+        guard complete else { return nil }
         let body = (0..<count).flatMap { pages[$0] ?? [] }
         return (status, (try? JSON.parse(String(decoding: body, as: UTF8.self))) ?? .null)
     }
