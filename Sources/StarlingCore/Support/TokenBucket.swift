@@ -42,6 +42,13 @@ struct TokenBucket: Sendable {
         return tokens > 0
     }
 
+    /// Whether the bucket is back in full at `now`: then it is the same as a fresh one.
+    func isFull(now: UInt64) -> Bool {
+        var refilled = self
+        refilled.refill(now: now)
+        return refilled.tokens >= refilled.capacity
+    }
+
     /// Takes `count` tokens, down to zero.
     mutating func take(_ count: UInt64, now: UInt64) {
         refill(now: now)
@@ -91,12 +98,12 @@ struct AnswerBudget: Sendable {
     private mutating func sweep(now: UInt64) {
         nextSweepAt = now.saturatingAdd(.millis(1_000))
         guard !perDestination.isEmpty else { return }
-        // A new dictionary sized to what is kept: removing in place would keep the capacity.
-        perDestination = perDestination.filter { _, bucket in
-            var refilled = bucket
-            refilled.refill(now: now)
-            return refilled.tokens < refilled.capacity
-        }
+        forgetFullBuckets(now: now)
+    }
+
+    /// A new dictionary sized to what is kept: removing in place would keep the capacity.
+    private mutating func forgetFullBuckets(now: UInt64) {
+        perDestination = perDestination.filter { !$0.value.isFull(now: now) }
     }
 
     /// The table is full. Every bucket refilled to the brim is the same as a fresh one, so all
@@ -105,17 +112,17 @@ struct AnswerBudget: Sendable {
     /// the destination owed least goes (most tokens left, the lowest address and port among
     /// equals: not the dictionary's order, which is seeded per process).
     private mutating func makeRoom(now: UInt64) {
+        let before = perDestination.count
+        forgetFullBuckets(now: now)
+        guard perDestination.count == before else { return }
         var victim: Endpoint?
         var most: UInt64 = 0
-        var brim: [Endpoint] = []
         for (key, var bucket) in perDestination {
             bucket.refill(now: now)
-            if bucket.tokens >= bucket.capacity { brim.append(key) }
             if victim == nil || bucket.tokens > most || (bucket.tokens == most && key.precedes(victim ?? key)) {
                 (victim, most) = (key, bucket.tokens)
             }
         }
-        for key in brim { perDestination[key] = nil }
-        if brim.isEmpty, let victim { perDestination[victim] = nil }
+        if let victim { perDestination[victim] = nil }
     }
 }
