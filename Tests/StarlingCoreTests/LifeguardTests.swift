@@ -270,6 +270,41 @@ final class PeerSuspicionTests: XCTestCase {
         XCTAssertFalse(h.changes.contains { $0.0.contains { $0.id == target && $0.status == .dead } })
     }
 
+    /// A last chance short of its confirmations sends its second PING with a PING_REQ to
+    /// helpers: the direct path may be the lossy one. A helper's relayed ACK keeps the suspect
+    /// alive. At 1,000 simulated peers under 10 % loss, a peer that had missed both copies of a
+    /// refutation lost both last-chance ACKs on its one path and declared a live member dead
+    /// (§6.1.6). A fully confirmed suspicion asks nobody.
+    func testALastChanceShortOfConfirmationsAsksHelpersAndTheirRelayedAckKeepsTheSuspect() throws {
+        for confirmed in [false, true] {
+            var (h, fakes, target, witnesses) = try accusedWithWitnesses()
+            for witness in confirmed ? witnesses : [witnesses[0]] { h.change([h.entry(target, .suspect)], from: witness) }
+            let deadline = try XCTUnwrap(h.peer.suspicions[target]).suspicion.deadline
+            h.clearSent()
+            h.advance(deadline - h.now, silent: [target])
+            // This peer's own probes of other members go on meanwhile: only what concerns the suspect counts.
+            var pings: [Ping] { h.pings.filter { $0.target == target } }
+            var requests: [Probe] { h.pingRequests.map(\.0).filter { $0.target == target } }
+            XCTAssertEqual(pings.count, 1, "the last chance's first PING")
+            XCTAssertTrue(requests.isEmpty, "helpers only with the second PING")
+            h.advance(50 * ms, silent: [target])
+            let second = try XCTUnwrap(pings.last)
+            XCTAssertEqual(pings.count, 2, "the second PING")
+            guard !confirmed else {
+                XCTAssertTrue(requests.isEmpty, "all its confirmations: no helper asked")
+                continue
+            }
+            XCTAssertFalse(requests.isEmpty, "short of its confirmations: helpers asked")
+            XCTAssertTrue(requests.allSatisfy { $0 == Probe(probeID: second.probeID, target: target) })
+            let helper = try XCTUnwrap(fakes.first { $0 != target })
+            h.receive(.ack(Ping(probeID: second.probeID, target: target, revoked: h.peer.revoked.digest)), from: helper,
+                name: h.name(of: helper), port: h.port(of: helper))
+            XCTAssertEqual(h.peer.members[target]?.status, .alive, "a relayed ACK is proof of life")
+            h.advance(1_000 * ms, silent: [target])
+            XCTAssertFalse(h.events.contains { if case .statusChanged(_, target, _, .dead) = $0 { true } else { false } })
+        }
+    }
+
     /// A death heard second-hand over a suspicion held at the same incarnation is not adopted:
     /// the suspect may have refuted since (at 5,000 simulated peers, peers back from 80 % loss
     /// adopted a piggybacked death the member had refuted before the loss ended). The

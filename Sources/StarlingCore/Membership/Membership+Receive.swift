@@ -124,16 +124,26 @@ extension Membership {
                 let piggyback = piggyback(first: nil, incarnation: out.incarnation, overhead: out.membershipOverhead)
                 out.send(.ack(Ping(probeID: relay.probeID, target: ack.target, revoked: digest, piggyback: piggyback)), to: .peer(requester))
             }
+        } else if let relay = relays[ack.probeID], relay.lastChance, relay.target == ack.target {
+            // A helper reached the suspect for this peer's last chance.
+            relays[ack.probeID] = nil
+            relayedProofOfLife(ack.target, now: now, out: &out)
         } else if let probe = probing.inFlight, probing.onAck(probeID: ack.probeID, target: ack.target) {
             if ack.target == sender {
                 noteDirectAck(from: sender, sentAt: probe.sentAt, now: now.nanos)
-            } else if let member = members[ack.target], member.status == .suspect {
-                // Relayed proof of life at the incarnation suspected: as good as hearing the member.
-                members.modify(ack.target) { $0.lastHeard = now.nanos }
-                setStatus(ack.target, .alive, now: now, out: &out)
+            } else {
+                relayedProofOfLife(ack.target, now: now, out: &out)
             }
         }
         return takeChanges()
+    }
+
+    /// A helper's ACK relayed from `target`: proof of life at the incarnation suspected, as good
+    /// as hearing the member.
+    private mutating func relayedProofOfLife(_ target: NodeID, now: Now, out: inout Outbox) {
+        guard let member = members[target], member.status == .suspect else { return }
+        members.modify(target) { $0.lastHeard = now.nanos }
+        setStatus(target, .alive, now: now, out: &out)
     }
 
     /// A PING_REQ: probe the target for the requester, only if it is a member this peer holds
