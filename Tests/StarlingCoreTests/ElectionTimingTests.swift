@@ -38,6 +38,34 @@ final class ElectionTimingTests: XCTestCase {
         XCTAssertNil(PathSummary([PathEstimate()]), "nothing measured yet")
     }
 
+    /// A loss that began seconds ago counts at its recent share, not diluted by a long quiet
+    /// past: 240 probes answered, then 25 at 10 % one-way loss (19 % of round trips lost, 5 of
+    /// 25 here). Pooled that is 1.9 % of round trips (3 copies of a change of tags); the recent
+    /// share makes it at least 5, as the loss calls for. Then through a peer's own probes.
+    func testALossThatBeganLatelyCountsAtItsRecentShare() throws {
+        var path = PathEstimate()
+        path.roundTrip.add(1 * ms)
+        path.probes = 265
+        path.answered = 260
+        var recent = RecentLoss()
+        for probe in 0..<240 { recent.add(unanswered: probe < 0) }
+        for probe in 0..<25 { recent.add(unanswered: probe % 5 == 4) }
+        XCTAssertEqual(try XCTUnwrap(PathSummary([path])).copiesForDelivery, 3, "pooled alone")
+        let summary = try XCTUnwrap(PathSummary([path], recent: recent))
+        XCTAssertGreaterThan(recent.share, 0.1)
+        XCTAssertGreaterThanOrEqual(summary.copiesForDelivery, 5, "the recent share: at least what 10 % calls for")
+
+        // A peer's own probes feed it: every PING without a direct ACK by the next one.
+        var h = PeerHarness()
+        h.start()
+        _ = h.join(3)
+        h.advance(2_000 * ms, silent: [])
+        XCTAssertEqual(h.peer.membership.recentLoss.share, 0, "every PING answered")
+        h.advance(1_000 * ms, silent: Set(h.fakes.values.map(\.id)))
+        // Two probes resolve unanswered in that second (the period stretches with local health).
+        XCTAssertGreaterThan(h.peer.membership.recentLoss.share, 0.2, "a second without ACKs: the recent share climbs")
+    }
+
     /// Issue 21: twice the paths' timeout, within 2 … 250 ms; the configured 10 ms before any
     /// member answered.
     func testDecisionWindowFollowsTheRoundTrips() {

@@ -43,6 +43,10 @@ struct Membership: Sendable {
     var paths: [NodeID: PathEstimate] = [:]
     /// ``paths`` summed up at the last housekeeping (nil before any member answered).
     var pathSummary: PathSummary?
+    /// The recent share of probes without a direct ACK (``PathSummary``'s loss follows it up).
+    var recentLoss = RecentLoss()
+    /// Whether the probe in flight got its direct ACK yet; nil before the first probe.
+    var lastProbeAnswered: Bool?
     /// Suspicion timeouts and reaping, per member.
     var deadlines = Deadlines<MemberTimer>()
     /// The suspicion of each suspect member (only while it is suspect).

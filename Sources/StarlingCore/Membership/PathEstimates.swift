@@ -19,6 +19,9 @@ struct PathEstimate: Sendable, Equatable {
 
 extension Membership {
     mutating func notePing(to target: NodeID) {
+        // A new probe means the last one is over: its outcome joins the recent loss.
+        if let answered = lastProbeAnswered { recentLoss.add(unanswered: !answered) }
+        lastProbeAnswered = false
         // Kept for members of the view only: ``store(_:for:)`` drops a member's with its row.
         guard members[target] != nil else { return }
         paths[target, default: PathEstimate()].probes &+= paths[target]?.probes == .max ? 0 : 1
@@ -26,6 +29,7 @@ extension Membership {
 
     /// A direct ACK that answered the probe in flight, sent at `sentAt`.
     mutating func noteDirectAck(from target: NodeID, sentAt: UInt64, now: UInt64) {
+        if lastProbeAnswered != nil { lastProbeAnswered = true }
         guard var path = paths[target] else { return }
         path.roundTrip.add(now &- min(now, sentAt))
         if path.answered < path.probes { path.answered += 1 }
@@ -36,7 +40,7 @@ extension Membership {
     /// leaves with its row (``store(_:for:)``): looking each one up in the view every second
     /// took 3 % of a 1,000-node simulation.
     mutating func summarizePaths() {
-        pathSummary = PathSummary(paths.values)
+        pathSummary = PathSummary(paths.values, recent: recentLoss)
     }
 
     /// The estimate for `id`, as `members` and `stats` show it: SRTT and RTTVAR in
@@ -74,8 +78,11 @@ struct PathSummary: Sendable, Equatable {
     /// probability (1 − p)², so p = 1 − √(1 − unanswered share).
     var oneWayLoss: Double
 
-    /// Nil until at least one member answered a direct PING.
-    init?(_ paths: some Collection<PathEstimate>) {
+    /// Nil until at least one member answered a direct PING. The unanswered share is the
+    /// pooled one or, when higher, the `recent` one: pooled over a long quiet past, a loss that
+    /// began seconds ago barely shows (at 1,000 simulated peers, 10 % loss 5 s old read as 1 %,
+    /// and a change of tags went out in 3 copies, not 5).
+    init?(_ paths: some Collection<PathEstimate>, recent: RecentLoss = RecentLoss()) {
         let timeouts = paths.compactMap { $0.roundTrip.smoothed == nil ? nil : $0.roundTrip.timeout(within: 0...UInt64.max) }.sorted()
         guard !timeouts.isEmpty else { return nil }
         timeout = timeouts[(timeouts.count - 1) * 9 / 10]
@@ -85,7 +92,7 @@ struct PathSummary: Sendable, Equatable {
             probes += UInt64(path.probes)
             answered += UInt64(min(path.answered, path.probes))
         }
-        let unanswered = probes == 0 ? 0 : Double(probes - answered) / Double(probes)
+        let unanswered = max(probes == 0 ? 0 : Double(probes - answered) / Double(probes), recent.share)
         oneWayLoss = 1 - (1 - min(max(unanswered, 0), 1)).squareRoot()
     }
 
@@ -97,5 +104,15 @@ struct PathSummary: Sendable, Equatable {
         let needed = (Logarithm.natural(1e-5) / Logarithm.natural(oneWayLoss)).rounded(.up)
         // `needed` is finite and positive for a loss in (0, 0.9); clamped before converting.
         return Int(min(max(needed, 1), 64))
+    }
+}
+
+/// The share of this peer's recent probes that got no direct ACK: each resolved probe's outcome
+/// (1 unanswered, 0 answered) averaged in with weight 1/8, as TCP's SRTT follows round trips.
+struct RecentLoss: Sendable, Equatable {
+    private(set) var share: Double = 0
+
+    mutating func add(unanswered: Bool) {
+        share += ((unanswered ? 1 : 0) - share) / 8
     }
 }
