@@ -85,6 +85,48 @@ final class LifeguardTests: XCTestCase {
         XCTAssertEqual(health.score, 0)
     }
 
+    /// A recovery is the first answered probe after the score rose to a bad spell (half the
+    /// maximum); a dip below that is none, and one spell gives one recovery (§6.1.4).
+    func testLocalHealthReportsOneRecoveryPerBadSpell() {
+        var health = LocalHealth()
+        for _ in 0..<(LocalHealth.badSpell - 1) { health.note(.probeUnanswered) }
+        health.note(.probeAnswered)
+        XCTAssertFalse(health.takeRecovery(), "below a bad spell")
+        for _ in 0..<LocalHealth.maximum { health.note(.nackMissed) }
+        XCTAssertFalse(health.takeRecovery(), "not while nothing is answered")
+        health.note(.probeAnswered)
+        XCTAssertTrue(health.takeRecovery(), "the first answer after the spell")
+        XCTAssertFalse(health.takeRecovery(), "taken once")
+        health.note(.probeAnswered)
+        XCTAssertFalse(health.takeRecovery(), "one per spell")
+        health.note(.refuted)
+        health.note(.probeAnswered)
+        XCTAssertTrue(health.takeRecovery(), "back at the bad spell's score, a new spell")
+    }
+
+    /// A peer back from a bad spell of local health push-pulls at once: its links may have
+    /// lost what the others said meanwhile, and theirs what it said. At 5,000 simulated peers,
+    /// views stayed apart up to 35 s after 80 % loss ended, healed by push-pull every 18.5 s
+    /// (§6.1.4). Without the spell, nothing goes before the interval.
+    func testAProbeAnsweredAfterABadSpellPushPullsAtOnce() {
+        for spell in [false, true] {
+            var h = PeerHarness()
+            h.start()
+            _ = h.join(3)
+            h.advance(1_000 * ms, silent: [])
+            if spell { for _ in 0..<LocalHealth.badSpell { h.peer.membership.probing.noteRefuted() } }
+            h.clearSent()
+            // At a score of 4 a period is 5 T (1 s); the push-pull interval is 5 s from the start.
+            h.advance(1_500 * ms, silent: [])
+            let slices = h.sentPayloads().filter { if case .members(let page) = $0 { page.replyWanted } else { false } }
+            XCTAssertEqual(slices.isEmpty, !spell, spell ? "back from the spell: a slice at once" : "no spell: no slice before the interval")
+            guard spell else { continue }
+            h.clearSent()
+            h.advance(1_500 * ms, silent: [])
+            XCTAssertFalse(h.sentPayloads().contains { if case .members(let page) = $0 { page.replyWanted } else { false } }, "once per spell")
+        }
+    }
+
     func testEveryMemberIsProbedWithinTwoRounds() {
         var rng = SplitMix64(seed: 42)
         var order = ProbeOrder()

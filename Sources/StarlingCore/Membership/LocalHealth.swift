@@ -5,7 +5,14 @@
 struct LocalHealth: Sendable, Equatable {
     /// Lifeguard's cap: at most nine times slower verdicts.
     static let maximum = 8
+    /// From this score up a peer is in a bad spell: its first answered probe after it is a
+    /// recovery (``takeRecovery()``).
+    static let badSpell = maximum / 2
     private(set) var score = 0
+    /// The score rose to ``badSpell`` or above and no probe was answered since.
+    private var inBadSpell = false
+    /// A probe was answered after a bad spell; not taken yet.
+    private var recovered = false
 
     enum Event: Sendable {
         /// A probe answered in time: things look normal.
@@ -20,9 +27,21 @@ struct LocalHealth: Sendable, Equatable {
 
     mutating func note(_ event: Event) {
         switch event {
-        case .probeAnswered: score = max(0, score - 1)
-        case .probeUnanswered, .nackMissed, .refuted: score = min(Self.maximum, score + 1)
+        case .probeAnswered:
+            if inBadSpell { recovered = true }
+            inBadSpell = false
+            score = max(0, score - 1)
+        case .probeUnanswered, .nackMissed, .refuted:
+            score = min(Self.maximum, score + 1)
+            if score >= Self.badSpell { inBadSpell = true }
         }
+    }
+
+    /// Whether a probe was answered after a bad spell since the last call: the peer's own
+    /// links may have lost what the others said meanwhile, and they what it said (§6.1.4).
+    mutating func takeRecovery() -> Bool {
+        defer { recovered = false }
+        return recovered
     }
 
     /// `duration` scaled by the multiplier, saturating.

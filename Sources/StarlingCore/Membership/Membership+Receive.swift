@@ -129,6 +129,8 @@ extension Membership {
             relays[ack.probeID] = nil
             relayedProofOfLife(ack.target, now: now, out: &out)
         } else if let probe = probing.inFlight, probing.onAck(probeID: ack.probeID, target: ack.target) {
+            // Back from a bad spell: push-pull at once rather than within an interval (§6.1.4).
+            if probing.takeRecovery() { nextPushPullAt = min(nextPushPullAt, now.nanos) }
             if ack.target == sender {
                 noteDirectAck(from: sender, sentAt: probe.sentAt, now: now.nanos)
             } else {

@@ -73,6 +73,9 @@ struct Probing: Sendable {
     /// The members that left the rotation since the last call (gone, dead or left when their turn came).
     mutating func takeDropped() -> [NodeID] { order.takeDropped() }
 
+    /// Whether a probe was answered after a bad spell of local health since the last call.
+    mutating func takeRecovery() -> Bool { health.takeRecovery() }
+
     /// This peer had to refute a suspicion of itself: it was slow to answer (Lifeguard).
     mutating func noteRefuted() { health.note(.refuted) }
 
