@@ -50,7 +50,9 @@ extension Simulator {
     /// range): every such drop is a bug (issue 14 item 6).
     public func encodeViolations() -> [String] {
         nodes.flatMap { node in
-            node.peer.counters.drops.filter { $0.key.hasPrefix("encode_") }.map { "node-\(node.index) dropped \($0.value) datagram(s) as \($0.key)" }
+            // By reason, not in the dictionary's order: the same run reads the same in every process.
+            node.peer.counters.drops.filter { $0.key.hasPrefix("encode_") }.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+                .map { "node-\(node.index) dropped \($0.value) datagram(s) as \($0.key)" }
         }
     }
 
@@ -92,7 +94,7 @@ extension Simulator {
             let leader = node.peer.leader(of: topic)
             byGroup[partition[node.index] ?? -1, default: []].insert("\(leader.name ?? "none")@\(leader.term)")
         }
-        return byGroup.filter { $0.value.count != 1 }.map { "group \($0.key) disagrees on \(topic): \($0.value.sorted())" }
+        return byGroup.filter { $0.value.count != 1 }.sorted { $0.key < $1.key }.map { "group \($0.key) disagrees on \(topic): \($0.value.sorted())" }
     }
 
     /// Quorum mode: never two different leaders announced for the same term.
@@ -103,7 +105,7 @@ extension Simulator {
                 if case .leaderChanged(let t, _, let id?, let term) = event, t == topic { leadersByTerm[term, default: []].insert(id) }
             }
         }
-        return leadersByTerm.filter { $0.value.count > 1 }.map { "term \($0.key) of \(topic) had \($0.value.count) leaders" }
+        return leadersByTerm.filter { $0.value.count > 1 }.sorted { $0.key < $1.key }.map { "term \($0.key) of \(topic) had \($0.value.count) leaders" }
     }
 
     /// First virtual time at which `condition` holds, checking every `step`; nil if it never does

@@ -86,7 +86,9 @@ final class LifeguardTests: XCTestCase {
     }
 
     /// A recovery is the first answered probe after the score rose to a bad spell (half the
-    /// maximum); a dip below that is none, and one spell gives one recovery (§6.1.4).
+    /// maximum); a dip below that is none. One spell gives one recovery: the spell ends only
+    /// when the score falls below it again, so a score hovering high (a link that stays bad,
+    /// or refutations forced by forged suspicions) cannot push-pull at every answer (§6.1.4).
     func testLocalHealthReportsOneRecoveryPerBadSpell() {
         var health = LocalHealth()
         for _ in 0..<(LocalHealth.badSpell - 1) { health.note(.probeUnanswered) }
@@ -95,13 +97,16 @@ final class LifeguardTests: XCTestCase {
         for _ in 0..<LocalHealth.maximum { health.note(.nackMissed) }
         XCTAssertFalse(health.takeRecovery(), "not while nothing is answered")
         health.note(.probeAnswered)
-        XCTAssertTrue(health.takeRecovery(), "the first answer after the spell")
+        XCTAssertTrue(health.takeRecovery(), "the first answer after the spell began")
         XCTAssertFalse(health.takeRecovery(), "taken once")
-        health.note(.probeAnswered)
-        XCTAssertFalse(health.takeRecovery(), "one per spell")
         health.note(.refuted)
         health.note(.probeAnswered)
-        XCTAssertTrue(health.takeRecovery(), "back at the bad spell's score, a new spell")
+        XCTAssertFalse(health.takeRecovery(), "still the same spell: the score never fell below it")
+        while health.score >= LocalHealth.badSpell { health.note(.probeAnswered) }
+        XCTAssertFalse(health.takeRecovery(), "the spell's end is no second recovery")
+        while health.score < LocalHealth.badSpell { health.note(.refuted) }
+        health.note(.probeAnswered)
+        XCTAssertTrue(health.takeRecovery(), "risen again after falling below: a new spell")
     }
 
     /// A peer back from a bad spell of local health push-pulls at once: its links may have
@@ -338,13 +343,38 @@ final class PeerSuspicionTests: XCTestCase {
             }
             XCTAssertFalse(requests.isEmpty, "short of its confirmations: helpers asked")
             XCTAssertTrue(requests.allSatisfy { $0 == Probe(probeID: second.probeID, target: target) })
-            let helper = try XCTUnwrap(fakes.first { $0 != target })
+            // The ACK comes back from one of the helpers asked.
+            let asked = h.pingRequests.compactMap { request -> UInt16? in
+                guard request.0.target == target, case .peer(let endpoint) = request.1 else { return nil }
+                return endpoint.port
+            }
+            let helper = try XCTUnwrap(fakes.first { asked.contains(h.port(of: $0)) })
+            XCTAssertNotEqual(helper, target, "the suspect is no helper")
             h.receive(.ack(Ping(probeID: second.probeID, target: target, revoked: h.peer.revoked.digest)), from: helper,
                 name: h.name(of: helper), port: h.port(of: helper))
             XCTAssertEqual(h.peer.members[target]?.status, .alive, "a relayed ACK is proof of life")
             h.advance(1_000 * ms, silent: [target])
             XCTAssertFalse(h.events.contains { if case .statusChanged(_, target, _, .dead) = $0 { true } else { false } })
         }
+    }
+
+    /// A last chance belongs to the suspicion that ran out. The member refutes by multicast
+    /// (its ACK lost), is suspected anew within the three ping timeouts, and the old last
+    /// chance's verdict must not kill the new suspicion, which has its own timeout and last
+    /// chance (§6.1.6).
+    func testAnOldLastChanceDoesNotKillANewSuspicion() throws {
+        var (h, fakes, target, _) = try accusedWithWitnesses()
+        let deadline = try XCTUnwrap(h.peer.suspicions[target]).suspicion.deadline
+        h.advance(deadline - h.now, silent: [target])
+        XCTAssertEqual(h.peer.suspicions[target]?.lastChance, true)
+        h.change([h.entry(target, .alive, 1)], from: target)
+        XCTAssertEqual(h.peer.members[target]?.status, .alive, "refuted by multicast")
+        let accuser = try XCTUnwrap(fakes.first { $0 != target })
+        h.change([h.entry(target, .suspect, 1)], from: accuser)
+        XCTAssertEqual(h.peer.members[target]?.status, .suspect, "suspected anew")
+        XCTAssertEqual(h.peer.suspicions[target]?.lastChance, false)
+        h.advance(200 * ms, silent: [target])
+        XCTAssertEqual(h.peer.members[target]?.status, .suspect, "the old last chance's verdict passed: the new suspicion runs on")
     }
 
     /// A death heard second-hand over a suspicion held at the same incarnation is not adopted:

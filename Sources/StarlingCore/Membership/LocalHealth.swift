@@ -5,13 +5,17 @@
 struct LocalHealth: Sendable, Equatable {
     /// Lifeguard's cap: at most nine times slower verdicts.
     static let maximum = 8
-    /// From this score up a peer is in a bad spell: its first answered probe after it is a
-    /// recovery (``takeRecovery()``).
+    /// From this score up a peer is in a bad spell, until the score falls below it again; the
+    /// spell's first answered probe is a recovery (``takeRecovery()``).
     static let badSpell = maximum / 2
     private(set) var score = 0
-    /// The score rose to ``badSpell`` or above and no probe was answered since.
+    /// The score is in a bad spell (risen to ``badSpell``, not fallen below it since).
     private var inBadSpell = false
-    /// A probe was answered after a bad spell; not taken yet.
+    /// The spell's recovery is still to come: one per spell, so a score that hovers high
+    /// (a link that stays bad, or refutations forced by forged suspicions) cannot make the
+    /// peer push-pull at every answered probe.
+    private var recoveryOwed = false
+    /// A probe was answered after a bad spell began; not taken yet.
     private var recovered = false
 
     enum Event: Sendable {
@@ -28,12 +32,12 @@ struct LocalHealth: Sendable, Equatable {
     mutating func note(_ event: Event) {
         switch event {
         case .probeAnswered:
-            if inBadSpell { recovered = true }
-            inBadSpell = false
+            if recoveryOwed { (recovered, recoveryOwed) = (true, false) }
             score = max(0, score - 1)
+            if score < Self.badSpell { inBadSpell = false }
         case .probeUnanswered, .nackMissed, .refuted:
             score = min(Self.maximum, score + 1)
-            if score >= Self.badSpell { inBadSpell = true }
+            if score >= Self.badSpell, !inBadSpell { (inBadSpell, recoveryOwed) = (true, true) }
         }
     }
 

@@ -181,9 +181,12 @@ extension Membership {
         // go out in the same order in every run.
         for probeID in relays.keys.sorted() {
             guard let relay = relays[probeID] else { continue }
+            // A last chance belongs to the suspicion that ran out: one refuted since (by a
+            // multicast, not the ACK) and suspected anew is not asked about, nor killed, by it.
+            let current = !relay.lastChance || suspicions[relay.target]?.lastChance == true
             if let at = relay.retryAt, now.nanos >= at {
                 relays[probeID]?.retryAt = nil
-                if let member = members[relay.target], member.status == .suspect {
+                if current, let member = members[relay.target], member.status == .suspect {
                     sendPing(probeID: probeID, target: relay.target, to: member.endpoint, digest: digest, out: &out)
                     if relay.lastChance { askHelpersLastChance(probeID: probeID, target: relay.target, out: &out) }
                 }
@@ -193,7 +196,7 @@ extension Membership {
                 if let requester = relay.requester {
                     out.send(.nack(Probe(probeID: relay.probeID, target: relay.target)), to: .peer(requester))
                 } else if relay.lastChance {
-                    declareDead(relay.target, now: now, out: &out)
+                    if current { declareDead(relay.target, now: now, out: &out) }
                 } else {
                     witnessFailed(relay.target, now: now, out: &out)
                 }

@@ -45,8 +45,9 @@ struct Membership: Sendable {
     var pathSummary: PathSummary?
     /// The recent share of probes without a direct ACK (``PathSummary``'s loss follows it up).
     var recentLoss = RecentLoss()
-    /// Whether the probe in flight got its direct ACK yet; nil before the first probe.
-    var lastProbeAnswered: Bool?
+    /// The last probe sent: whether its target had answered a PING before, and whether a
+    /// direct ACK answered this one yet; nil before the first probe.
+    var lastProbe: (measured: Bool, answered: Bool)?
     /// Suspicion timeouts and reaping, per member.
     var deadlines = Deadlines<MemberTimer>()
     /// The suspicion of each suspect member (only while it is suspect).
@@ -96,7 +97,7 @@ struct Membership: Sendable {
         var witnessing = false
         /// The first peer heard accusing first-hand (nil while only hearsay is known).
         var accuser: NodeID?
-        /// The suspicion ran out short of its confirmations and the suspect got one more PING.
+        /// The suspicion ran out and the suspect got its last chance (§6.1.6).
         var lastChance = false
     }
 
@@ -108,8 +109,8 @@ struct Membership: Sendable {
         /// A helper's NACK, or a witness's verdict, is due then (nil once done).
         var verdictAt: UInt64?
         var expires: UInt64
-        /// The PING of a suspicion that ran out short of its confirmations (no ACK by the
-        /// verdict: dead).
+        /// The PING of a suspicion that ran out, its last chance (no ACK, direct or relayed by
+        /// a helper, by the verdict: dead).
         var lastChance = false
         /// When the PING goes again if no ACK came (a last chance's second PING), nil once sent.
         var retryAt: UInt64?

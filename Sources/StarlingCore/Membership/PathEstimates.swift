@@ -19,9 +19,11 @@ struct PathEstimate: Sendable, Equatable {
 
 extension Membership {
     mutating func notePing(to target: NodeID) {
-        // A new probe means the last one is over: its outcome joins the recent loss.
-        if let answered = lastProbeAnswered { recentLoss.add(unanswered: !answered) }
-        lastProbeAnswered = false
+        // A new probe means the last one is over: its outcome joins the recent loss, when its
+        // target had answered a PING before (a crashed or forged newcomer's silence is no loss
+        // of the paths: a flood of forged ids would otherwise hold the share near 1).
+        if let last = lastProbe, last.measured { recentLoss.add(unanswered: !last.answered) }
+        lastProbe = (measured: paths[target]?.roundTrip.smoothed != nil, answered: false)
         // Kept for members of the view only: ``store(_:for:)`` drops a member's with its row.
         guard members[target] != nil else { return }
         paths[target, default: PathEstimate()].probes &+= paths[target]?.probes == .max ? 0 : 1
@@ -29,7 +31,7 @@ extension Membership {
 
     /// A direct ACK that answered the probe in flight, sent at `sentAt`.
     mutating func noteDirectAck(from target: NodeID, sentAt: UInt64, now: UInt64) {
-        if lastProbeAnswered != nil { lastProbeAnswered = true }
+        lastProbe?.answered = true
         guard var path = paths[target] else { return }
         path.roundTrip.add(now &- min(now, sentAt))
         if path.answered < path.probes { path.answered += 1 }
@@ -74,8 +76,8 @@ struct PathSummary: Sendable, Equatable {
     /// The 90th percentile, over the members measured, of SRTT + 4 RTTVAR (a round trip that
     /// few answers outlast), in nanoseconds.
     var timeout: UInt64
-    /// One-way loss estimated from the pooled direct PINGs: a PING and its ACK both arrive with
-    /// probability (1 − p)², so p = 1 − √(1 − unanswered share).
+    /// One-way loss estimated from the direct PINGs (pooled, or recent when higher): a PING and
+    /// its ACK both arrive with probability (1 − p)², so p = 1 − √(1 − unanswered share).
     var oneWayLoss: Double
 
     /// Nil until at least one member answered a direct PING. The unanswered share is the

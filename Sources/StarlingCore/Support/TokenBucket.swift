@@ -112,9 +112,9 @@ struct AnswerBudget: Sendable {
     /// the destination owed least goes (most tokens left, the lowest address and port among
     /// equals: not the dictionary's order, which is seeded per process).
     private mutating func makeRoom(now: UInt64) {
-        let before = perDestination.count
-        forgetFullBuckets(now: now)
-        guard perDestination.count == before else { return }
+        // Checked before the table is rebuilt: under a flood of new sources none is full, and a
+        // rebuild for every new destination would cost an allocation and a rehash each.
+        if perDestination.values.contains(where: { $0.isFull(now: now) }) { return forgetFullBuckets(now: now) }
         var victim: Endpoint?
         var most: UInt64 = 0
         for (key, var bucket) in perDestination {

@@ -26,7 +26,8 @@ public struct MemberTags: Sendable, Hashable, CustomStringConvertible {
 
     /// Tags from keys and values; throws when one is outside §3.4.1 or the set is too large.
     public init(_ tags: [String: String]) throws(MemberTagsError) {
-        try self.init(pairs: tags.map { ($0.key, $0.value) })
+        // Checked in key order (as bytes), not the dictionary's: of two bad keys, the same one is named in every process.
+        try self.init(pairs: tags.map { ($0.key, $0.value) }.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) })
     }
 
     /// Tags from `key=value` texts (the `--tag` flag); the first `=` ends the key.
