@@ -354,6 +354,38 @@ final class HostileInputTests: XCTestCase {
         XCTAssertGreaterThan(before, 0)
     }
 
+    /// §6.6: a joining peer that spent its burst on other newcomers' ANNOUNCEs still takes its
+    /// responders' answers, their senders included. It dropped them whole: the sender was
+    /// refused, and with it the view it sent (in a cold start of 200 simulated peers with a cut
+    /// rate, one joiner learned of a member 20 s late). After the join, the rate holds.
+    func testAJoiningPeerTakesItsRespondersAnswersAfterSpendingItsBurst() {
+        for joined in [false, true] {
+            var h = PeerHarness {
+                $0.limits.admissionBurst = 3
+                $0.limits.admissionsPerSecond = 1
+            }
+            h.start()
+            if joined { h.advance(3_000 * ms) }
+            for index in 0..<6 {
+                h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: NodeID(high: 0x302, low: UInt64(index)),
+                          name: "n\(index)", port: UInt16(9_200 + index))
+            }
+            XCTAssertGreaterThan(h.peer.counters.drops["admission_limited"] ?? 0, 0, "the burst is spent")
+            let responder = NodeID(high: 0x303, low: 1)
+            let member = NodeID(high: 0x303, low: 2)
+            let entries = [MemberEntry(id: responder, incarnation: 0, status: .alive, endpoint: Endpoint(ip: IPAddress(ipv4: 0x7F00_0003), port: 9_301), name: "responder"),
+                           MemberEntry(id: member, incarnation: 0, status: .alive, endpoint: Endpoint(ip: IPAddress(ipv4: 0x7F00_0003), port: 9_302), name: "member")]
+            h.receive(.members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: entries)), from: responder, name: "responder", port: 9_301)
+            if joined {
+                XCTAssertNil(h.peer.members[responder], "joined: the rate holds for a page's sender")
+                XCTAssertNil(h.peer.members[member])
+            } else {
+                XCTAssertEqual(h.peer.members[responder]?.status, .alive, "joining: the responder is taken")
+                XCTAssertEqual(h.peer.members[member]?.status, .alive, "and the view it sent")
+            }
+        }
+    }
+
     /// Item 12: topics are bounded; a full table makes room only from topics with no live
     /// leader and no election running, and says so in a counter otherwise.
     func testTopicsAreBounded() {

@@ -18,7 +18,12 @@ extension Peer {
         // Every other type comes from a peer: it proves the sender alive.
         // Parsed once: a member heard first-hand joins with them, and they are merged below.
         let senderTags = message.senderTags
-        membership.heardFrom(header, at: replyTo, tags: senderTags, now: now, digest: sync.revoked.digest, out: &outbox)
+        let viewAnswer: Bool
+        switch message.payload {
+        case .members, .helloReply: viewAnswer = true
+        default: viewAnswer = false
+        }
+        membership.heardFrom(header, at: replyTo, tags: senderTags, viewAnswer: viewAnswer, now: now, digest: sync.revoked.digest, out: &outbox)
         apply(membership.takeChanges(), now: now)
         if !membership.asked.isEmpty {
             // The view owed to a newcomer whose ANNOUNCE waited counts against its answer budget
