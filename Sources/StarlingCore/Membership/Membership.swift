@@ -45,9 +45,8 @@ struct Membership: Sendable {
     var pathSummary: PathSummary?
     /// The recent share of probes without a direct ACK (``PathSummary``'s loss follows it up).
     var recentLoss = RecentLoss()
-    /// The last probe sent: whether its target had answered a PING before, and whether a
-    /// direct ACK answered this one yet; nil before the first probe.
-    var lastProbe: (measured: Bool, answered: Bool)?
+    /// Whether a direct ACK answered the last probe sent yet; nil before the first probe.
+    var lastProbeAnswered: Bool?
     /// Suspicion timeouts and reaping, per member.
     var deadlines = Deadlines<MemberTimer>()
     /// The suspicion of each suspect member (only while it is suspect).

@@ -19,11 +19,12 @@ struct PathEstimate: Sendable, Equatable {
 
 extension Membership {
     mutating func notePing(to target: NodeID) {
-        // A new probe means the last one is over: its outcome joins the recent loss, when its
-        // target had answered a PING before (a crashed or forged newcomer's silence is no loss
-        // of the paths: a flood of forged ids would otherwise hold the share near 1).
-        if let last = lastProbe, last.measured { recentLoss.add(unanswered: !last.answered) }
-        lastProbe = (measured: paths[target]?.roundTrip.smoothed != nil, answered: false)
+        // A new probe means the last one is over: its outcome joins the recent loss. Every
+        // probe counts, a member's first included: at 1,000 a round of the probe order takes
+        // 150 s, so most probes are a member's first, and counting only members answered
+        // before left the share stale (a change of tags at 10 % loss went out in 3 copies again).
+        if let answered = lastProbeAnswered { recentLoss.add(unanswered: !answered) }
+        lastProbeAnswered = false
         // Kept for members of the view only: ``store(_:for:)`` drops a member's with its row.
         guard members[target] != nil else { return }
         paths[target, default: PathEstimate()].probes &+= paths[target]?.probes == .max ? 0 : 1
@@ -31,7 +32,7 @@ extension Membership {
 
     /// A direct ACK that answered the probe in flight, sent at `sentAt`.
     mutating func noteDirectAck(from target: NodeID, sentAt: UInt64, now: UInt64) {
-        lastProbe?.answered = true
+        if lastProbeAnswered != nil { lastProbeAnswered = true }
         guard var path = paths[target] else { return }
         path.roundTrip.add(now &- min(now, sentAt))
         if path.answered < path.probes { path.answered += 1 }
