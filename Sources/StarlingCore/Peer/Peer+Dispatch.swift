@@ -66,6 +66,7 @@ extension Peer {
             merge(page.entries, source: replyTo.ip, joinView: true, now: now)
             membership.noteListedTags(message.listedTags, on: page.entries, out: &outbox)
             if page.replyWanted, page.page == 0 { membership.sendSlice(to: replyTo, replyWanted: false, out: &outbox) }
+            membership.correctStaleEntries(page.entries, to: replyTo, out: &outbox)
         case .hello(let hello):
             sync.onHello(hello, from: sender, replyTo: replyTo, responders: membership.responders(for: sender), view: membership.view, out: &outbox)
         case .helloReply(let reply):
