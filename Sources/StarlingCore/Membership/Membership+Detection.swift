@@ -92,7 +92,7 @@ extension Membership {
             // multicast while the suspicion still wants confirmations (the witnesses may be
             // out of reach: in a partition, the far side's witnesses never hear the CHANGE).
             guard let held = suspicions[id], !held.accused, !held.witnessing,
-                  held.suspicion.confirmers.count < held.suspicion.wanted, !held.suspicion.confirmers.contains(config.id) else { return }
+                  held.suspicion.isShortOfConfirmations, !held.suspicion.confirmers.contains(config.id) else { return }
             confirm(id, by: config.id, now: now)
             sendChange([member.entry()], out: &out)
         case .dead, .left:
@@ -150,7 +150,7 @@ extension Membership {
     /// made it declare a live member dead (1,000 simulated peers; §6.1.6). A suspicion with all
     /// its confirmations (a real failure, seen by the witnesses) asks nobody.
     private mutating func askHelpersLastChance(probeID: UInt32, target: NodeID, out: inout Outbox) {
-        guard let held = suspicions[target], held.suspicion.confirmers.count < held.suspicion.wanted else { return }
+        guard let held = suspicions[target], held.suspicion.isShortOfConfirmations else { return }
         var helperRNG = SplitMix64(seed: rng.next())
         let picked = Self.helpers(config.indirectProbes, for: target, members: members, ring: ring, me: config.id,
             alive: aliveCount, rng: &helperRNG)

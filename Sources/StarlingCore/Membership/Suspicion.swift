@@ -31,10 +31,13 @@ struct Suspicion: Sendable, Equatable {
         self.wanted = max(0, wanted)
     }
 
+    /// Fewer than `wanted` members confirmed it: more would still shorten the timeout.
+    var isShortOfConfirmations: Bool { confirmers.count < wanted }
+
     /// Records a confirmation; true when it came from a member not counted yet (and so may
     /// bring the deadline closer).
     mutating func confirm(by member: NodeID) -> Bool {
-        guard confirmers.count < wanted, member != suspector, !confirmers.contains(member) else { return false }
+        guard isShortOfConfirmations, member != suspector, !confirmers.contains(member) else { return false }
         confirmers.append(member)
         return true
     }
