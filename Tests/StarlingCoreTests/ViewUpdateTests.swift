@@ -55,13 +55,8 @@ final class ViewUpdateTests: XCTestCase {
     }
 
     func testNothingIsSentWhenNoMemberCameSince() {
-        var h = PeerHarness.started()
-        _ = h.join(2)
-        let newcomer = NodeID(high: 0x900, low: 77)
-        let port: UInt16 = 9_770
-        h.fakes[port] = (newcomer, "late")
-        h.advance(10 * ms, silent: [])
-        h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: newcomer, name: "late", port: port)
+        let (first, _, port) = announced(counting: 1)
+        var h = first
         let answered = h.sent.count
         h.advance(6_000 * ms, silent: [])
         XCTAssertEqual(membersSent(h, to: port, since: answered), [])
@@ -81,5 +76,46 @@ final class ViewUpdateTests: XCTestCase {
         }
         XCTAssertEqual(h.peer.membership.viewUpdates.count, Membership.viewUpdateLimit)
         XCTAssertEqual(h.peer.counters.drops["view_updates_full"], UInt64(80 - Membership.viewUpdateLimit))
+    }
+
+    /// A newcomer repeats its ANNOUNCE twice (§6.1.2). A repeat that already counts as many
+    /// live members as the responder's view is not answered with the whole view again, and
+    /// no answer schedules a second update; a repeat that counts fewer is answered again.
+    func testARepeatedAnnounceIsAnsweredAgainOnlyWhileTheNewcomerCountsFewerMembers() {
+        let (first, newcomer, port) = announced(counting: 1)
+        var h = first
+        XCTAssertEqual(membersSent(h, to: port, since: 0, all: true).count, 1, "answered at once")
+        var mark = h.sent.count
+        let live = h.peer.membership.liveCount
+        XCTAssertEqual(live, 4, "this peer, two members and the newcomer")
+        // A page was lost: the newcomer still counts fewer than this view.
+        h.receive(.announce(Announcement(memberCount: UInt16(live - 1), revoked: .empty)), from: newcomer, name: "late", port: port)
+        XCTAssertEqual(membersSent(h, to: port, since: mark, all: true).count, 1, "answered again")
+        // The answers reached it.
+        mark = h.sent.count
+        h.receive(.announce(Announcement(memberCount: UInt16(live), revoked: .empty)), from: newcomer, name: "late", port: port)
+        XCTAssertEqual(membersSent(h, to: port, since: mark, all: true), [], "not sent the view a third time")
+        XCTAssertEqual(h.peer.membership.viewUpdates.map(\.newcomer), [newcomer], "one update pending, from the first answer")
+    }
+
+    /// Only an answered newcomer's count is trusted: a first ANNOUNCE that claims a full view
+    /// (a peer that restarted with a new id keeps nothing) is answered all the same.
+    func testAFirstAnnounceIsAnsweredWhateverItCounts() {
+        let (h, _, port) = announced(counting: .max)
+        XCTAssertEqual(membersSent(h, to: port, since: 0, all: true).count, 1)
+    }
+
+    /// A peer with two members that heard a newcomer's first ANNOUNCE, `counting` members; what
+    /// it sent before is cleared.
+    func announced(counting: UInt16) -> (PeerHarness, NodeID, UInt16) {
+        var h = PeerHarness.started()
+        _ = h.join(2)
+        let newcomer = NodeID(high: 0x900, low: 77)
+        let port: UInt16 = 9_770
+        h.fakes[port] = (newcomer, "late")
+        h.advance(10 * ms, silent: [])
+        h.clearSent()
+        h.receive(.announce(Announcement(memberCount: counting, revoked: .empty)), from: newcomer, name: "late", port: port)
+        return (h, newcomer, port)
     }
 }

@@ -92,15 +92,23 @@ extension Membership {
 
     /// A newcomer's ANNOUNCE is answered with the whole view by its responders only
     /// (``responders(for:)``); a view too large for one MEMBERS sequence is split among them.
-    mutating func answerAnnounce(from sender: NodeID, replyTo: Endpoint, now: Now, out: inout Outbox) {
+    /// `counted`: the live members the ANNOUNCE says its sender holds (nil for an answer held
+    /// back in the waiting room, always sent).
+    mutating func answerAnnounce(from sender: NodeID, counted: UInt16? = nil, replyTo: Endpoint, now: Now, out: inout Outbox) {
         guard responders(for: sender) != nil else { return }
+        let answered = viewUpdates.contains { $0.newcomer == sender }
+        // A repeat from a newcomer this peer answered, which already counts as many live
+        // members as this view: the answers reached it, and another copy of the whole view
+        // (three responders, three ANNOUNCEs) would only crowd its socket buffer (§6.1.2).
+        if answered, let counted, Int(counted) >= liveCount { return }
         var share: (index: Int, of: Int)?
         if config.multicast {
             let chosen = ring.successors(of: sender, count: config.witnesses)
             share = chosen.firstIndex(of: config.id).map { ($0, chosen.count) }
         }
         sendMembers(to: replyTo, replyWanted: false, share: share, out: &out)
-        scheduleViewUpdate(for: sender, at: replyTo, now: now, out: &out)
+        // The pending update already covers what came since the first answer.
+        if !answered { scheduleViewUpdate(for: sender, at: replyTo, now: now, out: &out) }
     }
 
     // MARK: Probes

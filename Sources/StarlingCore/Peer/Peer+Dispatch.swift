@@ -49,8 +49,8 @@ extension Peer {
         let sender = header.sender
         let digest = sync.revoked.digest
         switch message.payload {
-        case .announce:
-            membership.answerAnnounce(from: sender, replyTo: replyTo, now: now, out: &outbox)
+        case .announce(let announcement):
+            membership.answerAnnounce(from: sender, counted: announcement.memberCount, replyTo: replyTo, now: now, out: &outbox)
             membership.waiting.leave(sender)
         case .ping(let ping):
             apply(membership.onPing(ping, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
