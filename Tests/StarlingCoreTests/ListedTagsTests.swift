@@ -71,4 +71,30 @@ final class ListedTagsTests: XCTestCase {
         page([ListedTags(index: 0, incarnation: 1, tags: older)])
         XCTAssertEqual(h.peer.tags(of: member.id), web, "older second-hand tags do not replace newer ones")
     }
+
+    /// New tags are gossiped second-hand (§3.4.1): the peer that learned them queues the
+    /// member's entry, and its next ACK piggybacks it with the tags listed.
+    func testNewTagsRideOnTheNextAckListed() throws {
+        var (h, ids) = tagged(3) { $0 == 0 ? self.web : .empty }
+        h.clearSent()
+        h.ping(from: ids[2], name: h.name(of: ids[2]), port: h.port(of: ids[2]))
+        let ack = try XCTUnwrap(h.sent.first { $0.0.payload.type == .ack }?.0)
+        guard case .ack(let payload) = ack.payload else { return XCTFail() }
+        let listed = ack.listedTags.map { (payload.piggyback[Int($0.index)].id, $0.tags) }
+        XCTAssertEqual(listed.map(\.0), [ids[0]], "the tagged member's entry, listed")
+        XCTAssertEqual(listed.first?.1, web)
+    }
+
+    /// A PING's piggyback lists tags like a MEMBERS page: the receiver applies them.
+    func testTagsListedOnAPingsPiggybackApply() {
+        var h = PeerHarness()
+        h.start()
+        let ids = h.join(2)
+        let member = MemberEntry(id: NodeID(high: 0x66, low: 1), incarnation: 3, status: .alive,
+            endpoint: Endpoint(address: PeerHarness.loopback, port: 9700), name: "g")
+        let ping = Ping(probeID: 4, target: h.peer.config.id, revoked: h.peer.revoked.digest, piggyback: [member])
+        h.receive(.ping(ping), from: ids[0], name: h.name(of: ids[0]), port: h.port(of: ids[0]),
+            extensions: ListedTags.extensions([ListedTags(index: 0, incarnation: 3, tags: web)]))
+        XCTAssertEqual(h.peer.tags(of: member.id), web)
+    }
 }

@@ -213,6 +213,9 @@ final class VectorTests: XCTestCase {
         add("listed-tags-length-over-512", listedArea(record(0, 513) + roleDB), "bad_length")
         add("listed-tags-cut-short", listedArea(record(0, 9) + roleDB), "truncated")
         add("listed-tags-bad-tags", listedArea(record(0, 6) + [1, 0x62, 0, 1, 0x61, 0]), "invalid_value")
+        // On a PING or ACK they index the piggyback: the sample PING carries one entry.
+        var pingFlagged = Samples.encode(Samples.payload("ping")); pingFlagged[7] |= 0x02
+        add("listed-tags-index-past-the-piggyback", pingFlagged + [0, UInt8(2 + 15), 0x02, 15] + record(1, 8) + roleDB, "invalid_value")
         add("tags-over-512-bytes", tagsArea([Array(tooLarge[0..<255]), Array(tooLarge[255..<510]), Array(tooLarge[510...])]), "bad_length")
         // USER_EVENT (§3.6, issue 18): request_id u32, sequence u32, stamp u64, name str8, payload u16 + bytes.
         let userEvent = Samples.encode(Samples.payload("user-event"))

@@ -62,4 +62,26 @@ final class TagsSimTests: XCTestCase {
             XCTAssertTrue(sim.violations.isEmpty, "\(sim.violations.prefix(3))")
         }
     }
+
+    /// A member that misses every copy of a change of tags (its links down while they go out)
+    /// hears it second-hand within a few periods: every peer that learned the tags piggybacks
+    /// the entry with them listed. Before, it waited for the changed member's own PING or ACK
+    /// (up to a round of the probe order: 100 periods, 15 s) or a push-pull.
+    func testAMemberThatMissedEveryCopyHearsTheTagsSecondHand() {
+        let sim = Simulator(nodes: 100, seed: 1806) { config, index in config.tags = Self.tags(index) }
+        sim.checkStamps = false
+        sim.startAll(spread: 200 * ms)
+        XCTAssertNotNil(sim.runUntil(limit: 20_000 * ms, step: 100 * ms) { sim.viewsAgree() }, sim.replayHint)
+        let (subject, deaf) = (7, 40)
+        let subjectID = sim.nodes[subject].peer.config.id
+        sim.degrade(deaf, loss: 1.0)
+        sim.act(subject) { peer, now in peer.setTags(Self.tags(subject, generation: 1), now: now) }
+        sim.advance(200 * ms)
+        XCTAssertEqual(sim.nodes[deaf].peer.tags(of: subjectID), Self.tags(subject), "it missed every copy")
+        sim.restore(deaf)
+        // Two protocol periods: the periods' PINGs and ACKs carry the entry with its tags listed.
+        // (Without the listed tags on PINGs and ACKs it came 620 ms later.)
+        XCTAssertNotNil(sim.runUntil(limit: 300 * ms, step: 10 * ms) { sim.nodes[deaf].peer.tags(of: subjectID) == Self.tags(subject, generation: 1) },
+            "node \(deaf) still holds the old tags 300 ms after its links came back \(sim.replayHint)")
+    }
 }

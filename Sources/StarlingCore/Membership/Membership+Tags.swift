@@ -28,7 +28,12 @@ extension Membership {
         if let held, held.incarnation > incarnation, !config.faults.contains(.tagsAnyIncarnation) { return }
         guard held != nil || !tags.isEmpty else { return }
         tagRecords[id] = TagRecord(incarnation: incarnation, tags: tags)
-        if held?.tags != tags { out.emit(.tagsChanged(name: member.name, id: id, tags: tags)) }
+        guard held?.tags != tags else { return }
+        out.emit(.tagsChanged(name: member.name, id: id, tags: tags))
+        // Gossiped second-hand like any change (§6.1.3): the entry rides on this peer's next
+        // PINGs and ACKs with the tags listed, so a member that missed every copy of the
+        // CHANGE hears them within a few periods, not a round of the probe order.
+        disseminate(id, out: &out)
     }
 
     /// This peer's tags changed: raise its incarnation (so that no earlier datagram of it can
@@ -73,8 +78,9 @@ extension Membership {
         return records.isEmpty ? [] : ListedTags.extensions(records)
     }
 
-    /// The tags a MEMBERS page lists for `entry`: another member's, when this peer holds some.
-    private func listable(_ entry: MemberEntry) -> TagRecord? {
+    /// The tags a MEMBERS page or a piggyback lists for `entry`: another member's, when this
+    /// peer holds some.
+    func listable(_ entry: MemberEntry) -> TagRecord? {
         guard entry.id != config.id, let record = tagRecords[entry.id], !record.tags.isEmpty, record.incarnation <= entry.incarnation else { return nil }
         return record
     }

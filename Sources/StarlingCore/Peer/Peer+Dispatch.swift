@@ -54,9 +54,11 @@ extension Peer {
             membership.waiting.leave(sender)
         case .ping(let ping):
             apply(membership.onPing(ping, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
+            membership.noteListedTags(message.listedTags, on: ping.piggyback, out: &outbox)
             pullIfDiverged(sender, now: now)
         case .ack(let ack):
             apply(membership.onAck(ack, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
+            membership.noteListedTags(message.listedTags, on: ack.piggyback, out: &outbox)
             pullIfDiverged(sender, now: now)
         case .pingRequest(let request): membership.onPingRequest(request, replyTo: replyTo, now: now, digest: digest, out: &outbox)
         case .nack(let nack): membership.onNack(nack)

@@ -276,9 +276,7 @@ public struct Codec: Sendable {
     private static func checkKnown(_ extensions: [Extension], payload: Payload) throws(WireError) {
         guard !extensions.isEmpty else { return }
         _ = try MemberTags.decode(extensions)
-        var entryCount: Int?
-        if case .members(let page) = payload { entryCount = page.entries.count }
-        _ = try ListedTags.decode(extensions, entryCount: entryCount)
+        _ = try ListedTags.decode(extensions, entryCount: payload.listedEntryCount)
     }
 
     /// Whether a type may appear again right after `previous`: only the tags entries repeat,

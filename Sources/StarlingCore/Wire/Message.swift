@@ -150,6 +150,16 @@ public enum Payload: Equatable, Sendable {
         case .controlReply: .controlReply
         }
     }
+
+    /// How many member entries listed tags (type 0x02, §3.4.1) may index: a MEMBERS page's, a
+    /// PING's or an ACK's piggyback; nil on the types that list none.
+    var listedEntryCount: Int? {
+        switch self {
+        case .members(let page): page.entries.count
+        case .ping(let ping), .ack(let ping): ping.piggyback.count
+        default: nil
+        }
+    }
 }
 
 /// A decoded datagram.
@@ -173,10 +183,11 @@ public struct Message: Equatable, Sendable {
         return ((try? MemberTags.decode(extensions)) ?? nil) ?? .empty
     }
 
-    /// Other members' tags listed on a MEMBERS page (§3.4.1); none on other types.
+    /// Other members' tags listed for the entries of a MEMBERS page or of a PING's or ACK's
+    /// piggyback (§3.4.1); none on other types.
     public var listedTags: [ListedTags] {
-        guard case .members(let page) = payload else { return [] }
-        return (try? ListedTags.decode(extensions, entryCount: page.entries.count)) ?? []
+        guard let count = payload.listedEntryCount else { return [] }
+        return (try? ListedTags.decode(extensions, entryCount: count)) ?? []
     }
 }
 
