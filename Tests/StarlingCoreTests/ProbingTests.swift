@@ -149,6 +149,27 @@ final class ProbingTests: XCTestCase {
         // A ring smaller than the count gives everyone but the key.
         XCTAssertEqual(Set(Ring(ids.prefix(3)).successors(of: ids[0], count: 3)), Set(ids[1..<3]))
     }
+
+    /// The quick test of "am I a responder" gives exactly what the list gives: rings from 0 to
+    /// 3,000 members (buckets empty, sparse and full), keys in and out of the ring, counts 1–5.
+    func testIsSuccessorAgreesWithTheSuccessorList() {
+        var rng = SplitMix64(seed: 29)
+        for size in [0, 1, 2, 3, 5, 40, 300, 3_000] {
+            let ids = (0..<size).map { _ in NodeID(high: rng.next(), low: rng.next()) }
+            let ring = Ring(ids)
+            for round in 0..<300 {
+                let key = round % 2 == 0 && !ids.isEmpty ? ids[Int(rng.next() % UInt64(ids.count))] : NodeID(high: rng.next(), low: rng.next())
+                let wanted = Int(rng.next() % 5) + 1
+                let chosen = ring.successors(of: key, count: wanted)
+                // Members from the list, members outside it, and the key itself.
+                var asked = chosen + [key]
+                if !ids.isEmpty { asked += (0..<4).map { _ in ids[Int(rng.next() % UInt64(ids.count))] } }
+                for member in asked {
+                    XCTAssertEqual(ring.isSuccessor(member, of: key, count: wanted), chosen.contains(member), "size \(size), round \(round)")
+                }
+            }
+        }
+    }
 }
 
 /// The version-2 probing rules as a whole peer sees them (issue 16), with the injected clock.

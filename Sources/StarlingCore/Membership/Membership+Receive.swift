@@ -9,7 +9,7 @@ extension Membership {
     /// simulated peers with a cut rate, one such joiner learned of a member only 20 s later.
     mutating func heardFrom(_ header: Header, at endpoint: Endpoint, tags: MemberTags?, viewAnswer: Bool = false, now: Now, digest: SetDigest, out: inout Outbox) {
         let id = header.sender
-        if var member = members[id] {
+        let heard = members.update(id) { member in
             member.lastHeard = now.nanos
             member.clock = max(member.clock, header.stamp)
             member.endpoint = endpoint
@@ -20,10 +20,12 @@ extension Membership {
             case .dead, .left: revives = header.incarnation > member.incarnation
             }
             member.incarnation = max(member.incarnation, header.incarnation)
-            members.modify(id) { $0 = member }
-            if revives {
+            return (revives: revives, live: member.isLive)
+        }
+        if let heard {
+            if heard.revives {
                 setStatus(id, .alive, now: now, out: &out)
-            } else if !member.isLive {
+            } else if !heard.live {
                 // It talks, so it is not dead or gone (after a partition heals, or after a
                 // GOODBYE forged in its name).
                 tellOfVerdict(id, at: endpoint, digest: digest, out: &out)

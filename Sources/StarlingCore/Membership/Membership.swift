@@ -265,8 +265,8 @@ struct Membership: Sendable {
     /// newcomer should expect, or nil when this peer stays silent.
     func responders(for newcomer: NodeID) -> Int? {
         guard config.multicast else { return max(1, ring.count - (members[newcomer]?.status == .alive ? 1 : 0)) }
-        let chosen = ring.successors(of: newcomer, count: config.witnesses)
-        return chosen.contains(config.id) ? chosen.count : nil
+        guard ring.isSuccessor(config.id, of: newcomer, count: config.witnesses) else { return nil }
+        return ring.successors(of: newcomer, count: config.witnesses).count
     }
 
     /// Queues a member's current state to ride on the next PINGs and ACKs.

@@ -102,6 +102,26 @@ struct Ring: Sendable {
         return picked
     }
 
+    /// Whether `member` is one of `successors(of: key, count: wanted)`. Every peer asks it of
+    /// every ANNOUNCE and HELLO it hears (n² times in a cold start), and for nearly all the
+    /// answer is no: buckets strictly between the key's and the member's that hold `wanted` ids
+    /// settle it without a search or a list.
+    func isSuccessor(_ member: NodeID, of key: NodeID, count wanted: Int) -> Bool {
+        guard wanted > 0, member != key else { return false }
+        let keyPosition = Self.position(key), memberPosition = Self.position(member)
+        let keyBucket = Int(keyPosition >> 56), memberBucket = Int(memberPosition >> 56)
+        if keyBucket != memberBucket || (memberPosition, member) < (keyPosition, key) {
+            var between = 0
+            var bucket = (keyBucket + 1) & 0xFF
+            while bucket != memberBucket {
+                between += buckets[bucket].count
+                if between >= wanted { return false }
+                bucket = (bucket + 1) & 0xFF
+            }
+        }
+        return successors(of: key, count: wanted).contains(member)
+    }
+
     /// Where (position, id) goes in a bucket sorted by (position, id).
     private func insertionIndex(of position: UInt64, _ id: NodeID, in bucket: [NodeID]) -> Int {
         var low = 0
