@@ -32,6 +32,7 @@ struct Suite {
             ("6.1.3/hearsay-of-life-tells-the-dead", hearsayOfLifeTellsTheDead),
             ("6.1.6/witness-pings-suspect-at-once", witnessPings),
             ("6.3.1/hello-reply-carries-clock-and-digest", helloReply),
+            ("6.3.1/announce-carrying-hello-is-answered", carriedHelloReply),
             ("4.2/adjusts-clock-past-received-stamp", adjustsClock),
             ("4.1/stamps-increase", stampsIncrease),
             ("3.2/serves-revoked-pages", servesPages),
@@ -76,6 +77,14 @@ struct Suite {
         else { return .fail("no HELLO_REPLY with the request id by unicast") }
         guard received.message.header.stamp > stamp else { return .fail("reply stamp \(received.message.header.stamp) not past \(stamp)") }
         return reply.memberCount >= 1 ? .pass : .fail("member_count 0")
+    }
+
+    /// A starting peer's first ANNOUNCE carries its HELLO (extension type 0x03): answered with
+    /// a HELLO_REPLY as a HELLO would be (with two members the target is a responder).
+    func carriedHelloReply() -> Verdict {
+        peer.sendRaw(peer.encode(.announce(Announcement(memberCount: 1, revoked: .empty)), extensions: [Message.carrying(hello: 4343)]), to: peer.group)
+        let reply = peer.expect(1_000) { if case .helloReply(let r) = $0.message.payload { r.requestID == 4343 && $0.unicast } else { false } }
+        return reply != nil ? .pass : .fail("no HELLO_REPLY with the request id of the HELLO the ANNOUNCE carried")
     }
 
     func adjustsClock() -> Verdict {

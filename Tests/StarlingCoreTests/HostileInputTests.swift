@@ -536,7 +536,7 @@ final class HostileInputTests: XCTestCase {
     func testMingleFinishesWithoutWaitingForADeadMember() {
         var h = PeerHarness()
         h.start()
-        let hello = h.sentPayloads().compactMap { if case .hello(let hello) = $0 { hello } else { nil } }.first
+        let hello = h.sentHellos().first
         guard let hello else { return XCTFail("no hello") }
         // One neighbour answers and says there are two of them; the other crashed.
         h.receive(.helloReply(HelloReply(requestID: hello.requestID, memberCount: 2, revoked: .empty, members: [])), from: alice, name: "alice")

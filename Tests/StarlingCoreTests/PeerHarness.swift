@@ -157,6 +157,13 @@ struct PeerHarness {
 
     func sentPayloads() -> [Payload] { sent.map(\.0.payload) }
 
+    /// The HELLOs sent, alone or carried by an ANNOUNCE (§6.3.1), in order.
+    func sentHellos() -> [Hello] {
+        sent.compactMap { message, _ in
+            if case .hello(let hello) = message.payload { hello } else { message.carriedHello }
+        }
+    }
+
     mutating func clearSent() { sent.removeAll() }
 
     /// The PINGs sent (own probes, relays, witness pings).

@@ -87,7 +87,7 @@ final class RoundTripTests: XCTestCase {
     }
 
     func helloID(_ h: PeerHarness) -> UInt32 {
-        h.sentPayloads().compactMap { if case .hello(let hello) = $0 { hello.requestID } else { nil } }.first ?? 0
+        h.sentHellos().first?.requestID ?? 0
     }
 
     func pageRequests(_ h: PeerHarness) -> [PageRequest] {

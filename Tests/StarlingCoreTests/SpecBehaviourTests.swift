@@ -249,7 +249,8 @@ final class SpecBehaviourTests: XCTestCase {
     }
 
     /// Issue 16: with multicast, an ANNOUNCE is answered (MEMBERS) and a HELLO (HELLO_REPLY,
-    /// counting 3 responders) only by the newcomer's 3 rendezvous responders.
+    /// counting 3 responders) only by the newcomer's 3 rendezvous responders; an ANNOUNCE that
+    /// carries a HELLO (§6.3.1) gets both answers, the HELLO_REPLY with the carried request id.
     func testAnnounceAndHelloAreAnsweredOnlyByTheRendezvousResponders() {
         var h = PeerHarness()
         h.start()
@@ -257,11 +258,15 @@ final class SpecBehaviourTests: XCTestCase {
         var answered = 0
         for index in 0..<40 {
             let newcomer = NodeID(high: 0xA00, low: UInt64(index))
-            let hello = index % 2 == 0
+            let hello = index % 3 == 0, carried = index % 3 == 2
             h.clearSent()
             h.receive(hello ? .hello(Hello(requestID: 5, revoked: .empty)) : .announce(Announcement(memberCount: 1, revoked: .empty)),
-                from: newcomer, name: "n\(index)", port: 9900)
+                from: newcomer, name: "n\(index)", port: 9900, extensions: carried ? [Message.carrying(hello: 0xBEEF)] : [])
             let chosen = isResponder(h, for: newcomer)
+            if carried, chosen {
+                XCTAssertEqual(h.sentPayloads().compactMap { if case .helloReply(let reply) = $0 { reply.requestID } else { nil } }, [UInt32(0xBEEF)])
+                XCTAssertTrue(h.sentPayloads().contains { if case .members = $0 { true } else { false } })
+            }
             let replies = h.sentPayloads().filter {
                 switch $0 {
                 case .members, .helloReply: true
@@ -275,6 +280,16 @@ final class SpecBehaviourTests: XCTestCase {
         }
         XCTAssertGreaterThan(answered, 0)
         XCTAssertLessThan(answered, 40, "not everyone answers everyone")
+    }
+
+    /// §6.3.1: a starting peer's first ANNOUNCE carries its first HELLO (one multicast for
+    /// both); its responders answer it as both (``testAnnounceAndHelloAreAnsweredOnlyByTheRendezvousResponders``).
+    func testTheFirstAnnounceCarriesTheHelloAndIsAnsweredAsBoth() {
+        var joiner = PeerHarness()
+        joiner.start()
+        let group = joiner.sent.filter { if case .group = $0.1 { true } else { false } }.map(\.0)
+        XCTAssertEqual(group.map(\.payload.type), [.announce], "one datagram to the group at start")
+        XCTAssertEqual(group.first?.carriedHello?.requestID, joiner.peer.sync.mingle.requestID)
     }
 
     /// Issue 16: without multicast every member answers, and a HELLO_REPLY counts every alive
@@ -320,7 +335,7 @@ final class SpecBehaviourTests: XCTestCase {
         h.start()
         var sends: [UInt64] = []
         for step in 0..<3_000 {
-            sends += h.sentPayloads().filter { if case .hello = $0 { true } else { false } }.map { _ in (h.now - start) / ms }
+            sends += h.sentHellos().map { _ in (h.now - start) / ms }
             if let replyAfter, UInt64(step) * ms == replyAfter {
                 h.receive(.helloReply(HelloReply(requestID: helloID(h, any: true), memberCount: promised, revoked: .empty, members: [])), from: a, name: "a")
             }
@@ -332,7 +347,7 @@ final class SpecBehaviourTests: XCTestCase {
 
     func helloID(_ h: PeerHarness, any: Bool = false) -> UInt32 {
         if any { return h.peer.sync.mingle.requestID }
-        return h.sentPayloads().compactMap { if case .hello(let hello) = $0 { hello.requestID } else { nil } }.first ?? 0
+        return h.sentHellos().first?.requestID ?? 0
     }
 
     func testALostFirstPageIsAskedForFromTheBurstCursor() throws {

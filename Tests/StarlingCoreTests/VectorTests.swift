@@ -80,7 +80,9 @@ final class VectorTests: XCTestCase {
         let listed = ListedTags.extensions([ListedTags(index: 0, incarnation: 2, tags: Samples.tags)])
         for (name, payload, extensions) in [("ping-with-tags", Samples.payload("ping"), Samples.tags.extensions),
                                             ("announce-with-512-bytes-of-tags", Samples.payload("announce"), Samples.largestTags.extensions),
-                                            ("members-listing-tags", Samples.payload("members"), Samples.tags.extensions + listed)] {
+                                            ("members-listing-tags", Samples.payload("members"), Samples.tags.extensions + listed),
+                                            // §6.3.1: a starting peer's first ANNOUNCE carries its HELLO (request_id 0x0102_0304).
+                                            ("announce-carrying-hello", Samples.payload("announce"), [Message.carrying(hello: 0x0102_0304)])] {
             let bytes = try! Codec().encode(Message(header: Samples.header(), payload: payload, extensions: extensions))
             valid.append(.object([("name", .string(name)), ("hex", .string(Hex.encode(bytes))), ("fields", try! Codec().decode(bytes).fields)]))
         }
@@ -213,6 +215,9 @@ final class VectorTests: XCTestCase {
         add("listed-tags-length-over-512", listedArea(record(0, 513) + roleDB), "bad_length")
         add("listed-tags-cut-short", listedArea(record(0, 9) + roleDB), "truncated")
         add("listed-tags-bad-tags", listedArea(record(0, 6) + [1, 0x62, 0, 1, 0x61, 0]), "invalid_value")
+        // The HELLO an ANNOUNCE carries (type 0x03) is a 4-byte request_id.
+        var announceFlagged = Samples.encode(Samples.payload("announce")); announceFlagged[7] |= 0x02
+        add("hello-request-id-of-3-bytes", announceFlagged + [0, 5, 0x03, 3, 1, 2, 3], "invalid_value")
         // On a PING or ACK they index the piggyback: the sample PING carries one entry.
         var pingFlagged = Samples.encode(Samples.payload("ping")); pingFlagged[7] |= 0x02
         add("listed-tags-index-past-the-piggyback", pingFlagged + [0, UInt8(2 + 15), 0x02, 15] + record(1, 8) + roleDB, "invalid_value")

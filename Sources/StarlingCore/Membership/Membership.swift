@@ -150,7 +150,8 @@ struct Membership: Sendable {
     }
 
     /// Announces (repeated with jitter) and sets the timers.
-    mutating func start(now: Now, digest: SetDigest, out: inout Outbox) {
+    /// `hello`: the request id of the HELLO the first ANNOUNCE carries (§6.3.1).
+    mutating func start(now: Now, digest: SetDigest, hello: UInt32? = nil, out: inout Outbox) {
         announcesLeft = config.announceCount
         nextAnnounceAt = now.nanos
         joiningUntil = .max
@@ -159,7 +160,7 @@ struct Membership: Sendable {
         probeListedGone = []
         nextPushPullAt = now.nanos.saturatingAdd(pushPullInterval)
         nextHousekeepingAt = now.nanos.saturatingAdd(.millis(1_000))
-        sendAnnounce(now: now, digest: digest, out: &out)
+        sendAnnounce(now: now, digest: digest, hello: hello, out: &out)
     }
 
     /// Anti-entropy grows with log10 of the view (Protocol.md §6.1), so its cost per peer stays flat.
@@ -307,9 +308,9 @@ struct Membership: Sendable {
         out.send(.change(entries), to: view.groupDestinations())
     }
 
-    mutating func sendAnnounce(now: Now, digest: SetDigest, out: inout Outbox) {
+    mutating func sendAnnounce(now: Now, digest: SetDigest, hello: UInt32? = nil, out: inout Outbox) {
         let announcement = Announcement(memberCount: UInt16(clamping: liveCount), revoked: digest)
-        out.send(.announce(announcement), to: view.searchDestinations())
+        out.send(.announce(announcement), to: view.searchDestinations(), extensions: hello.map { [Message.carrying(hello: $0)] } ?? [])
         announcesLeft -= 1
         // Repeats spread over ~100 ms with jitter so two peers started together still meet.
         let spread = UInt64.millis(30) * UInt64(max(0, config.announceCount - announcesLeft))

@@ -52,6 +52,7 @@ extension Peer {
         case .announce(let announcement):
             membership.answerAnnounce(from: sender, counted: announcement.memberCount, replyTo: replyTo, now: now, out: &outbox)
             membership.waiting.leave(sender)
+            if let hello = message.carriedHello { answerHello(hello, from: sender, replyTo: replyTo) }
         case .ping(let ping):
             apply(membership.onPing(ping, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
             membership.noteListedTags(message.listedTags, on: ping.piggyback, out: &outbox)
@@ -69,8 +70,7 @@ extension Peer {
             membership.noteListedTags(message.listedTags, on: page.entries, out: &outbox)
             if page.replyWanted, page.page == 0 { membership.sendSlice(to: replyTo, replyWanted: false, out: &outbox) }
             membership.correctStaleEntries(page.entries, to: replyTo, out: &outbox)
-        case .hello(let hello):
-            sync.onHello(hello, from: sender, replyTo: replyTo, responders: membership.responders(for: sender), view: membership.view, out: &outbox)
+        case .hello(let hello): answerHello(hello, from: sender, replyTo: replyTo)
         case .helloReply(let reply):
             merge(reply.members, source: replyTo.ip, joinView: true, now: now)
             sync.onHelloReply(reply, from: sender, replyTo: replyTo, now: now, out: &outbox)
@@ -88,6 +88,11 @@ extension Peer {
     }
 
     /// Pulls the sender's revoked entries when its digests keep differing from ours.
+    /// A joiner's HELLO, sent alone or carried by its first ANNOUNCE: its responders answer.
+    private mutating func answerHello(_ hello: Hello, from sender: NodeID, replyTo: Endpoint) {
+        sync.onHello(hello, from: sender, replyTo: replyTo, responders: membership.responders(for: sender), view: membership.view, out: &outbox)
+    }
+
     private mutating func pullIfDiverged(_ id: NodeID, now: Now) {
         if sync.mayPull(from: id, now: now), let endpoint = membership.takeDiverged(id) {
             sync.startPull(from: id, at: endpoint, forMingle: false, now: now, out: &outbox)

@@ -55,8 +55,9 @@ public struct Peer: Sendable {
         outbox.actions.reserveCapacity(8)
         started = now
         lastActivity = now.nanos
-        membership.start(now: now, digest: sync.revoked.digest, out: &outbox)
-        sync.start(now: now, view: membership.view, out: &outbox)
+        // One multicast for both: the first ANNOUNCE carries the first HELLO (§6.3.1).
+        let hello = sync.start(now: now, out: &outbox)
+        membership.start(now: now, digest: sync.revoked.digest, hello: hello, out: &outbox)
         return outbox.take()
     }
 

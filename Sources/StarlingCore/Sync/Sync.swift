@@ -24,7 +24,9 @@ struct Sync: Sendable {
         return deadline
     }
 
-    mutating func start(now: Now, view: MemberView, out: inout Outbox) {
+    /// Starts the mingle and returns its HELLO's request id. The first HELLO is not sent here:
+    /// the peer's first ANNOUNCE carries it (§6.3.1); resends go as HELLOs.
+    mutating func start(now: Now, out: inout Outbox) -> UInt32 {
         nextExpireAt = now.nanos + .millis(1_000)
         mingle = MingleState()
         mingle.phase = .searching
@@ -33,7 +35,8 @@ struct Sync: Sendable {
         mingle.aloneAt = now.nanos + config.aloneAfter
         mingle.deadline = now.nanos + config.mingleDeadline
         out.emit(.searching)
-        sendHello(now: now, view: view, out: &out)
+        noteHelloSent(now: now)
+        return mingle.requestID
     }
 
     mutating func tick(now: Now, view: MemberView, out: inout Outbox) {
@@ -49,6 +52,10 @@ struct Sync: Sendable {
 
     private mutating func sendHello(now: Now, view: MemberView, out: inout Outbox) {
         out.send(.hello(Hello(requestID: mingle.requestID, revoked: revoked.digest)), to: view.searchDestinations())
+        noteHelloSent(now: now)
+    }
+
+    private mutating func noteHelloSent(now: Now) {
         mingle.helloSends += 1
         mingle.lastHelloAt = now.nanos
         // Resend while replies are missing (loss), doubling the gap up to 16 × the first.

@@ -112,6 +112,9 @@ extension Limits {
     public static let tagsExtension: UInt8 = 0x01
     /// The extension type of other members' tags listed on a MEMBERS page (§3.4.1); it repeats.
     public static let listedTagsExtension: UInt8 = 0x02
+    /// The extension type that makes an ANNOUNCE a HELLO too: its value is the HELLO's
+    /// `request_id` (Protocol.md §3.4, §6.3.1).
+    public static let helloExtension: UInt8 = 0x03
     /// Bytes of a tag's key and of its value.
     public static let tagKeyBytes = 1...64
     public static let tagValueBytes = 0...255

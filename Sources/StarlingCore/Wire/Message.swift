@@ -183,6 +183,20 @@ public struct Message: Equatable, Sendable {
         return ((try? MemberTags.decode(extensions)) ?? nil) ?? .empty
     }
 
+    /// The HELLO an ANNOUNCE carries (extension type 0x03, §6.3.1): its sender's first ANNOUNCE
+    /// and HELLO go as one multicast. Nil on other types and on an ANNOUNCE without it.
+    public var carriedHello: Hello? {
+        guard case .announce(let announcement) = payload,
+              let entry = extensions.first(where: { $0.type == Limits.helloExtension }), entry.value.count == 4 else { return nil }
+        let requestID = entry.value.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        return Hello(versions: announcement.versions, requestID: requestID, revoked: announcement.revoked)
+    }
+
+    /// The extension entry by which an ANNOUNCE carries the HELLO with `requestID`.
+    public static func carrying(hello requestID: UInt32) -> Extension {
+        Extension(type: Limits.helloExtension, value: [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: requestID >> $0) })
+    }
+
     /// Other members' tags listed for the entries of a MEMBERS page or of a PING's or ACK's
     /// piggyback (§3.4.1); none on other types.
     public var listedTags: [ListedTags] {
