@@ -51,11 +51,7 @@ final class ListedTagsTests: XCTestCase {
     }
 
     func testListedTagsApplyUpToTheIncarnationOfTheirEntry() throws {
-        var h = PeerHarness()
-        h.start()
-        let ids = h.join(2)
-        let member = MemberEntry(id: NodeID(high: 0x66, low: 1), incarnation: 3, status: .alive,
-            endpoint: Endpoint(address: PeerHarness.loopback, port: 9700), name: "g")
+        var (h, ids, member) = withMember(at: 3)
         let own = MemberEntry(id: h.peer.config.id, incarnation: 0, status: .alive, endpoint: Endpoint(address: PeerHarness.loopback, port: 9000), name: "me")
         func page(_ records: [ListedTags]) {
             h.receive(.members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: [member, own])), from: ids[0], name: "f0",
@@ -87,14 +83,52 @@ final class ListedTagsTests: XCTestCase {
 
     /// A PING's piggyback lists tags like a MEMBERS page: the receiver applies them.
     func testTagsListedOnAPingsPiggybackApply() {
-        var h = PeerHarness()
-        h.start()
-        let ids = h.join(2)
-        let member = MemberEntry(id: NodeID(high: 0x66, low: 1), incarnation: 3, status: .alive,
-            endpoint: Endpoint(address: PeerHarness.loopback, port: 9700), name: "g")
+        var (h, ids, member) = withMember(at: 3)
         let ping = Ping(probeID: 4, target: h.peer.config.id, revoked: h.peer.revoked.digest, piggyback: [member])
         h.receive(.ping(ping), from: ids[0], name: h.name(of: ids[0]), port: h.port(of: ids[0]),
             extensions: ListedTags.extensions([ListedTags(index: 0, incarnation: 3, tags: web)]))
         XCTAssertEqual(h.peer.tags(of: member.id), web)
+    }
+
+    /// Lists on a piggyback are best effort (§3.4.1): with 512 bytes of tags on every member,
+    /// a PING or ACK still carries as many entries as without tags, and lists what fits.
+    func testTagsNeverCrowdEntriesOutOfAPiggyback() throws {
+        var (h, ids) = tagged(12, tags: { _ in Samples.largestTags })
+        h.clearSent()
+        h.ping(from: ids[11], name: h.name(of: ids[11]), port: h.port(of: ids[11]))
+        let ack = try XCTUnwrap(h.sent.first { $0.0.payload.type == .ack }?.0)
+        guard case .ack(let payload) = ack.payload else { return XCTFail() }
+        XCTAssertEqual(payload.piggyback.count, h.peer.config.piggybackPerPing, "every entry the queue gave")
+        XCTAssertFalse(ack.listedTags.isEmpty, "and the tags that fit")
+        XCTAssertLessThan(ack.listedTags.count, payload.piggyback.count)
+        XCTAssertLessThanOrEqual(try Codec().encode(ack).count, Limits.maxDatagram)
+    }
+
+    /// Second-hand tags told at the incarnation already held do not replace the held ones:
+    /// two sets at one incarnation would flip views back and forth as both spread.
+    func testListedTagsAtTheHeldIncarnationDoNotReplaceTheHeldOnes() throws {
+        var (h, ids, member) = withMember(at: 4)
+        let db = try MemberTags(["role": "db"])
+        func listed(_ tags: MemberTags, at incarnation: UInt32) {
+            let ping = Ping(probeID: 4, target: h.peer.config.id, revoked: h.peer.revoked.digest, piggyback: [member])
+            h.receive(.ping(ping), from: ids[0], name: h.name(of: ids[0]), port: h.port(of: ids[0]),
+                extensions: ListedTags.extensions([ListedTags(index: 0, incarnation: incarnation, tags: tags)]))
+        }
+        listed(web, at: 3)
+        listed(db, at: 3)
+        XCTAssertEqual(h.peer.tags(of: member.id), web)
+        listed(db, at: 4)
+        XCTAssertEqual(h.peer.tags(of: member.id), db, "a higher incarnation wins")
+    }
+
+    /// A started peer with two members, and an entry about a third member at `incarnation`
+    /// for others to list.
+    func withMember(at incarnation: UInt32) -> (PeerHarness, [NodeID], MemberEntry) {
+        var h = PeerHarness()
+        h.start()
+        let ids = h.join(2)
+        let member = MemberEntry(id: NodeID(high: 0x66, low: 1), incarnation: incarnation, status: .alive,
+            endpoint: Endpoint(address: PeerHarness.loopback, port: 9700), name: "g")
+        return (h, ids, member)
     }
 }

@@ -78,7 +78,7 @@ extension Membership {
     mutating func sendPing(probeID: UInt32, target: NodeID, to endpoint: Endpoint, digest: SetDigest, out: inout Outbox) {
         let piggyback = piggyback(first: target, incarnation: out.incarnation, overhead: out.membershipOverhead)
         out.send(.ping(Ping(probeID: probeID, target: target, revoked: digest, piggyback: piggyback)), to: [.peer(endpoint)],
-            extensions: listedTags(on: piggyback))
+            extensions: listedTags(onPiggyback: piggyback, overhead: out.membershipOverhead))
     }
 
     /// This peer's own probe of `id` went unanswered for a whole period.

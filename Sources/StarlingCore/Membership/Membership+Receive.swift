@@ -105,11 +105,6 @@ extension Membership {
         if answered, let counted, Int(counted) >= liveCount { return }
         var share: (index: Int, of: Int)?
         if config.multicast {
-        let answered = viewUpdates.contains { $0.newcomer == sender }
-        // A repeat from a newcomer this peer answered, which already counts as many live
-        // members as this view: the answers reached it, and another copy of the whole view
-        // (three responders, three ANNOUNCEs) would only crowd its socket buffer (§6.1.2).
-        if answered, let counted, Int(counted) >= liveCount { return }
             let chosen = ring.successors(of: sender, count: config.witnesses)
             share = chosen.firstIndex(of: config.id).map { ($0, chosen.count) }
         }
@@ -133,7 +128,7 @@ extension Membership {
         guard ping.target == config.id, !config.faults.contains(.ignoreProbes) else { return }
         let piggyback = piggyback(first: first, incarnation: out.incarnation, overhead: out.membershipOverhead)
         out.send(.ack(Ping(probeID: ping.probeID, target: config.id, revoked: digest, piggyback: piggyback)), to: [.peer(replyTo)],
-            extensions: listedTags(on: piggyback))
+            extensions: listedTags(onPiggyback: piggyback, overhead: out.membershipOverhead))
     }
 
     mutating func onAck(_ ack: Ping, from sender: NodeID, replyTo: Endpoint, now: Now, digest: SetDigest, out: inout Outbox) -> [MembershipChange] {
@@ -144,7 +139,7 @@ extension Membership {
             if let requester = relay.requester {
                 let piggyback = piggyback(first: nil, incarnation: out.incarnation, overhead: out.membershipOverhead)
                 out.send(.ack(Ping(probeID: relay.probeID, target: ack.target, revoked: digest, piggyback: piggyback)), to: [.peer(requester)],
-                    extensions: listedTags(on: piggyback))
+                    extensions: listedTags(onPiggyback: piggyback, overhead: out.membershipOverhead))
             }
         } else if let relay = relays[ack.probeID], relay.lastChance, relay.target == ack.target {
             // A helper reached the suspect for this peer's last chance.

@@ -16,16 +16,21 @@ struct TagRecord: Sendable, Equatable {
     var tags: MemberTags
 }
 
-/// Membership: the members' tags. A member's tags come only from its own datagrams (ANNOUNCE,
-/// PING, ACK, CHANGE, MEMBERS), each stamped with its incarnation; a change of tags raises the
-/// incarnation and is multicast at once, so a datagram told before the change never wins.
+/// Membership: the members' tags. A member's tags come from its own datagrams (ANNOUNCE, PING,
+/// ACK, CHANGE, MEMBERS), each stamped with its incarnation, and second-hand from the lists of
+/// MEMBERS pages, PINGs and ACKs; a change of tags raises the incarnation and is multicast at
+/// once, so a datagram told before the change never wins.
 extension Membership {
     /// Applies the tags member `id` sent about itself at `incarnation`: kept unless an earlier
-    /// record came at a higher incarnation. Members without tags take no room.
-    mutating func noteTags(_ tags: MemberTags, of id: NodeID, at incarnation: UInt32, out: inout Outbox) {
+    /// record came at a higher incarnation. Second-hand (listed) tags must come at a higher
+    /// incarnation than those held: two sets told at one incarnation (a forgery, or a member
+    /// stuck at 2³² − 2) would otherwise flip every view back and forth as each spreads.
+    /// Members without tags take no room.
+    mutating func noteTags(_ tags: MemberTags, of id: NodeID, at incarnation: UInt32, secondHand: Bool = false, out: inout Outbox) {
         guard id != config.id, let member = members[id] else { return }
         let held = tagRecords[id]
-        if let held, held.incarnation > incarnation, !config.faults.contains(.tagsAnyIncarnation) { return }
+        if let held, held.incarnation > incarnation || (secondHand && held.incarnation == incarnation),
+           !config.faults.contains(.tagsAnyIncarnation) { return }
         guard held != nil || !tags.isEmpty else { return }
         tagRecords[id] = TagRecord(incarnation: incarnation, tags: tags)
         guard held?.tags != tags else { return }
@@ -44,7 +49,8 @@ extension Membership {
         out.emit(.tagsChanged(name: config.name, id: config.id, tags: out.tags))
         announceOwnEntry(now: now, out: &out)
         // Quick copies, so that at the measured loss a member misses them all with probability
-        // at most 10⁻⁵ (no gossip carries tags second-hand); the last copy a period later stays.
+        // at most 10⁻⁵ (gossip repairs the rest within a few periods); the last copy a period
+        // later stays.
         // At least 3: a loss estimate from the first few PINGs may well be 0, and a change of
         // tags is rare enough for copies to cost nothing.
         let copies = min(max(pathSummary?.copiesForDelivery ?? 3, 3), QuickRepeats.maxCopies)
@@ -78,6 +84,23 @@ extension Membership {
         return records.isEmpty ? [] : ListedTags.extensions(records)
     }
 
+    /// Listed tags for a PING's or ACK's piggyback (§3.4.1), best effort: for its alive entries,
+    /// in order, while they fit in the room the entries left (never an entry left out for
+    /// tags: verdicts and refutations go first).
+    func listedTags(onPiggyback entries: [MemberEntry], overhead: Int) -> [Extension] {
+        // 2 for the area's ext_len when this peer has no tags of its own to open it.
+        var room = Limits.maxDatagram - overhead - Ping.fixedSize - entries.reduce(0) { $0 + $1.encodedSize } - 2
+        var records: [ListedTags] = []
+        for (index, entry) in entries.enumerated() where entry.status == .alive {
+            guard let record = listable(entry) else { continue }
+            let cost = ListedTags.pageCost(record.tags)
+            guard cost <= room else { continue }
+            room -= cost
+            records.append(ListedTags(index: UInt8(truncatingIfNeeded: index), incarnation: record.incarnation, tags: record.tags))
+        }
+        return records.isEmpty ? [] : ListedTags.extensions(records)
+    }
+
     /// The tags a MEMBERS page or a piggyback lists for `entry`: another member's, when this
     /// peer holds some.
     func listable(_ entry: MemberEntry) -> TagRecord? {
@@ -85,13 +108,14 @@ extension Membership {
         return record
     }
 
-    /// Applies the tags a MEMBERS page lists, second-hand: each as the member's own datagram at
-    /// that incarnation would be, when it is not above the incarnation of the page's entry.
+    /// Applies the tags a MEMBERS page, PING or ACK lists, second-hand: each as the member's own
+    /// datagram at a higher incarnation than the one held would be, when it is not above the
+    /// incarnation of its entry.
     mutating func noteListedTags(_ records: [ListedTags], on entries: [MemberEntry], out: inout Outbox) {
         for record in records where Int(record.index) < entries.count {
             let entry = entries[Int(record.index)]
             guard record.incarnation <= entry.incarnation else { continue }
-            noteTags(record.tags, of: entry.id, at: record.incarnation, out: &out)
+            noteTags(record.tags, of: entry.id, at: record.incarnation, secondHand: true, out: &out)
         }
     }
 

@@ -277,18 +277,13 @@ struct Membership: Sendable {
 
     /// Up to `piggybackPerPing` queued changes that fit one datagram, `first` (the target of
     /// a PING, when this peer does not hold it alive: Lifeguard's buddy system) ahead of the queue.
-    /// Each entry's room counts the tags listed for it (``listedTags(on:)``, §3.4.1).
+    /// Tags are listed for them afterwards, in the room they leave (``listedTags(onPiggyback:overhead:)``).
     mutating func piggyback(first: NodeID?, incarnation: UInt32, overhead: Int) -> [MemberEntry] {
         var entries: [MemberEntry] = []
         var room = Limits.maxDatagram - overhead - Ping.fixedSize
-        // The area's ext_len, when this peer has no tags of its own to open it.
-        var areaOpened = false
         func add(_ entry: MemberEntry) {
-            var cost = entry.encodedSize
-            if let record = listable(entry) { cost += ListedTags.pageCost(record.tags) + (areaOpened ? 0 : 2) }
-            guard cost <= room, !entries.contains(where: { $0.id == entry.id }) else { return }
-            if cost > entry.encodedSize { areaOpened = true }
-            room -= cost
+            guard entry.encodedSize <= room, !entries.contains(where: { $0.id == entry.id }) else { return }
+            room -= entry.encodedSize
             entries.append(entry)
         }
         if let first, let member = members[first], member.status != .alive { add(member.entry()) }

@@ -50,9 +50,10 @@ extension Peer {
         let digest = sync.revoked.digest
         switch message.payload {
         case .announce(let announcement):
+            // The one-datagram HELLO_REPLY before the view's pages, which may fill the newcomer's buffer.
+            if let hello = message.carriedHello { answerHello(hello, from: sender, replyTo: replyTo) }
             membership.answerAnnounce(from: sender, counted: announcement.memberCount, replyTo: replyTo, now: now, out: &outbox)
             membership.waiting.leave(sender)
-            if let hello = message.carriedHello { answerHello(hello, from: sender, replyTo: replyTo) }
         case .ping(let ping):
             apply(membership.onPing(ping, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
             membership.noteListedTags(message.listedTags, on: ping.piggyback, out: &outbox)
@@ -87,12 +88,12 @@ extension Peer {
         if let tags = senderTags { membership.noteTags(tags, of: sender, at: header.incarnation, out: &outbox) }
     }
 
-    /// Pulls the sender's revoked entries when its digests keep differing from ours.
     /// A joiner's HELLO, sent alone or carried by its first ANNOUNCE: its responders answer.
     private mutating func answerHello(_ hello: Hello, from sender: NodeID, replyTo: Endpoint) {
         sync.onHello(hello, from: sender, replyTo: replyTo, responders: membership.responders(for: sender), view: membership.view, out: &outbox)
     }
 
+    /// Pulls the sender's revoked entries when its digests keep differing from ours.
     private mutating func pullIfDiverged(_ id: NodeID, now: Now) {
         if sync.mayPull(from: id, now: now), let endpoint = membership.takeDiverged(id) {
             sync.startPull(from: id, at: endpoint, forMingle: false, now: now, out: &outbox)
