@@ -277,9 +277,7 @@ public struct Codec: Sendable {
         guard !extensions.isEmpty else { return }
         _ = try MemberTags.decode(extensions)
         _ = try ListedTags.decode(extensions, entryCount: payload.listedEntryCount)
-        if let hello = extensions.first(where: { $0.type == Limits.helloExtension }), hello.value.count != 4 {
-            throw .invalidValue(field: "hello_request_id")
-        }
+        _ = try Message.carriedRequestID(in: extensions)
     }
 
     /// Whether a type may appear again right after `previous`: only the tags entries repeat,

@@ -187,14 +187,27 @@ public struct Message: Equatable, Sendable {
     /// and HELLO go as one multicast. Nil on other types and on an ANNOUNCE without it.
     public var carriedHello: Hello? {
         guard case .announce(let announcement) = payload,
-              let entry = extensions.first(where: { $0.type == Limits.helloExtension }), entry.value.count == 4 else { return nil }
-        let requestID = entry.value.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+              let requestID = (try? Self.carriedRequestID(in: extensions)) ?? nil else { return nil }
         return Hello(versions: announcement.versions, requestID: requestID, revoked: announcement.revoked)
     }
 
     /// The extension entry by which an ANNOUNCE carries the HELLO with `requestID`.
     public static func carrying(hello requestID: UInt32) -> Extension {
-        Extension(type: Limits.helloExtension, value: [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: requestID >> $0) })
+        var writer = ByteWriter(capacity: 4)
+        writer.u32(requestID)
+        return Extension(type: Limits.helloExtension, value: writer.bytes)
+    }
+
+    /// The request id an extension area's type 0x03 holds (nil when it has none); a value of
+    /// any length but 4 is `invalid_value` (§3.4, checked by the decoder on every type).
+    static func carriedRequestID(in area: [Extension]) throws(WireError) -> UInt32? {
+        guard let entry = area.first(where: { $0.type == Limits.helloExtension }) else { return nil }
+        guard entry.value.count == 4 else { throw .invalidValue(field: "hello_request_id") }
+        let read: Result<UInt32, WireError> = entry.value.withUnsafeBytes { raw in
+            var reader = ByteReader(raw)
+            do throws(WireError) { return .success(try reader.u32("hello_request_id")) } catch { return .failure(error) }
+        }
+        return try read.get()
     }
 
     /// Other members' tags listed for the entries of a MEMBERS page or of a PING's or ACK's
