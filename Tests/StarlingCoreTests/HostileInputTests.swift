@@ -320,6 +320,37 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
+    /// §6.1.2: the answer held back is owed by the responder the ANNOUNCE came to, even when its
+    /// ring has grown since and others are the newcomer's responders now: they never heard that
+    /// ANNOUNCE. (In a cold start of 200 with a cut rate, newcomers refused by every responder
+    /// got no view at all.)
+    func testARefusedAnnounceIsAnsweredAfterTheRingMovedOn() {
+        var h = PeerHarness {
+            $0.limits.admissionBurst = 1
+            $0.limits.admissionsPerSecond = 1
+        }
+        h.start()
+        let first = h.join(1)[0]
+        let newcomer = NodeID(high: 0x900, low: 77)
+        let port: UInt16 = 9_770
+        h.fakes[port] = (newcomer, "late")
+        h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: newcomer, name: "late", port: port)
+        XCTAssertNil(h.peer.members[newcomer], "refused by the rate")
+        XCTAssertNotNil(h.peer.membership.responders(for: newcomer), "one of its responders when it came")
+        // A view comes in whole while joining: 40 members, and the newcomer's responders change.
+        h.receive(.members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: (0..<40).map { index in
+            MemberEntry(id: NodeID(high: UInt64(0x300 + index), low: UInt64(index) &* 0x9E37_79B9), incarnation: 0, status: .alive,
+                        endpoint: Endpoint(ip: IPAddress(ipv4: 0x7F00_0002), port: UInt16(9_000 + index)), name: "m\(index)")
+        })), from: first, name: h.name(of: first), port: h.port(of: first))
+        XCTAssertEqual(h.peer.members.count, 41)
+        XCTAssertNil(h.peer.membership.responders(for: newcomer), "no longer one of its responders")
+        let mark = h.sent.count
+        h.advance(2_000 * ms, silent: [])
+        XCTAssertEqual(h.peer.members[newcomer]?.status, .alive)
+        let pages = h.sent[mark...].filter { if case .members = $0.0.payload, case .peer(let to) = $0.1, to.port == port { true } else { false } }
+        XCTAssertFalse(pages.isEmpty, "the answer it is owed, though the ring moved on")
+    }
+
     /// §6.6: while a peer joins (until 2 s after its last ANNOUNCE) the views it is sent come
     /// in whole; after that a MEMBERS page is admitted at the rate like any other gossip.
     func testAJoiningPeerTakesTheViewItIsSentWholeWithinTheBound() {

@@ -21,6 +21,59 @@ final class MembershipTests: XCTestCase {
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
     }
 
+    /// §6.1.2: the first view answer (a MEMBERS page or a HELLO_REPLY) ends the repeats; an
+    /// unanswered peer repeats twice (above).
+    func testAViewAnswerEndsTheAnnounceRepeats() {
+        let answers: [Payload] = [
+            .members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: [])),
+            .helloReply(HelloReply(requestID: 1, memberCount: 1, revoked: .empty, members: [])),
+        ]
+        for answer in answers {
+            var h = PeerHarness()
+            h.start()
+            h.advance(1 * ms)
+            h.receive(answer, from: alice, name: "alice")
+            h.advance(300 * ms)
+            let announces = h.sentPayloads().filter { if case .announce = $0 { true } else { false } }
+            XCTAssertEqual(announces.count, 1, "\(answer.type): no repeat once answered")
+        }
+    }
+
+    /// §6.1.2: a newcomer heard announcing within 200 ms of this peer's start may have missed
+    /// its only ANNOUNCE: it is PINGed (probe id 0) at once. Later newcomers, and repeats of
+    /// one already greeted, are not.
+    func testNewcomersHeardRightAfterTheStartAreGreeted() {
+        var h = PeerHarness()
+        h.start()
+        h.advance(100 * ms)
+        h.clearSent()
+        let announce = Payload.announce(Announcement(memberCount: 1, revoked: .empty))
+        h.receive(announce, from: alice, name: "alice")
+        XCTAssertEqual(h.pings.map(\.target), [alice])
+        XCTAssertEqual(h.pings.first?.probeID, 0)
+        h.clearSent()
+        h.receive(announce, from: alice, name: "alice")
+        XCTAssertEqual(h.pings.map(\.target), [], "greeted once")
+        h.advance(100 * ms)
+        h.clearSent()
+        h.receive(announce, from: bob, name: "bob", port: 9200)
+        XCTAssertFalse(h.pings.contains { $0.target == bob && $0.probeID == 0 }, "after 200 ms a newcomer heard the repeats")
+    }
+
+    /// §6.6: at most 256 greetings per start, the rest counted (a flood of forged ANNOUNCEs
+    /// in a peer's first 200 ms makes it PING no more addresses than that).
+    func testGreetingsAreBounded() {
+        var h = PeerHarness()
+        h.start()
+        h.clearSent()
+        for index in 0..<(Membership.greetings + 4) {
+            h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: NodeID(high: 0x700, low: UInt64(index)),
+                      name: "n\(index)", port: UInt16(10_000 + index))
+        }
+        XCTAssertEqual(h.pings.filter { $0.probeID == 0 }.count, Membership.greetings)
+        XCTAssertEqual(h.peer.counters.drops["greetings_spent"], 4)
+    }
+
     /// Issue 16: a silent member is pinged once in a period, suspected at the period's end,
     /// and dead when the suspicion runs out (no heartbeat timing any more).
     func testSilenceLeadsToSuspectThenDead() throws {

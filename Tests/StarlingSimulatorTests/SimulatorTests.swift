@@ -111,7 +111,11 @@ final class SimulatorTests: XCTestCase {
         sim.startAll()
         sim.advance(1 * s)
         sim.split([[0, 1, 2, 3], [4, 5, 6, 7]])
-        XCTAssertNotNil(sim.runUntil(limit: 3 * s) { sim.viewViolations().isEmpty }, "sides never settled: \(sim.viewViolations())")
+        // A member is probed within 2n periods (2.1 s among 8, §6.1.5: just probed before the
+        // split, it may come last in the next round), then suspected, confirmed by witnesses
+        // and given its last chance (§6.1.6): 3 s was met only by the random draws of the
+        // day; which draws changed with the end of ANNOUNCE repeats once answered.
+        XCTAssertNotNil(sim.runUntil(limit: 5 * s) { sim.viewViolations().isEmpty }, "sides never settled: \(sim.viewViolations())")
         sim.heal()
         XCTAssertNotNil(sim.runUntil(limit: 10 * s) { sim.viewViolations().isEmpty }, "no merge after heal: \(sim.viewViolations()) — \(sim.replayHint)")
     }

@@ -2,13 +2,16 @@
 extension Membership {
     /// Any datagram from a peer proves it alive at its header's incarnation.
     /// `tags`: what the datagram carried of the sender's own tags (nil for a type that carries none).
-    /// `viewAnswer`: the datagram is a MEMBERS page or a HELLO_REPLY. While this peer joins,
-    /// its sender is admitted without the rate, as the entries it carries are (§6.6): in a
-    /// cold start a joiner spends its burst on the ANNOUNCEs of other newcomers, and then
-    /// dropped its responders' answers whole because their senders were refused. Of 200
-    /// simulated peers with a cut rate, one such joiner learned of a member only 20 s later.
-    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, tags: MemberTags?, viewAnswer: Bool = false, now: Now, digest: SetDigest, out: inout Outbox) {
+    /// `type`: the datagram's. A view answer (MEMBERS or HELLO_REPLY) ends this peer's ANNOUNCE
+    /// repeats (§6.1.2), and while this peer joins its sender is admitted without the rate, as
+    /// the entries it carries are (§6.6): in a cold start a joiner spends its burst on the
+    /// ANNOUNCEs of other newcomers, and then dropped its responders' answers whole because
+    /// their senders were refused. Of 200 simulated peers with a cut rate, one such joiner
+    /// learned of a member only 20 s later.
+    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, tags: MemberTags?, type: MessageType = .ping, now: Now, digest: SetDigest, out: inout Outbox) {
         let id = header.sender
+        let viewAnswer = type == .members || type == .helloReply
+        if viewAnswer { endAnnounceRepeats(now: now) }
         let heard = members.update(id) { member in
             member.lastHeard = now.nanos
             member.clock = max(member.clock, header.stamp)
@@ -36,7 +39,14 @@ extension Membership {
         // forged a "restart"): take it back beside the newer id and say so, rather than drop a
         // live member for good or flap between the two (Protocol.md §6.1.2).
         let wasReplaced = replaced.removeValue(forKey: id) != nil
-        guard admitNewMember(id, at: endpoint, now: now, rated: !(viewAnswer && isJoining(now: now)), out: &out) else { return }
+        // A newcomer that started after this peer's first ANNOUNCE missed it, and this peer
+        // repeats no more once answered: it greets the newcomer instead, admitted or not (a
+        // repeat of one left waiting was greeted already; §6.1.2).
+        let greets = type == .announce && now.nanos < greetUntil && waiting.guests[id] == nil
+        guard admitNewMember(id, at: endpoint, now: now, rated: !(viewAnswer && isJoining(now: now)), out: &out) else {
+            if greets { greet(id, at: endpoint, digest: digest, out: &out) }
+            return
+        }
         reaped[id] = nil
         if wasReplaced {
             out.emit(.duplicateName(name: header.name, ids: [id] + (members.latest(named: header.name).map { [$0] } ?? [])))
@@ -46,10 +56,19 @@ extension Membership {
         store(Member(id: id, name: header.name, endpoint: endpoint, incarnation: header.incarnation,
             status: .alive, lastHeard: now.nanos, statusSince: now.nanos, clock: header.stamp), for: id)
         disseminate(id, out: &out)
+        if greets { greet(id, at: endpoint, digest: digest, out: &out) }
         // Its tags come with it, so that `joined` shows them (Serf's member-join does).
         let known = tags ?? .empty
         if !known.isEmpty { tagRecords[id] = TagRecord(incarnation: header.incarnation, tags: known) }
         out.emit(.joined(name: header.name, id: id, endpoint: endpoint, tags: known))
+    }
+
+    /// PINGs (probe id 0) a newcomer heard announcing in this peer's first 200 ms, at most
+    /// ``Membership/greetings`` of them (§6.6): its answer makes each known to the other.
+    private mutating func greet(_ id: NodeID, at endpoint: Endpoint, digest: SetDigest, out: inout Outbox) {
+        guard greetsLeft > 0 else { return out.drop("greetings_spent") }
+        greetsLeft -= 1
+        sendPing(probeID: 0, target: id, to: endpoint, digest: digest, out: &out)
     }
 
     /// Only a member can outbid a verdict about itself at its incarnation: tell it at once,
@@ -95,9 +114,10 @@ extension Membership {
     /// A newcomer's ANNOUNCE is answered with the whole view by its responders only
     /// (``responders(for:)``); a view too large for one MEMBERS sequence is split among them.
     /// `counted`: the live members the ANNOUNCE says its sender holds (nil for an answer held
-    /// back in the waiting room, always sent).
-    mutating func answerAnnounce(from sender: NodeID, counted: UInt16? = nil, replyTo: Endpoint, now: Now, out: inout Outbox) {
-        guard responders(for: sender) != nil else { return }
+    /// back in the waiting room, always sent). `owed`: this peer was a responder when the
+    /// ANNOUNCE came, whatever the ring says now.
+    mutating func answerAnnounce(from sender: NodeID, counted: UInt16? = nil, owed: Bool = false, replyTo: Endpoint, now: Now, out: inout Outbox) {
+        guard owed || responders(for: sender) != nil else { return }
         let answered = viewUpdates.contains { $0.newcomer == sender }
         // A repeat from a newcomer this peer answered, which already counts as many live
         // members as this view: the answers reached it, and another copy of the whole view

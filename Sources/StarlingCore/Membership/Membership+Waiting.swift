@@ -26,21 +26,30 @@ extension Membership {
         let (members, asked) = (self.members, self.asked)
         // One admitted meanwhile (by gossip) is asked only if this peer owes it a view: its
         // answer proves it alive at that address, and costs no token.
-        for candidate in waiting.take(budget, skip: { (members[$0] != nil && !$1.announced) || asked[$0] != nil }) {
+        for candidate in waiting.take(budget, skip: { (members[$0] != nil && !$1.owesAnswer) || asked[$0] != nil }) {
             let known = members[candidate.id] != nil
             if !known { admissions.take(1, now: now.nanos) }
-            self.asked[candidate.id] = Asked(expires: now.nanos.saturatingAdd(config.protocolPeriod), paid: !known, owesView: candidate.guest.announced)
+            self.asked[candidate.id] = Asked(expires: now.nanos.saturatingAdd(config.protocolPeriod), paid: !known, owesView: candidate.guest.owesAnswer)
             sendPing(probeID: 0, target: candidate.id, to: candidate.guest.endpoint, digest: digest, out: &out)
         }
     }
 
     /// The first datagram from a newcomer this peer PINGed from the waiting room, once it is
-    /// in the view: the ANNOUNCE this peer refused is answered now, if this peer is one of
-    /// its responders (§6.1.2), so that the newcomer gets the view it missed.
+    /// in the view: the ANNOUNCE this peer refused as one of its responders is answered now,
+    /// even if the ring has moved on since (§6.1.2), so that the newcomer gets the view it
+    /// missed. Its responders by today's ring never heard that ANNOUNCE: in a cold start of
+    /// 200 with a cut rate, a newcomer that every responder refused got no answer at all
+    /// once the rings had grown, and never heard of the members that started before it.
     mutating func answerAsked(_ id: NodeID, replyTo: Endpoint, now: Now, out: inout Outbox) {
         guard let entry = asked[id], members[id] != nil else { return }
         asked[id] = nil
-        if entry.owesView { answerAnnounce(from: id, replyTo: replyTo, now: now, out: &out) }
+        if entry.owesView { answerAnnounce(from: id, owed: true, replyTo: replyTo, now: now, out: &out) }
+    }
+
+    /// A newcomer's ANNOUNCE this peer refused (the admission rate, §6.6): as one of its
+    /// responders, this peer owes it the answer once it is admitted.
+    mutating func noteRefusedAnnounce(_ id: NodeID) {
+        if responders(for: id) != nil { waiting.noteOwedAnswer(id) }
     }
 
     /// Waiting newcomers PINGed per protocol period at most (about 430 a second at 150 ms,

@@ -77,6 +77,12 @@ struct Membership: Sendable {
     /// admitted whole, not at the admission rate (§6.6): a newcomer to 10,000 hears 9,999
     /// members at once, and those refused were left to anti-entropy, minutes at that size.
     var joiningUntil: UInt64 = 0
+    /// Until when a newcomer first heard by its ANNOUNCE is greeted with a PING: it may have
+    /// started after this peer's first ANNOUNCE, whose repeats end once answered (§6.1.2).
+    var greetUntil: UInt64 = 0
+    /// Greetings this peer may still send (``greetings`` from its start): a flood of forged
+    /// ANNOUNCEs in its first 200 ms makes it PING no more addresses than that.
+    var greetsLeft = 0
 
     enum MemberTimer: Hashable, Comparable, Sendable {
         /// A suspect's suspicion runs out: it is dead.
@@ -155,6 +161,8 @@ struct Membership: Sendable {
         announcesLeft = config.announceCount
         nextAnnounceAt = now.nanos
         joiningUntil = .max
+        greetUntil = now.nanos.saturatingAdd(Self.greetWindow)
+        greetsLeft = Self.greetings
         probing = Probing(settings: probing.settings, start: now.nanos)
         members.modifyEach { $0.probeListed = false }
         probeListedGone = []
@@ -233,7 +241,7 @@ struct Membership: Sendable {
             }
             admissions.take(1, now: now.nanos)
         }
-        if let id, let guest = waiting.guests[id] { waiting.admitted(id, owesView: guest.announced && responders(for: id) != nil) }
+        if let id, let guest = waiting.guests[id] { waiting.admitted(id, owesView: guest.owesAnswer) }
         return true
     }
 
@@ -313,8 +321,23 @@ struct Membership: Sendable {
         if announcesLeft <= 0 { joiningUntil = now.nanos.saturatingAdd(Self.joinWindow) }
     }
 
+    /// The first answer to this peer's ANNOUNCE (a MEMBERS page or a HELLO_REPLY) ends its
+    /// repeats: the group heard it, and members that missed it hear of this peer by gossip
+    /// (§6.1.2). In a cold start of 1,000 the repeats were two thirds of all deliveries.
+    mutating func endAnnounceRepeats(now: Now) {
+        guard announcesLeft > 0 else { return }
+        announcesLeft = 0
+        joiningUntil = now.nanos.saturatingAdd(Self.joinWindow)
+    }
+
     /// How long after its last ANNOUNCE a peer takes the views it is sent whole (§6.6).
     static let joinWindow: UInt64 = .millis(2_000)
+    /// How long after its start a peer greets the newcomers it hears announce (§6.1.2): the
+    /// ~100 ms its repeats spanned, and the delay of their copies.
+    static let greetWindow: UInt64 = .millis(200)
+    /// At most this many greetings per start (§6.6): 10,000 peers started over 10 s start 200
+    /// in any 200 ms.
+    static let greetings = 256
 
     /// Whether this peer is still joining (see ``joiningUntil``).
     func isJoining(now: Now) -> Bool { now.nanos < joiningUntil }

@@ -15,11 +15,12 @@
 /// forgotten. A forged id never answers a PING in its name, so a flood of forged newcomers
 /// fills this table, never the view, and costs the PINGs the rate allows.
 struct WaitingRoom: Sendable {
-    /// A newcomer waiting: where to ask it, whether its refused datagram was an ANNOUNCE (this
-    /// peer may be one of its responders and owe it a view, §6.1.2), and whether it is ready.
+    /// A newcomer waiting: where to ask it, whether this peer owes it the answer to its
+    /// refused ANNOUNCE (it was one of the newcomer's responders then, §6.1.2), and whether
+    /// it is ready.
     struct Guest: Sendable {
         var endpoint: Endpoint
-        var announced = false
+        var owesAnswer = false
         var ready: Bool
         /// When it came (a counter): the lists below name a guest by id and arrival, so an id
         /// forgotten and back is not taken for its earlier stay.
@@ -98,9 +99,9 @@ struct WaitingRoom: Sendable {
         readyOrder.append(Place(id: id, arrival: guest.arrival))
     }
 
-    /// Notes that the waiting `id`'s refused datagram was an ANNOUNCE.
-    mutating func noteAnnounced(_ id: NodeID) {
-        guests[id]?.announced = true
+    /// Notes that this peer owes the waiting `id` the answer to the ANNOUNCE it refused.
+    mutating func noteOwedAnswer(_ id: NodeID) {
+        guests[id]?.owesAnswer = true
     }
 
     /// The guest `id` entered the view by other means: it leaves, unless this peer still owes

@@ -18,12 +18,7 @@ extension Peer {
         // Every other type comes from a peer: it proves the sender alive.
         // Parsed once: a member heard first-hand joins with them, and they are merged below.
         let senderTags = message.senderTags
-        let viewAnswer: Bool
-        switch message.payload {
-        case .members, .helloReply: viewAnswer = true
-        default: viewAnswer = false
-        }
-        membership.heardFrom(header, at: replyTo, tags: senderTags, viewAnswer: viewAnswer, now: now, digest: sync.revoked.digest, out: &outbox)
+        membership.heardFrom(header, at: replyTo, tags: senderTags, type: message.payload.type, now: now, digest: sync.revoked.digest, out: &outbox)
         apply(membership.takeChanges(), now: now)
         if !membership.asked.isEmpty {
             // The view owed to a newcomer whose ANNOUNCE waited counts against its answer budget
@@ -42,7 +37,7 @@ extension Peer {
         guard membership.members[header.sender] != nil else {
             // Refused by the rate, it waits (WaitingRoom.swift); if this peer is one of its
             // responders, it answers once the newcomer is admitted.
-            if case .announce = message.payload { membership.waiting.noteAnnounced(header.sender) }
+            if case .announce = message.payload { membership.noteRefusedAnnounce(header.sender) }
             if case .ping(let ping) = message.payload { membership.answerPing(ping, replyTo: replyTo, digest: sync.revoked.digest, out: &outbox) }
             return
         }
