@@ -80,7 +80,7 @@ public struct Configuration: Sendable {
     public var pushPullInterval: Duration = .seconds(5)
     /// Dead and departed members are forgotten after this, at least one period, at most 1 day.
     public var reapAfter: Duration = .seconds(60)
-    /// ANNOUNCEs sent at start, 1 to 16.
+    /// ANNOUNCEs sent at start at most, 1 to 16: the repeats end at the first answer (Protocol.md §6.1.2).
     public var announceCount = 3
 
     // MARK: Mingle (Protocol.md §6.3)

@@ -320,11 +320,16 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
-    /// §6.1.2: the answer held back is owed by the responder the ANNOUNCE came to, even when its
-    /// ring has grown since and others are the newcomer's responders now: they never heard that
-    /// ANNOUNCE. (In a cold start of 200 with a cut rate, newcomers refused by every responder
-    /// got no view at all.)
-    func testARefusedAnnounceIsAnsweredAfterTheRingMovedOn() {
+    static func forty() -> [MemberEntry] {
+        (0..<40).map { index in
+            MemberEntry(id: NodeID(high: UInt64(0x300 + index), low: UInt64(index) &* 0x9E37_79B9), incarnation: 0, status: .alive,
+                        endpoint: Endpoint(ip: IPAddress(ipv4: 0x7F00_0002), port: UInt16(9_000 + index)), name: "m\(index)")
+        }
+    }
+
+    /// A joining peer with a rate of 1 refuses newcomer (0x900, 77)'s ANNOUNCE as one of its
+    /// responders, then takes a view of 40 whole: the newcomer's responders are others now.
+    func refusedThenRingMoved() -> PeerHarness {
         var h = PeerHarness {
             $0.limits.admissionBurst = 1
             $0.limits.admissionsPerSecond = 1
@@ -332,23 +337,70 @@ final class HostileInputTests: XCTestCase {
         h.start()
         let first = h.join(1)[0]
         let newcomer = NodeID(high: 0x900, low: 77)
+        h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: newcomer, name: "late", port: 9_770)
+        XCTAssertNil(h.peer.members[newcomer], "refused by the rate")
+        XCTAssertNotNil(h.peer.membership.owedAnswer(to: newcomer), "one of its responders when it came")
+        for part in [0..<20, 20..<40] {
+            h.receive(.members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: Array(Self.forty()[part]))), from: first, name: h.name(of: first), port: h.port(of: first))
+        }
+        XCTAssertEqual(h.peer.members.count, 41)
+        XCTAssertNil(h.peer.membership.owedAnswer(to: newcomer), "no longer one of its responders")
+        return h
+    }
+
+    /// §6.1.2: the answer held back is owed by the responder the ANNOUNCE came to, even when its
+    /// ring has grown since and others are the newcomer's responders now: they never heard that
+    /// ANNOUNCE. (In a cold start of 200 with a cut rate, newcomers refused by every responder
+    /// got no view at all.)
+    func testARefusedAnnounceIsAnsweredAfterTheRingMovedOn() {
+        var h = refusedThenRingMoved()
+        let newcomer = NodeID(high: 0x900, low: 77)
         let port: UInt16 = 9_770
         h.fakes[port] = (newcomer, "late")
-        h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: newcomer, name: "late", port: port)
-        XCTAssertNil(h.peer.members[newcomer], "refused by the rate")
-        XCTAssertNotNil(h.peer.membership.responders(for: newcomer), "one of its responders when it came")
-        // A view comes in whole while joining: 40 members, and the newcomer's responders change.
-        h.receive(.members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: (0..<40).map { index in
-            MemberEntry(id: NodeID(high: UInt64(0x300 + index), low: UInt64(index) &* 0x9E37_79B9), incarnation: 0, status: .alive,
-                        endpoint: Endpoint(ip: IPAddress(ipv4: 0x7F00_0002), port: UInt16(9_000 + index)), name: "m\(index)")
-        })), from: first, name: h.name(of: first), port: h.port(of: first))
-        XCTAssertEqual(h.peer.members.count, 41)
-        XCTAssertNil(h.peer.membership.responders(for: newcomer), "no longer one of its responders")
         let mark = h.sent.count
         h.advance(2_000 * ms, silent: [])
         XCTAssertEqual(h.peer.members[newcomer]?.status, .alive)
         let pages = h.sent[mark...].filter { if case .members = $0.0.payload, case .peer(let to) = $0.1, to.port == port { true } else { false } }
         XCTAssertFalse(pages.isEmpty, "the answer it is owed, though the ring moved on")
+    }
+
+    /// §6.1.2: the same debt, when the newcomer came into the view by other means (a member's
+    /// page) and its next ANNOUNCE comes before the PING from the waiting room: that copy is
+    /// answered, though the ring moved on.
+    func testAnOwedAnswerGoesWhenTheNewcomersNextAnnounceComes() {
+        var h = refusedThenRingMoved()
+        let newcomer = NodeID(high: 0x900, low: 77)
+        let first = NodeID(high: 0x900, low: 0)
+        let entry = MemberEntry(id: newcomer, incarnation: 0, status: .alive, endpoint: Endpoint(address: PeerHarness.loopback, port: 9_770), name: "late")
+        h.receive(.members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: [entry])), from: first, name: h.name(of: first), port: h.port(of: first))
+        XCTAssertNotNil(h.peer.members[newcomer], "admitted from a member's page")
+        XCTAssertNil(h.peer.membership.owedAnswer(to: newcomer), "no responder of it by today's ring")
+        h.clearSent()
+        h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: newcomer, name: "late", port: 9_770)
+        XCTAssertTrue(h.sent.contains { if case .members = $0.0.payload, case .peer(let to) = $0.1 { to.port == 9_770 } else { false } })
+    }
+
+    /// §6.1.2: a peer that was none of the newcomer's responders when it refused the ANNOUNCE
+    /// owes nothing: admitted later, the newcomer gets no view from it.
+    func testARefusalByAPeerThatIsNoResponderOwesNothing() {
+        var h = PeerHarness {
+            $0.limits.admissionBurst = 1
+            $0.limits.admissionsPerSecond = 1
+        }
+        h.start()
+        let first = h.join(1)[0]
+        for part in [0..<20, 20..<40] {
+            h.receive(.members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: Array(Self.forty()[part]))), from: first, name: h.name(of: first), port: h.port(of: first))
+        }
+        let port: UInt16 = 9_770
+        let newcomer = (UInt64(1)...200).lazy.map { NodeID(high: 0x900, low: $0) }.first { h.peer.membership.owedAnswer(to: $0) == nil }!
+        h.fakes[port] = (newcomer, "late")
+        h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: newcomer, name: "late", port: port)
+        XCTAssertNil(h.peer.members[newcomer], "refused by the rate")
+        let mark = h.sent.count
+        h.advance(3_000 * ms, silent: [])
+        XCTAssertEqual(h.peer.members[newcomer]?.status, .alive, "admitted from the waiting room")
+        XCTAssertFalse(h.sent[mark...].contains { if case .members = $0.0.payload, case .peer(let to) = $0.1 { to.port == port } else { false } })
     }
 
     /// §6.6: while a peer joins (until 2 s after its last ANNOUNCE) the views it is sent come

@@ -21,57 +21,89 @@ final class MembershipTests: XCTestCase {
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
     }
 
-    /// §6.1.2: the first view answer (a MEMBERS page or a HELLO_REPLY) ends the repeats; an
-    /// unanswered peer repeats twice (above).
+    /// §6.1.2: the first view answer (a MEMBERS page or a HELLO_REPLY) ends the repeats; other
+    /// datagrams (a PING, another newcomer's ANNOUNCE) do not.
     func testAViewAnswerEndsTheAnnounceRepeats() {
-        let answers: [Payload] = [
-            .members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: [])),
-            .helloReply(HelloReply(requestID: 1, memberCount: 1, revoked: .empty, members: [])),
+        let datagrams: [(Payload, repeats: Bool)] = [
+            (.members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: [])), false),
+            (.helloReply(HelloReply(requestID: 1, memberCount: 1, revoked: .empty, members: [])), false),
+            (.ping(Ping(probeID: 1, target: PeerHarness().peer.config.id, revoked: .empty)), true),
+            (.announce(Announcement(memberCount: 1, revoked: .empty)), true),
         ]
-        for answer in answers {
+        for (datagram, repeats) in datagrams {
             var h = PeerHarness()
             h.start()
             h.advance(1 * ms)
-            h.receive(answer, from: alice, name: "alice")
+            h.receive(datagram, from: alice, name: "alice")
             h.advance(300 * ms)
             let announces = h.sentPayloads().filter { if case .announce = $0 { true } else { false } }
-            XCTAssertEqual(announces.count, 1, "\(answer.type): no repeat once answered")
+            XCTAssertEqual(announces.count, repeats ? 3 : 1, "\(datagram.type)")
         }
     }
 
-    /// §6.1.2: a newcomer heard announcing within 200 ms of this peer's start may have missed
-    /// its only ANNOUNCE: it is PINGed (probe id 0) at once. Later newcomers, and repeats of
-    /// one already greeted, are not.
-    func testNewcomersHeardRightAfterTheStartAreGreeted() {
+    /// A peer just started that holds a view of 60 (a MEMBERS page, taken whole while it joins),
+    /// so that it is a responder of few newcomers.
+    func startedWithAView() -> PeerHarness {
         var h = PeerHarness()
         h.start()
-        h.advance(100 * ms)
+        h.advance(1 * ms)
+        for part in 0..<3 {
+            h.receive(.members(MembersPage(replyWanted: false, page: UInt8(part), pageCount: 3, entries: (part * 20..<part * 20 + 20).map { index in
+                MemberEntry(id: NodeID(high: UInt64(0x300 + index), low: UInt64(index) &* 0x9E37_79B9), incarnation: 0, status: .alive,
+                            endpoint: Endpoint(ip: IPAddress(ipv4: 0x7F00_0002), port: UInt16(9_000 + index)), name: "m\(index)")
+            })), from: bob, name: "bob", port: 9200)
+        }
         h.clearSent()
+        return h
+    }
+
+    /// §6.1.2: a newcomer admitted by its ANNOUNCE within 200 ms of this peer's start may have
+    /// missed its only ANNOUNCE: it is PINGed (probe id 0) at once, unless this peer is one of
+    /// its responders (their answer carries them). Repeats, later newcomers and newcomers
+    /// refused by the rate are not.
+    func testNewcomersHeardRightAfterTheStartAreGreeted() throws {
+        var h = startedWithAView()
         let announce = Payload.announce(Announcement(memberCount: 1, revoked: .empty))
-        h.receive(announce, from: alice, name: "alice")
-        XCTAssertEqual(h.pings.map(\.target), [alice])
-        XCTAssertEqual(h.pings.first?.probeID, 0)
-        h.clearSent()
-        h.receive(announce, from: alice, name: "alice")
+        var greeted: NodeID?
+        for low in UInt64(1)...20 where greeted == nil {
+            let id = NodeID(high: 0x500, low: low)
+            h.receive(announce, from: id, name: "n\(low)", port: UInt16(9_500 + low))
+            let answered = h.sentPayloads().contains { if case .members = $0 { true } else { false } }
+            let pinged = h.pings.filter { $0.probeID == 0 }.map(\.target)
+            XCTAssertEqual(pinged, answered ? [] : [id], "a responder answers, any other peer greets")
+            XCTAssertFalse(h.pings.first?.piggyback.contains { $0.id == id } ?? false, "the greeting does not tell the newcomer of itself")
+            if !answered { greeted = id }
+            h.clearSent()
+        }
+        let id = try XCTUnwrap(greeted)
+        h.receive(announce, from: id, name: "again", port: 9_600)
         XCTAssertEqual(h.pings.map(\.target), [], "greeted once")
-        h.advance(100 * ms)
+        h.advance(200 * ms)
         h.clearSent()
-        h.receive(announce, from: bob, name: "bob", port: 9200)
-        XCTAssertFalse(h.pings.contains { $0.target == bob && $0.probeID == 0 }, "after 200 ms a newcomer heard the repeats")
+        h.receive(announce, from: alice, name: "alice")
+        XCTAssertFalse(h.pings.contains { $0.target == alice && $0.probeID == 0 }, "after 200 ms a newcomer heard the repeats")
+
+        var refusing = PeerHarness { $0.limits.admissionBurst = 1; $0.limits.admissionsPerSecond = 1 }
+        refusing.start()
+        refusing.ping(from: bob, name: "bob", port: 9200)
+        refusing.clearSent()
+        refusing.receive(announce, from: alice, name: "alice")
+        XCTAssertNil(refusing.peer.members[alice])
+        XCTAssertTrue(refusing.pings.isEmpty, "a newcomer refused by the rate is not greeted (a forged one costs a token first)")
     }
 
     /// §6.6: at most 256 greetings per start, the rest counted (a flood of forged ANNOUNCEs
     /// in a peer's first 200 ms makes it PING no more addresses than that).
     func testGreetingsAreBounded() {
-        var h = PeerHarness()
-        h.start()
-        h.clearSent()
-        for index in 0..<(Membership.greetings + 4) {
+        var h = startedWithAView()
+        let newcomers = 400
+        for index in 0..<newcomers {
             h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: NodeID(high: 0x700, low: UInt64(index)),
                       name: "n\(index)", port: UInt16(10_000 + index))
         }
+        let answered = Set(h.sent.compactMap { if case .members = $0.0.payload, case .peer(let to) = $0.1 { to.port } else { nil } })
         XCTAssertEqual(h.pings.filter { $0.probeID == 0 }.count, Membership.greetings)
-        XCTAssertEqual(h.peer.counters.drops["greetings_spent"], 4)
+        XCTAssertEqual(h.peer.counters.drops["greetings_spent"], UInt64(newcomers - answered.count - Membership.greetings))
     }
 
     /// Issue 16: a silent member is pinged once in a period, suspected at the period's end,

@@ -39,14 +39,7 @@ extension Membership {
         // forged a "restart"): take it back beside the newer id and say so, rather than drop a
         // live member for good or flap between the two (Protocol.md §6.1.2).
         let wasReplaced = replaced.removeValue(forKey: id) != nil
-        // A newcomer that started after this peer's first ANNOUNCE missed it, and this peer
-        // repeats no more once answered: it greets the newcomer instead, admitted or not (a
-        // repeat of one left waiting was greeted already; §6.1.2).
-        let greets = type == .announce && now.nanos < greetUntil && waiting.guests[id] == nil
-        guard admitNewMember(id, at: endpoint, now: now, rated: !(viewAnswer && isJoining(now: now)), out: &out) else {
-            if greets { greet(id, at: endpoint, digest: digest, out: &out) }
-            return
-        }
+        guard admitNewMember(id, at: endpoint, now: now, rated: !(viewAnswer && isJoining(now: now)), out: &out) else { return }
         reaped[id] = nil
         if wasReplaced {
             out.emit(.duplicateName(name: header.name, ids: [id] + (members.latest(named: header.name).map { [$0] } ?? [])))
@@ -55,17 +48,23 @@ extension Membership {
         }
         store(Member(id: id, name: header.name, endpoint: endpoint, incarnation: header.incarnation,
             status: .alive, lastHeard: now.nanos, statusSince: now.nanos, clock: header.stamp), for: id)
+        if type == .announce, now.nanos < greetUntil { greet(id, at: endpoint, digest: digest, out: &out) }
         disseminate(id, out: &out)
-        if greets { greet(id, at: endpoint, digest: digest, out: &out) }
         // Its tags come with it, so that `joined` shows them (Serf's member-join does).
         let known = tags ?? .empty
         if !known.isEmpty { tagRecords[id] = TagRecord(incarnation: header.incarnation, tags: known) }
         out.emit(.joined(name: header.name, id: id, endpoint: endpoint, tags: known))
     }
 
-    /// PINGs (probe id 0) a newcomer heard announcing in this peer's first 200 ms, at most
-    /// ``Membership/greetings`` of them (§6.6): its answer makes each known to the other.
+    /// A newcomer admitted by its ANNOUNCE in this peer's first 200 ms may have started after
+    /// this peer's first ANNOUNCE, whose repeats end once answered: it gets a PING (probe id 0),
+    /// at most ``Membership/greetings`` per start (§6.6), so that it hears of this peer. Not
+    /// from one of its responders: their answer carries them. Sent before the newcomer's own
+    /// entry is queued, which would lead the PING's piggyback and tell it only of itself.
+    /// Only admitted ones (each paid an admission token): one forged multicast cannot make
+    /// every young peer PING the address it names.
     private mutating func greet(_ id: NodeID, at endpoint: Endpoint, digest: SetDigest, out: inout Outbox) {
+        guard owedAnswer(to: id) == nil else { return }
         guard greetsLeft > 0 else { return out.drop("greetings_spent") }
         greetsLeft -= 1
         sendPing(probeID: 0, target: id, to: endpoint, digest: digest, out: &out)
@@ -114,21 +113,16 @@ extension Membership {
     /// A newcomer's ANNOUNCE is answered with the whole view by its responders only
     /// (``responders(for:)``); a view too large for one MEMBERS sequence is split among them.
     /// `counted`: the live members the ANNOUNCE says its sender holds (nil for an answer held
-    /// back in the waiting room, always sent). `owed`: this peer was a responder when the
-    /// ANNOUNCE came, whatever the ring says now.
-    mutating func answerAnnounce(from sender: NodeID, counted: UInt16? = nil, owed: Bool = false, replyTo: Endpoint, now: Now, out: inout Outbox) {
-        guard owed || responders(for: sender) != nil else { return }
+    /// back in the waiting room, always sent). `owed`: the answer this peer owed when the
+    /// ANNOUNCE came (it refused it for the rate), whatever the ring says now.
+    mutating func answerAnnounce(from sender: NodeID, counted: UInt16? = nil, owed: WaitingRoom.OwedAnswer? = nil, replyTo: Endpoint, now: Now, out: inout Outbox) {
+        guard let answer = owed ?? owedAnswer(to: sender) else { return }
         let answered = viewUpdates.contains { $0.newcomer == sender }
         // A repeat from a newcomer this peer answered, which already counts as many live
         // members as this view: the answers reached it, and another copy of the whole view
         // (three responders, three ANNOUNCEs) would only crowd its socket buffer (§6.1.2).
         if answered, let counted, Int(counted) >= liveCount { return }
-        var share: (index: Int, of: Int)?
-        if config.multicast {
-            let chosen = ring.successors(of: sender, count: config.witnesses)
-            share = chosen.firstIndex(of: config.id).map { ($0, chosen.count) }
-        }
-        sendMembers(to: replyTo, replyWanted: false, share: share, out: &out)
+        sendMembers(to: replyTo, replyWanted: false, share: answer.share, out: &out)
         // The pending update already covers what came since the first answer.
         if !answered { scheduleViewUpdate(for: sender, at: replyTo, now: now, out: &out) }
     }

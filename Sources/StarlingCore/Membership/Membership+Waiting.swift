@@ -26,10 +26,10 @@ extension Membership {
         let (members, asked) = (self.members, self.asked)
         // One admitted meanwhile (by gossip) is asked only if this peer owes it a view: its
         // answer proves it alive at that address, and costs no token.
-        for candidate in waiting.take(budget, skip: { (members[$0] != nil && !$1.owesAnswer) || asked[$0] != nil }) {
+        for candidate in waiting.take(budget, skip: { (members[$0] != nil && $1.owed == nil) || asked[$0] != nil }) {
             let known = members[candidate.id] != nil
             if !known { admissions.take(1, now: now.nanos) }
-            self.asked[candidate.id] = Asked(expires: now.nanos.saturatingAdd(config.protocolPeriod), paid: !known, owesView: candidate.guest.owesAnswer)
+            self.asked[candidate.id] = Asked(expires: now.nanos.saturatingAdd(config.protocolPeriod), paid: !known, owed: candidate.guest.owed)
             sendPing(probeID: 0, target: candidate.id, to: candidate.guest.endpoint, digest: digest, out: &out)
         }
     }
@@ -40,16 +40,20 @@ extension Membership {
     /// missed. Its responders by today's ring never heard that ANNOUNCE: in a cold start of
     /// 200 with a cut rate, a newcomer that every responder refused got no answer at all
     /// once the rings had grown, and never heard of the members that started before it.
-    mutating func answerAsked(_ id: NodeID, replyTo: Endpoint, now: Now, out: inout Outbox) {
-        guard let entry = asked[id], members[id] != nil else { return }
+    /// Returns whether it sent that answer.
+    @discardableResult
+    mutating func answerAsked(_ id: NodeID, replyTo: Endpoint, now: Now, out: inout Outbox) -> Bool {
+        guard let entry = asked[id], members[id] != nil else { return false }
         asked[id] = nil
-        if entry.owesView { answerAnnounce(from: id, owed: true, replyTo: replyTo, now: now, out: &out) }
+        guard let owed = entry.owed else { return false }
+        answerAnnounce(from: id, owed: owed, replyTo: replyTo, now: now, out: &out)
+        return true
     }
 
     /// A newcomer's ANNOUNCE this peer refused (the admission rate, §6.6): as one of its
     /// responders, this peer owes it the answer once it is admitted.
     mutating func noteRefusedAnnounce(_ id: NodeID) {
-        if responders(for: id) != nil { waiting.noteOwedAnswer(id) }
+        if let owed = owedAnswer(to: id) { waiting.noteOwed(owed, to: id) }
     }
 
     /// Waiting newcomers PINGed per protocol period at most (about 430 a second at 150 ms,

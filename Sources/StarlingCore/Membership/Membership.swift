@@ -25,7 +25,7 @@ struct Membership: Sendable {
     struct Asked: Sendable {
         var expires: UInt64
         var paid = true
-        var owesView: Bool
+        var owed: WaitingRoom.OwedAnswer?
     }
     var nextAskAt: UInt64 = 0
     /// Newcomers this peer answered as a responder, to be sent the members it admits after
@@ -241,7 +241,7 @@ struct Membership: Sendable {
             }
             admissions.take(1, now: now.nanos)
         }
-        if let id, let guest = waiting.guests[id] { waiting.admitted(id, owesView: guest.owesAnswer) }
+        if let id, let guest = waiting.guests[id] { waiting.admitted(id, owesView: guest.owed != nil) }
         return true
     }
 
@@ -272,6 +272,15 @@ struct Membership: Sendable {
     /// that follow it on the ring, or anyone when multicast is off (the newcomer's datagram
     /// came to a seed, and nobody else may have heard it). Returns how many answers the
     /// newcomer should expect, or nil when this peer stays silent.
+    /// The answer this peer owes a newcomer's ANNOUNCE now: nil when it is none of its
+    /// responders (§6.1.2), else its share of the view (nil share: the whole view).
+    func owedAnswer(to newcomer: NodeID) -> WaitingRoom.OwedAnswer? {
+        guard config.multicast else { return WaitingRoom.OwedAnswer(share: nil) }
+        guard ring.isSuccessor(config.id, of: newcomer, count: config.witnesses) else { return nil }
+        let chosen = ring.successors(of: newcomer, count: config.witnesses)
+        return WaitingRoom.OwedAnswer(share: chosen.firstIndex(of: config.id).map { ($0, chosen.count) })
+    }
+
     func responders(for newcomer: NodeID) -> Int? {
         guard config.multicast else { return max(1, ring.count - (members[newcomer]?.status == .alive ? 1 : 0)) }
         guard ring.isSuccessor(config.id, of: newcomer, count: config.witnesses) else { return nil }

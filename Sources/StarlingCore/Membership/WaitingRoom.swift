@@ -15,12 +15,21 @@
 /// forgotten. A forged id never answers a PING in its name, so a flood of forged newcomers
 /// fills this table, never the view, and costs the PINGs the rate allows.
 struct WaitingRoom: Sendable {
-    /// A newcomer waiting: where to ask it, whether this peer owes it the answer to its
-    /// refused ANNOUNCE (it was one of the newcomer's responders then, §6.1.2), and whether
-    /// it is ready.
+    /// The answer a responder owes a newcomer's ANNOUNCE (§6.1.2), fixed when the ANNOUNCE came:
+    /// its share of a view too large for one MEMBERS sequence (rank `index` of `of`), nil for
+    /// the whole view. A responder that refused the ANNOUNCE for the rate sends this share
+    /// later, whatever its grown ring says by then.
+    struct OwedAnswer: Sendable, Equatable {
+        var share: (index: Int, of: Int)?
+
+        static func == (a: OwedAnswer, b: OwedAnswer) -> Bool { a.share?.index == b.share?.index && a.share?.of == b.share?.of }
+    }
+
+    /// A newcomer waiting: where to ask it, the answer this peer owes it for its refused
+    /// ANNOUNCE (it was one of the newcomer's responders then, §6.1.2), and whether it is ready.
     struct Guest: Sendable {
         var endpoint: Endpoint
-        var owesAnswer = false
+        var owed: OwedAnswer?
         var ready: Bool
         /// When it came (a counter): the lists below name a guest by id and arrival, so an id
         /// forgotten and back is not taken for its earlier stay.
@@ -99,9 +108,9 @@ struct WaitingRoom: Sendable {
         readyOrder.append(Place(id: id, arrival: guest.arrival))
     }
 
-    /// Notes that this peer owes the waiting `id` the answer to the ANNOUNCE it refused.
-    mutating func noteOwedAnswer(_ id: NodeID) {
-        guests[id]?.owesAnswer = true
+    /// Notes the answer this peer owes the waiting `id` for the ANNOUNCE it refused.
+    mutating func noteOwed(_ answer: OwedAnswer, to id: NodeID) {
+        guests[id]?.owed = answer
     }
 
     /// The guest `id` entered the view by other means: it leaves, unless this peer still owes

@@ -20,13 +20,14 @@ extension Peer {
         let senderTags = message.senderTags
         membership.heardFrom(header, at: replyTo, tags: senderTags, type: message.payload.type, now: now, digest: sync.revoked.digest, out: &outbox)
         apply(membership.takeChanges(), now: now)
+        var answeredAsked = false
         if !membership.asked.isEmpty {
             // The view owed to a newcomer whose ANNOUNCE waited counts against its answer budget
             // like the answer it defers, without a check: the ANNOUNCE passed it when it came
             // (a request's answers are charged by the caller, with this one in them).
             let sender = header.sender
             if message.payload.type.isRequest {
-                membership.answerAsked(sender, replyTo: replyTo, now: now, out: &outbox)
+                answeredAsked = membership.answerAsked(sender, replyTo: replyTo, now: now, out: &outbox)
             } else {
                 answer(to: replyTo, now: now, checked: false) { $0.membership.answerAsked(sender, replyTo: replyTo, now: now, out: &$0.outbox) }
             }
@@ -47,7 +48,12 @@ extension Peer {
         case .announce(let announcement):
             // The one-datagram HELLO_REPLY before the view's pages, which may fill the newcomer's buffer.
             if let hello = message.carriedHello { answerHello(hello, from: sender, replyTo: replyTo) }
-            membership.answerAnnounce(from: sender, counted: announcement.memberCount, replyTo: replyTo, now: now, out: &outbox)
+            // The answer owed since a refused copy goes whatever the ring says now, once: not
+            // again when the PING from the waiting room drew this ANNOUNCE and just sent it.
+            if !answeredAsked {
+                membership.answerAnnounce(from: sender, counted: announcement.memberCount, owed: membership.waiting.guests[sender]?.owed,
+                    replyTo: replyTo, now: now, out: &outbox)
+            }
             membership.waiting.leave(sender)
         case .ping(let ping):
             apply(membership.onPing(ping, from: sender, replyTo: replyTo, now: now, digest: digest, out: &outbox), now: now)
