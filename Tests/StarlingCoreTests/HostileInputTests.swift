@@ -364,6 +364,31 @@ final class HostileInputTests: XCTestCase {
         XCTAssertFalse(pages.isEmpty, "the answer it is owed, though the ring moved on")
     }
 
+    /// §6.6: a joiner refused by the rate still has its mingle answered by its responders (a
+    /// HELLO, alone or carried by its ANNOUNCE): it adds no row, and an unanswered joiner
+    /// multicast its HELLO again and again. Its PING is answered; its other datagrams are not.
+    func testARefusedJoinersHelloIsAnswered() {
+        var h = PeerHarness {
+            $0.limits.admissionBurst = 1
+            $0.limits.admissionsPerSecond = 1
+        }
+        h.start()
+        _ = h.join(1)
+        let joiner = NodeID(high: 0x900, low: 78)
+        h.clearSent()
+        h.receive(.hello(Hello(requestID: 9, revoked: .empty)), from: joiner, name: "joiner", port: 9_780)
+        XCTAssertNil(h.peer.members[joiner], "refused by the rate")
+        XCTAssertEqual(h.sentPayloads().compactMap { if case .helloReply(let reply) = $0 { reply.requestID } else { nil } }, [UInt32(9)])
+        h.clearSent()
+        h.receive(.announce(Announcement(memberCount: 1, revoked: .empty)), from: NodeID(high: 0x900, low: 79), name: "joiner2", port: 9_790,
+                  extensions: [Message.carrying(hello: 11)])
+        XCTAssertEqual(h.sentPayloads().compactMap { if case .helloReply(let reply) = $0 { reply.requestID } else { nil } }, [UInt32(11)], "carried")
+        XCTAssertFalse(h.sentPayloads().contains { if case .members = $0 { true } else { false } }, "its view waits for its admission")
+        h.clearSent()
+        h.receive(.change([h.entry(joiner, .alive)]), from: joiner, name: "joiner", port: 9_780)
+        XCTAssertTrue(h.sent.isEmpty, "nothing else of a refused sender is heard")
+    }
+
     /// §6.1.2: the same debt, when the newcomer came into the view by other means (a member's
     /// page) and its next ANNOUNCE comes before the PING from the waiting room: that copy is
     /// answered, though the ring moved on.
