@@ -283,7 +283,10 @@ public final class Agent: Sendable {
             }
             if let signals, ready.contains(signals.pipe.readEnd) { handle(signals: signals.pipe.drain()) }
             if ready.contains(wakePipe.readEnd) { _ = wakePipe.drain() }
-            for socket in [unicast, groupSocket].compactMap({ $0 }) where ready.contains(socket.descriptor) {
+            // The group socket first: a newcomer's ANNOUNCE (which carries its tags) is sent before
+            // any answer of its reaches the unicast socket, and read after it a HELLO_REPLY (no
+            // tags) made the member join without its tags (TagsAgentTests failed 4 runs in 12).
+            for socket in [groupSocket, unicast].compactMap({ $0 }) where ready.contains(socket.descriptor) {
                 receive(from: socket, buffer: &buffer)
             }
             withCore { state, now in
