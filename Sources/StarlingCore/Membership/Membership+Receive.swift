@@ -8,7 +8,7 @@ extension Membership {
     /// ANNOUNCEs of other newcomers, and then dropped its responders' answers whole because
     /// their senders were refused. Of 200 simulated peers with a cut rate, one such joiner
     /// learned of a member only 20 s later.
-    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, tags: MemberTags?, type: MessageType = .ping, now: Now, digest: SetDigest, out: inout Outbox) {
+    mutating func heardFrom(_ header: Header, at endpoint: Endpoint, tags: MemberTags?, type: MessageType, now: Now, digest: SetDigest, out: inout Outbox) {
         let id = header.sender
         let viewAnswer = type == .members || type == .helloReply
         if viewAnswer { endAnnounceRepeats(now: now) }

@@ -268,10 +268,6 @@ struct Membership: Sendable {
             endpoint: Endpoint(ip: config.advertisedAddress.unspecified, port: config.replyPort), name: config.name)
     }
 
-    /// Whether this peer answers a newcomer's ANNOUNCE or HELLO: one of the `witnesses` members
-    /// that follow it on the ring, or anyone when multicast is off (the newcomer's datagram
-    /// came to a seed, and nobody else may have heard it). Returns how many answers the
-    /// newcomer should expect, or nil when this peer stays silent.
     /// The answer this peer owes a newcomer's ANNOUNCE now: nil when it is none of its
     /// responders (§6.1.2), else its share of the view (nil share: the whole view).
     func owedAnswer(to newcomer: NodeID) -> WaitingRoom.OwedAnswer? {
@@ -281,10 +277,13 @@ struct Membership: Sendable {
         return WaitingRoom.OwedAnswer(share: chosen.firstIndex(of: config.id).map { ($0, chosen.count) })
     }
 
+    /// Whether this peer answers a newcomer's ANNOUNCE or HELLO: one of the `witnesses` members
+    /// that follow it on the ring, or anyone when multicast is off (the newcomer's datagram
+    /// came to a seed, and nobody else may have heard it). Returns how many answers the
+    /// newcomer should expect, or nil when this peer stays silent.
     func responders(for newcomer: NodeID) -> Int? {
         guard config.multicast else { return max(1, ring.count - (members[newcomer]?.status == .alive ? 1 : 0)) }
-        guard ring.isSuccessor(config.id, of: newcomer, count: config.witnesses) else { return nil }
-        return ring.successors(of: newcomer, count: config.witnesses).count
+        return owedAnswer(to: newcomer)?.share?.of
     }
 
     /// Queues a member's current state to ride on the next PINGs and ACKs.

@@ -19,10 +19,8 @@ struct WaitingRoom: Sendable {
     /// its share of a view too large for one MEMBERS sequence (rank `index` of `of`), nil for
     /// the whole view. A responder that refused the ANNOUNCE for the rate sends this share
     /// later, whatever its grown ring says by then.
-    struct OwedAnswer: Sendable, Equatable {
+    struct OwedAnswer: Sendable {
         var share: (index: Int, of: Int)?
-
-        static func == (a: OwedAnswer, b: OwedAnswer) -> Bool { a.share?.index == b.share?.index && a.share?.of == b.share?.of }
     }
 
     /// A newcomer waiting: where to ask it, the answer this peer owes it for its refused

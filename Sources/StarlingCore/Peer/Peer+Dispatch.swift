@@ -32,33 +32,32 @@ extension Peer {
                 answer(to: replyTo, now: now, checked: false) { $0.membership.answerAsked(sender, replyTo: replyTo, now: now, out: &$0.outbox) }
             }
         }
+        // A joiner's mingle (HELLO, alone or carried, and its pulls) is answered whoever sends
+        // it, a sender refused by the rate included (§6.6): it adds no row, and a joiner left
+        // unanswered multicast its HELLO again and again, each copy to every peer (at 5,000
+        // started over 10 s, 29 million HELLO copies against 26 million ANNOUNCEs). A carried
+        // HELLO's one-datagram reply goes before the view's pages, which may fill the buffer.
+        switch message.payload {
+        case .announce: if let hello = message.carriedHello { answerHello(hello, from: header.sender, replyTo: replyTo) }
+        case .hello(let hello): answerHello(hello, from: header.sender, replyTo: replyTo)
+        case .pageRequest(let request): sync.onPageRequest(request, replyTo: replyTo, out: &outbox)
+        case .digestRequest(let requestID): sync.onDigestRequest(requestID, replyTo: replyTo, out: &outbox)
+        default: break
+        }
         // A sender the view has no room for is heard no further, except that a PING to this
         // peer is still answered: it proves this peer alive to a member that holds it, and
         // silence would have that member (and its witnesses) declare this peer dead.
         guard membership.members[header.sender] != nil else {
             // Refused by the rate, it waits (WaitingRoom.swift); if this peer is one of its
-            // responders, it answers the ANNOUNCE once the newcomer is admitted. Its mingle is
-            // answered now (HELLO, alone or carried, and its pulls): they add no row, and a
-            // joiner unanswered multicast its HELLO again and again, each copy to every peer
-            // (at 5,000 started over 10 s, 29 million HELLO copies against 26 million ANNOUNCEs).
-            switch message.payload {
-            case .announce:
-                membership.noteRefusedAnnounce(header.sender)
-                if let hello = message.carriedHello { answerHello(hello, from: header.sender, replyTo: replyTo) }
-            case .hello(let hello): answerHello(hello, from: header.sender, replyTo: replyTo)
-            case .pageRequest(let request): sync.onPageRequest(request, replyTo: replyTo, out: &outbox)
-            case .digestRequest(let requestID): sync.onDigestRequest(requestID, replyTo: replyTo, out: &outbox)
-            case .ping(let ping): membership.answerPing(ping, replyTo: replyTo, digest: sync.revoked.digest, out: &outbox)
-            default: break
-            }
+            // responders, it answers the ANNOUNCE once the newcomer is admitted.
+            if case .announce = message.payload { membership.noteRefusedAnnounce(header.sender) }
+            if case .ping(let ping) = message.payload { membership.answerPing(ping, replyTo: replyTo, digest: sync.revoked.digest, out: &outbox) }
             return
         }
         let sender = header.sender
         let digest = sync.revoked.digest
         switch message.payload {
         case .announce(let announcement):
-            // The one-datagram HELLO_REPLY before the view's pages, which may fill the newcomer's buffer.
-            if let hello = message.carriedHello { answerHello(hello, from: sender, replyTo: replyTo) }
             // The answer owed since a refused copy goes whatever the ring says now, once: not
             // again when the PING from the waiting room drew this ANNOUNCE and just sent it.
             if !answeredAsked {
@@ -83,19 +82,16 @@ extension Peer {
             membership.noteListedTags(message.listedTags, on: page.entries, out: &outbox)
             if page.replyWanted, page.page == 0 { membership.sendSlice(to: replyTo, replyWanted: false, out: &outbox) }
             membership.correctStaleEntries(page.entries, to: replyTo, out: &outbox)
-        case .hello(let hello): answerHello(hello, from: sender, replyTo: replyTo)
         case .helloReply(let reply):
             merge(reply.members, source: replyTo.ip, joinView: true, now: now)
             sync.onHelloReply(reply, from: sender, replyTo: replyTo, now: now, out: &outbox)
-        case .pageRequest(let request): sync.onPageRequest(request, replyTo: replyTo, out: &outbox)
         case .page(let page): sync.onPage(page, from: sender, now: now, out: &outbox)
-        case .digestRequest(let requestID): sync.onDigestRequest(requestID, replyTo: replyTo, out: &outbox)
         case .digestReply(let reply): sync.onDigestReply(reply, from: sender, now: now, out: &outbox)
         case .candidacy(let candidacy): answerElectRequests(leadership.onCandidacy(candidacy, header: header, context: electionContext(now), out: &outbox))
         case .leader(let leader): answerElectRequests(leadership.onLeader(leader, replyTo: replyTo, context: electionContext(now), out: &outbox))
         case .vote(let vote): answerElectRequests(leadership.onVote(vote, from: sender, context: electionContext(now), out: &outbox))
         case .userEvent(let event): onUserEvent(event, header: header, replyTo: replyTo, now: now)
-        case .controlRequest, .controlReply, .goodbye: break
+        case .hello, .pageRequest, .digestRequest, .controlRequest, .controlReply, .goodbye: break
         }
         if let tags = senderTags { membership.noteTags(tags, of: sender, at: header.incarnation, out: &outbox) }
     }
