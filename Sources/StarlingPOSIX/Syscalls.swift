@@ -296,6 +296,15 @@ enum Sys {
         _ = try retrying("madvise") { Glibc.madvise(pointer, Int(length), MADV_DONTNEED) }
     }
 
+    /// glibc's `mallopt(M_MMAP_THRESHOLD, bytes)`: blocks of `bytes` or more get mappings of
+    /// their own. Looked up by name, as Swift's Glibc module does not import malloc.h; false
+    /// when it is missing (another libc) or refuses the value. M_MMAP_THRESHOLD is -3 there.
+    static func setMmapThreshold(_ bytes: Int32) -> Bool {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return false }
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        return unsafeBitCast(symbol, to: Mallopt.self)(-3, bytes) == 1
+    }
+
     /// Routes `signals` to a pipe, so the event loop sees them as readable input, and sets
     /// `ignored` to SIG_IGN. Returns the previous actions, for ``restoreSignals(_:)``.
     static func routeSignals(_ signals: [Int32], toPipe writeEnd: Int32, ignoring ignored: [Int32]) throws(Errno) -> [(Int32, sigaction)] {

@@ -40,6 +40,14 @@ public enum System {
         return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
 
+    /// Gives every heap block of `bytes` or more a mapping of its own, returned to the kernel
+    /// when freed, for a process that grows thousands of large tables in turn: the simulator,
+    /// whose peers each grow a view of every other (the arrays that grew left holes the heap
+    /// kept). Process-wide and for the benchmark's simulator only; an agent's tables are few.
+    /// Returns false where the C library does not take it.
+    @discardableResult
+    public static func mapLargeBlocks(from bytes: Int32) -> Bool { Sys.setMmapThreshold(bytes) }
+
     /// Unmaps the pages of this process's code that hold nothing of its own (executable,
     /// file-backed mappings without a single anonymous, copied-on-write page, per
     /// /proc/self/smaps): code that ran
