@@ -33,7 +33,7 @@ public struct Member: Sendable, Equatable {
 
     /// Equal as a member row; where it sits in the alive list and the probe order is not part of it.
     public static func == (a: Member, b: Member) -> Bool {
-        a.id == b.id && a.name.utf8.elementsEqual(b.name.utf8) && a.lastHeard == b.lastHeard
+        a.id == b.id && bytesEqual(a.name, b.name) && a.lastHeard == b.lastHeard
             && a.statusSince == b.statusSince && a.clock == b.clock && a.incarnation == b.incarnation
             && a.endpoint == b.endpoint && a.status == b.status && a.digestMismatches == b.digestMismatches
     }

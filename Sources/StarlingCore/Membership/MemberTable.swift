@@ -27,7 +27,7 @@ public struct MemberTable: Sendable, ExpressibleByDictionaryLiteral {
 
     private static func hash(_ id: NodeID) -> Int { id.hashValue }
     private static func hash(name: String) -> Int { ByteString(name).hashValue }
-    private static func sameName(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
+    private static func sameName(_ a: String, _ b: String) -> Bool { bytesEqual(a, b) }
 
     private func row(of id: NodeID) -> UInt32? {
         byID.find(Self.hash(id), in: rows) { $0.id == id }

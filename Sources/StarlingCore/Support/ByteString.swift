@@ -18,7 +18,7 @@ public struct ByteString: Hashable, Comparable, Sendable, CustomStringConvertibl
     public var description: String { string }
 
     public static func == (lhs: ByteString, rhs: ByteString) -> Bool {
-        lhs.string.utf8.elementsEqual(rhs.string.utf8)
+        bytesEqual(lhs.string, rhs.string)
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -53,8 +53,22 @@ public func bytesPrecede(_ a: String, _ b: String) -> Bool {
     }
 }
 
-/// Byte equality of two strings (never Unicode-canonical).
+/// Byte equality of two strings (never Unicode-canonical): lengths first, then the contiguous
+/// bytes. The generic `utf8.elementsEqual` cost ~600 instructions a name (copies included), on
+/// every member a peer adds to its view.
 @inlinable
 public func bytesEqual(_ a: String, _ b: String) -> Bool {
-    a.utf8.elementsEqual(b.utf8)
+    guard a.utf8.count == b.utf8.count else { return false }
+    var a = a
+    var b = b
+    return a.withUTF8 { x in
+        b.withUTF8 { y in
+            var index = 0
+            while index < x.count {
+                if x[index] != y[index] { return false }
+                index += 1
+            }
+            return true
+        }
+    }
 }

@@ -79,32 +79,69 @@ struct ByteWriter {
     }
 
     mutating func u8(_ value: UInt8) { bytes.append(value) }
-    mutating func u16(_ value: UInt16) {
-        bytes.append(UInt8(truncatingIfNeeded: value >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: value))
-    }
-    mutating func u32(_ value: UInt32) {
-        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
-    }
-    mutating func u64(_ value: UInt64) {
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+    // Whole words, not byte by byte: every MEMBERS entry writes 30-odd bytes, and a cold start
+    // of n peers sends about n²/2 entries (Protocol.md A.2 item 3).
+    mutating func u16(_ value: UInt16) { word(value) }
+    mutating func u32(_ value: UInt32) { word(value) }
+    mutating func u64(_ value: UInt64) { word(value) }
+    @inline(__always)
+    private mutating func word(_ value: some FixedWidthInteger) {
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
     mutating func nodeID(_ id: NodeID) {
         u64(id.high)
         u64(id.low)
     }
     mutating func raw(_ data: some Sequence<UInt8>) { bytes.append(contentsOf: data) }
-    mutating func string8(_ text: String) {
-        u8(UInt8(clamping: text.utf8.count))
-        bytes.append(contentsOf: text.utf8.prefix(255))
+    mutating func string8(_ text: String) { string(text, limit: 255) { $0.u8(UInt8(clamping: $1)) } }
+    mutating func string16(_ text: String) { string(text, limit: 65_535) { $0.u16(UInt16(clamping: $1)) } }
+    /// The length (by `prefix`, clamped) and at most `limit` bytes of `text`, copied at once
+    /// where the string's bytes are contiguous (native strings are).
+    private mutating func string(_ text: String, limit: Int, prefix: (inout ByteWriter, Int) -> Void) {
+        let utf8 = text.utf8
+        prefix(&self, utf8.count)
+        let copied: Void? = utf8.withContiguousStorageIfAvailable { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0.prefix(limit))) }
+        if copied == nil { bytes.append(contentsOf: utf8.prefix(limit)) }
     }
-    mutating func string16(_ text: String) {
-        u16(UInt16(clamping: text.utf8.count))
-        bytes.append(contentsOf: text.utf8.prefix(65535))
+    /// Fixed-size fields written by `fill` into `capacity` bytes of scratch space, then appended
+    /// in one copy: a MEMBERS entry's 26 or 38 fixed bytes cost one append instead of eight,
+    /// and a cold start of n peers writes about n²/2 entries.
+    mutating func batch(capacity: Int, _ fill: (inout ScratchWriter) -> Void) {
+        withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer in
+            var scratch = ScratchWriter(buffer: buffer)
+            fill(&scratch)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[..<scratch.offset]))
+        }
     }
     /// Overwrites a big-endian u16 already written at `offset`.
     mutating func patch16(at offset: Int, _ value: UInt16) {
         bytes[offset] = UInt8(truncatingIfNeeded: value >> 8)
         bytes[offset + 1] = UInt8(truncatingIfNeeded: value)
+    }
+}
+
+/// Big-endian writes into scratch space of a size fixed by the caller (``ByteWriter/batch(capacity:_:)``).
+struct ScratchWriter {
+    fileprivate let buffer: UnsafeMutableRawBufferPointer
+    fileprivate private(set) var offset = 0
+
+    fileprivate init(buffer: UnsafeMutableRawBufferPointer) {
+        self.buffer = buffer
+    }
+
+    mutating func u8(_ value: UInt8) { put(value) }
+    mutating func u16(_ value: UInt16) { put(value) }
+    mutating func u32(_ value: UInt32) { put(value) }
+    mutating func nodeID(_ id: NodeID) {
+        put(id.high)
+        put(id.low)
+    }
+
+    @inline(__always)
+    private mutating func put<T: FixedWidthInteger>(_ value: T) {
+        // Sizes are the caller's constants, never a datagram's: a miscount is a bug, not input.
+        precondition(offset + MemoryLayout<T>.size <= buffer.count, "scratch space too small")
+        buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
     }
 }

@@ -246,15 +246,18 @@ enum PayloadCodec {
         guard list.count <= Int(UInt8.max) else { throw .badLength(field: "entries", length: list.count) }
         writer.u8(UInt8(list.count))
         for entry in list {
-            writer.nodeID(entry.id)
-            writer.u32(entry.incarnation)
-            writer.u8(entry.status.rawValue)
-            writer.u8(entry.address.family)
-            switch entry.address {
-            case .ipv4(let address): writer.u32(address)
-            case .ipv6(let high, let low): writer.nodeID(NodeID(high: high, low: low))
+            // id 16, incarnation 4, status 1, family 1, address 4 or 16, port 2: at most 40.
+            writer.batch(capacity: 40) { fields in
+                fields.nodeID(entry.id)
+                fields.u32(entry.incarnation)
+                fields.u8(entry.status.rawValue)
+                fields.u8(entry.address.family)
+                switch entry.address {
+                case .ipv4(let address): fields.u32(address)
+                case .ipv6(let high, let low): fields.nodeID(NodeID(high: high, low: low))
+                }
+                fields.u16(entry.port)
             }
-            writer.u16(entry.port)
             try string8(entry.name, "member_name", Limits.nameBytes, into: &writer)
         }
     }
