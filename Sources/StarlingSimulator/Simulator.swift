@@ -41,6 +41,8 @@ public struct SimNode: Sendable {
 /// same run, event for event.
 public final class Simulator {
     public let seed: UInt64
+    /// The nodes of the run, for the views' expected size (``PeerConfig/expectedMembers``).
+    let nodeCount: Int
     public private(set) var now: UInt64 = 0
     public let wallBase: UInt64 = 1_800_000_000_000
     public private(set) var nodes: [SimNode] = []
@@ -98,6 +100,7 @@ public final class Simulator {
                 revoked: [Int: [RevokedEntry]] = [:], family: AddressFamily = .ipv4,
                 configure: @escaping @Sendable (inout PeerConfig, Int) -> Void = { _, _ in }) {
         self.seed = seed
+        self.nodeCount = count
         self.family = family
         self.conditions = conditions
         self.rng = SplitMix64(seed: seed)
@@ -126,6 +129,8 @@ public final class Simulator {
         config.replyPort = 7000
         let endpoint = Endpoint(ip: Self.address(of: index, family: family), port: 7000)
         config.advertisedAddress = endpoint.ip
+        // Every view grows to the node count: reserved once rather than grown by copies.
+        config.expectedMembers = nodeCount
         configure(&config, index)
         return SimNode(index: index, endpoint: endpoint, peer: Peer(config: config, clock: clock, revoked: revoked, nowMillis: wallBase))
     }

@@ -11,9 +11,16 @@ final class MemberTableTests: XCTestCase {
     /// Random stores, renames and removals over a few names shared by many ids: the table finds
     /// what a `[NodeID: Member]` holds, and each name leads to the id stored last under it while
     /// that id is in the view — the `[ByteString: NodeID]` the name index replaced.
+    /// The same with the table reserved first (``PeerConfig/expectedMembers``), for fewer and
+    /// for more members than come.
     func testAgreesWithADictionaryUnderRandomChurn() {
+        for reserved in [0, 100, 1_000] { churn(reserving: reserved) }
+    }
+
+    private func churn(reserving reserved: Int) {
         var rng = SplitMix64(seed: 7)
         var table = MemberTable()
+        table.reserveCapacity(reserved)
         var model: [NodeID: Member] = [:]
         var latest: [ByteString: NodeID] = [:]
         // "é" precomposed and decomposed: two names, as bytes.
@@ -45,7 +52,7 @@ final class MemberTableTests: XCTestCase {
             if step % 97 == 0 {
                 for low in 0..<300 {
                     let probe = NodeID(high: 1, low: UInt64(low))
-                    XCTAssertEqual(table[probe], model[probe], "step \(step)")
+                    XCTAssertEqual(table[probe], model[probe], "reserved \(reserved) step \(step)")
                 }
                 for name in names { XCTAssertEqual(table.latest(named: name), latest[ByteString(name)], "step \(step) name \(name)") }
                 XCTAssertEqual(Set(table.keys), Set(model.keys))

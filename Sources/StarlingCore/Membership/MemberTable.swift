@@ -25,6 +25,15 @@ public struct MemberTable: Sendable, ExpressibleByDictionaryLiteral {
     /// The members' ids, in the order of ``values``.
     public var keys: [NodeID] { rows.map(\.id) }
 
+    /// Room for `count` members without growing (``PeerConfig/expectedMembers``); a table that
+    /// holds members already keeps its indices as they are.
+    mutating func reserveCapacity(_ count: Int) {
+        rows.reserveCapacity(count)
+        guard rows.isEmpty else { return }
+        byID.reserveCapacity(count)
+        byName.reserveCapacity(count)
+    }
+
     private static func hash(_ id: NodeID) -> Int { id.hashValue }
     private static func hash(name: String) -> Int { ByteString(name).hashValue }
     private static func sameName(_ a: String, _ b: String) -> Bool { bytesEqual(a, b) }

@@ -131,6 +131,11 @@ struct Membership: Sendable {
         probing = Probing(settings: Probing.Settings(period: config.protocolPeriod, pingTimeout: config.pingTimeout,
             helpers: config.indirectProbes), start: 0)
         ring.insert(config.id)
+        let expected = min(max(0, config.expectedMembers), config.limits.members)
+        if expected > 0 {
+            members.reserveCapacity(expected)
+            probing.reserveCapacity(expected)
+        }
     }
 
     /// Members alive or suspect, this peer included. Kept as a counter: recounting the view on

@@ -13,6 +13,8 @@ struct ProbeOrder: Sendable {
 
     var count: Int { order.count }
 
+    mutating func reserveCapacity(_ count: Int) { order.reserveCapacity(count) }
+
     /// Adds a member to the rotation; the caller makes sure it is not in already.
     mutating func insert(_ id: NodeID, rng: inout SplitMix64) {
         // Grown by an eighth, not twice: the order holds every live member of the view.

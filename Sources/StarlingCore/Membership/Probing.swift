@@ -69,6 +69,7 @@ struct Probing: Sendable {
 
     /// A member to probe from now on (joined, or alive again); the caller knows it is not in yet.
     mutating func add(_ id: NodeID, rng: inout SplitMix64) { order.insert(id, rng: &rng) }
+    mutating func reserveCapacity(_ count: Int) { order.reserveCapacity(count) }
 
     /// The members that left the rotation since the last call (gone, dead or left when their turn came).
     mutating func takeDropped() -> [NodeID] { order.takeDropped() }

@@ -62,6 +62,14 @@ struct RowIndex: Sendable {
         }
     }
 
+    /// Slots for `count` entries within the load bound, when the index is still empty.
+    mutating func reserveCapacity(_ count: Int) {
+        guard self.count == 0, count > 0 else { return }
+        var size = 16
+        while size / 4 * 3 < count, size < 1 << 30 { size &*= 2 }
+        if size > slots.count { slots = Array(repeating: Self.empty, count: size) }
+    }
+
     private mutating func grow<Row>(_ rows: [Row], _ hashOf: (Row) -> Int) {
         let old = slots
         slots = Array(repeating: Self.empty, count: Swift.max(16, old.count &* 2))

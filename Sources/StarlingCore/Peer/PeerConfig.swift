@@ -57,6 +57,10 @@ public struct PeerConfig: Sendable {
     public var multicast = true
     /// Membership changes piggybacked on one PING or ACK at most.
     public var piggybackPerPing = 8
+    /// How many members the view is expected to hold (a hint, at most `limits.members`): the
+    /// view's tables are reserved for that many at start instead of growing by copies. 0 (the
+    /// default): they grow as members come. The simulator sets its node count.
+    public var expectedMembers = 0
     public var randomSeed: UInt64 = 1
     public var version = PeerConfig.softwareVersion
     /// Starling's own version, the one place it is written: `stats` and `--version` show it.
