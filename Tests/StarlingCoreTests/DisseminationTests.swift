@@ -138,23 +138,6 @@ final class PeerPiggybackTests: XCTestCase {
         XCTAssertNotNil(h.peer.dissemination[fakes[8]], "the newest change is kept")
     }
 
-    /// §6.1.3: the view a joining peer is sent is not news, so its entries are not queued to
-    /// ride on PINGs; once joined, a member first heard of in a MEMBERS page (push-pull) is.
-    func testAJoinersViewIsNotQueuedButALaterPagesNewcomerIs() {
-        var h = PeerHarness()
-        h.start()
-        func page(_ range: Range<Int>) -> Payload { PeerHarness.membersPage(range, idPrefix: 0x400, name: "v") }
-        let responder = NodeID(high: 0x401, low: 1)
-        h.receive(page(0..<20), from: responder, name: "responder")
-        XCTAssertEqual(h.peer.members.count, 21, "the responder and its view")
-        let viewQueued = h.peer.dissemination.keys.filter { $0.high == 0x400 }
-        XCTAssertEqual(viewQueued, [], "no entry of the join view is queued")
-        h.advance(3_000 * ms)
-        h.receive(page(20..<21), from: responder, name: "responder")
-        XCTAssertEqual(h.peer.members[NodeID(high: 0x400, low: 20)]?.status, .alive)
-        XCTAssertNotNil(h.peer.dissemination[NodeID(high: 0x400, low: 20)], "news after the join is queued")
-    }
-
     func testAPingToASuspectCarriesItsSuspicionFirst() throws {
         // Long suspicions, so the suspect is still suspect when its turn to be pinged comes.
         var h = PeerHarness { $0.suspicionAlpha = 100 }

@@ -437,7 +437,12 @@ final class HostileInputTests: XCTestCase {
             $0.limits.admissionsPerSecond = 10
         }
         h.start()
-        func page(_ range: Range<Int>) -> Payload { PeerHarness.membersPage(range, idPrefix: 0x300, name: "m") }
+        func page(_ range: Range<Int>) -> Payload {
+            .members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: range.map { index in
+                MemberEntry(id: NodeID(high: 0x300, low: UInt64(index)), incarnation: 0, status: .alive,
+                            endpoint: Endpoint(ip: IPAddress(ipv4: 0x7F00_0002), port: UInt16(9_000 + index)), name: "m\(index)")
+            }))
+        }
         let responder = NodeID(high: 0x301, low: 1)
         for start in stride(from: 0, to: 60, by: 20) { h.receive(page(start..<start + 20), from: responder, name: "responder") }
         XCTAssertEqual(h.peer.members.count, 61, "the responder and its 60-member view, past a burst of 10")

@@ -178,14 +178,3 @@ struct PeerHarness {
         events.compactMap { if case .statusChanged(let name, _, _, let to) = $0, to == status { name } else { nil } }
     }
 }
-
-extension PeerHarness {
-    /// A one-page MEMBERS payload of alive members `prefix`/`index` for each index of `range`,
-    /// named `name` + index, at 127.0.0.2 port 9000 + index.
-    static func membersPage(_ range: Range<Int>, idPrefix: UInt64, name: String) -> Payload {
-        .members(MembersPage(replyWanted: false, page: 0, pageCount: 1, entries: range.map { index in
-            MemberEntry(id: NodeID(high: idPrefix, low: UInt64(index)), incarnation: 0, status: .alive,
-                        endpoint: Endpoint(ip: IPAddress(ipv4: 0x7F00_0002), port: UInt16(9_000 + index)), name: "\(name)\(index)")
-        }))
-    }
-}

@@ -283,9 +283,7 @@ extension Membership {
                   admitNewMember(entry.id, at: endpoint, vouched: sender == nil, now: now, rated: !(joinView && isJoining(now: now)), out: &out) else { return }
             store(Member(id: entry.id, name: entry.name, endpoint: endpoint, incarnation: entry.incarnation,
                 status: .alive, lastHeard: now.nanos, statusSince: now.nanos), for: entry.id)
-            // The view a joiner is sent is the cluster's state, not news: queued, every entry
-            // (n at 10,000) churned a queue of 1,024 and rode on PINGs to peers that hold it.
-            if !(joinView && isJoining(now: now)) { disseminate(entry.id, out: &out) }
+            disseminate(entry.id, out: &out)
             out.emit(.joined(name: entry.name, id: entry.id, endpoint: endpoint))
             if entry.status == .suspect { suspect(entry.id, at: entry.incarnation, by: sender ?? entry.id, accused: false, now: now, out: &out) }
             return
