@@ -27,7 +27,7 @@ extension Agent {
         let now = System.now().nanos
         return loop.withLock { state in state.peer.members.values.map { ClusterMember($0, now: now, tags: state.peer.tags(of: $0.id)) } }
             .sorted { a, b in
-                a.name.utf8.elementsEqual(b.name.utf8) ? a.id < b.id : a.name.utf8.lexicographicallyPrecedes(b.name.utf8)
+                bytesEqual(a.name, b.name) ? a.id < b.id : bytesPrecede(a.name, b.name)
             }
     }
 
@@ -141,9 +141,9 @@ extension Agent {
         defer { timer.cancel() }
         for await event in stream {
             switch event {
-            case .leaderChanged(let changed, let leadership?) where changed.utf8.elementsEqual(topic.utf8) && leadership.term >= term:
+            case .leaderChanged(let changed, let leadership?) where bytesEqual(changed, topic) && leadership.term >= term:
                 return leadership
-            case .noQuorum(let changed, let decided, let have, let need) where changed.utf8.elementsEqual(topic.utf8) && decided >= term:
+            case .noQuorum(let changed, let decided, let have, let need) where bytesEqual(changed, topic) && decided >= term:
                 throw .noQuorum(topic: topic, have: have, need: need)
             default:
                 continue

@@ -160,7 +160,7 @@ struct EventMatcher: Sendable {
     func matches(kind: String, userEvent: String? = nil) -> Bool {
         if all { return true }
         let kindBytes = Array(kind.utf8)
-        if kind.utf8.elementsEqual(EventHandler.userKind.utf8) {
+        if bytesEqual(kind, EventHandler.userKind) {
             return anyUser || userEvent.map { users.contains(Array($0.utf8)) } == true
         }
         return events.contains(kindBytes)
@@ -176,7 +176,7 @@ extension EventHandler {
     /// objects (revoked ids) are on standard input only, as is a value holding a NUL byte.
     static func environment(kind: String, fields: [(String, JSON)], agent: String, cluster: String) -> [String: String] {
         var out = ["STARLING_EVENT": kind, "STARLING_NAME": agent, "STARLING_CLUSTER": cluster]
-        let member = memberEvents.contains { $0.utf8.elementsEqual(kind.utf8) }
+        let member = memberEvents.contains { bytesEqual($0, kind) }
         for (field, value) in fields {
             let text: String
             switch value {

@@ -118,7 +118,7 @@ struct Arguments {
         guard endpoint.ip.family == group.ip.family else {
             throw UsageError("\(name) \(Escape.display(text)) is \(Self.familyName(endpoint.ip.family)) but the group \(group) is \(Self.familyName(group.ip.family)): one cluster is one family")
         }
-        if let zone, !zone.utf8.elementsEqual(interface().utf8) {
+        if let zone, !bytesEqual(zone, interface()) {
             throw UsageError("\(name) \(Escape.display(text)) names interface '\(Escape.display(zone))' but --interface is '\(Escape.display(interface()))': one cluster runs on one interface")
         }
         return endpoint

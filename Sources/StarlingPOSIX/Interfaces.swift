@@ -84,10 +84,10 @@ public struct Interface: Sendable, Equatable {
         let interfaces = all(family)
         let parsed = try? Endpoint.parse(nameOrAddress, defaultPort: 0)
         let wanted = parsed?.endpoint.ip
-        let byName = interfaces.filter { $0.name.utf8.elementsEqual(nameOrAddress.utf8) }
+        let byName = interfaces.filter { bytesEqual($0.name, nameOrAddress) }
         let match = wanted.flatMap { ip in
             interfaces.first { candidate in
-                candidate.address == ip && (parsed?.zone.map { candidate.name.utf8.elementsEqual($0.utf8) } ?? true)
+                candidate.address == ip && (parsed?.zone.map { bytesEqual(candidate.name, $0) } ?? true)
             }
         } ?? byName.first(where: { $0.address.needsScope }) ?? byName.first
         guard let match else {

@@ -95,17 +95,17 @@ struct ByteWriter {
     mutating func raw(_ data: some Sequence<UInt8>) { bytes.append(contentsOf: data) }
     mutating func string8(_ text: String) { string(text, limit: 255) { $0.u8(UInt8(clamping: $1)) } }
     mutating func string16(_ text: String) { string(text, limit: 65_535) { $0.u16(UInt16(clamping: $1)) } }
-    /// The length (by `prefix`, clamped) and at most `limit` bytes of `text`, copied at once
-    /// where the string's bytes are contiguous (native strings are).
+    /// The length (by `prefix`, clamped) and at most `limit` bytes of `text`, copied at once.
     private mutating func string(_ text: String, limit: Int, prefix: (inout ByteWriter, Int) -> Void) {
-        let utf8 = text.utf8
-        prefix(&self, utf8.count)
-        let copied: Void? = utf8.withContiguousStorageIfAvailable { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0.prefix(limit))) }
-        if copied == nil { bytes.append(contentsOf: utf8.prefix(limit)) }
+        var text = text
+        text.withUTF8 { utf8 in
+            prefix(&self, utf8.count)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8.prefix(limit)))
+        }
     }
     /// Fixed-size fields written by `fill` into `capacity` bytes of scratch space, then appended
-    /// in one copy: a MEMBERS entry's 26 or 38 fixed bytes cost one append instead of eight,
-    /// and a cold start of n peers writes about n²/2 entries.
+    /// in one copy: a MEMBERS entry's 28 or 40 fixed bytes cost one append instead of seven or
+    /// eight, and a cold start of n peers writes about n²/2 entries.
     mutating func batch(capacity: Int, _ fill: (inout ScratchWriter) -> Void) {
         withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer in
             var scratch = ScratchWriter(buffer: buffer)
