@@ -76,6 +76,11 @@ public struct Configuration: Sendable {
     public var confirmationsWanted = 3
     /// Membership changes piggybacked on one PING or ACK at most, 0 to 32.
     public var piggybackPerPing = 8
+    /// How many agents the cluster is expected to hold, 0 to 65,535 (0, the default: unknown).
+    /// The view's tables are reserved for that many at start, and newcomers are admitted at
+    /// N/4 a second after a burst of N/2 where that beats the default guard against floods
+    /// (Protocol.md §6.6; at most the view's bound of 16,384 counts). `--expect N` sets it.
+    public var expectedMembers = 0
     /// Full-view exchange with one random member (anti-entropy), at least one period, at most 1 h.
     public var pushPullInterval: Duration = .seconds(5)
     /// Dead and departed members are forgotten after this, at least one period, at most 1 day.
@@ -207,6 +212,7 @@ extension Configuration {
         try check(suspicionBeta.isFinite && (1...100).contains(suspicionBeta), "suspicionBeta", "must be 1 to 100")
         try check((0...16).contains(confirmationsWanted), "confirmationsWanted", "must be 0 to 16")
         try check((0...32).contains(piggybackPerPing), "piggybackPerPing", "must be 0 to 32")
+        try check((0...65_535).contains(expectedMembers), "expectedMembers", "must be 0 to 65,535 agents")
         try checkDuration(pushPullInterval, "pushPullInterval", protocolPeriod, .seconds(3_600))
         try checkDuration(reapAfter, "reapAfter", protocolPeriod, .seconds(86_400))
         try check((1...16).contains(announceCount), "announceCount", "must be 1 to 16")
@@ -277,6 +283,7 @@ extension Configuration {
         config.suspicionBeta = suspicionBeta
         config.confirmationsWanted = confirmationsWanted
         config.piggybackPerPing = piggybackPerPing
+        config.expectedMembers = expectedMembers
         config.pushPullInterval = pushPullInterval.nanos
         config.reapAfter = reapAfter.nanos
         config.announceCount = announceCount

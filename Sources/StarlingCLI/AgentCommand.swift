@@ -26,7 +26,8 @@ enum AgentCommand {
           --state-dir DIR           keep the clock and revoked set across restarts
           --strict-state            refuse to start when the state files are unreadable
           --quorum majority         elect only with a majority of --expect N agents
-          --expect N                expected cluster size for --quorum majority
+          --expect N                expected cluster size, 1 to 65535: tables sized and newcomers admitted for N agents
+                                    starting within a few seconds; the base of --quorum majority
           --no-auto-elect           do not re-elect when a leader dies or leaves
           --max-revoked N           revoked set bound (default: 50000)
           --revoked-max-age S       seconds a revoked id is kept (default: 10800)
@@ -91,12 +92,12 @@ enum AgentCommand {
             config.stateDirectory = args.value("--state-dir")
             if config.stateDirectory?.isEmpty == true { throw UsageError("--state-dir needs a path") }
             config.strictState = args.has("--strict-state")
+            let expect = try args.number("--expect", 1...65535)
+            config.expectedMembers = expect ?? 0
             if let quorum = args.value("--quorum") {
                 guard quorum == "majority" else { throw UsageError("--quorum takes 'majority'") }
-                guard let expect = try args.number("--expect", 1...65535) else { throw UsageError("--quorum majority needs --expect N") }
+                guard let expect else { throw UsageError("--quorum majority needs --expect N") }
                 config.quorum = expect
-            } else if args.value("--expect") != nil {
-                throw UsageError("--expect goes with --quorum majority")
             }
             config.autoReelect = !args.has("--no-auto-elect")
             if let millis = try args.number("--election-timeout", Int64(10)...60_000) { config.electionTimeout = .milliseconds(millis) }

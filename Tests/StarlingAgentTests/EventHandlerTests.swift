@@ -108,6 +108,12 @@ final class EventHandlerTests: XCTestCase {
         XCTAssertEqual(field { $0.eventHandlers = [EventHandler(command: " ")] }, "eventHandlers")
         XCTAssertEqual(field { $0.eventHandlerConcurrency = 0 }, "eventHandlerConcurrency")
         XCTAssertEqual(field { $0.eventHandlerTimeout = .milliseconds(1) }, "eventHandlerTimeout")
+        // Issue 16: the expected size is 0 to 65,535 and reaches the core's hint.
+        XCTAssertEqual(field { $0.expectedMembers = -1 }, "expectedMembers")
+        XCTAssertEqual(field { $0.expectedMembers = 65_536 }, "expectedMembers")
+        var sized = Configuration(name: "v")
+        sized.expectedMembers = 10_000
+        XCTAssertEqual(sized.peerConfig(id: NodeID(high: 1, low: 2), replyPort: 1, seed: 1).expectedMembers, 10_000)
     }
 
     func testInputToAChildThatExitedIsEPIPENotSIGPIPE() throws {

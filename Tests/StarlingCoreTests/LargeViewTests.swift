@@ -39,4 +39,33 @@ final class LargeViewTests: XCTestCase {
         }
         XCTAssertEqual(union.count, count + 1, "the three parts hold every member and the responders")
     }
+
+    /// §6.6: a peer told to expect 10,000 members admits a burst of 5,000, then 2,500 a second:
+    /// a cold start of 10,000 over 10 s brings 1,000 a second, which 256 a second had not
+    /// admitted 60 s later. The default is kept without the hint (or with a small one), and a
+    /// hint past the view's bound counts only up to the bound.
+    func testTheExpectedSizeRaisesTheAdmissionRate() {
+        let ms = PeerHarness.ms
+        func admitted(expected: Int, members: Int = 16_384, first: Int, second: Int) -> (Int, Int, UInt64) {
+            var h = PeerHarness.started { $0.expectedMembers = expected; $0.limits.members = members }
+            for index in 0..<first { h.ping(from: NodeID(high: 0x300, low: UInt64(index)), name: "n-\(index)") }
+            let atFirst = h.peer.members.count
+            h.now += 1_000 * ms
+            for index in first..<(first + second) { h.ping(from: NodeID(high: 0x300, low: UInt64(index)), name: "n-\(index)") }
+            return (atFirst, h.peer.members.count, h.peer.counters.drops["admission_limited"] ?? 0)
+        }
+        let hinted = admitted(expected: 10_000, first: 6_000, second: 3_000)
+        XCTAssertEqual(hinted.0, 5_000, "burst expected / 2")
+        XCTAssertEqual(hinted.1, 5_000 + 2_500, "then expected / 4 a second")
+        XCTAssertEqual(hinted.2, 1_000 + 500)
+        let plain = admitted(expected: 0, first: 3_000, second: 2_000)
+        XCTAssertEqual(plain.0, 1_024)
+        XCTAssertEqual(plain.1, 1_024 + 256)
+        let small = admitted(expected: 1_000, first: 3_000, second: 2_000)
+        XCTAssertEqual(small.0, 1_024, "a hint below the defaults keeps them")
+        XCTAssertEqual(small.1, 1_024 + 256)
+        let bounded = admitted(expected: 60_000, members: 4_000, first: 3_000, second: 2_000)
+        XCTAssertEqual(bounded.0, 2_000, "the hint counts up to the view's bound: 4,000 / 2")
+        XCTAssertEqual(bounded.1, 2_000 + 1_000)
+    }
 }

@@ -19,6 +19,8 @@ final class ColdStartSimTests: XCTestCase {
             // and the view updates: 29 s, the last pairs found by probing).
             config.limits.admissionBurst = 24
             config.limits.admissionsPerSecond = 48
+            // No size hint: 200 expected would raise the rate to 50 a second (§6.6).
+            config.expectedMembers = 0
             // As at 2,000: piggyback queues overrun by joins, push-pull slices far apart.
             config.limits.piggybackQueue = 8
             config.pushPullInterval = 30_000_000_000

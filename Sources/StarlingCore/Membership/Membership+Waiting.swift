@@ -5,7 +5,7 @@ extension Membership {
     /// when this peer is one of its responders (its ANNOUNCE is this peer's to answer).
     mutating func wait(_ id: NodeID, at endpoint: Endpoint, vouched: Bool, now: Now, out: inout Outbox) {
         let ready = vouched || responders(for: id) != nil
-        if waiting.add(id, at: endpoint, ready: ready, now: now.nanos, limit: config.limits.admissionWaiting) { out.drop("admission_waiting_full") }
+        if waiting.add(id, at: endpoint, ready: ready, now: now.nanos, limit: config.admission.waiting) { out.drop("admission_waiting_full") }
     }
 
     /// How long a newcomer heard only first-hand waits for a member's word before this peer

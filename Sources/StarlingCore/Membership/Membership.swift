@@ -127,7 +127,7 @@ struct Membership: Sendable {
     init(config: PeerConfig, rng: SplitMix64) {
         self.config = config
         self.rng = rng
-        admissions = TokenBucket(capacity: config.limits.admissionBurst, perSecond: config.limits.admissionsPerSecond, now: 0)
+        admissions = TokenBucket(capacity: config.admission.burst, perSecond: config.admission.perSecond, now: 0)
         probing = Probing(settings: Probing.Settings(period: config.protocolPeriod, pingTimeout: config.pingTimeout,
             helpers: config.indirectProbes), start: 0)
         ring.insert(config.id)
