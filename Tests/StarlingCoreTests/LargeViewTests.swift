@@ -4,40 +4,69 @@ import XCTest
 /// Issue 16 (Protocol.md A.2 item 4, §6.1.2): a view too large for one MEMBERS sequence (255
 /// pages) reaches a newcomer whole, each of its three responders sending its part.
 final class LargeViewTests: XCTestCase {
-    func testThreeRespondersTogetherSendAViewBeyond255Pages() throws {
+    /// A harness whose view holds `ids` (30-byte names: about 21 entries a page, so 255 pages
+    /// hold about 5,400 members).
+    func responder(holding ids: [NodeID]) -> PeerHarness {
         var h = PeerHarness()
         h.start()
-        let count = 12_000
-        for index in 0..<count {
-            let id = NodeID(high: 0x7000, low: UInt64(index))
-            // 30-byte names: about 21 entries a page, so 255 pages hold about 5,400 members.
+        for (index, id) in ids.enumerated() {
             let name = "member-" + String(repeating: "x", count: 18) + String(100_000 + index)
             h.peer.membership.store(Member(id: id, name: name, endpoint: Endpoint(address: 0x7F00_0002, port: UInt16(10_000 + index % 50_000)),
                 incarnation: 0, status: .alive, lastHeard: h.now, statusSince: h.now), for: id)
         }
-        let newcomer = Endpoint(address: 0x7F00_0003, port: 9999)
-        func sent(share: (index: Int, of: Int)?) throws -> (ids: Set<NodeID>, pages: Int) {
-            h.peer.membership.sendMembers(to: newcomer, replyWanted: false, share: share, out: &h.peer.outbox)
-            var ids = Set<NodeID>()
-            var pages = 0
-            for case .send(let bytes, _) in h.peer.outbox.take() {
-                guard case .members(let page) = try h.codec.decode(bytes).payload else { continue }
-                pages += 1
-                ids.formUnion(page.entries.map(\.id))
-            }
-            return (ids, pages)
+        return h
+    }
+
+    /// Ids spread over the id space (its first 8 bytes decide a member's part, §6.1.2).
+    func spread(_ range: Range<Int>) -> [NodeID] {
+        range.map { NodeID(high: UInt64($0) &* 0x9E37_79B9_7F4A_7C15, low: UInt64($0)) }
+    }
+
+    /// What `h` sends a newcomer as responder `share` (nil: its whole view): ids and pages.
+    func sent(by h: inout PeerHarness, share: (index: Int, of: Int)?) throws -> (ids: Set<NodeID>, pages: Int) {
+        h.peer.membership.sendMembers(to: Endpoint(address: 0x7F00_0003, port: 9999), replyWanted: false, share: share, out: &h.peer.outbox)
+        var ids = Set<NodeID>()
+        var pages = 0
+        for case .send(let bytes, _) in h.peer.outbox.take() {
+            guard case .members(let page) = try h.codec.decode(bytes).payload else { continue }
+            pages += 1
+            ids.formUnion(page.entries.map(\.id))
         }
-        let whole = try sent(share: nil)
+        return (ids, pages)
+    }
+
+    func testThreeRespondersTogetherSendAViewBeyond255Pages() throws {
+        let count = 12_000
+        var h = responder(holding: spread(0..<count))
+        let whole = try sent(by: &h, share: nil)
         XCTAssertEqual(whole.pages, 255, "one sequence is cut at 255 pages")
         XCTAssertLessThan(whole.ids.count, count + 1)
         var union = Set<NodeID>()
         for index in 0..<3 {
-            let part = try sent(share: (index, 3))
+            let part = try sent(by: &h, share: (index, 3))
             XCTAssertLessThanOrEqual(part.pages, 255)
             XCTAssertTrue(part.ids.contains(h.peer.config.id), "every part starts with the responder itself")
             union.formUnion(part.ids)
         }
         XCTAssertEqual(union.count, count + 1, "the three parts hold every member and the responders")
+    }
+
+    /// §6.1.2: responders whose views differ (a cold start) still send every member they all
+    /// hold between them. Cut by rank in each one's view, one holding 600 more members low in
+    /// id order cut its third at other ids: 200 common members were in no part (at 10,000
+    /// simulated peers started over 10 s, views were still incomplete 60 s after).
+    func testRespondersWithDifferentViewsLeaveNoCommonMemberOut() throws {
+        let common = spread(0..<12_000)
+        let extra = (0..<600).map { NodeID(high: UInt64($0), low: 1 << 40 | UInt64($0)) }
+        var small = responder(holding: common)
+        var large = responder(holding: extra + common)
+        var union = try sent(by: &small, share: (0, 3)).ids
+        union.formUnion(try sent(by: &large, share: (1, 3)).ids)
+        union.formUnion(try sent(by: &small, share: (2, 3)).ids)
+        XCTAssertTrue(Set(common).isSubset(of: union), "\(Set(common).subtracting(union).count) common members in no part")
+        XCTAssertEqual(Membership.part(of: NodeID(high: 0, low: 9), parts: 3), 0)
+        XCTAssertEqual(Membership.part(of: NodeID(high: .max, low: 0), parts: 3), 2)
+        XCTAssertEqual(Membership.part(of: NodeID(high: 1 << 63, low: 0), parts: 3), 1)
     }
 
     /// §6.6: a peer told to expect 10,000 members admits a burst of 5,000, then 2,500 a second:

@@ -312,15 +312,19 @@ extension Membership {
         entries.reserveCapacity(members.count + 1)
         for member in members.values { entries.append(member.entry()) }
         var sequence = pages(entries, out: out)
-        if let share, share.of > 1, share.index < share.of, sequence.count > 255 {
-            // Row numbers sorted, not the 88-byte rows.
-            let rows = members.values
-            let order = rows.indices.sorted { rows[$0].id < rows[$1].id }
-            let lower = order.count * share.index / share.of
-            let upper = order.count * (share.index + 1) / share.of
-            sequence = pages([own] + order[lower..<upper].map { rows[$0].entry() }, out: out)
+        if let share, share.of > 1, share.index >= 0, share.index < share.of, sequence.count > 255 {
+            // Split by the id space, not by rank in this view: responders' views differ during
+            // a cold start, and ranks cut at different ids left members in no part (§6.1.2).
+            var part = [own]
+            for member in members.values where Self.part(of: member.id, parts: share.of) == share.index { part.append(member.entry()) }
+            sequence = pages(part, out: out)
         }
         send(sequence, to: endpoint, replyWanted: replyWanted, out: &out)
+    }
+
+    /// Which of `parts` equal ranges of the id space holds `id`, by its first 8 bytes (§6.1.2).
+    static func part(of id: NodeID, parts: Int) -> Int {
+        Int(truncatingIfNeeded: id.high.multipliedFullWidth(by: UInt64(max(1, parts))).high)
     }
 
     func sendPages(_ entries: [MemberEntry], to endpoint: Endpoint, replyWanted: Bool, out: inout Outbox) {
