@@ -131,7 +131,7 @@ struct Membership: Sendable {
         probing = Probing(settings: Probing.Settings(period: config.protocolPeriod, pingTimeout: config.pingTimeout,
             helpers: config.indirectProbes), start: 0)
         ring.insert(config.id)
-        let expected = min(max(0, config.expectedMembers), config.limits.members)
+        let expected = config.expectedViewSize
         if expected > 0 {
             members.reserveCapacity(expected)
             probing.reserveCapacity(expected)

@@ -61,6 +61,8 @@ public struct PeerConfig: Sendable {
     /// view's tables are reserved for that many at start instead of growing by copies. 0 (the
     /// default): they grow as members come. The simulator sets its node count.
     public var expectedMembers = 0
+    /// ``expectedMembers`` as it counts: 0 or more, at most the view's bound.
+    var expectedViewSize: Int { min(max(0, expectedMembers), max(0, limits.members)) }
 
     /// The admission bounds in force (Protocol.md §6.6): the configured ones, raised for a view
     /// expected to hold ``expectedMembers`` so that its cold start within a few seconds is
@@ -69,7 +71,7 @@ public struct PeerConfig: Sendable {
     /// `limits.members`, which the operator sized for by stating the size. (At 256 a second a
     /// cold start of 10,000 over 10 s, 1,000 newcomers a second, had not converged 60 s later.)
     var admission: (burst: UInt64, perSecond: UInt64, waiting: Int) {
-        let expected = min(max(0, expectedMembers), max(0, limits.members))
+        let expected = expectedViewSize
         return (max(limits.admissionBurst, UInt64(expected / 2)), max(limits.admissionsPerSecond, UInt64(expected / 4)),
                 max(limits.admissionWaiting, expected / 2))
     }
