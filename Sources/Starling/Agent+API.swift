@@ -22,10 +22,18 @@ extension Agent {
 
     // MARK: State
 
-    /// This agent's view of the others (itself not included), by name then id.
+    /// The members this agent holds live, held-back newcomers included (§6.1.8): those a
+    /// broadcast reaches, whose answers it waits for.
+    func liveMemberIDs() -> Set<NodeID> {
+        loop.withLock { Set($0.peer.members.values.lazy.filter(\.isLive).map(\.id)) }
+    }
+
+    /// This agent's view of the others (itself not included), by name then id: the published
+    /// view (Protocol.md §6.1.8), where newcomers enter together once they settle, as their
+    /// `joined` events do.
     public func members() -> [ClusterMember] {
         let now = System.now().nanos
-        return loop.withLock { state in state.peer.members.values.map { ClusterMember($0, now: now, tags: state.peer.tags(of: $0.id)) } }
+        return loop.withLock { state in state.peer.publishedMembers.map { ClusterMember($0, now: now, tags: state.peer.tags(of: $0.id)) } }
             .sorted { a, b in
                 bytesEqual(a.name, b.name) ? a.id < b.id : bytesPrecede(a.name, b.name)
             }
@@ -169,7 +177,7 @@ extension Agent {
             throw .invalidArgument("a revoked id is 1 to 128 bytes ('\(Escape.display(bad.prefix(40)))' has \(bad.utf8.count))")
         }
         try await waitUntilRunning()
-        let expected = Set(members().filter(\.isLive).map(\.id))
+        let expected = liveMemberIDs()
         let batches = loop.withLock { $0.peer.requestBatches(ids, command: "revoke") }
         let sum = System.now().nanos.addingReportingOverflow(timeout.nanos)
         let deadline = sum.overflow ? UInt64.max : sum.partialValue

@@ -21,7 +21,7 @@ extension Agent {
             throw .invalidArgument("an event's payload is at most \(Limits.userEventPayloadBytes.upperBound) bytes (it has \(payload.utf8.count))")
         }
         try await waitUntilRunning()
-        let expected = Set(members().filter(\.isLive).map(\.id))
+        let expected = liveMemberIDs()
         let options = RequestOptions(deadline: max(1, min(timeout.nanos, .millis(30_000))))
         let sent = Mutex<UserEvent?>(nil)
         let result = try await collect { state, now in

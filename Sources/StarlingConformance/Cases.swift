@@ -123,12 +123,12 @@ struct Suite {
         leaver.target = peer.target
         leaver.targetID = peer.targetID
         leaver.ping()
-        System.sleep(millis: 100)
+        guard listed(leaver, as: "alive") else { return .fail("a member that PINGed the target is not listed alive within 2 s") }
         leaver.toGroup(.goodbye)
-        System.sleep(millis: 100)
-        let rows = peer.control("members")?.1["members"]?.arrayValue ?? []
-        let status = rows.first { $0["name"]?.stringValue == "conformance-leaver" }?["status"]?.stringValue
-        return status == "left" ? .pass : .fail("status after GOODBYE is \(status ?? "absent")")
+        guard listed(leaver, as: "left", within: 1_000) else {
+            return .fail("status after GOODBYE is \(status(of: leaver) ?? "absent")")
+        }
+        return .pass
     }
 
     // MARK: Revoked set

@@ -29,6 +29,9 @@ extension Simulator {
     /// check first, the O(n²) full check only once the counts agree.
     public func viewsAgree() -> Bool { viewCountsAgree() && viewViolations().isEmpty }
 
+    /// Whether no up node holds a newcomer back from its published view (Protocol.md §6.1.8).
+    public func viewsPublished() -> Bool { nodes.allSatisfy { !$0.isUp || !$0.peer.holdsNewcomersBack } }
+
     /// Every up node lists exactly the up nodes it can reach as alive.
     public func viewViolations() -> [String] {
         var problems: [String] = []
@@ -36,6 +39,11 @@ extension Simulator {
             let counted = nodes[index].peer.members.values.filter(\.isLive).count + 1
             if counted != nodes[index].peer.liveCount {
                 problems.append("node-\(index) live counter \(nodes[index].peer.liveCount) but \(counted) live members")
+            }
+            // Nothing held back: every live member is in the published view (§6.1.8).
+            let peer = nodes[index].peer
+            if !peer.holdsNewcomersBack, let hidden = peer.members.values.first(where: { $0.isLive && !$0.isPublished }) {
+                problems.append("node-\(index) holds nothing back but never published live \(hidden.id.short)")
             }
             let view = aliveView(of: index)
             let expected = reachable(from: index)

@@ -138,6 +138,8 @@ final class ControlLimitsTests: XCTestCase {
             h.peer.onDatagrams(buffers.map { (bytes: $0, source: Endpoint(address: 0x7F00_0001, port: 9600)) }, now: h.time)
         }
         h.record(actions)
+        // The 8 newcomers are published together once they settle (§6.1.8).
+        h.advance(h.peer.config.settleInterval)
         let emitted = h.events[eventsBefore...].filter { Peer.eventJSON($0, source: "me", wallMillis: 0) != nil }
         let streamed = bodies(h, port: 9500).map(\.1)
         XCTAssertEqual(emitted.filter { $0.kind == "joined" }.count, 8)

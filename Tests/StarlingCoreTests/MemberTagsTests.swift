@@ -169,7 +169,8 @@ final class MemberTagsTests: XCTestCase {
     // MARK: Receiving
 
     func testTagsMergeByIncarnationFromTheMembersOwnCarriers() throws {
-        var h = PeerHarness()
+        // Published at once (§6.1.8): every change of its tags is an event.
+        var h = PeerHarness { $0.settleInterval = 0 }
         h.start()
         let id = NodeID(high: 0x77, low: 1)
         func tags() -> MemberTags { h.peer.tags(of: id) }

@@ -266,7 +266,10 @@ final class MembershipTests: XCTestCase {
 
     /// Issue 16: a dead member is reaped `reapAfter` after its death, off the deadline heap.
     func testDeadMembersAreReapedAfterReapAfter() {
-        var h = PeerHarness { $0.reapAfter = 10_000 * PeerHarness.ms }
+        var h = PeerHarness {
+            $0.reapAfter = 10_000 * PeerHarness.ms
+            $0.settleInterval = 0 // published at once: one never published is reaped unseen (§6.1.8)
+        }
         h.start()
         h.ping(from: alice, name: "alice")
         // The first CHANGE(dead) makes alice suspect, the second dead (§6.1.3).

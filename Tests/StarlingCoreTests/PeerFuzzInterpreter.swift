@@ -505,6 +505,12 @@ struct PeerFuzzInterpreter {
         }
         let live = peer.members.values.filter(\.isLive).count
         if peer.liveCount != live + 1 { return fail("live_count: \(peer.liveCount) but \(live) live members + self") }
+        // §6.1.8: the published count is exact, and with nothing held back every live member is published.
+        let published = peer.members.values.filter(\.isPublished).count
+        if peer.publishedCount != published { return fail("published_count: \(peer.publishedCount) but \(published) published rows") }
+        if !peer.holdsNewcomersBack, let hidden = peer.members.values.first(where: { $0.isLive && !$0.isPublished }) {
+            return fail("held_back: peer \(index) holds nothing back but never published live \(hidden.id.short)")
+        }
         if let stray = peer.membership.paths.keys.first(where: { peer.members[$0] == nil }) { return fail("path estimate kept for \(stray), not in the view") }
         let limits = peer.config.limits
         let tables: [(String, Int, Int)] = [

@@ -61,7 +61,10 @@ final class ReplyPacingTests: XCTestCase {
     /// Held-back replies count against the requester's answer budget when they are held, so that
     /// pacing opens no way around the budget (§6.6).
     func testPacedRepliesAreChargedToTheAnswerBudgetAtOnce() {
-        var h = PeerHarness { $0.limits.answerBytesBurst = 256 << 10 }
+        var h = PeerHarness {
+            $0.limits.answerBytesBurst = 256 << 10
+            $0.settleInterval = 0 // the 299 in `members` at once (§6.1.8)
+        }
         h.start()
         _ = h.join(299)
         h.clearSent()

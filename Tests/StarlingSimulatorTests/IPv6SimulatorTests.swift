@@ -42,7 +42,10 @@ final class IPv6SimulatorTests: XCTestCase {
             "crash not detected — \(sim.replayHint)")
 
         sim.split([[0, 1, 2], [3, 4, 6, 7]])
-        XCTAssertNotNil(sim.runUntil(limit: 5 * s) { sim.viewViolations().isEmpty }, "sides never settled: \(sim.viewViolations())")
+        // Half the cluster gone at once: each side's probes fail, local health stretches its
+        // verdicts (Lifeguard). Over seeds 1–40 the sides settled 3.8–5.8 s after the split
+        // (5 of 40 beyond the 5 s this waited before, with and without §6.1.8).
+        XCTAssertNotNil(sim.runUntil(limit: 12 * s) { sim.viewViolations().isEmpty }, "sides never settled: \(sim.viewViolations())")
         sim.heal()
         XCTAssertNotNil(sim.runUntil(limit: 10 * s) { sim.viewViolations().isEmpty }, "no merge after heal: \(sim.viewViolations()) — \(sim.replayHint)")
         XCTAssertTrue(sim.falseDeaths().isEmpty, "\(sim.falseDeaths().prefix(3))")

@@ -153,7 +153,9 @@ extension Peer {
             ("address", .string(Endpoint(ip: config.advertisedAddress, port: config.replyPort).description)), ("incarnation", .int(incarnation)),
             ("clock", .int(clock.value)), ("last_heard_ms", .int(0)), ("self", .bool(true)),
         ] + Self.tagsField(tags))]
-        for member in members.values.sorted(by: { ($0.name, $0.id) < ($1.name, $1.id) }) {
+        // The published view (§6.1.8), by name as bytes, then id.
+        let published = publishedMembers.sorted { a, b in bytesEqual(a.name, b.name) ? a.id < b.id : bytesPrecede(a.name, b.name) }
+        for member in published {
             rows.append(.object([
                 ("name", .string(member.name)), ("id", .string(member.id.description)), ("status", .string(member.status.name)),
                 ("address", .string(member.endpoint.description)), ("incarnation", .int(member.incarnation)),
@@ -172,14 +174,15 @@ extension Peer {
     public func stats(now: Now) -> JSON {
         var byStatus: [(String, JSON)] = []
         for status in MemberStatus.allCases {
-            let count = members.values.filter { $0.status == status }.count + (status == .alive ? 1 : 0)
+            let count = members.values.filter { $0.isPublished && $0.status == status }.count + (status == .alive ? 1 : 0)
             byStatus.append((status.name, .int(count)))
         }
         let uptime = started.map { (now.nanos &- $0.nanos) / 1_000_000 } ?? 0
         var fields: [(String, JSON)] = [
             ("name", .string(config.name)), ("id", .string(config.id.description)), ("version", .string(config.version)),
             ("cluster", .string(config.cluster)), ("uptime_ms", .int(uptime)), ("clock", .int(clock.value)),
-            ("incarnation", .int(incarnation)), ("tags", tags.json), ("members", .object(byStatus)), ("revoked", .int(revoked.count)),
+            ("incarnation", .int(incarnation)), ("tags", tags.json), ("members", .object(byStatus)),
+            ("newcomers_held_back", .int(members.values.filter { !$0.isPublished && $0.isLive }.count)), ("revoked", .int(revoked.count)),
             ("leaders", .object(elections.keys.sorted().map { ($0.string, leader(of: $0.string).name.map { .string($0) } ?? .null) })),
             ("datagrams_in", .int(counters.datagramsIn)), ("datagrams_out", .int(counters.datagramsOut)),
             ("bytes_in", .int(counters.bytesIn)), ("bytes_out", .int(counters.bytesOut)),

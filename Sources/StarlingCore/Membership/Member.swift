@@ -14,9 +14,10 @@ public struct Member: Sendable, Equatable {
     public var incarnation: UInt32
     public var endpoint: Endpoint
     public var status: MemberStatus
-    /// Bits 0–6: how many PINGs or ACKs in a row carried a revoked-set digest other than ours
-    /// (capped; only "two or more" matters). Bit 7: the member is in the probe order. One byte
-    /// of the row's padding, where a set of the ids in the probe order cost ~30 bytes per member.
+    /// Bits 0–5: how many PINGs or ACKs in a row carried a revoked-set digest other than ours
+    /// (capped; only "two or more" matters). Bit 6: the member is in the published view
+    /// (§6.1.8). Bit 7: the member is in the probe order. One byte of the row's padding, where
+    /// a set of the ids in the probe order cost ~30 bytes per member.
     private var flags: UInt8 = 0
 
     init(id: NodeID, name: String, endpoint: Endpoint, incarnation: UInt32, status: MemberStatus,
@@ -38,10 +39,17 @@ public struct Member: Sendable, Equatable {
             && a.endpoint == b.endpoint && a.status == b.status && a.digestMismatches == b.digestMismatches
     }
 
-    /// How many PINGs or ACKs in a row carried a revoked-set digest other than ours (at most 127).
+    /// How many PINGs or ACKs in a row carried a revoked-set digest other than ours (at most 63).
     var digestMismatches: UInt8 {
-        get { flags & 0x7F }
-        set { flags = (flags & 0x80) | min(newValue, 0x7F) }
+        get { flags & 0x3F }
+        set { flags = (flags & 0xC0) | min(newValue, 0x3F) }
+    }
+
+    /// The member is in the published view: the application has been told it joined
+    /// (Protocol.md §6.1.8; ``Membership/store(_:for:)`` keeps the count of such rows exact).
+    public internal(set) var isPublished: Bool {
+        get { flags & 0x40 != 0 }
+        set { flags = (flags & 0xBF) | (newValue ? 0x40 : 0) }
     }
 
     /// The member is in ``Probing``'s round robin (``Membership/store(_:for:)`` keeps it exact).

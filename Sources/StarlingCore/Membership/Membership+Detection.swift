@@ -20,6 +20,7 @@ extension Membership {
         }
         if now.nanos >= nextPushPullAt { pushPull(now: now, digest: digest, out: &out) }
         if now.nanos >= nextAskAt, !waiting.isEmpty || !asked.isEmpty { askWaiting(now: now, digest: digest, out: &out) }
+        publishIfDue(now: now, out: &out)
         if now.nanos >= nextHousekeepingAt {
             nextHousekeepingAt = now.nanos.saturatingAdd(.millis(1_000))
             reaped = reaped.filter { now.nanos &- $0.value < config.reapAfter }
@@ -32,6 +33,9 @@ extension Membership {
     // MARK: Probing
 
     private mutating func probe(now: Now, digest: SetDigest, out: inout Outbox) {
+        // Nothing due: no draw from the generator either, so that a tick for another timer
+        // (a publication, §6.1.8) leaves the probe order and the helpers as they were.
+        guard now.nanos >= probing.nextDeadline else { return }
         var helperRNG = SplitMix64(seed: rng.next())
         let steps: [Probing.Step]
         do {
@@ -169,7 +173,8 @@ extension Membership {
         guard let member = members[id], !member.isLive else { return }
         store(nil, for: id)
         reaped[id] = now.nanos
-        out.emit(.reaped(name: member.name, id: id))
+        // One never published leaves as it came, unseen (§6.1.8).
+        if member.isPublished { out.emit(.reaped(name: member.name, id: id)) }
     }
 
     // MARK: Pings for others

@@ -41,10 +41,11 @@ extension Membership {
         let wasReplaced = replaced.removeValue(forKey: id) != nil
         guard admitNewMember(id, at: endpoint, now: now, rated: !(viewAnswer && isJoining(now: now)), out: &out) else { return }
         reaped[id] = nil
+        var replacing = false
         if wasReplaced {
             out.emit(.duplicateName(name: header.name, ids: [id] + (members.latest(named: header.name).map { [$0] } ?? [])))
         } else {
-            replaceSameName(header.name, newID: id, address: endpoint.ip, now: now, out: &out)
+            replacing = replaceSameName(header.name, newID: id, address: endpoint.ip, now: now, out: &out)
         }
         store(Member(id: id, name: header.name, endpoint: endpoint, incarnation: header.incarnation,
             status: .alive, lastHeard: now.nanos, statusSince: now.nanos, clock: header.stamp), for: id)
@@ -53,7 +54,8 @@ extension Membership {
         // Its tags come with it, so that `joined` shows them (Serf's member-join does).
         let known = tags ?? .empty
         if !known.isEmpty { tagRecords[id] = TagRecord(incarnation: header.incarnation, tags: known) }
-        out.emit(.joined(name: header.name, id: id, endpoint: endpoint, tags: known))
+        // A restart takes its old entry's place in the published view at once: the view does not grow.
+        newcomer(id, now: now, publishNow: replacing, out: &out)
     }
 
     /// A newcomer admitted by its ANNOUNCE in this peer's first 200 ms may have started after
@@ -82,23 +84,26 @@ extension Membership {
 
     /// A restarted agent (new boot id, same name, same host) replaces its old entry; the same
     /// name from another host is reported as a duplicate.
-    private mutating func replaceSameName(_ name: String, newID: NodeID, address: IPAddress, now: Now, out: inout Outbox) {
-        guard let oldID = members.latest(named: name), oldID != newID, let old = members[oldID] else { return }
+    /// Returns whether it replaced a published member.
+    private mutating func replaceSameName(_ name: String, newID: NodeID, address: IPAddress, now: Now, out: inout Outbox) -> Bool {
+        guard let oldID = members.latest(named: name), oldID != newID, let old = members[oldID] else { return false }
         if old.endpoint.ip == address {
             if old.isLive { changes.append(.gone(oldID)) }
             store(nil, for: oldID)
             reaped[oldID] = now.nanos
             replaced[oldID] = now.nanos
             out.emit(.replaced(name: name, old: oldID, new: newID))
+            return old.isPublished
         } else if old.isLive {
             out.emit(.duplicateName(name: name, ids: [oldID, newID]))
         }
+        return false
     }
 
     /// Notes the revoked-set digest a member's PING or ACK carries (`digest` is this peer's own).
     mutating func noteDigest(_ revoked: SetDigest, from id: NodeID, digest: SetDigest) {
         members.modify(id) { member in
-            member.digestMismatches = revoked == digest ? 0 : min(member.digestMismatches, 100) + 1
+            member.digestMismatches = revoked == digest ? 0 : min(member.digestMismatches, 60) + 1
         }
     }
 
@@ -284,7 +289,7 @@ extension Membership {
             store(Member(id: entry.id, name: entry.name, endpoint: endpoint, incarnation: entry.incarnation,
                 status: .alive, lastHeard: now.nanos, statusSince: now.nanos), for: entry.id)
             disseminate(entry.id, out: &out)
-            out.emit(.joined(name: entry.name, id: entry.id, endpoint: endpoint))
+            newcomer(entry.id, now: now, out: &out)
             if entry.status == .suspect { suspect(entry.id, at: entry.incarnation, by: sender ?? entry.id, accused: false, now: now, out: &out) }
             return
         }
@@ -379,7 +384,13 @@ extension Membership {
             deadlines.set(id, .reap, at: now.nanos.saturatingAdd(config.reapAfter))
         }
         disseminate(id, out: &out)
-        out.emit(.statusChanged(name: member.name, id: id, from: old, to: status))
+        // A member held back from the published view changes unseen; live again, it waits
+        // with the newcomers (§6.1.8).
+        if member.isPublished {
+            out.emit(.statusChanged(name: member.name, id: id, from: old, to: status))
+        } else if status.isLiveStatus, !old.isLiveStatus {
+            newcomer(id, now: now, out: &out)
+        }
         if !status.isLiveStatus, old.isLiveStatus { changes.append(.gone(id)) }
     }
 }

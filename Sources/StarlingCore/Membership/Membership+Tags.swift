@@ -34,7 +34,8 @@ extension Membership {
         guard held != nil || !tags.isEmpty else { return }
         tagRecords[id] = TagRecord(incarnation: incarnation, tags: tags)
         guard held?.tags != tags else { return }
-        out.emit(.tagsChanged(name: member.name, id: id, tags: tags))
+        // One held back shows its tags with its `joined` (§6.1.8).
+        if member.isPublished { out.emit(.tagsChanged(name: member.name, id: id, tags: tags)) }
         // Gossiped second-hand like any change (§6.1.3): the entry rides on this peer's next
         // PINGs and ACKs with the tags listed, so a member that missed every copy of the
         // CHANGE hears them within a few periods, not a round of the probe order.

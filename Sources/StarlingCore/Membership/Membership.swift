@@ -52,6 +52,8 @@ struct Membership: Sendable {
     /// The suspicion of each suspect member (only while it is suspect).
     var suspicions: [NodeID: Held] = [:]
     var dissemination = Dissemination()
+    /// Newcomers held back from the published view (Membership+Publication.swift).
+    var publication = Publication()
     /// The tags of the members that have any (Membership+Tags.swift): one per member of the view.
     var tagRecords: [NodeID: TagRecord] = [:]
     /// PINGs this peer sends for others (helper of a PING_REQ) or as a witness, by probe id.
@@ -157,6 +159,7 @@ struct Membership: Sendable {
         if let repeats = ownEntryRepeats { deadline = min(deadline, repeats.next) }
         if !waiting.isEmpty || !asked.isEmpty { deadline = min(deadline, nextAskAt) }
         if let update = viewUpdates.first { deadline = min(deadline, update.due) }
+        if let due = publicationDue { deadline = min(deadline, due) }
         return deadline
     }
 
@@ -188,12 +191,15 @@ struct Membership: Sendable {
         // In the probe order already (a member removed and back before its turn is still in).
         let listed = old?.probeListed ?? probeListedGone.contains(id)
         if let old {
+            if old.isPublished { publication.publishedRows -= 1 }
             if old.isLive { liveMembers -= 1 }
             if old.status == .dead { deadMembers -= 1 }
             if old.status == .alive { ring.remove(id) }
         }
         if var member {
             member.probeListed = listed
+            member.isPublished = old?.isPublished ?? false
+            if member.isPublished { publication.publishedRows += 1 }
             if member.status == .dead { deadMembers += 1 }
             if member.isLive {
                 liveMembers += 1

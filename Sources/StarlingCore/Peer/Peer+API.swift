@@ -3,7 +3,15 @@ extension Peer {
     public var clock: LamportClock { outbox.clock }
     public var incarnation: UInt32 { outbox.incarnation }
     public var counters: Counters { outbox.counters }
+    /// The view this peer works with: every member it knows, newcomers held back included.
     public var members: MemberTable { membership.members }
+    /// The view the application sees (Protocol.md §6.1.8): the members it was told joined, in
+    /// no particular order. Newcomers enter it in batches once they settle.
+    public var publishedMembers: [Member] { membership.members.values.filter(\.isPublished) }
+    /// How many members ``publishedMembers`` holds, kept as a counter (this peer not included).
+    public var publishedCount: Int { membership.publication.publishedRows }
+    /// Whether newcomers are held back from the published view now (§6.1.8).
+    public var holdsNewcomersBack: Bool { membership.publication.firstHeldAt != nil }
     /// Members alive or suspect, this peer included.
     public var liveCount: Int { membership.liveCount }
     /// Keyed by topic bytes (``ByteString``).

@@ -55,6 +55,13 @@ public struct PeerConfig: Sendable {
     /// Send to the multicast group; when false, what would go to the group goes by unicast to
     /// every known member.
     public var multicast = true
+    /// Newcomers are published together (Protocol.md §6.1.8): once no newcomer came for this
+    /// long (two periods), the ones held back enter the published view (``Peer/publishedMembers``,
+    /// `joined` events) at once. 0 publishes each newcomer as it comes.
+    public var settleInterval: UInt64 = .millis(300)
+    /// ...and at the latest this long after the first one held back, so that a steady trickle
+    /// of newcomers still shows (§6.1.8).
+    public var publishWithin: UInt64 = .millis(10_000)
     /// Membership changes piggybacked on one PING or ACK at most.
     public var piggybackPerPing = 8
     /// How many members the view is expected to hold (a hint, at most `limits.members`): the
