@@ -69,6 +69,25 @@ final class LargeViewTests: XCTestCase {
         XCTAssertEqual(Membership.part(of: NodeID(high: 1 << 63, low: 0), parts: 3), 1)
     }
 
+    /// A view's pages are counted by the rule that cuts them (``PagePacker``), so that a
+    /// responder builds only its part of a view beyond 255 pages: names of varied lengths, a
+    /// few members with tags listed, views around the 255-page cut.
+    func testThePageCountIsThatOfThePagesCut() throws {
+        for count in [0, 1, 20, 5_000, 5_400, 6_000] {
+            var h = responder(holding: spread(0..<count))
+            for index in stride(from: 0, to: count, by: 97) {
+                let id = h.peer.members.values[index].id
+                h.peer.membership.tagRecords[id] = TagRecord(incarnation: 0, tags: try MemberTags(["role": String(repeating: "r", count: index % 40 + 1)]))
+            }
+            let membership = h.peer.membership, out = h.peer.outbox
+            let own = membership.ownEntry(incarnation: 0)
+            let entries = [own] + membership.members.values.map { $0.entry() }
+            XCTAssertEqual(membership.pageCount(own, membership.members.values.lazy.map { $0.entry() }, out: out),
+                membership.pages(entries, out: out).count, "\(count) members")
+        }
+        XCTAssertEqual(paginate([3, 3, 3, 9, 1], budget: 6, maxPerPage: 2) { $0 }, [[3, 3], [3], [9], [1]])
+    }
+
     /// §6.6: a peer told to expect 10,000 members admits a burst of 5,000, then 2,500 a second:
     /// a cold start of 10,000 over 10 s brings 1,000 a second, which 256 a second had not
     /// admitted 60 s later. The default is kept without the hint (or with a small one), and a

@@ -314,17 +314,18 @@ extension Membership {
     func sendMembers(to endpoint: Endpoint, replyWanted: Bool, share: (index: Int, of: Int)? = nil, out: inout Outbox) {
         let own = ownEntry(incarnation: out.incarnation)
         var entries = [own]
-        entries.reserveCapacity(members.count + 1)
-        for member in members.values { entries.append(member.entry()) }
-        var sequence = pages(entries, out: out)
-        if let share, share.of > 1, share.index >= 0, share.index < share.of, sequence.count > 255 {
+        // Beyond 255 pages the view is split, and only this peer's part is built: counted
+        // first, a view of 10,000 was paged whole by each of a newcomer's three responders
+        // before each kept its third.
+        if let share, share.of > 1, share.index >= 0, share.index < share.of, pageCount(own, members.values.lazy.map { $0.entry() }, out: out) > 255 {
             // Split by the id space, not by rank in this view: responders' views differ during
             // a cold start, and ranks cut at different ids left members in no part (§6.1.2).
-            var part = [own]
-            for member in members.values where Self.part(of: member.id, parts: share.of) == share.index { part.append(member.entry()) }
-            sequence = pages(part, out: out)
+            for member in members.values where Self.part(of: member.id, parts: share.of) == share.index { entries.append(member.entry()) }
+        } else {
+            entries.reserveCapacity(members.count + 1)
+            for member in members.values { entries.append(member.entry()) }
         }
-        send(sequence, to: endpoint, replyWanted: replyWanted, out: &out)
+        send(pages(entries, out: out), to: endpoint, replyWanted: replyWanted, out: &out)
     }
 
     /// Which of `parts` equal ranges of the id space holds `id`, by its first 8 bytes (§6.1.2).

@@ -70,11 +70,22 @@ extension Membership {
 
     /// MEMBERS pages of `entries`, each within one datagram with the tags it lists (§3.4.1).
     func pages(_ entries: [MemberEntry], out: Outbox) -> [[MemberEntry]] {
-        // 2 more for the area's ext_len when this peer has no tags of its own to open it.
-        let budget = Limits.maxDatagram - out.membershipOverhead - 4 - 2
-        return paginate(entries, budget: budget, maxPerPage: 255) { entry in
-            entry.encodedSize + (listable(entry).map { ListedTags.pageCost($0.tags) } ?? 0)
-        }
+        paginate(entries, budget: pageBudget(out), maxPerPage: 255, size: pageCost)
+    }
+
+    /// How many pages ``pages(_:out:)`` would cut `first` and then `rest` into, none built.
+    func pageCount(_ first: MemberEntry, _ rest: some Sequence<MemberEntry>, out: Outbox) -> Int {
+        var packer = PagePacker(budget: pageBudget(out), maxPerPage: 255)
+        return rest.reduce(packer.opensPage(pageCost(first)) ? 1 : 0) { $0 + (packer.opensPage(pageCost($1)) ? 1 : 0) }
+    }
+
+    /// The room for entries on one MEMBERS page: 2 more for the area's ext_len when this peer
+    /// has no tags of its own to open it.
+    private func pageBudget(_ out: Outbox) -> Int { Limits.maxDatagram - out.membershipOverhead - 4 - 2 }
+
+    /// What an entry takes of a page: itself and the tags listed for it.
+    private func pageCost(_ entry: MemberEntry) -> Int {
+        entry.encodedSize + (listable(entry).map { ListedTags.pageCost($0.tags) } ?? 0)
     }
 
     /// The extension entries listing the tags this peer holds for the members of `page`.
