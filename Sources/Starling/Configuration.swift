@@ -83,6 +83,11 @@ public struct Configuration: Sendable {
     public var expectedMembers = 0
     /// Full-view exchange with one random member (anti-entropy), at least one period, at most 1 h.
     public var pushPullInterval: Duration = .seconds(5)
+    /// Newcomers enter the published view (`joined`, ``Agent/members()``) together once none
+    /// came for this long, 0 to 60 s; 0 shows each as it comes (Protocol.md §6.1.8). `--settle S` sets it.
+    public var settleInterval: Duration = .milliseconds(300)
+    /// ...and at the latest this long after the first held back, 1 ms to 1 h.
+    public var publishWithin: Duration = .seconds(10)
     /// Dead and departed members are forgotten after this, at least one period, at most 1 day.
     public var reapAfter: Duration = .seconds(60)
     /// ANNOUNCEs sent at start at most, 1 to 16: the repeats end at the first answer (Protocol.md §6.1.2).
@@ -215,6 +220,8 @@ extension Configuration {
         try check((0...65_535).contains(expectedMembers), "expectedMembers", "must be 0 to 65,535 agents")
         try checkDuration(pushPullInterval, "pushPullInterval", protocolPeriod, .seconds(3_600))
         try checkDuration(reapAfter, "reapAfter", protocolPeriod, .seconds(86_400))
+        try checkDuration(settleInterval, "settleInterval", .zero, .seconds(60))
+        try checkDuration(publishWithin, "publishWithin", .milliseconds(1), .seconds(3_600))
         try check((1...16).contains(announceCount), "announceCount", "must be 1 to 16")
         try checkDuration(mingleDeadline, "mingleDeadline", .milliseconds(1), .seconds(600))
         try checkDuration(aloneAfter, "aloneAfter", .milliseconds(1), mingleDeadline)
@@ -285,6 +292,8 @@ extension Configuration {
         config.piggybackPerPing = piggybackPerPing
         config.expectedMembers = expectedMembers
         config.pushPullInterval = pushPullInterval.nanos
+        config.settleInterval = settleInterval.nanos
+        config.publishWithin = publishWithin.nanos
         config.reapAfter = reapAfter.nanos
         config.announceCount = announceCount
         config.aloneAfter = aloneAfter.nanos

@@ -28,6 +28,8 @@ enum AgentCommand {
           --quorum majority         elect only with a majority of --expect N agents
           --expect N                expected cluster size, 1 to 65535: tables sized and newcomers admitted for N agents
                                     starting within a few seconds; the base of --quorum majority
+          --settle S                newcomers show ('joined', members) together once none came for S seconds,
+                                    0 to 60 (default: 0.3; 0: each as it comes; at the latest 10 s after the first)
           --no-auto-elect           do not re-elect when a leader dies or leaves
           --max-revoked N           revoked set bound (default: 50000)
           --revoked-max-age S       seconds a revoked id is kept (default: 10800)
@@ -52,7 +54,7 @@ enum AgentCommand {
         values: ["--name", "--tag", "--interface", "--group", "--port", "--cluster", "--protocol-period", "--seed", "--key-file",
                  "--state-dir", "--quorum", "--expect", "--max-revoked", "--revoked-max-age", "--event-log", "--log-level",
                  "--drop-rate", "--send-drop-rate", "--delay-ms", "--block", "--test-fault", "--election-timeout",
-                 "--log-format", "--config", "--metrics", "--on-event", "--on-event-concurrency", "--on-event-timeout"],
+                 "--log-format", "--config", "--metrics", "--on-event", "--on-event-concurrency", "--on-event-timeout", "--settle"],
         flags: ["--no-multicast", "--strict-state", "--no-auto-elect", "--on-event-coalesce"])
 
     static func configuration(_ args: Arguments) throws(CLIError) -> Configuration {
@@ -99,6 +101,7 @@ enum AgentCommand {
                 guard let expect else { throw UsageError("--quorum majority needs --expect N") }
                 config.quorum = expect
             }
+            if let seconds = try args.seconds("--settle", 0...60) { config.settleInterval = .microseconds(Int64(seconds * 1_000_000)) }
             config.autoReelect = !args.has("--no-auto-elect")
             if let millis = try args.number("--election-timeout", Int64(10)...60_000) { config.electionTimeout = .milliseconds(millis) }
             config.revokedMaxCount = try args.number("--max-revoked", 1...10_000_000) ?? 50_000

@@ -32,7 +32,7 @@ final class CLIHostileTests: XCTestCase {
             ["agent", "--event-log", "\(folder)/no-such-dir/events"], ["agent", "--event-log", folder], ["agent", "--event-log", ""],
             ["ping", "--key-file", ""], ["agent", "--key-file", ""], ["revoke", "r1", "--key-file="],
             ["agent", "--port", "70000"], ["agent", "--port", "-1"], ["revoked", "--limit", "-1"], ["revoked", "--limit", "0"],
-            ["revoked", "--limit", "1e3"], ["agent", "--quorum", "majority", "--expect", "0"], ["agent", "--expect", "65536"],
+            ["revoked", "--limit", "1e3"], ["agent", "--quorum", "majority", "--expect", "0"], ["agent", "--expect", "65536"], ["agent", "--settle", "61"], ["agent", "--settle", "-0.1"], ["agent", "--settle", "nan"],
             ["agent", "--protocol-period", "0"], ["agent", "--protocol-period", "1e9"], ["agent", "--protocol-period", "nan"],
             ["agent", "--election-timeout", "0"], ["agent", "--revoked-max-age", "0"], ["agent", "--max-revoked", "0"],
             ["agent", "--delay-ms", "-1"], ["agent", "--drop-rate", "nan"], ["ping", "--timeout", "0"], ["ping", "--timeout", "inf"],

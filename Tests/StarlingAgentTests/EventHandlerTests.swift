@@ -114,6 +114,15 @@ final class EventHandlerTests: XCTestCase {
         var sized = Configuration(name: "v")
         sized.expectedMembers = 10_000
         XCTAssertEqual(sized.peerConfig(id: NodeID(high: 1, low: 2), replyPort: 1, seed: 1).expectedMembers, 10_000)
+        // §6.1.8: the settle interval is 0 to 60 s, the bound on holding back 1 ms to 1 h.
+        XCTAssertEqual(field { $0.settleInterval = .milliseconds(-1) }, "settleInterval")
+        XCTAssertEqual(field { $0.settleInterval = .seconds(61) }, "settleInterval")
+        XCTAssertEqual(field { $0.publishWithin = .zero }, "publishWithin")
+        XCTAssertNil(field { $0.settleInterval = .zero })
+        sized.settleInterval = .zero
+        sized.publishWithin = .seconds(2)
+        let core = sized.peerConfig(id: NodeID(high: 1, low: 2), replyPort: 1, seed: 1)
+        XCTAssertEqual([core.settleInterval, core.publishWithin], [0, 2_000_000_000])
     }
 
     func testInputToAChildThatExitedIsEPIPENotSIGPIPE() throws {
