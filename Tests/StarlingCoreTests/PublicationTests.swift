@@ -99,6 +99,34 @@ final class PublicationTests: XCTestCase {
         XCTAssertEqual(h.peer.publishedMembers.map(\.id), [reborn])
     }
 
+    func testARestartOfAMemberNeverPublishedIsNotAReplacement() {
+        var h = PeerHarness.started()
+        let alice = NodeID(high: 1, low: 1), reborn = NodeID(high: 1, low: 99)
+        h.ping(from: alice, name: "alice")
+        h.ping(from: reborn, name: "alice")
+        XCTAssertFalse(h.events.contains { $0.kind == "replaced" }, "the old id was never shown")
+        h.advance(h.peer.config.settleInterval, silent: [])
+        XCTAssertEqual(joined(h), [reborn])
+    }
+
+    func testAMemberSuspectWhenPublishedIsSaidSuspectAfterItsJoin() {
+        var h = PeerHarness.started()
+        let alice = NodeID(high: 1, low: 1), bob = NodeID(high: 2, low: 2)
+        h.fakes[9200] = (bob, "bob")
+        h.ping(from: bob, name: "bob", port: 9200)
+        h.ping(from: alice, name: "alice")
+        h.change([h.entry(alice, .suspect)], from: bob)
+        XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
+        XCTAssertFalse(h.events.contains { $0.kind == "suspect" }, "held back: unseen")
+        h.advance(h.peer.config.settleInterval, silent: [alice])
+        let shown = h.events.filter { $0.kind == "joined" || $0.kind == "suspect" || $0.kind == "dead" }
+        XCTAssertEqual(Array(shown.prefix(3)), [
+            .joined(name: "alice", id: alice, endpoint: Endpoint(address: PeerHarness.loopback, port: 9100)),
+            .statusChanged(name: "alice", id: alice, from: .alive, to: .suspect),
+            .joined(name: "bob", id: bob, endpoint: Endpoint(address: PeerHarness.loopback, port: 9200)),
+        ])
+    }
+
     func testTagsOfANewcomerHeldBackComeWithItsJoin() throws {
         var h = PeerHarness.started()
         let id = NodeID(high: 0x77, low: 1)

@@ -49,11 +49,13 @@ extension Membership {
         for id in batch { publish(id, out: &out) }
     }
 
-    /// Member `id` enters the published view: `joined`, with the tags this peer holds of it.
+    /// Member `id` enters the published view: `joined`, with the tags this peer holds of it,
+    /// and `suspect` after it when it is suspect by then (a `joined` member is taken as alive).
     private mutating func publish(_ id: NodeID, out: inout Outbox) {
         guard let member = members[id], !member.isPublished else { return }
         members.modify(id) { $0.isPublished = true }
         publication.publishedRows += 1
         out.emit(.joined(name: member.name, id: id, endpoint: member.endpoint, tags: tagRecords[id]?.tags ?? .empty))
+        if member.status == .suspect { out.emit(.statusChanged(name: member.name, id: id, from: .alive, to: .suspect)) }
     }
 }

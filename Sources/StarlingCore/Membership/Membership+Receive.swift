@@ -92,7 +92,8 @@ extension Membership {
             store(nil, for: oldID)
             reaped[oldID] = now.nanos
             replaced[oldID] = now.nanos
-            out.emit(.replaced(name: name, old: oldID, new: newID))
+            // One never published leaves unseen; its successor joins with the next batch (§6.1.8).
+            if old.isPublished { out.emit(.replaced(name: name, old: oldID, new: newID)) }
             return old.isPublished
         } else if old.isLive {
             out.emit(.duplicateName(name: name, ids: [oldID, newID]))
