@@ -127,6 +127,20 @@ final class PublicationTests: XCTestCase {
         ])
     }
 
+    /// A full view makes room by forgetting a departed member early (§6.6): said as `reaped`,
+    /// so that a later entry about it is a new `joined` after a `reaped`, not a second one.
+    func testAPublishedMemberForgottenForRoomIsReaped() {
+        var h = PeerHarness.started { $0.limits.members = 2 }
+        let alice = newcomer(&h, 1), bob = newcomer(&h, 2)
+        h.advance(h.peer.config.settleInterval, silent: [])
+        XCTAssertEqual(joined(h), [alice, bob])
+        h.receive(.goodbye, from: alice, name: "n1", port: 10_001)
+        _ = newcomer(&h, 3)
+        XCTAssertNil(h.peer.members[alice])
+        XCTAssertTrue(h.events.contains(.reaped(name: "n1", id: alice)))
+        XCTAssertEqual(h.peer.publishedCount, 1, "bob; the newcomer is held back")
+    }
+
     func testTagsOfANewcomerHeldBackComeWithItsJoin() throws {
         var h = PeerHarness.started()
         let id = NodeID(high: 0x77, low: 1)

@@ -243,6 +243,9 @@ struct Membership: Sendable {
                 return false
             }
             store(nil, for: gone.id)
+            // Forgotten early, as reaping would later: said so, or a later entry about it
+            // would bring a second `joined` with nothing in between.
+            if gone.isPublished { out.emit(.reaped(name: gone.name, id: gone.id)) }
         }
         if rated {
             guard admissions.hasTokens(now: now.nanos) else {
