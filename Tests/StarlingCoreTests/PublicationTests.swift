@@ -141,6 +141,21 @@ final class PublicationTests: XCTestCase {
         XCTAssertEqual(h.peer.publishedCount, 1, "bob; the newcomer is held back")
     }
 
+    /// A large batch is published 256 per tick, the ticks back to back at the same moment:
+    /// thousands of events in one tick left flooded agents at twice their memory.
+    func testALargeBatchIsPublishedInSlicesAtTheSameMoment() {
+        var h = PeerHarness.started()
+        for index in 0..<600 { h.ping(from: NodeID(high: 0x700, low: UInt64(index)), name: "b\(index)", port: UInt16(20_000 + index)) }
+        h.now += h.peer.config.settleInterval
+        h.record(h.peer.onTick(now: h.time))
+        XCTAssertEqual(joined(h).count, 256, "one slice per tick")
+        XCTAssertLessThanOrEqual(h.peer.nextDeadline, h.now, "the rest is due at once")
+        h.advance(0)
+        XCTAssertEqual(joined(h).count, 600)
+        XCTAssertEqual(joined(h), joined(h).sorted(), "in id order across the slices")
+        XCTAssertFalse(h.peer.holdsNewcomersBack)
+    }
+
     func testTagsOfANewcomerHeldBackComeWithItsJoin() throws {
         var h = PeerHarness.started()
         let id = NodeID(high: 0x77, low: 1)
