@@ -6,11 +6,15 @@ struct Publication: Sendable, Equatable {
     var lastNewcomerAt: UInt64 = 0
     /// Rows in the published view (``Member/isPublished``), kept by ``Membership/store(_:for:)``.
     var publishedRows = 0
+    /// When the next slice of a batch goes out (nil: no batch under way).
+    var nextSliceAt: UInt64?
 
     /// When the newcomers held back enter the published view: `settle` after the last one, at
-    /// the latest `within` after the first (nil when none is held back).
+    /// the latest `within` after the first; during a batch, its next slice (nil when none is
+    /// held back).
     func due(settle: UInt64, within: UInt64) -> UInt64? {
-        firstHeldAt.map { min(lastNewcomerAt.saturatingAdd(settle), $0.saturatingAdd(within)) }
+        guard let first = firstHeldAt else { return nil }
+        return nextSliceAt ?? min(lastNewcomerAt.saturatingAdd(settle), first.saturatingAdd(within))
     }
 }
 
@@ -39,8 +43,8 @@ extension Membership {
     var publicationDue: UInt64? { publication.due(settle: config.settleInterval, within: config.publishWithin) }
 
     /// Publishes the live members held back, if they are due, at most ``publishSlice`` per
-    /// call: the rest stay due, so the next tick comes at once and goes on (one walk of the
-    /// view per slice). Under the flood test's forged newcomers a batch of 10 s held thousands,
+    /// call: the rest go 1 µs later, the next tick (a timer left due would spin an agent's
+    /// loop; one walk of the view per slice). Under the flood test's forged newcomers a batch of 10 s held thousands,
     /// and their events in one tick left agents at twice their resident memory.
     mutating func publishIfDue(now: Now, out: inout Outbox) {
         guard let due = publicationDue, now.nanos >= due else { return }
@@ -48,7 +52,12 @@ extension Membership {
         for member in members.values where !member.isPublished && member.isLive { batch.append(member.id) }
         // In id order, not the table's (which follows arrivals): the same batch reads the same.
         batch.sort()
-        if batch.count <= Self.publishSlice { publication.firstHeldAt = nil }
+        if batch.count <= Self.publishSlice {
+            publication.firstHeldAt = nil
+            publication.nextSliceAt = nil
+        } else {
+            publication.nextSliceAt = now.nanos.saturatingAdd(1_000)
+        }
         for id in batch.prefix(Self.publishSlice) { publish(id, out: &out) }
     }
 
