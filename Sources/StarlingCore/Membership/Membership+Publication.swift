@@ -22,14 +22,14 @@ struct Publication: Sendable, Equatable {
 /// newcomer at once (it is probed, gossiped, answers control requests); what the application
 /// sees — `joined` events, ``Peer/publishedMembers`` — takes newcomers in batches, once none
 /// came for ``PeerConfig/settleInterval``. A cold start then shows a handful of view sizes
-/// instead of one per join: at 10,000 started over 10 s, a peer's view had gone through up to
-/// 145 sizes on the way (Rapid's measure; issue 16 asks for fewer than 10). Departures, deaths
+/// instead of one per join: at 10,000 started over 10 s the peers' views had gone through 145
+/// sizes on the way, 2 since (Rapid's measure; issue 16 asks for fewer than 10). Departures, deaths
 /// and every other change of a published member show at once.
 extension Membership {
     /// A member just stored for the first time (or live again while never published): published
-    /// at once when `now` is true or nothing is held back by configuration, else held back with
-    /// the others until they settle. `tags`: what its datagram told, for `joined`.
-    mutating func newcomer(_ id: NodeID, tags: MemberTags = .empty, now: Now, publishNow: Bool = false, out: inout Outbox) {
+    /// at once when `publishNow` is true or the settle interval is 0, else held back with the
+    /// others until they settle. Its `joined` carries the tags held for it then.
+    mutating func newcomer(_ id: NodeID, now: Now, publishNow: Bool = false, out: inout Outbox) {
         guard let member = members[id], !member.isPublished else { return }
         if publishNow || config.settleInterval == 0 {
             publish(id, out: &out)
@@ -44,8 +44,8 @@ extension Membership {
 
     /// Publishes the live members held back, if they are due, at most ``publishSlice`` per
     /// call: the rest go 1 µs later, the next tick (a timer left due would spin an agent's
-    /// loop; one walk of the view per slice). Under the flood test's forged newcomers a batch of 10 s held thousands,
-    /// and their events in one tick left agents at twice their resident memory.
+    /// loop; one walk of the view per slice). Under the flood test's forged newcomers a batch
+    /// of 10 s held thousands, and their events in one tick left agents at twice their memory.
     mutating func publishIfDue(now: Now, out: inout Outbox) {
         guard let due = publicationDue, now.nanos >= due else { return }
         var batch: [NodeID] = []
