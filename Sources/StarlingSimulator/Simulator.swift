@@ -91,7 +91,11 @@ public final class Simulator {
         case inject(bytes: [UInt8], source: Endpoint, to: Int)
         case tick(node: Int, generation: UInt64)
         case start(node: Int)
+        /// A warm start (``warmStart()``): the node starts with ``warmView``.
+        case startWarm(node: Int)
     }
+    /// Every node as a member entry, alive, for the warm starts still queued.
+    var warmView: [MemberEntry] = []
 
     /// Creates `count` nodes; `configure` adjusts each node's settings (index given), and node i
     /// starts with the revoked entries `revoked[i]` (as if loaded from its state dir). `family`
@@ -147,6 +151,19 @@ public final class Simulator {
         for index in nodes.indices { start(index, at: now + (spread == 0 ? 0 : rng.next() % spread)) }
     }
 
+    /// Starts every node now, warm: each holds every other node alive and published from its
+    /// start, with no join (``Peer/startWarm(view:now:)``), as a cluster long converged; their
+    /// probes and anti-entropy begin at random points of their periods. Runs at scale measure
+    /// the steady state this way: a cold start of 10,000 is 61 million deliveries before the
+    /// first steady-state figure. (All at once: a node started later would be probed, and
+    /// suspected, before it had a socket.)
+    public func warmStart() {
+        warmView = nodes.map { node in
+            MemberEntry(id: node.peer.config.id, incarnation: 0, status: .alive, endpoint: node.endpoint, name: node.peer.config.name)
+        }
+        for index in nodes.indices { queue.push(.startWarm(node: index), at: now) }
+    }
+
     /// Runs until virtual time `until` or until the queue is empty.
     public func run(until: UInt64) {
         while let time = queue.nextTime, time <= until {
@@ -157,6 +174,11 @@ public final class Simulator {
                 guard !nodes[index].crashed else { continue }
                 nodes[index].started = true
                 apply(nodes[index].peer.start(now: nowValue), from: index)
+                schedule(index)
+            case .startWarm(let index):
+                guard !nodes[index].crashed else { continue }
+                nodes[index].started = true
+                apply(nodes[index].peer.startWarm(view: warmView, now: nowValue), from: index)
                 schedule(index)
             case .tick(let index, let generation):
                 guard nodes[index].tickGeneration == generation, !nodes[index].crashed else { continue }

@@ -130,6 +130,7 @@ struct PeerFuzzInterpreter {
         let quorum = 1 + Int(quorumByte) % 5
         let smallLimits = quorumByte & 0x80 != 0
         if quorumByte & 0x40 != 0 { loopback = IPAddress(high: 0xFE80_0000_0000_0000, low: 0x77) }
+        // Bit 0x20 asks for a warm start (below); the low bits give the quorum.
         let cluster = flags & 0x80 != 0 ? FuzzPools.nfc : "starling"
         var endpoints = (0..<count).map { Endpoint(ip: loopback, port: 9000 + UInt16($0)) }
         for index in 0..<count {
@@ -163,7 +164,18 @@ struct PeerFuzzInterpreter {
             slots.append(Slot(peer: peer, endpoint: endpoints[index], lastClock: peer.clock.value))
         }
         endpoints.removeAll()
-        for index in slots.indices { absorb(slots[index].peer.start(now: time), from: index) }
+        if quorumByte & 0x20 != 0 {
+            // A warm start (the simulator's): the peers and three members that never answer,
+            // held alive and published from the start.
+            let fakes = (0..<3).map { k in
+                MemberEntry(id: NodeID(high: 0x6000, low: UInt64(k)), incarnation: UInt32(k), status: .alive,
+                    endpoint: Endpoint(ip: loopback, port: 9100 + UInt16(k)), name: input.pick(FuzzPools.names))
+            }
+            let view = slots.map { MemberEntry(id: $0.peer.config.id, incarnation: 0, status: .alive, endpoint: $0.endpoint, name: $0.peer.config.name) } + fakes
+            for index in slots.indices { absorb(slots[index].peer.startWarm(view: view, now: time), from: index) }
+        } else {
+            for index in slots.indices { absorb(slots[index].peer.start(now: time), from: index) }
+        }
         checkAll()
     }
 

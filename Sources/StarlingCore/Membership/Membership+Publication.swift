@@ -61,6 +61,12 @@ extension Membership {
         for id in batch.prefix(Self.publishSlice) { publish(id, out: &out) }
     }
 
+    /// Marks member `id`, in the view and not yet published, as published, the count kept.
+    mutating func markPublished(_ id: NodeID) {
+        members.modify(id) { $0.isPublished = true }
+        publication.publishedRows += 1
+    }
+
     /// Members published per tick at most (§6.1.8).
     static let publishSlice = 256
 
@@ -68,8 +74,7 @@ extension Membership {
     /// and `suspect` after it when it is suspect by then (a `joined` member is taken as alive).
     private mutating func publish(_ id: NodeID, out: inout Outbox) {
         guard let member = members[id], !member.isPublished else { return }
-        members.modify(id) { $0.isPublished = true }
-        publication.publishedRows += 1
+        markPublished(id)
         out.emit(.joined(name: member.name, id: id, endpoint: member.endpoint, tags: tagRecords[id]?.tags ?? .empty))
         if member.status == .suspect { out.emit(.statusChanged(name: member.name, id: id, from: .alive, to: .suspect)) }
     }

@@ -7,7 +7,7 @@ extension UInt64 {
     }
 
     /// `self × other`, or `.max` where the product would not fit.
-    func saturatingMultiplied(by other: UInt64) -> UInt64 {
+    package func saturatingMultiplied(by other: UInt64) -> UInt64 {
         let (product, overflow) = multipliedReportingOverflow(by: other)
         return overflow ? .max : product
     }

@@ -39,6 +39,15 @@ struct Sync: Sendable {
         return mingle.requestID
     }
 
+    /// Starts with the mingle done and nothing sent (a warm start: the revoked set given at
+    /// init is taken as the cluster's).
+    mutating func startSettled(now: Now) {
+        nextExpireAt = now.nanos + .millis(1_000)
+        mingle = MingleState()
+        mingle.phase = .done
+        mingle.startedAt = now.nanos
+    }
+
     mutating func tick(now: Now, view: MemberView, out: inout Outbox) {
         if now.nanos >= nextExpireAt {
             nextExpireAt = now.nanos + .millis(1_000)
