@@ -140,32 +140,35 @@ enum SimScenario {
             reach.values.count == rounds ? reach : .failing("\(rounds - reach.values.count) change(s) not in 99.9 % within 10 s"), "ms", n: sim.nodes.count)
     }
 
-    /// Issue 16's false-death conditions at once: 1 % of the nodes at 80 % loss on every link
-    /// of theirs, and 10 % paused for 200 ms each at random moments, for `seconds` (virtual),
-    /// then 5 s for the last verdicts. Verdicts by or about those nodes are not false deaths.
-    /// Returns the nodes at 80 % loss.
-    static func disturb(_ sim: Simulator, seconds: UInt64) -> [Int] {
-        let up = sim.nodes.indices.filter { sim.nodes[$0].isUp }
-        let lossy = stride(from: 0, to: up.count, by: 100).map { up[($0 + 37) % up.count] }
-        for node in lossy { sim.degrade(node, loss: 0.8) }
-        var rng = SplitMix64(seed: 16)
-        let paused = up.filter { _ in rng.next() % 10 == 0 }
-        var pauses = paused.map { (at: rng.next() % (seconds * 1_000_000_000), node: $0) }
-        pauses.sort { $0.at < $1.at }
-        let start = sim.now
-        for pause in pauses {
-            sim.run(until: start + pause.at)
-            sim.pause(pause.node, for: .millis(200))
+    /// Starts every node cold, spread over 0.5 s (10 s from 5,000 nodes), and reports when the
+    /// views converged and how many sizes they went through.
+    static func coldStart(_ sim: Simulator, _ report: Report, n: Int) {
+        let spread: UInt64 = n >= 5_000 ? .millis(10_000) : .millis(500)
+        sim.startAll(spread: spread)
+        // Issue 16 asks for fewer than 10 distinct view sizes on the way (Rapid's measure):
+        // the sizes of started nodes' published views (what `members` lists, §6.1.8),
+        // sampled at each check below.
+        var sizesSeen = Set<Int>(), sizesPerNode = [Set<Int>](repeating: [], count: n)
+        // Converged: the views agree and every node published them (none holds a newcomer
+        // back). A full view check is O(n²): it runs only once every node counts the right number.
+        let converged = sim.runUntil(limit: spread + .millis(60_000), step: .millis(100)) {
+            for (index, node) in sim.nodes.enumerated() where node.started {
+                sizesSeen.insert(node.peer.publishedCount)
+                sizesPerNode[index].insert(node.peer.publishedCount)
+            }
+            return sim.viewsPublished() && sim.viewsAgree()
         }
-        sim.run(until: start + seconds * 1_000_000_000)
-        for node in lossy { sim.restore(node) }
-        sim.advance(.millis(5_000))
-        return lossy
+        report.summary("sim", "virtual time to converge after the last start (starts spread over \(spread / 1_000_000_000 == 0 ? "0.5" : String(spread / 1_000_000_000)) s)",
+            converged.map { Samples([Double($0 &- min($0, spread)) / 1e6]) } ?? .failing("did not converge within 60 s virtual"), "ms", n: n)
+        report.add("sim", "distinct view sizes during the cold start, all nodes (sampled every 100 ms virtual)", Double(sizesSeen.count), "", n: n)
+        report.add("sim", "distinct view sizes during the cold start, the most seen by one node (sampled every 100 ms)",
+            Double(sizesPerNode.map(\.count).max() ?? 0), "", n: n)
     }
 
     /// Version 2 at size in virtual time (issue 16): convergence from a spread start, datagrams
-    /// received per node per second at idle, and kill -9 → dead on every other node.
-    static func run(_ report: Report, sizes: [Int], crashes: Int) {
+    /// received per node per second at idle, and kill -9 → dead on every other node. `warm`:
+    /// the nodes start with their views preloaded (``Simulator/warmStart()``) instead.
+    static func run(_ report: Report, sizes: [Int], crashes: Int, warm: Bool = false) {
         for n in sizes {
             let wallStart = System.now().nanos
             let sim = Simulator(nodes: n, seed: 1)
@@ -181,27 +184,14 @@ enum SimScenario {
                 default: false
                 }
             }
-            let spread: UInt64 = n >= 5_000 ? .millis(10_000) : .millis(500)
-            sim.startAll(spread: spread)
-            // Issue 16 asks for fewer than 10 distinct view sizes on the way (Rapid's measure):
-            // the sizes of started nodes' published views (what `members` lists, §6.1.8),
-            // sampled at each check below.
-            var sizesSeen = Set<Int>(), sizesPerNode = [Set<Int>](repeating: [], count: n)
-            // Converged: the views agree and every node published them (none holds a newcomer
-            // back). A full view check is O(n²): it runs only once every node counts the right number.
-            let converged = sim.runUntil(limit: spread + .millis(60_000), step: .millis(100)) {
-                for (index, node) in sim.nodes.enumerated() where node.started {
-                    sizesSeen.insert(node.peer.publishedCount)
-                    sizesPerNode[index].insert(node.peer.publishedCount)
-                }
-                return sim.viewsPublished() && sim.viewsAgree()
+            if warm {
+                sim.warmStart()
+                sim.advance(1)
+                report.add("sim", "warm start: wall time to start every node and fill its view", Double(System.now().nanos - wallStart) / 1e9, "s", n: n)
+                report.add("sim", "warm start: views agree once every node started (1 yes, 0 no)", sim.viewsAgree() && sim.viewsPublished() ? 1 : 0, "", n: n)
+            } else {
+                coldStart(sim, report, n: n)
             }
-            report.summary("sim", "virtual time to converge after the last start (starts spread over \(spread / 1_000_000_000 == 0 ? "0.5" : String(spread / 1_000_000_000)) s)",
-                converged.map { Samples([Double($0 &- min($0, spread)) / 1e6]) } ?? .failing("did not converge within 60 s virtual"), "ms", n: n)
-            report.add("sim", "distinct view sizes during the cold start, all nodes (sampled every 100 ms virtual)", Double(sizesSeen.count), "", n: n)
-            report.add("sim", "distinct view sizes during the cold start, the most seen by one node (sampled every 100 ms)",
-                Double(sizesPerNode.map(\.count).max() ?? 0), "", n: n)
-            sizesPerNode = []
             // Idle: what each node receives per second once the views agree and the last
             // announcements, their answers and the view updates owed to newcomers (§6.1.2,
             // every 5 s while each brings news) are over. Those are counted apart.
@@ -228,7 +218,7 @@ enum SimScenario {
             }
             report.summary("sim", "kill -9 → dead on every other node (virtual)", detect.values.count == crashes ? detect : .failing("\(crashes - detect.values.count) crash(es) not found within 30 s"), "ms", n: n)
             for loss in [0.0, 0.1] { changeReach(sim, report, loss: loss, rounds: 3) }
-            let lossy = disturb(sim, seconds: 10)
+            let lossy = sim.disturb(seconds: 10)
             let lossyIDs = Set(lossy.map { sim.nodes[$0].peer.config.id })
             report.add("sim", "healthy nodes declared dead by healthy nodes (after 1 % of nodes at 80 % loss and 10 % paused 200 ms)", Double(sim.falseDeaths().count), "", n: n)
             // What the check above excuses: verdicts about the nodes at 80 % loss, and theirs.
@@ -249,6 +239,7 @@ enum SimScenario {
             report.summary("sim", "views agree again, from 5 s after the disturbances (virtual, checked every 1 s)",
                 agreedAt.map { Samples([Double($0 - agreeFrom) / 1e6]) } ?? .failing("views still apart after 30 s"), "ms", n: n)
             SimElectionScenario.electionRounds(sim, report, scenario: "sim", n: n, rounds: 7)
+            report.add("sim", "virtual time simulated", Double(sim.now) / 1e9, "s", n: n)
             report.add("sim", "wall time", Double(System.now().nanos - wallStart) / 1e9, "s", n: n)
             report.add("sim", "simulator resident memory", Double(System.residentBytes()) / 1_048_576, "MB", n: n)
         }
