@@ -15,15 +15,11 @@ extension Membership {
         joiningUntil = 0
         greetUntil = 0
         greetsLeft = 0
-        // The first probe at a random point of the second period: peers warm-started at one
-        // instant would otherwise probe in step.
-        probing = Probing(settings: probing.settings, start: now.nanos.saturatingAdd(rng.next() % max(1, probing.settings.period)))
-        probing.reserveCapacity(max(config.expectedViewSize, min(view.count, config.limits.members)))
-        members.modifyEach { $0.probeListed = false }
-        probeListedGone = []
-        // Spread for the same reason.
-        nextPushPullAt = now.nanos.saturatingAdd(rng.next() % max(1, pushPullInterval))
-        nextHousekeepingAt = now.nanos.saturatingAdd(.millis(1_000))
+        // The first probe and push-pull at random points of their periods: peers warm-started
+        // at one instant would otherwise probe and push-pull in step.
+        let probeFrom = now.nanos.saturatingAdd(rng.next() % max(1, probing.settings.period))
+        startProbing(now: now, probeFrom: probeFrom, firstPushPullAt: now.nanos.saturatingAdd(rng.next() % max(1, pushPullInterval)))
+        probing.reserveCapacity(min(view.count, config.limits.members))
         var stored = 0
         for entry in view where entry.status.isLiveStatus && entry.id != config.id {
             guard members.count < config.limits.members, members[entry.id] == nil,

@@ -171,12 +171,20 @@ struct Membership: Sendable {
         joiningUntil = .max
         greetUntil = now.nanos.saturatingAdd(Self.greetWindow)
         greetsLeft = Self.greetings
-        probing = Probing(settings: probing.settings, start: now.nanos)
+        startProbing(now: now, probeFrom: now.nanos, firstPushPullAt: now.nanos.saturatingAdd(pushPullInterval))
+        sendAnnounce(now: now, digest: digest, hello: hello, out: &out)
+    }
+
+    /// The probing and anti-entropy timers of a start (cold or warm): the first probe one
+    /// period after `probeFrom`, an empty round robin (reserved for the expected view again:
+    /// a new ``Probing`` drops what `init` reserved), housekeeping a second from `now`.
+    mutating func startProbing(now: Now, probeFrom: UInt64, firstPushPullAt: UInt64) {
+        probing = Probing(settings: probing.settings, start: probeFrom)
+        probing.reserveCapacity(config.expectedViewSize)
         members.modifyEach { $0.probeListed = false }
         probeListedGone = []
-        nextPushPullAt = now.nanos.saturatingAdd(pushPullInterval)
+        nextPushPullAt = firstPushPullAt
         nextHousekeepingAt = now.nanos.saturatingAdd(.millis(1_000))
-        sendAnnounce(now: now, digest: digest, hello: hello, out: &out)
     }
 
     /// Anti-entropy grows with log10 of the view (Protocol.md §6.1), so its cost per peer stays flat.
