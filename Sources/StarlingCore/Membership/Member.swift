@@ -14,10 +14,11 @@ public struct Member: Sendable, Equatable {
     public var incarnation: UInt32
     public var endpoint: Endpoint
     public var status: MemberStatus
-    /// Bits 0–5: how many PINGs or ACKs in a row carried a revoked-set digest other than ours
-    /// (capped; only "two or more" matters). Bit 6: the member is in the published view
-    /// (§6.1.8). Bit 7: the member is in the probe order. One byte of the row's padding, where
-    /// a set of the ids in the probe order cost ~30 bytes per member.
+    /// Bits 0–4: how many PINGs or ACKs in a row carried a revoked-set digest other than ours
+    /// (capped; only "two or more" matters). Bit 5: the member came back alive from a suspicion
+    /// (at `statusSince`). Bit 6: the member is in the published view (§6.1.8). Bit 7: the
+    /// member is in the probe order. One byte of the row's padding, where a set of the ids in
+    /// the probe order cost ~30 bytes per member.
     private var flags: UInt8 = 0
 
     init(id: NodeID, name: String, endpoint: Endpoint, incarnation: UInt32, status: MemberStatus,
@@ -37,12 +38,21 @@ public struct Member: Sendable, Equatable {
         a.id == b.id && bytesEqual(a.name, b.name) && a.lastHeard == b.lastHeard
             && a.statusSince == b.statusSince && a.clock == b.clock && a.incarnation == b.incarnation
             && a.endpoint == b.endpoint && a.status == b.status && a.digestMismatches == b.digestMismatches
+            && a.revived == b.revived
     }
 
-    /// How many PINGs or ACKs in a row carried a revoked-set digest other than ours (at most 63).
+    /// How many PINGs or ACKs in a row carried a revoked-set digest other than ours (at most 31).
     var digestMismatches: UInt8 {
-        get { flags & 0x3F }
-        set { flags = (flags & 0xC0) | min(newValue, 0x3F) }
+        get { flags & 0x1F }
+        set { flags = (flags & 0xE0) | min(newValue, 0x1F) }
+    }
+
+    /// The member is alive because it came back from a suspicion (a refutation, or an answer
+    /// to a probe), at `statusSince`: a member suspected again soon after is gossiped rather
+    /// than multicast (Protocol.md §6.1.5).
+    var revived: Bool {
+        get { flags & 0x20 != 0 }
+        set { flags = (flags & 0xDF) | (newValue ? 0x20 : 0) }
     }
 
     /// The member is in the published view: the application has been told it joined

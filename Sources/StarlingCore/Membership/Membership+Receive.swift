@@ -104,7 +104,7 @@ extension Membership {
     /// Notes the revoked-set digest a member's PING or ACK carries (`digest` is this peer's own).
     mutating func noteDigest(_ revoked: SetDigest, from id: NodeID, digest: SetDigest) {
         members.modify(id) { member in
-            member.digestMismatches = revoked == digest ? 0 : min(member.digestMismatches, 60) + 1
+            member.digestMismatches = revoked == digest ? 0 : min(member.digestMismatches, 30) + 1
         }
     }
 
@@ -373,6 +373,7 @@ extension Membership {
         let old = member.status
         member.status = status
         member.statusSince = now.nanos
+        member.revived = old == .suspect && status == .alive
         if status == .alive { member.lastHeard = now.nanos }
         store(member, for: id)
         if status != .suspect {

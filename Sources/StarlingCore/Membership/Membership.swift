@@ -368,6 +368,9 @@ struct Membership: Sendable {
     /// At most this many greetings per start (§6.6): 10,000 peers started over 10 s start 200
     /// in any 200 ms.
     static let greetings = 256
+    /// For this many protocol periods after a member came back from a suspicion, this peer
+    /// accuses it by gossip, not multicast (a quiet suspicion, §6.1.5).
+    static let quietPeriods: UInt64 = 20
 
     /// Whether this peer is still joining (see ``joiningUntil``).
     func isJoining(now: Now) -> Bool { now.nanos < joiningUntil }
