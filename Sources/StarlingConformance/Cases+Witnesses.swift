@@ -122,6 +122,38 @@ extension Suite {
         return checked != nil ? .pass : .fail("no PING of the suspect within 60 ms of a first-hand CHANGE(suspect): the target did not act as its witness")
     }
 
+    /// §6.1.5 quiet suspicions: a member the target accused by CHANGE, that came back
+    /// (CHANGE(alive, i + 1) to the group) and falls silent again at once, is accused again
+    /// without a CHANGE: the target's next PING of it carries its suspect entry at i + 1 first
+    /// (§6.1.4), and the group hears no CHANGE(suspect) about it at i + 1 before that.
+    func quietAccusation() -> Verdict {
+        withSilentMember("conformance-flapping", probeID: 15) { _, member, entry in
+            member.answersPings = false
+            defer { member.answersPings = true }
+            func suspects(_ received: FakePeer.Received, at incarnation: UInt32) -> Bool {
+                guard !received.unicast, case .change(let entries) = received.message.payload else { return false }
+                return entries.contains { $0.id == member.id && $0.status == .suspect && $0.incarnation == incarnation }
+            }
+            // The target probes one member per period; a few rounds at most.
+            guard member.expect(16 * Self.periodMillis, { suspects($0, at: member.incarnation) }) != nil else {
+                return .fail("no CHANGE(suspect) to the group within \(16 * Self.periodMillis) ms about a member that stopped answering PINGs")
+            }
+            member.incarnation += 1
+            member.toGroup(.change([entry(.alive)]))
+            var multicast = false
+            let buddy = member.expect(12 * Self.periodMillis) { received in
+                if suspects(received, at: member.incarnation) { multicast = true }
+                guard Self.isPing(received, of: member.id), case .ping(let ping) = received.message.payload else { return false }
+                return ping.piggyback.first.map { $0.id == member.id && $0.status == .suspect && $0.incarnation == member.incarnation } ?? false
+            }
+            if multicast {
+                return .fail("a CHANGE(suspect) at \(member.incarnation) to the group about a member silent again just after its refutation: the accusation was not quiet")
+            }
+            return buddy != nil ? .pass
+                : .fail("no PING of the member with its suspect entry at \(member.incarnation) first within \(12 * Self.periodMillis) ms of its refutation")
+        }
+    }
+
     /// Runs `body` with a second fake member that PINGed the target once (so the target lists
     /// it alive) and then reads nothing unless the case looks; `entry` makes its entry with a
     /// given status at its incarnation. Afterwards the member comes back at a higher

@@ -45,7 +45,8 @@ final class ConformanceTests: XCTestCase {
                                  ("elect-highest", "4.3/never-prefers-higher-stamp"), ("no-witness", "6.1.6/witness-pings-suspect-at-once"),
                                  ("tags-any-incarnation", "3.4.1/holds-tags-by-incarnation"),
                                  ("adopt-hearsay-death", "6.1.3/hearsay-death-over-suspicion-waits"),
-                                 ("keep-stale-verdicts", "6.1.3/hearsay-of-life-tells-the-dead")] {
+                                 ("keep-stale-verdicts", "6.1.3/hearsay-of-life-tells-the-dead"),
+                                 ("loud-accusations", "6.1.5/quiet-accusation-after-comeback")] {
             let (code, output) = try runSuite(agentArgs: ["--test-fault", fault])
             XCTAssertEqual(code, 1, "\(fault): \(output)")
             XCTAssertTrue(output.contains("FAIL     \(failing)"), "\(fault): \(output)")

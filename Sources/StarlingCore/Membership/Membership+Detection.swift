@@ -96,6 +96,7 @@ extension Membership {
         switch member.status {
         case .alive:
             let quiet = member.revived && now.nanos &- member.statusSince < config.protocolPeriod.saturatingMultiplied(by: Self.quietPeriods)
+                && !config.faults.contains(.loudAccusations)
             suspect(id, at: member.incarnation, by: config.id, accused: true, now: now, out: &out)
             if !quiet, let entry = members[id]?.entry() { sendChange([entry], out: &out) }
         case .suspect:

@@ -146,6 +146,9 @@ public struct PeerConfig: Sendable {
         /// Ignore hearsay that a member this peer holds dead is live at the same incarnation,
         /// instead of telling the member of the verdict (§6.1.3).
         case keepStaleVerdicts = "keep-stale-verdicts"
+        /// Multicast every accusation, also of a member just back from a suspicion (no quiet
+        /// accusations, §6.1.5).
+        case loudAccusations = "loud-accusations"
     }
 
     public init(name: String, id: NodeID) {
