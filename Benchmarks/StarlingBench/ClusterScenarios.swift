@@ -180,7 +180,8 @@ struct ClusterScenarios {
                 }
             }
             if !agreed { elections.fail("no single leader named by every agent within 8 s") }
-            let left = end > System.now().nanos ? end - System.now().nanos : 0
+            let now = System.now().nanos
+            let left = end > now ? end - now : 0
             System.sleep(millis: min(left / 1_000_000, 10_000))
         }
         var deaths = 0

@@ -66,8 +66,10 @@ final class FakePeer {
     /// Reads datagrams until `match` accepts one from the target, or `millis` pass.
     func expect(_ millis: UInt64, _ match: (Received) -> Bool) -> Received? {
         let deadline = System.now().nanos + .millis(millis)
-        while System.now().nanos < deadline {
-            let ready = (try? Poller.wait([unicast.descriptor, listener.descriptor], timeoutNanos: deadline - System.now().nanos)) ?? []
+        // One reading of the clock per turn: a second one can pass the deadline, and the
+        // subtraction trapped (the suite died of SIGILL once in CI's conformance test).
+        while case let now = System.now().nanos, now < deadline {
+            let ready = (try? Poller.wait([unicast.descriptor, listener.descriptor], timeoutNanos: deadline - now)) ?? []
             for socket in [unicast, listener] where ready.contains(socket.descriptor) {
                 while let (count, source) = (buffer.withUnsafeMutableBytes { try? socket.receive(into: $0) }) ?? nil {
                     guard let message = try? codec.decode(Array(buffer[0..<min(count, buffer.count)])), message.header.sender != id else { continue }
