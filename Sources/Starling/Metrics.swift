@@ -77,11 +77,7 @@ struct MetricsSnapshot: Sendable {
     init(_ state: borrowing Agent.LoopState, now: UInt64) {
         version = state.peer.config.version
         uptimeNanos = state.startedAt == 0 ? 0 : now &- min(now, state.startedAt)
-        var members = [Int](repeating: 0, count: MemberStatus.allCases.count)
-        members[Int(MemberStatus.alive.rawValue)] = 1
-        // The published view, as `members` lists it (§6.1.8).
-        for member in state.peer.members.values where member.isPublished { members[Int(member.status.rawValue)] += 1 }
-        self.members = members
+        members = state.peer.publishedByStatus
         counters = state.peer.counters
         // Topics are bounded by the core (`topics_full`); ByteString sorts them as bytes.
         var leaders: [(topic: String, leader: String?, term: UInt64)] = []

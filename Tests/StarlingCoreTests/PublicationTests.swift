@@ -176,4 +176,18 @@ final class PublicationTests: XCTestCase {
         XCTAssertEqual(h.peer.publishedCount, 2)
         XCTAssertFalse(h.peer.holdsNewcomersBack)
     }
+
+    /// `stats` and `/metrics` read the published view by status from one count: newcomers
+    /// held back are not in it, this peer is counted alive.
+    func testThePublishedViewIsCountedByStatusOnce() throws {
+        var h = PeerHarness.started()
+        let fakes = h.join(5)
+        XCTAssertEqual(h.peer.publishedByStatus, [1, 0, 0, 0], "held back until they settle")
+        h.advance(1_000 * PeerHarness.ms, silent: [])
+        XCTAssertEqual(h.peer.publishedByStatus, [6, 0, 0, 0])
+        h.receive(.goodbye, from: fakes[0], name: h.name(of: fakes[0]), port: h.port(of: fakes[0]))
+        XCTAssertEqual(h.peer.publishedByStatus, [5, 0, 0, 1])
+        let members = try XCTUnwrap(h.peer.stats(now: h.time)["members"])
+        XCTAssertEqual(["alive", "suspect", "dead", "left"].map { members[$0]?.numberValue }, [5, 0, 0, 1])
+    }
 }

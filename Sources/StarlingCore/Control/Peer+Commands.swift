@@ -172,11 +172,8 @@ extension Peer {
     }
 
     public func stats(now: Now) -> JSON {
-        var byStatus: [(String, JSON)] = []
-        for status in MemberStatus.allCases {
-            let count = members.values.filter { $0.isPublished && $0.status == status }.count + (status == .alive ? 1 : 0)
-            byStatus.append((status.name, .int(count)))
-        }
+        let counts = publishedByStatus
+        let byStatus: [(String, JSON)] = MemberStatus.allCases.map { ($0.name, .int(counts[Int($0.rawValue)])) }
         let uptime = started.map { (now.nanos &- $0.nanos) / 1_000_000 } ?? 0
         var fields: [(String, JSON)] = [
             ("name", .string(config.name)), ("id", .string(config.id.description)), ("version", .string(config.version)),

@@ -8,6 +8,14 @@ extension Peer {
     /// The view the application sees (Protocol.md §6.1.8): the members it was told joined, in
     /// no particular order. Newcomers enter it in batches once they settle.
     public var publishedMembers: [Member] { membership.members.values.filter(\.isPublished) }
+    /// The published view by status, indexed by `MemberStatus.rawValue`, this peer counted
+    /// alive: what `stats` and `/metrics` report (§6.1.8), in one scan of the view.
+    public var publishedByStatus: [Int] {
+        var counts = [Int](repeating: 0, count: MemberStatus.allCases.count)
+        counts[Int(MemberStatus.alive.rawValue)] = 1
+        for member in membership.members.values where member.isPublished { counts[Int(member.status.rawValue)] += 1 }
+        return counts
+    }
     /// How many members ``publishedMembers`` holds, kept as a counter (this peer not included).
     public var publishedCount: Int { membership.publication.publishedRows }
     /// Whether newcomers are held back from the published view now (§6.1.8).
