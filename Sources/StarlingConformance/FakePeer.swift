@@ -123,7 +123,7 @@ final class FakePeer {
     }
 
     /// Empties both sockets.
-    func drain() { _ = expect(20) { _ in false } }
+    func drain(_ millis: UInt64 = 20) { _ = expect(millis) { _ in false } }
 
     /// A CONTROL_REQUEST issued now (`issued_ms` from this host's wall clock, §3.5).
     func request(_ requestID: UInt32, _ command: String, target: String = "", args: [String] = []) -> Payload {
