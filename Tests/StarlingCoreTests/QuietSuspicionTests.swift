@@ -87,6 +87,30 @@ final class QuietSuspicionTests: XCTestCase {
         XCTAssertEqual(changes(h, about: target, .suspect), 1, "in its own name, to the group")
     }
 
+    /// Any comeback from a suspicion opens the window, not only a refutation: here a datagram
+    /// from the suspect at the incarnation suspected (it never learned of the suspicion).
+    func testAComebackByADatagramFromTheSuspectOpensTheWindow() throws {
+        var h = PeerHarness()
+        h.start()
+        _ = h.join(5)
+        h.clearSent()
+        h.advance(200 * ms)
+        let target = try XCTUnwrap(h.pings.first).target
+        h.advance(200 * ms, silent: [target])
+        XCTAssertEqual(h.peer.members[target]?.status, .suspect)
+        XCTAssertEqual(changes(h, about: target, .suspect), 1, "a first accusation is multicast")
+        h.ping(from: target, name: h.name(of: target), port: h.port(of: target))
+        XCTAssertEqual(h.peer.members[target]?.status, .alive)
+        XCTAssertEqual(h.peer.members[target]?.incarnation, 0, "revived at the incarnation suspected")
+        XCTAssertEqual(h.peer.members[target]?.revived, true)
+        h.clearSent()
+        let cameBackAt = h.now
+        advanceUntilSuspect(&h, target)
+        XCTAssertEqual(h.peer.members[target]?.status, .suspect)
+        XCTAssertLessThan(h.now - cameBackAt, 20 * 200 * ms, "within the quiet window")
+        XCTAssertEqual(changes(h, about: target, .suspect), 0, "suspected again soon: no CHANGE")
+    }
+
     /// Only a comeback from a suspicion opens the window: a member that raised its incarnation
     /// while held alive (a change of tags, or a refutation this peer never needed) is accused
     /// by multicast.
