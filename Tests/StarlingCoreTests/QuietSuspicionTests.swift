@@ -18,10 +18,8 @@ final class QuietSuspicionTests: XCTestCase {
         for _ in 0..<40 where h.peer.members[target]?.status != .suspect { h.advance(200 * ms, silent: [target]) }
     }
 
-    /// A peer with five fake members that accused the first one it probed, by multicast, and
-    /// heard it refute (alive at incarnation 1). Returns the member and when it refuted.
-    func accusedAndRefuted(_ configure: (inout PeerConfig) -> Void = { _ in }) throws
-        -> (h: PeerHarness, target: NodeID, fakes: [NodeID], refutedAt: UInt64) {
+    /// A peer with five fake members that accused the first one it probed, by multicast.
+    func accused(_ configure: (inout PeerConfig) -> Void = { _ in }) throws -> (h: PeerHarness, target: NodeID, fakes: [NodeID]) {
         var h = PeerHarness(configure: configure)
         h.start()
         let fakes = h.join(5)
@@ -31,6 +29,14 @@ final class QuietSuspicionTests: XCTestCase {
         h.advance(200 * ms, silent: [target])
         XCTAssertEqual(h.peer.members[target]?.status, .suspect)
         XCTAssertEqual(changes(h, about: target, .suspect), 1, "a first accusation is multicast")
+        return (h, target, fakes)
+    }
+
+    /// ``accused(_:)``, then the member refutes (alive at incarnation 1). Returns the member
+    /// and when it refuted.
+    func accusedAndRefuted(_ configure: (inout PeerConfig) -> Void = { _ in }) throws
+        -> (h: PeerHarness, target: NodeID, fakes: [NodeID], refutedAt: UInt64) {
+        var (h, target, fakes) = try accused(configure)
         h.change([h.entry(target, .alive, 1)], from: target)
         XCTAssertEqual(h.peer.members[target]?.status, .alive)
         XCTAssertEqual(h.peer.members[target]?.revived, true)
@@ -90,15 +96,7 @@ final class QuietSuspicionTests: XCTestCase {
     /// Any comeback from a suspicion opens the window, not only a refutation: here a datagram
     /// from the suspect at the incarnation suspected (it never learned of the suspicion).
     func testAComebackByADatagramFromTheSuspectOpensTheWindow() throws {
-        var h = PeerHarness()
-        h.start()
-        _ = h.join(5)
-        h.clearSent()
-        h.advance(200 * ms)
-        let target = try XCTUnwrap(h.pings.first).target
-        h.advance(200 * ms, silent: [target])
-        XCTAssertEqual(h.peer.members[target]?.status, .suspect)
-        XCTAssertEqual(changes(h, about: target, .suspect), 1, "a first accusation is multicast")
+        var (h, target, _) = try accused()
         h.ping(from: target, name: h.name(of: target), port: h.port(of: target))
         XCTAssertEqual(h.peer.members[target]?.status, .alive)
         XCTAssertEqual(h.peer.members[target]?.incarnation, 0, "revived at the incarnation suspected")
