@@ -206,14 +206,7 @@ enum SimScenario {
             report.add("sim", "datagrams received per node per second at idle", Double(sim.delivered - before) / Double(n) / 10, "/s", n: n)
             var detect = Samples()
             for k in 0..<crashes {
-                let victim = (k * 7_919 + 3) % n
-                let id = sim.nodes[victim].peer.config.id
-                sim.crash(victim)
-                let crashedAt = sim.now
-                let found = sim.runUntil(limit: .millis(30_000), step: .millis(10)) {
-                    sim.nodes.allSatisfy { !$0.isUp || $0.peer.members[id].map { !$0.isLive } ?? true }
-                }
-                if let found { detect.add(Double(found - crashedAt) / 1e6) }
+                if let found = sim.crashUntilFound((k * 7_919 + 3) % n, limit: .millis(30_000)) { detect.add(Double(found) / 1e6) }
                 sim.advance(.millis(1_000))
             }
             report.summary("sim", "kill -9 → dead on every other node (virtual)", detect.values.count == crashes ? detect : .failing("\(crashes - detect.values.count) crash(es) not found within 30 s"), "ms", n: n)

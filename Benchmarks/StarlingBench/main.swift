@@ -4,7 +4,7 @@ import StarlingPOSIX
 
 // starling-bench: every performance figure of Starling in one run (Benchmarks/README.md).
 
-let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim", "sim-election", "sim-loss", "attack", "handlers", "uevent", "tags"]
+let scenarios = ["codec", "join", "detect", "falsepos", "mingle", "revoke", "ping", "election", "idle", "receive", "sim", "sim-cost", "sim-election", "sim-loss", "attack", "handlers", "uevent", "tags"]
 var selected: [String] = []
 var jsonPath: String?
 var quick = false
@@ -100,6 +100,7 @@ for scenario in selected {
         case "idle": try cluster.idle(sizes: idleSizes ?? (quick ? [10] : [10, 30]), seconds: quick ? 3 : 10)
         case "receive": try cluster.receive(flood: quick ? 100_000 : 200_000, floodRounds: quick ? 2 : 3, pacedSeconds: quick ? 3 : 10)
         case "sim": SimScenario.run(report, sizes: simSizes ?? (quick ? [200] : [30, 1_000]), crashes: quick ? 3 : 10, warm: simWarm)
+        case "sim-cost": SimCostScenario.run(report, sizes: simSizes ?? (quick ? [200] : [1_000]))
         case "sim-election": SimElectionScenario.run(report, sizes: simSizes ?? (quick ? [200] : [1_000]), rounds: quick ? 3 : 7)
         case "sim-loss": SimLossScenario.run(report, n: 30, rounds: quick ? 3 : 10, ids: quick ? 10_000 : 50_000)
         case "attack": AttackScenario.run(report, quick: quick)

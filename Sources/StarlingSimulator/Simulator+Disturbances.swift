@@ -26,3 +26,18 @@ extension Simulator {
         return lossy
     }
 }
+
+extension Simulator {
+    /// Crashes node `victim` (kill -9) and runs until every other up node holds it dead or
+    /// gone, checking every `step`, for at most `limit` (virtual). Returns the virtual time
+    /// from the crash to that moment, or nil if some node still held it live at `limit`.
+    public func crashUntilFound(_ victim: Int, limit: UInt64, step: UInt64 = 10_000_000) -> UInt64? {
+        let id = nodes[victim].peer.config.id
+        crash(victim)
+        let crashedAt = now
+        let found = runUntil(limit: limit, step: step) {
+            nodes.allSatisfy { !$0.isUp || $0.peer.members[id].map { !$0.isLive } ?? true }
+        }
+        return found.map { $0 - crashedAt }
+    }
+}

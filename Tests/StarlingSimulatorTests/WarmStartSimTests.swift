@@ -49,12 +49,7 @@ final class WarmStartSimTests: XCTestCase {
         XCTAssertNotNil(sim.runUntil(limit: 30 * s, step: 1 * s) { sim.viewsAgree() }, "\(sim.viewViolations().prefix(3)) — \(sim.replayHint)")
 
         let victim = count / 2
-        let id = sim.nodes[victim].peer.config.id
-        sim.crash(victim)
-        let found = sim.runUntil(limit: 10 * s, step: 10 * ms) {
-            sim.nodes.allSatisfy { !$0.isUp || $0.peer.members[id].map { !$0.isLive } ?? true }
-        }
-        XCTAssertNotNil(found, "the crash of node-\(victim) not found everywhere — \(sim.replayHint)")
+        XCTAssertNotNil(sim.crashUntilFound(victim, limit: 10 * s), "the crash of node-\(victim) not found everywhere — \(sim.replayHint)")
 
         let elected = sim.measureElection("jobs", afterTerm: 0, limit: 5 * s) {
             sim.act(7) { peer, now in peer.elect("jobs", now: now) }
