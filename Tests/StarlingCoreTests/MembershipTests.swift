@@ -222,33 +222,6 @@ final class MembershipTests: XCTestCase {
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
     }
 
-    /// Issue 16: a death told of a member this peer holds alive is not adopted: the member
-    /// becomes suspect and is PINGed at once with its suspicion first, so a live member refutes
-    /// (a peer with a bad link declared it dead after it was revived elsewhere without
-    /// refuting; 24 healthy peers at 2,000 followed that verdict).
-    func testDeathOfAMemberHeldAliveIsCheckedFirst() {
-        var h = PeerHarness()
-        h.start()
-        h.fakes[9100] = (alice, "alice")
-        h.fakes[9200] = (bob, "bob")
-        h.ping(from: alice, name: "alice", incarnation: 3)
-        h.ping(from: bob, name: "bob", port: 9200)
-        h.clearSent()
-        h.change([h.entry(alice, .dead, 3)], from: bob)
-        XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
-        let check = h.pings.filter { $0.target == alice }
-        XCTAssertEqual(check.count, 1, "PINGed at once")
-        XCTAssertEqual(check.first?.piggyback.first?.id, alice)
-        XCTAssertEqual(check.first?.piggyback.first?.status, .suspect, "its suspicion first, so that it refutes")
-        // Its refutation revives it; no death was ever recorded.
-        h.ping(from: alice, name: "alice", incarnation: 4)
-        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
-        XCTAssertTrue(h.statusChanges(to: .dead).isEmpty)
-        // A death at an older incarnation is stale.
-        h.change([h.entry(alice, .dead, 3)], from: bob)
-        XCTAssertEqual(h.peer.members[alice]?.status, .alive)
-    }
-
     func testGoodbyeMeansLeftNotDeadAndIsReapedLater() {
         var h = PeerHarness()
         h.start()

@@ -328,6 +328,7 @@ extension Membership {
         }
         if entry.status == .dead, member.status.isLiveStatus, member.status == .alive || entry.incarnation > member.incarnation {
             suspect(entry.id, at: entry.incarnation, by: sender ?? entry.id, accused: false, now: now, out: &out)
+            if sender != nil { suspicions[entry.id]?.deathHeard = true }
             // Checked at once, as a witness does: its PING carries the suspicion first, so a
             // live suspect refutes within a round trip.
             checkSuspect(entry.id, now: now, digest: digest, out: &out)

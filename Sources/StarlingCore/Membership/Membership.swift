@@ -106,6 +106,10 @@ struct Membership: Sendable {
         var accuser: NodeID?
         /// The suspicion ran out and the suspect got its last chance (§6.1.6).
         var lastChance = false
+        /// Started by a CHANGE(dead) heard first-hand about a member held alive: the group
+        /// heard the same death, and every peer that held the member alive checks it itself,
+        /// so a failed check confirms here only (§6.1.3).
+        var deathHeard = false
     }
 
     /// A PING this peer sends on behalf of another (`requester` set) or as a witness.

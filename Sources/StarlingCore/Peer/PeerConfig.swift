@@ -149,6 +149,9 @@ public struct PeerConfig: Sendable {
         /// Multicast every accusation, also of a member just back from a suspicion (no quiet
         /// accusations, §6.1.5).
         case loudAccusations = "loud-accusations"
+        /// Multicast the confirmation of a failed check made because of a CHANGE(dead) heard
+        /// first-hand (§6.1.3).
+        case loudDeathChecks = "loud-death-checks"
     }
 
     public init(name: String, id: NodeID) {
