@@ -3,24 +3,32 @@ import XCTest
 
 /// Protocol.md §6.1.3: a death told of a member this peer holds alive is checked by a PING
 /// first. When the check fails, the peer confirms the suspicion in its own name; by CHANGE
-/// only if it learned of the death second-hand. A CHANGE(dead) reached the whole group, and
-/// each peer that held the member alive checks it itself: their CHANGEs grew faster than n
-/// (at 5,000 simulated peers with 1 % at 80 % loss, a quarter of the CHANGEs healthy peers sent).
+/// only if it learned of the death second-hand or is one of the member's witnesses. A
+/// CHANGE(dead) reached the whole group, and each peer that held the member alive checks it
+/// itself: their CHANGEs grew faster than n (at 5,000 simulated peers with 1 % at 80 % loss,
+/// a quarter of the CHANGEs healthy peers sent).
 final class DeathCheckTests: XCTestCase {
     let ms = PeerHarness.ms
-    let alice = NodeID(high: 1, low: 1)
-    let bob = NodeID(high: 1, low: 2)
 
-    /// A peer holding alice alive at 3 and bob alive, nothing sent yet.
-    func aliceAndBob(_ configure: (inout PeerConfig) -> Void = { _ in }) -> PeerHarness {
+    /// A peer with eight fake members, all alive at incarnation 0, nothing sent yet.
+    func cluster(_ configure: (inout PeerConfig) -> Void = { _ in }) -> (PeerHarness, [NodeID]) {
         var h = PeerHarness(configure: configure)
         h.start()
-        h.fakes[9100] = (alice, "alice")
-        h.fakes[9200] = (bob, "bob")
-        h.ping(from: alice, name: "alice", incarnation: 3)
-        h.ping(from: bob, name: "bob", port: 9200)
+        let fakes = h.join(8)
         h.clearSent()
-        return h
+        return (h, fakes)
+    }
+
+    /// A subject and a teller among `fakes` such that this peer is (or is not) one of the
+    /// subject's witnesses when the teller is its accuser (§6.1.6).
+    func pick(_ h: PeerHarness, _ fakes: [NodeID], witness: Bool) throws -> (subject: NodeID, teller: NodeID) {
+        for subject in fakes {
+            for teller in fakes where teller != subject {
+                let witnesses = h.peer.membership.ring.successors(of: subject, count: h.peer.config.witnesses, excluding: teller)
+                if witnesses.contains(h.peer.config.id) == witness { return (subject, teller) }
+            }
+        }
+        throw XCTSkip("no pair of fakes makes this peer \(witness ? "a" : "no") witness")
     }
 
     /// Issue 16: a death told of a member this peer holds alive is not adopted: the member
@@ -28,50 +36,60 @@ final class DeathCheckTests: XCTestCase {
     /// (a peer with a bad link declared it dead after it was revived elsewhere without
     /// refuting; 24 healthy peers at 2,000 followed that verdict).
     func testDeathOfAMemberHeldAliveIsCheckedFirst() {
-        var h = aliceAndBob()
-        h.change([h.entry(alice, .dead, 3)], from: bob)
+        var (h, fakes) = cluster()
+        let (alice, bob) = (fakes[0], fakes[1])
+        h.change([h.entry(alice, .dead)], from: bob)
         XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
         let check = h.pings.filter { $0.target == alice }
         XCTAssertEqual(check.count, 1, "PINGed at once")
         XCTAssertEqual(check.first?.piggyback.first?.id, alice)
         XCTAssertEqual(check.first?.piggyback.first?.status, .suspect, "its suspicion first, so that it refutes")
         // Its refutation revives it; no death was ever recorded.
-        h.ping(from: alice, name: "alice", incarnation: 4)
+        h.ping(from: alice, name: h.name(of: alice), incarnation: 1, port: h.port(of: alice))
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
         XCTAssertTrue(h.statusChanges(to: .dead).isEmpty)
         // A death at an older incarnation is stale.
-        h.change([h.entry(alice, .dead, 3)], from: bob)
+        h.change([h.entry(alice, .dead)], from: bob)
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
     }
 
-    /// ``aliceAndBob(_:)``; `tell` tells it alice is dead at 3, then a period passes with
-    /// alice silent. Returns the CHANGE(suspect)s about alice sent after.
-    func failedCheck(_ configure: (inout PeerConfig) -> Void = { _ in }, tell: (inout PeerHarness) -> Void) -> [MemberEntry] {
-        var h = aliceAndBob(configure)
-        tell(&h)
-        XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
-        XCTAssertEqual(h.pings.filter { $0.target == alice }.count, 1, "checked at once")
-        h.advance(200 * ms, silent: [alice])
-        XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
-        XCTAssertEqual(h.peer.suspicions[alice]?.suspicion.confirmers.contains(h.peer.config.id), true, "the failed check confirms")
-        return h.changes.flatMap(\.0).filter { $0.id == alice && $0.status == .suspect }
+    /// ``cluster(_:)``; a teller tells it a subject is dead (in a CHANGE, or piggybacked on a
+    /// PING when `secondHand`), this peer being one of the subject's witnesses or not; then a
+    /// period passes with the subject silent. Returns the CHANGE(suspect)s about it sent after.
+    func failedCheck(_ configure: (inout PeerConfig) -> Void = { _ in }, witness: Bool, secondHand: Bool = false) throws -> [MemberEntry] {
+        var (h, fakes) = cluster(configure)
+        let (subject, teller) = try pick(h, fakes, witness: witness)
+        if secondHand {
+            h.ping(from: teller, name: h.name(of: teller), gossip: [h.entry(subject, .dead)], port: h.port(of: teller))
+        } else {
+            h.change([h.entry(subject, .dead)], from: teller)
+        }
+        XCTAssertEqual(h.peer.members[subject]?.status, .suspect)
+        XCTAssertEqual(h.pings.filter { $0.target == subject }.count, 1, "checked at once")
+        h.advance(200 * ms, silent: [subject])
+        XCTAssertEqual(h.peer.members[subject]?.status, .suspect)
+        XCTAssertEqual(h.peer.suspicions[subject]?.suspicion.confirmers.contains(h.peer.config.id), true, "the failed check confirms")
+        return h.changes.flatMap(\.0).filter { $0.id == subject && $0.status == .suspect }
     }
 
-    func testAFailedCheckOfADeathHeardFirstHandIsNotMulticast() {
-        let sent = failedCheck { h in h.change([h.entry(alice, .dead, 3)], from: bob) }
-        XCTAssertEqual(sent, [], "the group heard the CHANGE(dead): no CHANGE(suspect)")
+    func testAFailedCheckOfADeathHeardFirstHandIsNotMulticast() throws {
+        XCTAssertEqual(try failedCheck(witness: false), [], "the group heard the CHANGE(dead): no CHANGE(suspect)")
     }
 
-    /// The fault that keeps the old rule: the test above can fail.
-    func testWithTheFaultTheFailedCheckIsMulticast() {
-        let sent = failedCheck({ $0.faults.insert(.loudDeathChecks) }) { h in h.change([h.entry(alice, .dead, 3)], from: bob) }
-        XCTAssertEqual(sent.map(\.incarnation), [3])
+    /// A witness's CHANGE(suspect) counts as a confirmation at the other peers (§6.1.6): it
+    /// still goes to the group, also when the check was of a death.
+    func testAWitnessMulticastsItsFailedCheckOfADeath() throws {
+        XCTAssertEqual(try failedCheck(witness: true).map(\.incarnation), [0])
+    }
+
+    /// The fault that keeps the old rule: the first test above can fail.
+    func testWithTheFaultTheFailedCheckIsMulticast() throws {
+        XCTAssertEqual(try failedCheck({ $0.faults.insert(.loudDeathChecks) }, witness: false).map(\.incarnation), [0])
     }
 
     /// Hearsay (a piggybacked dead entry) may have reached few peers: the confirmation goes to
     /// the group, so that the others suspect the member too.
-    func testAFailedCheckOfHearsayOfADeathIsMulticast() {
-        let sent = failedCheck { h in h.ping(from: bob, name: "bob", gossip: [h.entry(alice, .dead, 3)], port: 9200) }
-        XCTAssertEqual(sent.map(\.incarnation), [3])
+    func testAFailedCheckOfHearsayOfADeathIsMulticast() throws {
+        XCTAssertEqual(try failedCheck(witness: false, secondHand: true).map(\.incarnation), [0])
     }
 }

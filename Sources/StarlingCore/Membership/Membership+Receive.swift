@@ -237,7 +237,8 @@ extension Membership {
     }
 
     /// PINGs a suspect once per suspicion (a witness, or a peer told of a death it did not
-    /// suspect): no ACK within a period and it confirms in its own name, by multicast.
+    /// suspect): no ACK within a period and it confirms in its own name, by multicast unless
+    /// the check was of a CHANGE(dead) and this peer is no witness (``witnessFailed(_:now:out:)``).
     private mutating func checkSuspect(_ id: NodeID, now: Now, digest: SetDigest, out: inout Outbox) {
         guard var held = suspicions[id], !held.witnessing, let member = members[id] else { return }
         held.witnessing = true
