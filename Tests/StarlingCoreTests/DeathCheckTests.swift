@@ -24,8 +24,7 @@ final class DeathCheckTests: XCTestCase {
     func pick(_ h: PeerHarness, _ fakes: [NodeID], witness: Bool) throws -> (subject: NodeID, teller: NodeID) {
         for subject in fakes {
             for teller in fakes where teller != subject {
-                let witnesses = h.peer.membership.ring.successors(of: subject, count: h.peer.config.witnesses, excluding: teller)
-                if witnesses.contains(h.peer.config.id) == witness { return (subject, teller) }
+                if h.peer.membership.witnesses(of: subject, accuser: teller).contains(h.peer.config.id) == witness { return (subject, teller) }
             }
         }
         throw XCTSkip("no pair of fakes makes this peer \(witness ? "a" : "no") witness")

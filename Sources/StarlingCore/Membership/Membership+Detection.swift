@@ -254,7 +254,7 @@ extension Membership {
         guard let member = members[id], member.status == .suspect else { return }
         confirm(id, by: config.id, now: now)
         if let held = suspicions[id], held.deathHeard, !config.faults.contains(.loudDeathChecks),
-           !ring.successors(of: id, count: config.witnesses, excluding: held.accuser).contains(config.id) { return }
+           !witnesses(of: id, accuser: held.accuser).contains(config.id) { return }
         sendChange([member.entry()], out: &out)
     }
 

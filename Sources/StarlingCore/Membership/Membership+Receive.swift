@@ -222,7 +222,7 @@ extension Membership {
             let accuser = held.accuser ?? sender
             held.accuser = accuser
             suspicions[entry.id] = held
-            let witnesses = ring.successors(of: entry.id, count: config.witnesses, excluding: accuser)
+            let witnesses = witnesses(of: entry.id, accuser: accuser)
             // Only a witness confirms (it pinged the suspect and failed): a member with a bad
             // link of its own suspects everyone, and a few such accusing the same member were
             // confirmations enough to kill it without the last chance (§6.1.6).
@@ -234,6 +234,12 @@ extension Membership {
             checkSuspect(entry.id, now: now, digest: digest, out: &out)
         }
         return takeChanges()
+    }
+
+    /// The suspect's witnesses as this peer names them (§6.1.6): the first `witnesses` after it
+    /// on the ring of its alive members and itself, the first accuser it heard skipped.
+    func witnesses(of id: NodeID, accuser: NodeID?) -> [NodeID] {
+        ring.successors(of: id, count: config.witnesses, excluding: accuser)
     }
 
     /// PINGs a suspect once per suspicion (a witness, or a peer told of a death it did not
