@@ -10,32 +10,12 @@ import XCTest
 final class DeathCheckTests: XCTestCase {
     let ms = PeerHarness.ms
 
-    /// A peer with eight fake members, all alive at incarnation 0, nothing sent yet.
-    func cluster(_ configure: (inout PeerConfig) -> Void = { _ in }) -> (PeerHarness, [NodeID]) {
-        var h = PeerHarness(configure: configure)
-        h.start()
-        let fakes = h.join(8)
-        h.clearSent()
-        return (h, fakes)
-    }
-
-    /// A subject and a teller among `fakes` such that this peer is (or is not) one of the
-    /// subject's witnesses when the teller is its accuser (§6.1.6).
-    func pick(_ h: PeerHarness, _ fakes: [NodeID], witness: Bool) throws -> (subject: NodeID, teller: NodeID) {
-        for subject in fakes {
-            for teller in fakes where teller != subject {
-                if h.peer.membership.witnesses(of: subject, accuser: teller).contains(h.peer.config.id) == witness { return (subject, teller) }
-            }
-        }
-        throw XCTSkip("no pair of fakes makes this peer \(witness ? "a" : "no") witness")
-    }
-
     /// Issue 16: a death told of a member this peer holds alive is not adopted: the member
     /// becomes suspect and is PINGed at once with its suspicion first, so a live member refutes
     /// (a peer with a bad link declared it dead after it was revived elsewhere without
     /// refuting; 24 healthy peers at 2,000 followed that verdict).
     func testDeathOfAMemberHeldAliveIsCheckedFirst() {
-        var (h, fakes) = cluster()
+        var (h, fakes) = PeerHarness.cluster()
         let (alice, bob) = (fakes[0], fakes[1])
         h.change([h.entry(alice, .dead)], from: bob)
         XCTAssertEqual(h.peer.members[alice]?.status, .suspect)
@@ -52,12 +32,12 @@ final class DeathCheckTests: XCTestCase {
         XCTAssertEqual(h.peer.members[alice]?.status, .alive)
     }
 
-    /// ``cluster(_:)``; a teller tells it a subject is dead (in a CHANGE, or piggybacked on a
+    /// ``PeerHarness/cluster(_:)``; a teller tells it a subject is dead (in a CHANGE, or piggybacked on a
     /// PING when `secondHand`), this peer being one of the subject's witnesses or not; then a
     /// period passes with the subject silent. Returns the CHANGE(suspect)s about it sent after.
     func failedCheck(_ configure: (inout PeerConfig) -> Void = { _ in }, witness: Bool, secondHand: Bool = false) throws -> [MemberEntry] {
-        var (h, fakes) = cluster(configure)
-        let (subject, teller) = try pick(h, fakes, witness: witness)
+        var (h, fakes) = PeerHarness.cluster(configure)
+        let (subject, teller) = try h.pick(among: fakes, witness: witness)
         if secondHand {
             h.ping(from: teller, name: h.name(of: teller), gossip: [h.entry(subject, .dead)], port: h.port(of: teller))
         } else {

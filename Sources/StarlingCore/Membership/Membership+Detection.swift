@@ -148,7 +148,7 @@ extension Membership {
             suspicions[id] = held
             let timeout = probing.health.scaled(config.pingTimeout)
             let verdictAt = now.nanos.saturatingAdd(timeout.saturatingMultiplied(by: 3))
-            _ = startRelay(Relay(requester: nil, probeID: 0, target: id, verdictAt: verdictAt, expires: verdictAt,
+            startRelay(Relay(requester: nil, probeID: 0, target: id, verdictAt: verdictAt, expires: verdictAt,
                 lastChance: true, retryAt: now.nanos.saturatingAdd(timeout)), digest: digest, at: member.endpoint, out: &out)
             return
         }
@@ -211,7 +211,7 @@ extension Membership {
                 } else if relay.lastChance {
                     if current { declareDead(relay.target, now: now, out: &out) }
                 } else {
-                    witnessFailed(relay.target, now: now, out: &out)
+                    witnessFailed(relay.target, check: probeID, now: now, out: &out)
                 }
             }
             if now.nanos >= relay.expires {
@@ -223,17 +223,19 @@ extension Membership {
         nextRelayAt = next
     }
 
-    /// Starts a PING for someone else; false when the relay table is full. Last chances are
-    /// not counted against its bound: PING_REQs from anyone can fill the table, and a
-    /// suspicion that ran out must not lose its check to them. They are bounded apart, one per
-    /// member (a newer one replaces the older), each living three ping timeouts (§6.6).
-    mutating func startRelay(_ relay: Relay, digest: SetDigest, at endpoint: Endpoint, out: inout Outbox) -> Bool {
+    /// Starts a PING for someone else; returns its probe id, nil when the relay table is full.
+    /// Last chances are not counted against its bound: PING_REQs from anyone can fill the
+    /// table, and a suspicion that ran out must not lose its check to them. They are bounded
+    /// apart, one per member (a newer one replaces the older), each living three ping
+    /// timeouts (§6.6).
+    @discardableResult
+    mutating func startRelay(_ relay: Relay, digest: SetDigest, at endpoint: Endpoint, out: inout Outbox) -> UInt32? {
         if relay.lastChance {
             // At most one last chance per member is held, so this finds that one or none.
             if let older = relays.first(where: { $0.value.lastChance && $0.value.target == relay.target })?.key { relays[older] = nil }
         } else if relays.count >= config.limits.relays, relays.values.count(where: { !$0.lastChance }) >= config.limits.relays {
             out.drop("relays_full")
-            return false
+            return nil
         }
         // Upper half of the probe-id space (see ``Probing/maxProbeID``).
         nextRelayID = nextRelayID &+ 1
@@ -241,19 +243,22 @@ extension Membership {
         relays[probeID] = relay
         nextRelayAt = min(nextRelayAt, relay.nextDue)
         sendPing(probeID: probeID, target: relay.target, to: endpoint, digest: digest, out: &out)
-        return true
+        return probeID
     }
 
-    /// A witness could not reach the suspect either: it confirms in its own name, by multicast.
+    /// A witness could not reach the suspect either: it confirms in its own name, by multicast,
+    /// once: not when its failed probe confirmed the suspicion already, nor for a newer
+    /// suspicion than the one its `check` was started for (that one has a check of its own).
     /// A check made because of a CHANGE(dead) heard first-hand confirms here only, unless this
     /// peer is one of the suspect's witnesses (whose CHANGE counts as a confirmation elsewhere,
     /// §6.1.6): the whole group heard that death, and each peer that held the member alive
     /// checks it itself. Their multicasts grew faster than n: at 5,000 simulated peers with 1 %
     /// at 80 % loss they were 674 of 2,531 CHANGEs sent by healthy peers (9 of 720 at 2,000).
-    private mutating func witnessFailed(_ id: NodeID, now: Now, out: inout Outbox) {
-        guard let member = members[id], member.status == .suspect else { return }
+    private mutating func witnessFailed(_ id: NodeID, check: UInt32, now: Now, out: inout Outbox) {
+        guard let member = members[id], member.status == .suspect, let held = suspicions[id], held.check == check,
+              !held.suspicion.confirmers.contains(config.id) else { return }
         confirm(id, by: config.id, now: now)
-        if let held = suspicions[id], held.deathHeard, !config.faults.contains(.loudDeathChecks),
+        if held.deathHeard, !config.faults.contains(.loudDeathChecks),
            !witnesses(of: id, accuser: held.accuser).contains(config.id) { return }
         sendChange([member.entry()], out: &out)
     }

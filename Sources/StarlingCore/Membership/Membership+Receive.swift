@@ -202,7 +202,7 @@ extension Membership {
         let timeout = probing.health.scaled(config.pingTimeout)
         let relay = Relay(requester: replyTo, probeID: request.probeID, target: request.target,
             verdictAt: now.nanos.saturatingAdd(timeout / 5 * 4), expires: now.nanos.saturatingAdd(config.protocolPeriod))
-        _ = startRelay(relay, digest: digest, at: target.endpoint, out: &out)
+        startRelay(relay, digest: digest, at: target.endpoint, out: &out)
     }
 
     mutating func onNack(_ nack: Probe) {
@@ -246,12 +246,11 @@ extension Membership {
     /// suspect): no ACK within a period and it confirms in its own name, by multicast unless
     /// the check was of a CHANGE(dead) and this peer is no witness (``witnessFailed(_:now:out:)``).
     private mutating func checkSuspect(_ id: NodeID, now: Now, digest: SetDigest, out: inout Outbox) {
-        guard var held = suspicions[id], !held.witnessing, let member = members[id] else { return }
-        held.witnessing = true
-        suspicions[id] = held
+        guard suspicions[id]?.witnessing == false, let member = members[id] else { return }
         let verdictAt = now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod))
-        _ = startRelay(Relay(requester: nil, probeID: 0, target: id, verdictAt: verdictAt, expires: verdictAt),
+        let check = startRelay(Relay(requester: nil, probeID: 0, target: id, verdictAt: verdictAt, expires: verdictAt),
             digest: digest, at: member.endpoint, out: &out)
+        suspicions[id]?.check = check
     }
 
     mutating func onGoodbye(_ header: Header, now: Now, out: inout Outbox) -> [MembershipChange] {

@@ -100,8 +100,12 @@ struct Membership: Sendable {
         var incarnation: UInt32
         /// This peer accused first: it multicasts the verdict when the timeout runs out.
         var accused: Bool
-        /// This peer is one of the suspect's witnesses and has pinged it.
-        var witnessing = false
+        /// The probe id of this peer's one check of this suspicion (as a witness, or of a death
+        /// heard), nil before it: the check's verdict counts for this suspicion only, not for a
+        /// newer one of the same member started before that verdict was due.
+        var check: UInt32?
+        /// This peer has checked the suspect (as a witness, or of a death heard).
+        var witnessing: Bool { check != nil }
         /// The first peer heard accusing first-hand (nil while only hearsay is known).
         var accuser: NodeID?
         /// The suspicion ran out and the suspect got its last chance (§6.1.6).
