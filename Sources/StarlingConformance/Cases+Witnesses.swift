@@ -168,6 +168,77 @@ extension Suite {
         }
     }
 
+    /// §6.1.3 death checks: a CHANGE(dead) heard first-hand about a member the target holds
+    /// alive makes it PING the member; when that check fails and the target is not one of the
+    /// member's witnesses, it confirms the suspicion locally and multicasts nothing (the whole
+    /// group heard the same CHANGE and checks for itself). Three more fake members are placed on
+    /// the ring (§6.1.3) so that they, not the target, are the suspect's witnesses; they answer
+    /// the target's PINGs throughout, the suspect none.
+    func deathCheckIsQuiet() -> Verdict {
+        guard let target = peer.targetID else { return .skip("target unknown") }
+        let accuser = peer.id
+        let names = ["conformance-checked", "conformance-witness-1", "conformance-witness-2", "conformance-witness-3"]
+        let fakes = names.compactMap { otherPeer($0) }
+        guard fakes.count == names.count else { return .skip("cannot open four more fake peers") }
+        let (suspect, witnesses) = (fakes[0], Array(fakes[1...]))
+        defer {
+            suspect.answersPings = true
+            suspect.revive()
+            for fake in fakes {
+                fake.drain()
+                fake.toGroup(.goodbye)
+            }
+        }
+        // The alive members the target holds now (strays of earlier cases included), and ids
+        // drawn for the four until the three are the suspect's witnesses and the target is not.
+        let alive = aliveIDs() + [target, accuser]
+        var rng = SplitMix64(seed: System.randomUInt64())
+        var placed = false
+        for _ in 0..<10_000 where !placed {
+            for fake in fakes { fake.id = NodeID.random(using: &rng) }
+            let chosen = RingChoice.successors(of: suspect.id, among: alive + fakes.map(\.id), count: 3, excluding: accuser)
+            placed = Set(chosen) == Set(witnesses.map(\.id))
+        }
+        guard placed else { return .skip("no ids drawn put three fake members between the suspect and the target on the ring") }
+        for (index, fake) in fakes.enumerated() { fake.ping(40 + UInt32(index)) }
+        guard fakes.allSatisfy({ listed($0, as: "alive", answering: fakes) }) else {
+            return .fail("four members that PINGed the target are not all listed alive within 2 s")
+        }
+        suspect.answersPings = false
+        suspect.drain()
+        peer.send(.change([MemberEntry(id: suspect.id, incarnation: suspect.incarnation, status: .dead,
+            endpoint: peer.unicast.local.with(port: 1), name: suspect.name)]))
+        var checked = false
+        var loud: FakePeer.Received?
+        // The check's verdict is due one period (× local health) after its PING; the suspicion's
+        // own timeout (1.35 s at this size) is not over before the watch ends.
+        let deadline = System.now().nanos + .millis(8 * Self.periodMillis)
+        while System.now().nanos < deadline, loud == nil {
+            if let received = suspect.expect(10, { _ in true }) {
+                if Self.isPing(received, of: suspect.id) { checked = true }
+                if Self.suspects(received, suspect) { loud = received }
+            }
+            for fake in witnesses + [peer] {
+                if let received = fake.expect(1, { Self.suspects($0, suspect) }) { loud = loud ?? received }
+            }
+        }
+        guard checked else { return .skip("the target did not PING the member after CHANGE(dead) about it (case 6.1.3/change-dead-is-checked-then-dead checks that)") }
+        return loud == nil ? .pass
+            : .fail("the target multicast CHANGE(suspect) about a member whose death it checked as no witness: the group heard the CHANGE(dead) and checks for itself")
+    }
+
+    /// A CHANGE to the group calling `member` suspect.
+    static func suspects(_ received: FakePeer.Received, _ member: FakePeer) -> Bool {
+        guard !received.unicast, case .change(let entries) = received.message.payload else { return false }
+        return entries.contains { $0.id == member.id && $0.status == .suspect }
+    }
+
+    /// The ids the target lists alive (from `members`).
+    func aliveIDs() -> [NodeID] {
+        let rows = peer.control("members")?.1["members"]?.arrayValue ?? []
+        return rows.filter { $0["status"]?.stringValue == "alive" }.compactMap { $0["id"]?.stringValue.flatMap(NodeID.init(hex:)) }
+    }
+
     /// Reads `member`'s sockets for up to `millis` in 10-ms turns, the main fake peer's in
     /// between (it answers the target's PINGs), until `match` accepts a datagram.
     func watch(_ member: FakePeer, _ millis: UInt64, _ match: (FakePeer.Received) -> Bool) -> FakePeer.Received? {
@@ -206,12 +277,13 @@ extension Suite {
     }
 
     /// Whether the target lists `member` with `status` within `millis`, asked every ~20 ms while
-    /// the member answers the target's PINGs: a target may list newcomers only once they settle
-    /// (§6.1.8, informative; 300 ms by default).
-    func listed(_ member: FakePeer, as status: String, within millis: UInt64 = 2_000) -> Bool {
+    /// the member (and `others`) answer the target's PINGs: a target may list newcomers only once
+    /// they settle (§6.1.8, informative; 300 ms by default).
+    func listed(_ member: FakePeer, as status: String, within millis: UInt64 = 2_000, answering others: [FakePeer] = []) -> Bool {
         let deadline = System.now().nanos + .millis(millis)
         repeat {
             member.drain()
+            for other in others where other !== member { other.drain(1) }
             if self.status(of: member) == status { return true }
         } while System.now().nanos < deadline
         return false

@@ -31,6 +31,7 @@ struct Suite {
             ("6.1.3/hearsay-death-over-suspicion-waits", hearsayDeathWaits),
             ("6.1.3/hearsay-of-life-tells-the-dead", hearsayOfLifeTellsTheDead),
             ("6.1.6/witness-pings-suspect-at-once", witnessPings),
+            ("6.1.3/failed-death-check-by-no-witness-is-quiet", deathCheckIsQuiet),
             ("6.1.5/quiet-accusation-after-comeback", quietAccusation),
             ("6.3.1/hello-reply-carries-clock-and-digest", helloReply),
             ("6.3.1/announce-carrying-hello-is-answered", carriedHelloReply),

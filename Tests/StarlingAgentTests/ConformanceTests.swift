@@ -46,7 +46,8 @@ final class ConformanceTests: XCTestCase {
                                  ("tags-any-incarnation", "3.4.1/holds-tags-by-incarnation"),
                                  ("adopt-hearsay-death", "6.1.3/hearsay-death-over-suspicion-waits"),
                                  ("keep-stale-verdicts", "6.1.3/hearsay-of-life-tells-the-dead"),
-                                 ("loud-accusations", "6.1.5/quiet-accusation-after-comeback")] {
+                                 ("loud-accusations", "6.1.5/quiet-accusation-after-comeback"),
+                                 ("loud-death-checks", "6.1.3/failed-death-check-by-no-witness-is-quiet")] {
             let (code, output) = try runSuite(agentArgs: ["--test-fault", fault])
             XCTAssertEqual(code, 1, "\(fault): \(output)")
             XCTAssertTrue(output.contains("FAIL     \(failing)"), "\(fault): \(output)")

@@ -134,3 +134,14 @@ struct Ring: Sendable {
         return low
     }
 }
+
+/// Protocol.md §6.1.3's ring choice for a program outside the core (the conformance suite
+/// predicts which peers a suspect's witnesses are).
+public enum RingChoice {
+    /// The first `count` of `members` clockwise from `key`'s place on the ring, `key` and
+    /// `excluded` skipped: a suspect's witnesses (its first accuser excluded), a newcomer's
+    /// responders. `members` are the alive members of a view, its holder included.
+    public static func successors(of key: NodeID, among members: some Sequence<NodeID>, count: Int, excluding excluded: NodeID? = nil) -> [NodeID] {
+        Ring(members).successors(of: key, count: count, excluding: excluded)
+    }
+}

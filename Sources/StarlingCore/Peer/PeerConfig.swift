@@ -150,7 +150,8 @@ public struct PeerConfig: Sendable {
         /// accusations, §6.1.5).
         case loudAccusations = "loud-accusations"
         /// Multicast the confirmation of a failed check made because of a CHANGE(dead) heard
-        /// first-hand (§6.1.3).
+        /// first-hand, also by a peer that is no witness (§6.1.3; conformance case
+        /// `6.1.3/failed-death-check-by-no-witness-is-quiet`).
         case loudDeathChecks = "loud-death-checks"
     }
 
