@@ -305,6 +305,16 @@ enum Sys {
         return unsafeBitCast(symbol, to: Mallopt.self)(-3, bytes) == 1
     }
 
+    /// Replaces this process with a new run of its own executable, with the same arguments and
+    /// `name=value` added to the environment. Returns only when that failed, with why.
+    static func reexec(setting name: String, to value: String) -> Errno {
+        guard setenv(name, value, 1) == 0 else { return Errno(errno) }
+        let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
+        defer { for argument in arguments { free(argument) } }
+        execv("/proc/self/exe", arguments)
+        return Errno(errno)
+    }
+
     /// Routes `signals` to a pipe, so the event loop sees them as readable input, and sets
     /// `ignored` to SIG_IGN. Returns the previous actions, for ``restoreSignals(_:)``.
     static func routeSignals(_ signals: [Int32], toPipe writeEnd: Int32, ignoring ignored: [Int32]) throws(Errno) -> [(Int32, sigaction)] {

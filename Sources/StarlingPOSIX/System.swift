@@ -48,6 +48,10 @@ public enum System {
     @discardableResult
     public static func mapLargeBlocks(from bytes: Int32) -> Bool { Sys.setMmapThreshold(bytes) }
 
+    /// Runs this program again, in place, with `name=value` in its environment: for a setting
+    /// the C library reads only at start-up (`GLIBC_TUNABLES`). Returns only when that failed.
+    public static func restart(setting name: String, to value: String) -> Errno { Sys.reexec(setting: name, to: value) }
+
     /// Unmaps the pages of this process's code that hold nothing of its own (executable,
     /// file-backed mappings without a single anonymous, copied-on-write page, per
     /// /proc/self/smaps): code that ran
