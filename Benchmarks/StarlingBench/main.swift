@@ -61,6 +61,16 @@ while !arguments.isEmpty {
     }
 }
 if selected.isEmpty { selected = scenarios }
+// A simulation of 10,000 peers holds 14 GB, and each datagram delivered touches a peer whose
+// pages were last used long before: with 4-KB pages nearly every access also missed the TLB.
+// glibc gives the heap transparent huge pages when GLIBC_TUNABLES asks, which it reads only at
+// start-up, so a run of simulator scenarios alone starts itself again with it (2,000 peers:
+// disturbances 33 → 25 s). Not with agent scenarios, whose processes would inherit it and grow;
+// GLIBC_TUNABLES set, to anything, is left as it is.
+if selected.allSatisfy({ $0.hasPrefix("sim") }), System.environment("GLIBC_TUNABLES") == nil {
+    let failed = System.restart(setting: "GLIBC_TUNABLES", to: "glibc.malloc.hugetlb=1")
+    System.write("starling-bench: could not restart with huge pages (\(failed)); going on without\n", to: 2)
+}
 
 #if DEBUG
 System.write("""
@@ -82,16 +92,11 @@ let started = System.now().nanos
 // The simulated peers grow their views in turn; a grown table's old block is returned to the
 // kernel instead of staying a hole in the heap (Protocol.md A.2 item 3: 905 → 823 MB for a
 // cold start of 2,000). The agents the other scenarios start are processes of their own.
-if selected.contains(where: { $0.hasPrefix("sim") }) { System.mapLargeBlocks(from: 65_536) }
-// A simulation of 10,000 peers holds 14 GB, and each datagram delivered touches a peer whose
-// pages were last used long before: with 4-KB pages nearly every access also missed the TLB.
-// glibc gives the heap transparent huge pages when GLIBC_TUNABLES asks, which it reads only at
-// start-up, so a run of simulator scenarios alone starts itself again with it (2,000 peers:
-// disturbances 33 → 25 s). Not with agent scenarios, whose processes would inherit it and grow;
-// GLIBC_TUNABLES set, to anything, is left as it is.
-if !selected.isEmpty, selected.allSatisfy({ $0.hasPrefix("sim") }), System.environment("GLIBC_TUNABLES") == nil {
-    let failed = System.restart(setting: "GLIBC_TUNABLES", to: "glibc.malloc.hugetlb=1")
-    System.write("starling-bench: could not restart with huge pages (\(failed)); going on without\n", to: 2)
+if selected.contains(where: { $0.hasPrefix("sim") }) {
+    System.mapLargeBlocks(from: 65_536)
+    // Which heap the simulator figures were measured with (Benchmarks/README.md, "Huge pages").
+    let asked = System.environment("GLIBC_TUNABLES")?.contains("glibc.malloc.hugetlb=1") == true
+    report.add("sim", "heap pages: transparent huge pages asked of glibc (1 yes, 0 no)", asked ? 1 : 0, "")
 }
 for scenario in selected {
     System.write("== \(scenario)\n", to: 2)

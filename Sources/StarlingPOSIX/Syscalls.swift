@@ -308,11 +308,10 @@ enum Sys {
     /// Replaces this process with a new run of its own executable, with the same arguments and
     /// `name=value` added to the environment. Returns only when that failed, with why.
     static func reexec(setting name: String, to value: String) -> Errno {
-        guard setenv(name, value, 1) == 0 else { return Errno(errno) }
-        let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
-        defer { for argument in arguments { free(argument) } }
-        execv("/proc/self/exe", arguments)
-        return Errno(errno)
+        guard setenv(name, value, 1) == 0 else { return Errno(errno, "setenv") }
+        // The arguments as the kernel gave them, byte for byte, and null-terminated.
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        return Errno(errno, "execv")
     }
 
     /// Routes `signals` to a pipe, so the event loop sees them as readable input, and sets

@@ -248,7 +248,9 @@ extension Membership {
 
     /// A witness could not reach the suspect either: it confirms in its own name, by multicast,
     /// once: not when its failed probe confirmed the suspicion already, nor for a newer
-    /// suspicion than the one its `check` was started for (that one has a check of its own).
+    /// suspicion than the one its `check` was started for (the member refuted, or was revived,
+    /// and was suspected again before this verdict was due): that one is confirmed by its own
+    /// check, if this peer is its witness, or not by this peer's check at all.
     /// A check made because of a CHANGE(dead) heard first-hand confirms here only, unless this
     /// peer is one of the suspect's witnesses (whose CHANGE counts as a confirmation elsewhere,
     /// §6.1.6): the whole group heard that death, and each peer that held the member alive

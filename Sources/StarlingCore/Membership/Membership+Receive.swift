@@ -244,7 +244,7 @@ extension Membership {
 
     /// PINGs a suspect once per suspicion (a witness, or a peer told of a death it did not
     /// suspect): no ACK within a period and it confirms in its own name, by multicast unless
-    /// the check was of a CHANGE(dead) and this peer is no witness (``witnessFailed(_:now:out:)``).
+    /// the check was of a CHANGE(dead) and this peer is no witness (``witnessFailed(_:check:now:out:)``).
     private mutating func checkSuspect(_ id: NodeID, now: Now, digest: SetDigest, out: inout Outbox) {
         guard suspicions[id]?.witnessing == false, let member = members[id] else { return }
         let verdictAt = now.nanos.saturatingAdd(probing.health.scaled(config.protocolPeriod))

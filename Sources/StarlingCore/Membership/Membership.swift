@@ -102,7 +102,9 @@ struct Membership: Sendable {
         var accused: Bool
         /// The probe id of this peer's one check of this suspicion (as a witness, or of a death
         /// heard), nil before it: the check's verdict counts for this suspicion only, not for a
-        /// newer one of the same member started before that verdict was due.
+        /// newer one of the same member started before that verdict was due. Also nil when the
+        /// check could not start (relay table full, `relays_full`): a later CHANGE may start it,
+        /// and meanwhile this peer's own failed probe may confirm, as any non-witness's does.
         var check: UInt32?
         /// This peer has checked the suspect (as a witness, or of a death heard).
         var witnessing: Bool { check != nil }
