@@ -18,9 +18,12 @@ extension Suite {
         return other
     }
 
+    /// The rows of the target's `members` reply (nil when it did not answer).
+    func memberRows() -> [JSON]? { peer.control("members")?.1["members"]?.arrayValue }
+
     /// Members the target holds alive or suspect, itself included (from `members`).
     func liveCount() -> Int? {
-        guard let rows = peer.control("members")?.1["members"]?.arrayValue else { return nil }
+        guard let rows = memberRows() else { return nil }
         return rows.filter { ["alive", "suspect"].contains($0["status"]?.stringValue ?? "") }.count
     }
 

@@ -15,7 +15,7 @@ extension Suite {
             peer.incarnation = saved
         }
         func held() -> JSON? {
-            guard let rows = peer.control("members")?.1["members"]?.arrayValue,
+            guard let rows = memberRows(),
                   let row = rows.first(where: { $0["id"]?.stringValue == peer.id.description }) else { return .null }
             return row["tags"]
         }

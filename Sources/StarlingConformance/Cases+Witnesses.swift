@@ -132,12 +132,8 @@ extension Suite {
         withSilentMember("conformance-flapping", probeID: 15) { _, member, entry in
             member.answersPings = false
             defer { member.answersPings = true }
-            func suspects(_ received: FakePeer.Received, at incarnation: UInt32) -> Bool {
-                guard !received.unicast, case .change(let entries) = received.message.payload else { return false }
-                return entries.contains { $0.id == member.id && $0.status == .suspect && $0.incarnation == incarnation }
-            }
             // The target probes one member per period; a few rounds at most.
-            guard watch(member, 16 * Self.periodMillis, { suspects($0, at: member.incarnation) }) != nil else {
+            guard watch(member, 16 * Self.periodMillis, { Self.suspects($0, member, at: member.incarnation) }) != nil else {
                 return .fail("no CHANGE(suspect) to the group within \(16 * Self.periodMillis) ms about a member that stopped answering PINGs")
             }
             member.incarnation += 1
@@ -145,7 +141,7 @@ extension Suite {
             let refutedAt = System.now().nanos
             var loudAt: UInt64?
             func note(_ received: FakePeer.Received) {
-                if loudAt == nil, suspects(received, at: member.incarnation) { loudAt = received.at }
+                if loudAt == nil, Self.suspects(received, member, at: member.incarnation) { loudAt = received.at }
             }
             let buddy = watch(member, 12 * Self.periodMillis) { received in
                 note(received)
@@ -238,16 +234,15 @@ extension Suite {
             : .fail("the target multicast CHANGE(suspect) about a member whose death it checked as no witness: the group heard the CHANGE(dead) and checks for itself")
     }
 
-    /// A CHANGE to the group calling `member` suspect.
-    static func suspects(_ received: FakePeer.Received, _ member: FakePeer) -> Bool {
+    /// A CHANGE to the group calling `member` suspect (at `incarnation`, when given).
+    static func suspects(_ received: FakePeer.Received, _ member: FakePeer, at incarnation: UInt32? = nil) -> Bool {
         guard !received.unicast, case .change(let entries) = received.message.payload else { return false }
-        return entries.contains { $0.id == member.id && $0.status == .suspect }
+        return entries.contains { $0.id == member.id && $0.status == .suspect && (incarnation == nil || $0.incarnation == incarnation) }
     }
 
     /// The ids the target lists alive (from `members`).
     func aliveIDs() -> [NodeID] {
-        let rows = peer.control("members")?.1["members"]?.arrayValue ?? []
-        return rows.filter { $0["status"]?.stringValue == "alive" }.compactMap { $0["id"]?.stringValue.flatMap(NodeID.init(hex:)) }
+        (memberRows() ?? []).filter { $0["status"]?.stringValue == "alive" }.compactMap { $0["id"]?.stringValue.flatMap(NodeID.init(hex:)) }
     }
 
     /// Reads `member`'s sockets for up to `millis` in 10-ms turns, the main fake peer's in
@@ -302,7 +297,6 @@ extension Suite {
 
     /// A member's status as the target lists it in `members`.
     func status(of member: FakePeer) -> String? {
-        let rows = peer.control("members")?.1["members"]?.arrayValue ?? []
-        return rows.first { $0["id"]?.stringValue == member.id.description }?["status"]?.stringValue
+        (memberRows() ?? []).first { $0["id"]?.stringValue == member.id.description }?["status"]?.stringValue
     }
 }

@@ -182,7 +182,7 @@ struct Suite {
     }
 
     func ignoresOwnEcho() -> Verdict {
-        guard let rows = peer.control("members")?.1["members"]?.arrayValue, let id = peer.targetID else { return .fail("no members reply") }
+        guard let rows = memberRows(), let id = peer.targetID else { return .fail("no members reply") }
         let copies = rows.filter { $0["id"]?.stringValue == id.description }
         return copies.count == 1 && copies[0]["self"]?.boolValue != false ? .pass : .fail("the agent lists itself as a member \(copies.count) times")
     }

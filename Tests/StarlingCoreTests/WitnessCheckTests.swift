@@ -28,10 +28,10 @@ final class WitnessCheckTests: XCTestCase {
         XCTAssertEqual(h.peer.members[subject]?.status, .suspect)
         XCTAssertEqual(h.peer.suspicions[subject]?.suspicion.confirmers.contains(h.peer.config.id), false,
             "the check made before the refutation does not confirm the suspicion after it")
-        XCTAssertEqual(suspicions(of: subject, sentBy: h), [], "nor multicasts about it")
+        XCTAssertEqual(h.suspicionsSent(about: subject), [], "nor multicasts about it")
         h.advance(second + 1 - h.now, silent: [subject])
         XCTAssertEqual(h.peer.suspicions[subject]?.suspicion.confirmers.contains(h.peer.config.id), true)
-        XCTAssertEqual(suspicions(of: subject, sentBy: h), [1], "the newer check confirms, once")
+        XCTAssertEqual(h.suspicionsSent(about: subject), [1], "the newer check confirms, once")
     }
 
     /// When the verdict of the latest check of `id` is due.
@@ -48,18 +48,13 @@ final class WitnessCheckTests: XCTestCase {
         h.ping(from: teller, name: h.name(of: teller), gossip: [h.entry(subject, .suspect)], port: h.port(of: teller))
         XCTAssertEqual(h.peer.members[subject]?.status, .suspect, "hearsay: no accuser, no check")
         // Round robin over eight members: the subject is probed within two rounds.
-        for _ in 0..<300 where suspicions(of: subject, sentBy: h).isEmpty { h.advance(10 * ms, silent: [subject]) }
-        XCTAssertEqual(suspicions(of: subject, sentBy: h), [0], "its failed probe confirms, by CHANGE")
+        for _ in 0..<300 where h.suspicionsSent(about: subject).isEmpty { h.advance(10 * ms, silent: [subject]) }
+        XCTAssertEqual(h.suspicionsSent(about: subject), [0], "its failed probe confirms, by CHANGE")
         let pingsBefore = h.pings.filter { $0.target == subject }.count
         h.change([h.entry(subject, .suspect)], from: teller)
         XCTAssertEqual(h.pings.filter { $0.target == subject }.count, pingsBefore + 1, "as a witness it checks")
         h.advance(200 * ms, silent: [subject])
-        XCTAssertEqual(suspicions(of: subject, sentBy: h), [0], "its confirmation went out once")
-    }
-
-    /// The incarnations of the CHANGE(suspect)s about `id` the peer sent.
-    func suspicions(of id: NodeID, sentBy h: PeerHarness) -> [UInt32] {
-        h.changes.flatMap(\.0).filter { $0.id == id && $0.status == .suspect }.map(\.incarnation)
+        XCTAssertEqual(h.suspicionsSent(about: subject), [0], "its confirmation went out once")
     }
 }
 
@@ -83,5 +78,10 @@ extension PeerHarness {
             }
         }
         throw XCTSkip("no pair of fakes makes this peer \(witness ? "a" : "no") witness")
+    }
+
+    /// The incarnations of the CHANGE(suspect)s about `id` the peer sent.
+    func suspicionsSent(about id: NodeID) -> [UInt32] {
+        changes.flatMap(\.0).filter { $0.id == id && $0.status == .suspect }.map(\.incarnation)
     }
 }
