@@ -46,6 +46,29 @@ final class RevokedSetTests: XCTestCase {
         XCTAssertEqual(c.digest, .empty)
     }
 
+    /// The digest is kept beside the buckets, not summed from them: through inserts, merges,
+    /// eviction at the bound and expiry it stays their sum, and equals a set built afresh.
+    func testKeptDigestIsTheSumOfTheBucketsThroughEveryChange() {
+        var set = RevokedSet(maxCount: 200, maxAgeMillis: 5_000)
+        var rng = SplitMix64(seed: 7)
+        func sum(_ buckets: [SetDigest]) -> SetDigest {
+            buckets.reduce(.empty) { SetDigest(count: $0.count &+ $1.count, hash: $0.hash &+ $1.hash) }
+        }
+        for step in 0..<2_000 {
+            let at = now + UInt64(step) * 10
+            set.insert("id-\(rng.next() % 400)", revokedAtMillis: at - rng.next() % 4_000, nowMillis: at)
+            if step % 97 == 0 { set.expire(nowMillis: at) }
+            XCTAssertEqual(set.digest, sum(set.bucketDigests), "step \(step)")
+        }
+        let end = now + 19_990
+        set.expire(nowMillis: end)
+        XCTAssertEqual(set.digest, sum(set.bucketDigests))
+        var fresh = RevokedSet(maxCount: 200, maxAgeMillis: 5_000)
+        for entry in set.allEntries() { fresh.insert(entry.id, revokedAtMillis: entry.revokedAtMillis, nowMillis: end) }
+        XCTAssertGreaterThan(set.count, 100)
+        XCTAssertEqual(set.digest, fresh.digest)
+    }
+
     func testPagingCoversTheRangeInByteOrderWithinBudget() {
         var set = RevokedSet()
         let ids = (0..<500).map { "task-\($0)" }

@@ -6,6 +6,9 @@ public struct RevokedSet: Sendable {
     /// Keyed by bytes (``ByteString``): two ids are the same id only when their bytes are.
     private(set) var entries: [ByteString: UInt64] = [:]
     private(set) var buckets: [SetDigest] = Array(repeating: .empty, count: Limits.digestBuckets)
+    /// The sum of `buckets`, kept beside them: every datagram a peer receives reads it, and
+    /// summing 64 buckets of a peer's cold memory each time was a simulated peer's hot spot.
+    public private(set) var digest = SetDigest.empty
     private var sortedCache: [String]?
     /// Changes not yet taken by the shell's durable log; nil unless the shell asked (RevokedSet+Journal.swift).
     var journal: RevokedJournal?
@@ -24,16 +27,6 @@ public struct RevokedSet: Sendable {
         if wanted > entries.capacity { entries.reserveCapacity(wanted) }
     }
     public var isEmpty: Bool { entries.isEmpty }
-
-    /// The digest of the whole set: sum of the bucket digests.
-    public var digest: SetDigest {
-        var total = SetDigest.empty
-        for bucket in buckets {
-            total.count &+= bucket.count
-            total.hash &+= bucket.hash
-        }
-        return total
-    }
 
     public var bucketDigests: [SetDigest] { buckets }
 
@@ -80,6 +73,8 @@ public struct RevokedSet: Sendable {
         let bucket = Int(hash >> 58)
         buckets[bucket].count &+= 1
         buckets[bucket].hash &+= hash
+        digest.count &+= 1
+        digest.hash &+= hash
         sortedCache = nil
         if entries.count > maxCount { evictOldest(nowMillis: nowMillis) }
         return true
@@ -91,6 +86,8 @@ public struct RevokedSet: Sendable {
         let bucket = Int(hash >> 58)
         buckets[bucket].count &-= 1
         buckets[bucket].hash &-= hash
+        digest.count &-= 1
+        digest.hash &-= hash
         sortedCache = nil
     }
 
