@@ -33,7 +33,7 @@ public struct SimNode: Sendable {
 
     /// The core's next deadline, read in place: reading it through the simulator's array of
     /// nodes copied the whole core on every scheduling.
-    mutating func nextDeadline() -> UInt64 { peer.nextDeadline }
+    mutating func nextDeadline() -> UInt64 { peer.readNextDeadline() }
 }
 
 /// A deterministic discrete-event simulation of many peers on a lossy in-memory network. It

@@ -30,7 +30,8 @@ struct Requester: Sendable {
         self.isMember = isMember
     }
 
-    var nextDeadline: UInt64? { requests.values.map(\.nextWake).min() }
+    // Inlined into Peer.readNextDeadline(), which then reads it in place, not from a copy.
+    @inline(__always) var nextDeadline: UInt64? { requests.values.map(\.nextWake).min() }
 
     /// Sends a request to the group (or by unicast to `to`); see ``Peer/request(_:args:target:to:options:now:)``.
     mutating func request(

@@ -34,7 +34,8 @@ struct Responder: Sendable {
     }
 
     /// When the earliest paced reply is due.
-    var nextDeadline: UInt64? { paced.lazy.map(\.dueAt).min() }
+    // Inlined into Peer.readNextDeadline(), which then reads it in place, not from a copy.
+    @inline(__always) var nextDeadline: UInt64? { paced.lazy.map(\.dueAt).min() }
 
     /// Commands that change something: they run at most once ever, not only once per memory.
     /// A registered command may do anything, so it counts as one.

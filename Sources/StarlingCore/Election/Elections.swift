@@ -18,7 +18,8 @@ struct Elections: Sendable {
 
     var majority: Int? { config.quorum.map { $0 / 2 + 1 } }
 
-    var nextDeadline: UInt64? {
+    // Inlined into Peer.readNextDeadline(), which then reads it in place, not from a copy.
+    @inline(__always) var nextDeadline: UInt64? {
         var deadline: UInt64?
         for election in table.values { if let at = election.nextWake { deadline = min(deadline ?? at, at) } }
         return deadline

@@ -161,7 +161,8 @@ struct Membership: Sendable {
         MemberView(members: members, me: config.id, liveCount: liveCount, aliveCount: aliveCount, multicast: config.multicast, seeds: config.seeds, ring: ring, paths: pathSummary)
     }
 
-    var nextDeadline: UInt64 {
+    // Inlined into Peer.readNextDeadline(), which then reads it in place, not from a copy.
+    @inline(__always) var nextDeadline: UInt64 {
         var deadline = min(probing.nextDeadline, nextPushPullAt, nextHousekeepingAt, nextRelayAt)
         if let at = deadlines.next { deadline = min(deadline, at) }
         if announcesLeft > 0 { deadline = min(deadline, nextAnnounceAt) }

@@ -47,7 +47,8 @@ struct Probing: Sendable {
         nextPeriodAt = start &+ settings.period
     }
 
-    var nextDeadline: UInt64 {
+    // Inlined into Peer.readNextDeadline(), which then reads it in place, not from a copy.
+    @inline(__always) var nextDeadline: UInt64 {
         guard let probe = inFlight else { return nextPeriodAt }
         return probe.helpersAsked == 0 && probe.indirectAt < probe.verdictAt ? probe.indirectAt : probe.verdictAt
     }

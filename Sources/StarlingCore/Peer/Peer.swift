@@ -112,8 +112,14 @@ public struct Peer: Sendable {
         return outbox.take()
     }
 
-    /// The earliest time at which ``onTick(now:)`` has work to do.
-    public var nextDeadline: UInt64 {
+    /// ``nextDeadline``, read through `inout`: a caller holding the peer in an array (the
+    /// simulator, after every datagram and tick) reads it in place, where passing the peer to
+    /// the getter copied the whole core, about 4 KB, first.
+    public mutating func readNextDeadline() -> UInt64 { nextDeadline }
+
+    /// The earliest time at which ``onTick(now:)`` has work to do. (Inlined, with its parts'
+    /// deadlines, into ``readNextDeadline()``: a call would take each part by copy.)
+    @inline(__always) public var nextDeadline: UInt64 {
         if stopped { return UInt64.max }
         var deadline = min(membership.nextDeadline, sync.nextDeadline)
         if let at = leadership.nextDeadline { deadline = min(deadline, at) }
@@ -195,6 +201,9 @@ public struct Peer: Sendable {
 
     /// Sends the events queued since `start` to the watchers.
     mutating func publish(since start: Int, now: Now) {
+        // Read in place first: passing the responder to its method copies it, about 500 bytes,
+        // after every datagram, and nearly always nobody watches.
+        guard !responder.watchers.isEmpty else { return }
         responder.publish(since: start, now: now, liveCount: membership.liveCount, out: &outbox)
     }
 }

@@ -17,7 +17,8 @@ struct Sync: Sendable {
 
     var isSynced: Bool { mingle.phase == .done }
 
-    var nextDeadline: UInt64 {
+    // Inlined into Peer.readNextDeadline(), which then reads it in place, not from a copy.
+    @inline(__always) var nextDeadline: UInt64 {
         var deadline = nextExpireAt
         if let at = mingle.nextWake { deadline = min(deadline, at) }
         if let session { deadline = min(deadline, session.retryAt) }
