@@ -2,8 +2,9 @@
 /// full, deletion by backward shift): 4 bytes a slot where a `[NodeID: UInt32]` took 20 bytes
 /// a bucket and a `[ByteString: NodeID]` 32 (Protocol.md A.2 item 3). The rows hold the keys:
 /// each call passes the rows, how a row hashes and whether a row holds the key looked for.
-/// Hashes come from `Hasher`, seeded per process, so that ids chosen by an outsider cannot pile
-/// into one probe chain; nothing iterates the index, so a run does not depend on the seed.
+/// Hashes are keyed per process (names by `Hasher`, ids by ``MemberTable``'s keyed mix), so
+/// that keys chosen by an outsider cannot pile into one probe chain; nothing iterates the
+/// index, so a run does not depend on the seed.
 struct RowIndex: Sendable {
     private static let empty = UInt32.max
     private var slots: [UInt32] = []
