@@ -81,7 +81,7 @@ struct Dissemination: Sendable {
     /// first among equals), and counts one send for each.
     mutating func take(_ limit: Int) -> [NodeID] {
         guard limit > 0, !pending.isEmpty else { return [] }
-        var picked: [NodeID] = []
+        var picked: [(member: NodeID, left: Int)] = []
         var bucket = buckets.count - 1
         while picked.count < limit, bucket > 0 {
             guard let member = buckets[bucket].popLast() else {
@@ -90,17 +90,16 @@ struct Dissemination: Sendable {
             }
             stored -= 1
             // A stale copy (re-queued since, or removed) or one already picked this time.
-            guard pending[member] == bucket, !picked.contains(member) else { continue }
-            picked.append(member)
+            guard pending[member] == bucket, !picked.contains(where: { $0.member == member }) else { continue }
+            picked.append((member, bucket))
         }
         // Counted after picking, so that a member is not picked twice in one take.
-        for member in picked {
-            let left = (pending[member] ?? 1) - 1
-            if left > 0 { put(member, left: left) } else { pending[member] = nil }
+        for (member, left) in picked {
+            if left > 1 { put(member, left: left - 1) } else { pending[member] = nil }
         }
         while buckets.last?.isEmpty == true { buckets.removeLast() }
         releaseIfEmpty()
-        return picked
+        return picked.map(\.member)
     }
 
     private mutating func put(_ member: NodeID, left: Int) {

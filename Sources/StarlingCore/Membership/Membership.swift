@@ -213,7 +213,8 @@ struct Membership: Sendable {
             if old.isPublished { publication.publishedRows -= 1 }
             if old.isLive { liveMembers -= 1 }
             if old.status == .dead { deadMembers -= 1 }
-            if old.status == .alive { ring.remove(id) }
+            // An alive member that stays alive (a refutation, a new address) keeps its place.
+            if old.status == .alive, member?.status != .alive { ring.remove(id) }
         }
         if var member {
             member.probeListed = listed
@@ -228,7 +229,7 @@ struct Membership: Sendable {
                 }
             }
             if listed, old == nil { probeListedGone.remove(id) }
-            if member.status == .alive { ring.insert(id) }
+            if member.status == .alive, old?.status != .alive { ring.insert(id) }
             members[id] = member
         } else {
             if listed, old != nil { probeListedGone.insert(id) }
