@@ -213,16 +213,20 @@ public final class Simulator {
                 }
                 // Datagrams that reach a node at the same instant (a paused node's socket buffer,
                 // read when it resumes) are handed over together, as the agent's receive loop does.
-                var batch = [(bytes: bytes, from: from)]
-                while batch.count < 16, let next = queue.first, next.time == now,
-                      case .deliver(let moreBytes, let moreFrom, to) = next.item {
-                    _ = queue.pop()
-                    batch.append((moreBytes, moreFrom))
+                // Nearly always there is one: it goes without a batch array to allocate.
+                var batch: [(bytes: [UInt8], from: Int)] = []
+                if let next = queue.first, next.time == now, case .deliver(_, _, to) = next.item {
+                    batch.append((bytes, from))
+                    while batch.count < 16, let next = queue.first, next.time == now,
+                          case .deliver(let moreBytes, let moreFrom, to) = next.item {
+                        _ = queue.pop()
+                        batch.append((moreBytes, moreFrom))
+                    }
                 }
-                delivered += UInt64(batch.count)
+                delivered += UInt64(max(1, batch.count))
                 let dropsBefore = checkStamps ? nodes[to].peer.counters.drops.values.reduce(0, +) : 0
                 let actions: [Action]
-                if batch.count == 1 {
+                if batch.isEmpty {
                     actions = nodes[to].peer.onDatagram(bytes, from: nodes[from].endpoint, now: nowValue)
                 } else {
                     actions = Codec.withBuffers(batch.map(\.bytes)) { buffers in
@@ -233,7 +237,7 @@ public final class Simulator {
                     nodes[to].peer.counters.drops.values.reduce(0, +) == dropsBefore
                 {
                     // Every datagram was accepted: the clock is past the highest stamp received.
-                    let stamp = batch.map { Codec.stamp(ofDatagram: $0.bytes) ?? 0 }.max() ?? 0
+                    let stamp = batch.isEmpty ? Codec.stamp(ofDatagram: bytes) ?? 0 : batch.map { Codec.stamp(ofDatagram: $0.bytes) ?? 0 }.max() ?? 0
                     if nodes[to].peer.clock.value <= stamp, !nodes[to].peer.stopped {
                         violations.append("t=\(now): node-\(to) clock \(nodes[to].peer.clock.value) not past received stamp \(stamp)")
                     }
