@@ -150,6 +150,28 @@ final class ProbingTests: XCTestCase {
         XCTAssertEqual(Set(Ring(ids.prefix(3)).successors(of: ids[0], count: 3)), Set(ids[1..<3]))
     }
 
+    /// The ring's positions are §6.1.3's, checked against a plain byte-by-byte FNV-1a 64 over
+    /// the id's 16 big-endian bytes and SplitMix64's finalizer; and its order is (position, id)
+    /// after members came in any order and some left (the searches compare stored key bits).
+    func testRingPositionsAndOrderAreTheSpecs() {
+        func reference(_ id: NodeID) -> UInt64 {
+            let bytes = [id.high, id.low].flatMap { word in (0..<8).reversed().map { UInt8(truncatingIfNeeded: word >> (UInt64($0) * 8)) } }
+            var hash: UInt64 = 14_695_981_039_346_656_037
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
+            hash = (hash ^ (hash >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            hash = (hash ^ (hash >> 27)) &* 0x94D0_49BB_1331_11EB
+            return hash ^ (hash >> 31)
+        }
+        var rng = SplitMix64(seed: 31)
+        let ids = (0..<3_000).map { _ in NodeID(high: rng.next(), low: rng.next()) }
+        for id in ids.prefix(300) { XCTAssertEqual(Ring.position(id), reference(id)) }
+        XCTAssertEqual(Ring.position(NodeID(high: 0, low: 0)), reference(NodeID(high: 0, low: 0)))
+        var ring = Ring(ids.shuffled(using: &rng))
+        for id in ids.prefix(1_000) { ring.remove(id) }
+        let order = ids.dropFirst(1_000).sorted { (reference($0), $0) < (reference($1), $1) }
+        XCTAssertEqual((0..<ring.count).compactMap { ring.member(at: $0) }, order)
+    }
+
     /// The quick test of "am I a responder" gives exactly what the list gives: rings from 0 to
     /// 3,000 members (buckets empty, sparse and full), keys in and out of the ring, counts 1–5.
     func testIsSuccessorAgreesWithTheSuccessorList() {

@@ -6,9 +6,13 @@
 /// rendezvous scan of the whole view cost O(n) for every newcomer heard — O(n²) for a cold start.
 struct Ring: Sendable {
     /// Ids sorted by (position, id) in 256 buckets by the position's top byte. The positions
-    /// are computed again when compared, not stored: 16 bytes a member where (position, id)
-    /// points took 24, in every peer's ring (Protocol.md A.2 item 3).
+    /// are not stored: 16 bytes a member where (position, id) points took 24, in every peer's
+    /// ring (Protocol.md A.2 item 3).
     private var buckets: [[NodeID]] = Array(repeating: [], count: 256)
+    /// Bits 24–55 of each id's position (``key(_:)``), beside `buckets`: a search compares
+    /// these 4 bytes and computes a position again only on a tie. Computing one (16 dependent
+    /// multiplies) for each step of every search was most of a warm start's time.
+    private var keys: [[UInt32]] = Array(repeating: [], count: 256)
     private(set) var count = 0
 
     init() {}
@@ -21,38 +25,55 @@ struct Ring: Sendable {
     /// A node's place on the ring: FNV-1a 64 over its 16 big-endian bytes, then SplitMix64's
     /// finalizer (FNV alone spreads ids that differ in their last bits too little).
     static func position(_ id: NodeID) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for word in [id.high, id.low] {
-            for shift in stride(from: 56, through: 0, by: -8) {
-                hash ^= (word >> UInt64(shift)) & 0xFF
-                hash &*= 0x0000_0100_0000_01B3
-            }
-        }
+        var hash = fnv1a(0xcbf2_9ce4_8422_2325, id.high)
+        hash = fnv1a(hash, id.low)
         hash = (hash ^ (hash >> 30)) &* 0xBF58_476D_1CE4_E5B9
         hash = (hash ^ (hash >> 27)) &* 0x94D0_49BB_1331_11EB
         return hash ^ (hash >> 31)
     }
 
+    /// FNV-1a 64 continued over `word`'s 8 big-endian bytes, unrolled: a loop over the shifts
+    /// kept its counter and branch in the multiplies' chain.
+    @inline(__always) private static func fnv1a(_ start: UInt64, _ word: UInt64) -> UInt64 {
+        let prime: UInt64 = 0x0000_0100_0000_01B3
+        var hash = start
+        hash = (hash ^ (word >> 56)) &* prime
+        hash = (hash ^ (word >> 48 & 0xFF)) &* prime
+        hash = (hash ^ (word >> 40 & 0xFF)) &* prime
+        hash = (hash ^ (word >> 32 & 0xFF)) &* prime
+        hash = (hash ^ (word >> 24 & 0xFF)) &* prime
+        hash = (hash ^ (word >> 16 & 0xFF)) &* prime
+        hash = (hash ^ (word >> 8 & 0xFF)) &* prime
+        return (hash ^ (word & 0xFF)) &* prime
+    }
+
+    /// The bits of `position` that order ids within a bucket, after its top byte.
+    private static func key(_ position: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: position >> 24) }
+
     mutating func insert(_ id: NodeID) {
         let position = Self.position(id)
         let bucket = Int(position >> 56)
-        let index = insertionIndex(of: position, id, in: buckets[bucket])
+        let index = insertionIndex(of: position, id, in: bucket)
         guard index == buckets[bucket].count || buckets[bucket][index] != id else { return }
         // Grown by a few places at a time: ~40 ids a bucket at 10,000, where doubling left a
         // third of each bucket empty.
         if buckets[bucket].count == buckets[bucket].capacity {
-            buckets[bucket].reserveCapacity(buckets[bucket].count + Swift.max(4, buckets[bucket].count / 8))
+            let room = buckets[bucket].count + Swift.max(4, buckets[bucket].count / 8)
+            buckets[bucket].reserveCapacity(room)
+            keys[bucket].reserveCapacity(room)
         }
         buckets[bucket].insert(id, at: index)
+        keys[bucket].insert(Self.key(position), at: index)
         count += 1
     }
 
     mutating func remove(_ id: NodeID) {
         let position = Self.position(id)
         let bucket = Int(position >> 56)
-        let index = insertionIndex(of: position, id, in: buckets[bucket])
+        let index = insertionIndex(of: position, id, in: bucket)
         guard index < buckets[bucket].count, buckets[bucket][index] == id else { return }
         buckets[bucket].remove(at: index)
+        keys[bucket].remove(at: index)
         count -= 1
     }
 
@@ -84,7 +105,7 @@ struct Ring: Sendable {
         guard wanted > 0 else { return [] }
         let position = Self.position(key)
         var first = Int(position >> 56)
-        var index = insertionIndex(of: position, key, in: buckets[first])
+        var index = insertionIndex(of: position, key, in: first)
         var picked: [NodeID] = []
         var visited = 0
         // At most one full turn: 256 buckets plus the one started in.
@@ -122,14 +143,24 @@ struct Ring: Sendable {
         return successors(of: key, count: wanted).contains(member)
     }
 
-    /// Where (position, id) goes in a bucket sorted by (position, id).
-    private func insertionIndex(of position: UInt64, _ id: NodeID, in bucket: [NodeID]) -> Int {
+    /// Where (position, id) goes in bucket `bucket`, sorted by (position, id): by the stored
+    /// keys, and on a tie by positions computed again. The top byte is the bucket's, so order
+    /// by key is order by position whenever the keys differ.
+    private func insertionIndex(of position: UInt64, _ id: NodeID, in bucket: Int) -> Int {
+        let key = Self.key(position)
+        let keys = keys[bucket]
         var low = 0
-        var high = bucket.count
+        var high = keys.count
         while low < high {
             let middle = (low + high) / 2
-            let other = bucket[middle]
-            if (Self.position(other), other) < (position, id) { low = middle + 1 } else { high = middle }
+            let before: Bool
+            if keys[middle] != key {
+                before = keys[middle] < key
+            } else {
+                let other = buckets[bucket][middle]
+                before = (Self.position(other), other) < (position, id)
+            }
+            if before { low = middle + 1 } else { high = middle }
         }
         return low
     }
