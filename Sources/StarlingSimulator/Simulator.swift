@@ -77,7 +77,12 @@ public final class Simulator {
     /// lasts) and partitions (-1, from, to): times when silence is expected.
     public private(set) var disturbed: [(node: Int, from: UInt64, to: UInt64)] = []
     /// Loss on every link to or from a node (`degrade(_:loss:)`), beside `conditions.loss`.
-    public private(set) var nodeLoss: [Int: Double] = [:]
+    public private(set) var nodeLoss: [Int: Double] = [:] {
+        didSet { lossByNode = nodeLoss.isEmpty ? [] : nodes.indices.map { nodeLoss[$0] ?? 0 } }
+    }
+    /// `nodeLoss` by node index (empty when no node has a loss of its own): a multicast reads
+    /// it for every receiver, where two dictionary lookups each cost a hash.
+    private var lossByNode: [Double] = []
     var splitSince: UInt64?
     var rng: SplitMix64
     var queue = EventQueue<Work>()
@@ -316,8 +321,8 @@ public final class Simulator {
     private func transmit(_ bytes: [UInt8], from: Int, to: Int, into deliveries: inout [(item: Work, time: UInt64)]) {
         if !partition.isEmpty, (partition[from] ?? -1) != (partition[to] ?? -1) { return }
         if conditions.loss > 0, chance(conditions.loss) { return }
-        if !nodeLoss.isEmpty {
-            let rate = max(nodeLoss[from] ?? 0, nodeLoss[to] ?? 0)
+        if !lossByNode.isEmpty {
+            let rate = max(lossByNode[from], lossByNode[to])
             if rate > 0, chance(rate) { return }
         }
         let spread = conditions.maxDelay > conditions.minDelay ? rng.next() % (conditions.maxDelay - conditions.minDelay) : 0

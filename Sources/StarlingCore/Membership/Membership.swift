@@ -208,7 +208,7 @@ struct Membership: Sendable {
     mutating func store(_ member: Member?, for id: NodeID) {
         let old = members[id]
         // In the probe order already (a member removed and back before its turn is still in).
-        let listed = old?.probeListed ?? probeListedGone.contains(id)
+        let listed = old?.probeListed ?? (!probeListedGone.isEmpty && probeListedGone.contains(id))
         if let old {
             if old.isPublished { publication.publishedRows -= 1 }
             if old.isLive { liveMembers -= 1 }
