@@ -5,10 +5,10 @@
 /// A removed row is replaced by the last one, so rows have no holes and ``values`` is the array.
 public struct MemberTable: Sendable, ExpressibleByDictionaryLiteral {
     private var rows: [Member] = []
-    private var byID = RowIndex()
+    private var byID = RowIndex(tagged: true)
     /// The row stored last under each name (as bytes): a restart (new id, same name) is
     /// spotted without scanning the view.
-    private var byName = RowIndex()
+    private var byName = RowIndex(tagged: false)
 
     public init() {}
 
