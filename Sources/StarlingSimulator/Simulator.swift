@@ -80,7 +80,7 @@ public final class Simulator {
     public private(set) var nodeLoss: [Int: Double] = [:] {
         didSet { lossByNode = nodeLoss.isEmpty ? [] : nodes.indices.map { nodeLoss[$0] ?? 0 } }
     }
-    /// `nodeLoss` by node index (empty when no node has a loss of its own): a multicast reads
+    /// `nodeLoss` by node index (empty while `nodeLoss` is): a multicast reads
     /// it for every receiver, where two dictionary lookups each cost a hash.
     private var lossByNode: [Double] = []
     var splitSince: UInt64?

@@ -5,13 +5,13 @@
 /// a choice costs O(1) on average (256 sorted buckets by the position's top byte) where a
 /// rendezvous scan of the whole view cost O(n) for every newcomer heard — O(n²) for a cold start.
 struct Ring: Sendable {
-    /// Ids sorted by (position, id) in 256 buckets by the position's top byte. The positions
-    /// are not stored: 16 bytes a member where (position, id) points took 24, in every peer's
-    /// ring (Protocol.md A.2 item 3).
+    /// Ids sorted by (position, id) in 256 buckets by the position's top byte. Only part of
+    /// each position is kept (`keys`): 20 bytes a member where (position, id) points took 24,
+    /// in every peer's ring (Protocol.md A.2 item 3).
     private var buckets: [[NodeID]] = Array(repeating: [], count: 256)
     /// Bits 24–55 of each id's position (``key(_:)``), beside `buckets`: a search compares
     /// these 4 bytes and computes a position again only on a tie. Computing one (16 dependent
-    /// multiplies) for each step of every search was most of a warm start's time.
+    /// multiplies) for each step of every search, with the search, was a fifth of a warm start.
     private var keys: [[UInt32]] = Array(repeating: [], count: 256)
     private(set) var count = 0
 
